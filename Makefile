@@ -1,0 +1,43 @@
+# Dy 客服助手 — the verbs people use. See README.md.
+.PHONY: help setup train run shell test test-unit validate test-stories test-nlu test-integration bench clean
+
+help:
+	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
+	@echo "make test    set up, train if needed, run every test (what CI runs)"
+	@echo "make setup | train | shell | validate | test-unit | test-stories | test-nlu | test-integration | bench | clean"
+
+setup:
+	@bash scripts/setup.sh
+
+train: setup
+	@bash scripts/train.sh
+
+run: train
+	@bash scripts/run.sh
+
+shell: train
+	@bash scripts/shell.sh
+
+validate: setup
+	@bash scripts/test.sh validate
+
+test-unit: setup
+	@bash scripts/test.sh unit
+
+test-stories: train
+	@bash scripts/test.sh stories
+
+test-nlu: train
+	@bash scripts/test.sh nlu
+
+test-integration: train
+	@bash scripts/test.sh integration
+
+test: setup
+	@bash scripts/test.sh all
+
+bench: train
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf results .pytest_cache build tests/artifacts

@@ -1,0 +1,481 @@
+"""Rasa custom actions of Dy 客服助手.
+
+Every action is async: database work runs in a worker thread. Every slot an action reads
+is checked first; a slot never selects another user's data. Everything the user reads is a
+response in ``domain.yml`` or text from a playbook.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import hashlib
+import logging
+import re
+import time
+import uuid
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import engine
+from actions.engine import HUMAN, NO, YES, EngineError, Outcome, Reply
+from actions.playbooks import Playbook, PlaybookRegistry
+from actions.transcript import build_transcript, last_user_timestamp
+from actions.privacy import mask_email, mask_phone
+from tickets import config as ticket_config
+from tickets import store
+from tickets.policy import PriorityPolicy, load_policy
+
+logger = logging.getLogger(__name__)
+
+STAGE_TROUBLESHOOTING = engine.STAGE_TROUBLESHOOTING
+STAGE_CONTACT = "contact"
+STAGE_RATING = "rating"
+STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING}
+FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
+PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
+RATING_WORDS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "满": 5}
+FLOW_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+
+_registry: Optional[PlaybookRegistry] = None
+
+
+def registry() -> PlaybookRegistry:
+    """The playbooks, loaded on first use and reloaded when a file changes."""
+    global _registry
+    if _registry is None:
+        _registry = PlaybookRegistry(priorities=list(policy().levels))
+    return _registry
+
+
+def policy() -> PriorityPolicy:
+    return load_policy()
+
+
+def conversation_ref(sender_id: str) -> str:
+    """A short, non-reversible reference to a conversation for logs."""
+    return hashlib.sha256(str(sender_id).encode("utf-8")).hexdigest()[:10]
+
+
+def format_time(moment) -> str:
+    local = moment.astimezone(ticket_config.DISPLAY_TZ)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+# --- reading the conversation state safely -------------------------------------------------
+
+
+class FlowState:
+    """The playbook progress held in slots, checked against the playbooks on disk."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        stage = tracker.get_slot("dy_stage")
+        self.stage: Optional[str] = stage if stage in STAGES else None
+        self.playbook: Optional[Playbook] = registry().get(tracker.get_slot("playbook"))
+        step_id = tracker.get_slot("playbook_step")
+        self.step_id: Optional[str] = (
+            step_id if self.playbook and isinstance(step_id, str) and self.playbook.step(step_id)
+            else None
+        )
+        tried = tracker.get_slot("steps_tried")
+        self.steps_tried: List[str] = [
+            s for s in (tried if isinstance(tried, list) else [])
+            if isinstance(s, str) and self.playbook and self.playbook.step(s)
+        ]
+        flow_id = tracker.get_slot("flow_id")
+        self.flow_id: Optional[str] = flow_id if isinstance(flow_id, str) and FLOW_ID_RE.match(flow_id) else None
+        if self.stage == STAGE_TROUBLESHOOTING and not (self.playbook and self.step_id):
+            self.stage = None  # progress slots were damaged or the playbook is gone
+
+    @property
+    def in_playbook(self) -> bool:
+        return self.stage == STAGE_TROUBLESHOOTING
+
+
+def engine_slots(tracker: Tracker) -> Dict[str, Any]:
+    """Slot values a playbook branch may look at, taken from the latest message first."""
+    values: Dict[str, Any] = {}
+    for entity in tracker.latest_message.get("entities") or []:
+        if isinstance(entity, dict) and isinstance(entity.get("value"), str):
+            values.setdefault(entity.get("entity"), entity["value"])
+    return values
+
+
+def urgent_signal(tracker: Tracker) -> bool:
+    if tracker.get_slot("urgency"):
+        return True
+    return any(e.get("entity") == "urgency" for e in tracker.latest_message.get("entities") or [])
+
+
+def send(dispatcher: CollectingDispatcher, replies: List[Reply]) -> None:
+    for reply in replies:
+        if reply.response:
+            dispatcher.utter_message(response=reply.response, **dict(reply.values))
+        elif reply.image:
+            dispatcher.utter_message(image=reply.image)
+        elif reply.text:
+            dispatcher.utter_message(text=reply.text)
+
+
+def progress_events(playbook: Optional[Playbook], outcome: Optional[Outcome], stage: Optional[str],
+                    flow_id: Optional[str] = None) -> List[EventType]:
+    events: List[EventType] = [
+        SlotSet("dy_stage", stage),
+        SlotSet("playbook", playbook.id if playbook else None),
+        SlotSet("playbook_step", outcome.step if outcome else None),
+        SlotSet("steps_tried", outcome.steps_tried if outcome else []),
+    ]
+    if flow_id is not None:
+        events.append(SlotSet("flow_id", flow_id))
+    return events
+
+
+# --- the base class -------------------------------------------------------------------------
+
+
+class DyAction(Action, abc.ABC):
+    """Runs :meth:`handle`; on any error the user gets an apology instead of silence."""
+
+    @abc.abstractmethod
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                     domain: Dict[Text, Any]) -> List[EventType]:
+        """Do the action's work and return its events."""
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        started = time.perf_counter()
+        try:
+            events = await self.handle(dispatcher, tracker, domain)
+        except Exception:
+            logger.exception("%s failed (conversation %s)", self.name(),
+                             conversation_ref(tracker.sender_id))
+            dispatcher.messages.clear()
+            dispatcher.utter_message(response="utter_action_failed")
+            return []
+        logger.info("%s done in %.1f ms (conversation %s)", self.name(),
+                    (time.perf_counter() - started) * 1000, conversation_ref(tracker.sender_id))
+        return events
+
+
+# --- playbooks ------------------------------------------------------------------------------
+
+
+class ActionStartPlaybook(DyAction):
+    """Start the playbook whose trigger is the latest intent (any problem type, no Python)."""
+
+    def name(self) -> Text:
+        return "action_start_playbook"
+
+    async def handle(self, dispatcher, tracker, domain):
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        found = registry().for_intent(intent)
+        if not found:
+            dispatcher.utter_message(response="utter_playbook_unavailable")
+            return progress_events(None, None, None)
+        playbook, trigger = found
+        state = FlowState(tracker)
+        slots = engine_slots(tracker)
+        if state.in_playbook and state.playbook and state.playbook.id == playbook.id:
+            outcome = engine.restate(playbook, trigger, state.step_id, slots, state.steps_tried)
+            return await finish_outcome(dispatcher, tracker, playbook, outcome, state.flow_id)
+        outcome = engine.start(playbook, trigger, slots)
+        flow_id = uuid.uuid4().hex
+        logger.info("playbook %s started at %s (conversation %s)", playbook.id, outcome.step,
+                    conversation_ref(tracker.sender_id))
+        send(dispatcher, outcome.replies)
+        return progress_events(playbook, outcome, STAGE_TROUBLESHOOTING, flow_id) + [
+            SlotSet("ticket_id", None)
+        ]
+
+
+async def finish_outcome(dispatcher, tracker, playbook: Playbook, outcome: Outcome,
+                         flow_id: Optional[str]) -> List[EventType]:
+    """Send an engine outcome: next step, resolution (ask for a rating) or escalation."""
+    if outcome.resolved:
+        dispatcher.utter_message(response="utter_resolved")
+        dispatcher.utter_message(response="utter_ask_rating")
+        flow = flow_id or f"flow-{uuid.uuid4().hex}"
+        await asyncio.to_thread(
+            store.record_feedback,
+            idempotency_key=store.escalation_key(tracker.sender_id, flow),
+            sender_id=tracker.sender_id, playbook=playbook.id, resolved_step=outcome.step,
+        )
+        logger.info("playbook %s resolved at %s (conversation %s)", playbook.id, outcome.step,
+                    conversation_ref(tracker.sender_id))
+        return progress_events(playbook, outcome, STAGE_RATING, flow)
+    if outcome.escalate:
+        if playbook.escalation.message:
+            dispatcher.utter_message(text=playbook.escalation.message)
+        return await escalate(dispatcher, tracker, reason="playbook_exhausted", playbook=playbook,
+                              steps_tried=outcome.steps_tried, flow_id=flow_id)
+    send(dispatcher, outcome.replies)
+    return progress_events(playbook, outcome, STAGE_TROUBLESHOOTING, flow_id)
+
+
+class ActionStepFeedback(DyAction):
+    """The user answered yes or no: move through the playbook, the contact or rating question."""
+
+    def name(self) -> Text:
+        return "action_step_feedback"
+
+    async def handle(self, dispatcher, tracker, domain):
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        answer = YES if intent == "affirm" else NO
+        state = FlowState(tracker)
+        if state.in_playbook:
+            outcome = engine.answer(state.playbook, state.step_id, answer, engine_slots(tracker),
+                                    state.steps_tried)
+            return await finish_outcome(dispatcher, tracker, state.playbook, outcome, state.flow_id)
+        if state.stage == STAGE_CONTACT:
+            if answer == NO:
+                dispatcher.utter_message(response="utter_contact_skipped")
+                return [SlotSet("dy_stage", None)]
+            dispatcher.utter_message(response="utter_ask_contact")
+            return []
+        if state.stage == STAGE_RATING:
+            if answer == NO:
+                dispatcher.utter_message(response="utter_rating_skipped")
+                return [SlotSet("dy_stage", None)]
+            dispatcher.utter_message(response="utter_rating_invalid")
+            return []
+        dispatcher.utter_message(response="utter_anything_else")
+        return []
+
+
+# --- escalation and tickets -----------------------------------------------------------------
+
+
+async def escalate(dispatcher, tracker, *, reason: str, playbook: Optional[Playbook],
+                   steps_tried: List[str], flow_id: Optional[str]) -> List[EventType]:
+    """Create (or find) the ticket of this escalation and tell the user its number and SLA."""
+    if not flow_id:
+        stamp = last_user_timestamp(tracker.events) or time.time()
+        flow_id = f"req-{stamp:.6f}"
+    key = store.escalation_key(tracker.sender_id, flow_id)
+    current_policy = policy()
+    ticket = await asyncio.to_thread(
+        store.create_ticket,
+        idempotency_key=key,
+        sender_id=tracker.sender_id,
+        category=playbook.category if playbook else "other",
+        reason=reason,
+        playbook=playbook.id if playbook else None,
+        playbook_priority=playbook.escalation.priority if playbook else None,
+        steps_tried=engine.tried_steps_detail(playbook, steps_tried) if playbook else [],
+        urgent_signal=urgent_signal(tracker),
+        transcript=build_transcript(tracker.events),
+        policy=current_policy,
+    )
+    level = current_policy.levels.get(ticket.priority)
+    values = {
+        "ticket_number": ticket.number,
+        "priority": level.label if level else ticket.priority,
+        "promise": level.promise if level else "",
+        "due_time": format_time(ticket.sla_due_at),
+    }
+    if ticket.created_now:
+        logger.info("ticket %s created: %s/%s (conversation %s)", ticket.number, ticket.category,
+                    ticket.priority, conversation_ref(tracker.sender_id))
+        dispatcher.utter_message(response="utter_ticket_created", **values)
+    else:
+        dispatcher.utter_message(response="utter_ticket_exists", **values)
+    events = [SlotSet("ticket_id", ticket.number), SlotSet("flow_id", flow_id),
+              SlotSet("playbook", playbook.id if playbook else None), SlotSet("playbook_step", None),
+              SlotSet("steps_tried", steps_tried)]
+    if ticket.contact_phone or ticket.contact_email or ticket.status != "open":
+        return events + [SlotSet("dy_stage", None)]
+    dispatcher.utter_message(response="utter_ask_contact")
+    return events + [SlotSet("dy_stage", STAGE_CONTACT)]
+
+
+class ActionEscalate(DyAction):
+    """The user asked for a person: hand over with a ticket, whatever step they were at."""
+
+    def name(self) -> Text:
+        return "action_escalate"
+
+    async def handle(self, dispatcher, tracker, domain):
+        state = FlowState(tracker)
+        if state.in_playbook:
+            outcome = engine.answer(state.playbook, state.step_id, HUMAN, engine_slots(tracker),
+                                    state.steps_tried)
+            if not outcome.escalate:  # an editor routed 转人工 to another step
+                return await finish_outcome(dispatcher, tracker, state.playbook, outcome,
+                                            state.flow_id)
+        dispatcher.utter_message(response="utter_handover")
+        flow_id = state.flow_id if state.stage in (STAGE_TROUBLESHOOTING, STAGE_CONTACT) else None
+        playbook = state.playbook if state.stage in (STAGE_TROUBLESHOOTING, STAGE_CONTACT) else None
+        return await escalate(dispatcher, tracker, reason="user_request", playbook=playbook,
+                              steps_tried=state.steps_tried if playbook else [], flow_id=flow_id)
+
+
+class ActionSaveContact(DyAction):
+    """Attach a validated phone number or e-mail address to this conversation's ticket."""
+
+    def name(self) -> Text:
+        return "action_save_contact"
+
+    async def handle(self, dispatcher, tracker, domain):
+        number = tracker.get_slot("ticket_id")
+        ticket = None
+        if isinstance(number, str):
+            ticket = await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id)
+        if ticket is None:
+            dispatcher.utter_message(response="utter_contact_no_ticket")
+            return [SlotSet("dy_stage", None)] if tracker.get_slot("dy_stage") == STAGE_CONTACT else []
+        text = tracker.latest_message.get("text") or ""
+        phone_match = PHONE_IN_TEXT.search(text)
+        email_match = EMAIL_IN_TEXT.search(text)
+        phone = phone_match.group(1) if phone_match else None
+        email = email_match.group(0) if email_match and store.EMAIL_RE.match(email_match.group(0)) else None
+        if not phone and not email:
+            dispatcher.utter_message(response="utter_contact_invalid")
+            return [SlotSet("dy_stage", STAGE_CONTACT)]
+        await asyncio.to_thread(store.set_contact, ticket.number, tracker.sender_id,
+                                phone=phone, email=email)
+        shown = "、".join(v for v in (phone and mask_phone(phone), email and mask_email(email)) if v)
+        dispatcher.utter_message(response="utter_contact_saved", contact=shown,
+                                 ticket_number=ticket.number)
+        return [SlotSet("dy_stage", None)]
+
+
+def parse_rating(tracker: Tracker) -> Optional[int]:
+    """A 1-5 rating from the rating entity or the text; anything else is None."""
+    candidates = [e.get("value") for e in tracker.latest_message.get("entities") or []
+                  if isinstance(e, dict) and e.get("entity") == "rating"]
+    candidates.append(tracker.latest_message.get("text") or "")
+    for value in candidates:
+        text = str(value).strip()
+        digits = re.findall(r"(?<!\d)(\d+)(?!\d)", text)
+        if len(digits) == 1:
+            number = int(digits[0])
+            return number if 1 <= number <= 5 else None
+        if digits:
+            return None
+        for word, number in RATING_WORDS.items():
+            if word in text:
+                return number
+    return None
+
+
+class ActionSaveRating(DyAction):
+    """Record the user's 1-5 rating of a fix the bot gave."""
+
+    def name(self) -> Text:
+        return "action_save_rating"
+
+    async def handle(self, dispatcher, tracker, domain):
+        state = FlowState(tracker)
+        if state.stage != STAGE_RATING or not state.flow_id:
+            dispatcher.utter_message(response="utter_rating_not_expected")
+            return []
+        rating = parse_rating(tracker)
+        if rating is None:
+            dispatcher.utter_message(response="utter_rating_invalid")
+            return []
+        await asyncio.to_thread(
+            store.record_feedback,
+            idempotency_key=store.escalation_key(tracker.sender_id, state.flow_id),
+            sender_id=tracker.sender_id, playbook=state.playbook.id if state.playbook else None,
+            resolved_step=tracker.get_slot("playbook_step"), rating=rating,
+        )
+        dispatcher.utter_message(response="utter_thanks_for_rating", rating=rating)
+        return [SlotSet("dy_stage", None), SlotSet("rating", None)]
+
+
+class ActionTicketStatus(DyAction):
+    """Tell the user the status of their own tickets (looked up by sender, never by a slot)."""
+
+    def name(self) -> Text:
+        return "action_ticket_status"
+
+    async def handle(self, dispatcher, tracker, domain):
+        tickets = await asyncio.to_thread(store.list_for_sender, tracker.sender_id, limit=5)
+        if not tickets:
+            dispatcher.utter_message(response="utter_no_tickets")
+            return []
+        current = policy()
+        dispatcher.utter_message(response="utter_ticket_status_header", count=len(tickets))
+        for ticket in tickets:
+            level = current.levels.get(ticket.priority)
+            dispatcher.utter_message(
+                response="utter_ticket_status_item",
+                ticket_number=ticket.number,
+                category=current.category_label(ticket.category),
+                status=current.status_label(ticket.status),
+                priority=level.label if level else ticket.priority,
+                created_time=format_time(ticket.created_at),
+                due_time=format_time(ticket.sla_due_at),
+            )
+        return []
+
+
+# --- digressions ----------------------------------------------------------------------------
+
+
+def consecutive_fallbacks(tracker: Tracker) -> int:
+    """How many user messages in a row, ending with the latest, were not understood.
+
+    Empty messages are not counted: they get their own prompt.
+    """
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user" or not (event.get("text") or "").strip():
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent in FALLBACK_INTENTS:
+            count += 1
+        else:
+            break
+    return count
+
+
+class ActionFallback(DyAction):
+    """Not understood: ask again once (re-asking the open question), then offer a person."""
+
+    def name(self) -> Text:
+        return "action_fallback"
+
+    async def handle(self, dispatcher, tracker, domain):
+        state = FlowState(tracker)
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if not (tracker.latest_message.get("text") or "").strip():
+            dispatcher.utter_message(response="utter_empty_message")
+            if state.in_playbook:
+                send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
+            return []
+        if state.stage == STAGE_CONTACT:
+            dispatcher.utter_message(response="utter_contact_invalid")
+            return []
+        if state.stage == STAGE_RATING:
+            dispatcher.utter_message(response="utter_rating_invalid")
+            return []
+        if consecutive_fallbacks(tracker) >= 2:
+            dispatcher.utter_message(response="utter_offer_human")
+            return []
+        if state.in_playbook:
+            dispatcher.utter_message(response="utter_not_understood_in_flow")
+            send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
+            return []
+        dispatcher.utter_message(
+            response="utter_out_of_scope" if intent == "out_of_scope" else "utter_default"
+        )
+        return []
+
+
+class ActionResumeFlow(DyAction):
+    """After small talk in the middle of a playbook, repeat the open question."""
+
+    def name(self) -> Text:
+        return "action_resume_flow"
+
+    async def handle(self, dispatcher, tracker, domain):
+        state = FlowState(tracker)
+        if state.in_playbook:
+            dispatcher.utter_message(response="utter_resume")
+            send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
+        return []

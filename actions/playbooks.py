@@ -1,0 +1,405 @@
+"""Troubleshooting playbooks: load ``data/playbooks/*.yml``, check them, and keep them fresh.
+
+A playbook is data written by content editors. Every mistake is reported as
+``file:line: 中文说明 (English key)`` and an invalid file never replaces the last valid version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from urllib.parse import urlparse
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PLAYBOOK_DIR = PROJECT_ROOT / "data" / "playbooks"
+
+RESOLVED = "resolved"
+ESCALATE = "escalate"
+TERMINALS = {RESOLVED, ESCALATE}
+STEP_KEYS = {"id", "title", "message", "check", "link", "image", "video", "on_yes", "on_no",
+             "on_human", "branch"}
+TOP_KEYS = {"id", "title", "category", "triggers", "intro", "intros", "steps", "escalation"}
+
+
+class PlaybookError(ValueError):
+    """A playbook file is invalid. ``problems`` holds one ``file:line: message`` per mistake."""
+
+    def __init__(self, problems: List[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+
+class _LineDict(dict):
+    """A dict that remembers the 1-based line of itself and of each key."""
+
+    line: int = 0
+    key_lines: Dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    loader.flatten_mapping(node)
+    mapping = _LineDict()
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[str(key)] = key_node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _line(mapping: Any, key: Optional[str] = None) -> int:
+    if isinstance(mapping, _LineDict):
+        if key is not None and key in mapping.key_lines:
+            return mapping.key_lines[key]
+        return mapping.line
+    return 1
+
+
+# --- the model --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Branch:
+    slot: str
+    cases: Mapping[str, str]
+    default: str
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    message: str = ""
+    check: str = ""
+    link: Optional[Link] = None
+    image: Optional[str] = None
+    video: Optional[Link] = None
+    on_yes: str = RESOLVED
+    on_no: str = ESCALATE
+    on_human: str = ESCALATE
+    branch: Optional[Branch] = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    intent: str
+    start: str
+
+
+@dataclass(frozen=True)
+class Escalation:
+    category: str
+    priority: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Playbook:
+    id: str
+    title: str
+    category: str
+    triggers: Tuple[Trigger, ...]
+    intro: str
+    steps: Mapping[str, Step]
+    escalation: Escalation
+    intros: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def step(self, step_id: Optional[str]) -> Optional[Step]:
+        return self.steps.get(step_id) if step_id else None
+
+    def trigger_for(self, intent: Optional[str]) -> Optional[Trigger]:
+        return next((t for t in self.triggers if t.intent == intent), None)
+
+    def intro_for(self, intent: Optional[str]) -> str:
+        return self.intros.get(intent or "", self.intro)
+
+
+# --- parsing and checking ---------------------------------------------------------------
+
+
+def _valid_url(url: Any) -> bool:
+    if not isinstance(url, str):
+        return False
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc) and " " not in url
+
+
+def parse_playbook(
+    data: Any,
+    source: str,
+    *,
+    priorities: Optional[Iterable[str]] = None,
+    base_dir: Optional[Path] = None,
+) -> Playbook:
+    """Build a :class:`Playbook` from YAML data, collecting every problem before raising."""
+    problems: List[str] = []
+
+    def problem(line: int, text: str) -> None:
+        problems.append(f"{source}:{line}: {text}")
+
+    if not isinstance(data, dict):
+        raise PlaybookError([f"{source}:1: 文件必须是一个映射，包含 id、title、triggers、steps、"
+                             f"escalation (playbook must be a mapping)"])
+    for key in data:
+        if key not in TOP_KEYS:
+            problem(_line(data, key), f"未知字段 {key!r}，可用字段：{', '.join(sorted(TOP_KEYS))} "
+                                      f"(unknown key)")
+    for key in ("id", "title", "category", "intro"):
+        if not isinstance(data.get(key), str) or not data.get(key, "").strip():
+            problem(_line(data, key), f"缺少 {key} 或它不是文字，请填写 (missing {key})")
+
+    raw_steps = data.get("steps")
+    steps: Dict[str, Step] = {}
+    step_lines: Dict[str, int] = {}
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problem(_line(data, "steps"), "steps 必须是至少包含一个步骤的列表 (steps must be a non-empty list)")
+        raw_steps = []
+    for index, raw in enumerate(raw_steps):
+        if not isinstance(raw, dict):
+            problem(_line(data, "steps"), f"第 {index + 1} 个步骤必须是映射 (step must be a mapping)")
+            continue
+        step_id = raw.get("id")
+        if not isinstance(step_id, str) or not step_id.strip():
+            problem(_line(raw), f"第 {index + 1} 个步骤缺少 id (step id missing)")
+            continue
+        if step_id in TERMINALS:
+            problem(_line(raw, "id"), f"步骤 id 不能叫 {step_id!r}，它是保留字 (reserved step id)")
+            continue
+        if step_id in steps:
+            problem(_line(raw, "id"), f"步骤 id {step_id!r} 重复了，请改成唯一的名字 (duplicate step id)")
+            continue
+        for key in raw:
+            if key not in STEP_KEYS:
+                problem(_line(raw, key), f"步骤 {step_id} 有未知字段 {key!r}，可用字段："
+                                         f"{', '.join(sorted(STEP_KEYS))} (unknown step key)")
+        step_lines[step_id] = _line(raw, "id")
+        branch = None
+        if "branch" in raw:
+            raw_branch = raw["branch"]
+            if (not isinstance(raw_branch, dict) or not isinstance(raw_branch.get("cases"), dict)
+                    or not raw_branch.get("slot") or not raw_branch.get("default")):
+                problem(_line(raw, "branch"), f"步骤 {step_id} 的 branch 需要 slot、cases 和 default "
+                                              f"(branch needs slot, cases, default)")
+            else:
+                branch = Branch(slot=str(raw_branch["slot"]),
+                                cases={str(k): str(v) for k, v in raw_branch["cases"].items()},
+                                default=str(raw_branch["default"]))
+        else:
+            for key in ("message", "check"):
+                if not isinstance(raw.get(key), str) or not raw.get(key, "").strip():
+                    problem(_line(raw, key if key in raw else "id"),
+                            f"步骤 {step_id} 缺少 {key}（{'展示给用户的内容' if key == 'message' else '询问是否解决的问题'}）"
+                            f" (step {key} missing)")
+        link = video = None
+        for key in ("link", "video"):
+            if key in raw:
+                raw_link = raw[key]
+                if not isinstance(raw_link, dict) or not raw_link.get("title") \
+                        or not _valid_url(raw_link.get("url")):
+                    problem(_line(raw, key), f"步骤 {step_id} 的 {key} 需要 title 和以 http:// 或 https:// "
+                                             f"开头的有效 url (invalid {key})")
+                else:
+                    made = Link(title=str(raw_link["title"]), url=str(raw_link["url"]))
+                    link, video = (made, video) if key == "link" else (link, made)
+        image = raw.get("image")
+        if image is not None:
+            if not isinstance(image, str) or not image.strip():
+                problem(_line(raw, "image"), f"步骤 {step_id} 的 image 必须是网址或图片文件路径 (invalid image)")
+                image = None
+            elif not _valid_url(image):
+                image_path = (base_dir or PROJECT_ROOT) / image
+                if not image_path.is_file():
+                    problem(_line(raw, "image"), f"步骤 {step_id} 的图片 {image!r} 不存在，请检查路径或改用网址 "
+                                                 f"(image file not found)")
+        default_no = ESCALATE
+        steps[step_id] = Step(
+            id=step_id,
+            title=str(raw.get("title") or step_id),
+            message=str(raw.get("message") or "").strip(),
+            check=str(raw.get("check") or "").strip(),
+            link=link,
+            image=image,
+            video=video,
+            on_yes=str(raw.get("on_yes", RESOLVED)),
+            on_no=str(raw.get("on_no", default_no)),
+            on_human=str(raw.get("on_human", ESCALATE)),
+            branch=branch,
+        )
+
+    def check_target(target: str, line: int, what: str) -> None:
+        if target not in steps and target not in TERMINALS:
+            problem(line, f"{what} 指向的步骤 {target!r} 不存在，可选：{', '.join(list(steps) + sorted(TERMINALS))} "
+                          f"(unknown step)")
+
+    for raw in raw_steps:
+        if not isinstance(raw, dict) or raw.get("id") not in steps:
+            continue
+        step = steps[raw["id"]]
+        for key in ("on_yes", "on_no", "on_human"):
+            check_target(getattr(step, key), _line(raw, key), f"步骤 {step.id} 的 {key}")
+        if step.branch:
+            for case, target in step.branch.cases.items():
+                if target in TERMINALS:
+                    problem(_line(raw, "branch"), f"步骤 {step.id} 的分支 {case} 必须指向一个步骤 (branch target must be a step)")
+                else:
+                    check_target(target, _line(raw, "branch"), f"步骤 {step.id} 的分支 {case}")
+            check_target(step.branch.default, _line(raw, "branch"), f"步骤 {step.id} 的 default")
+
+    triggers: List[Trigger] = []
+    raw_triggers = data.get("triggers")
+    if not isinstance(raw_triggers, list) or not raw_triggers:
+        problem(_line(data, "triggers"), "triggers 必须列出至少一个触发意图 (intent) 和起始步骤 (start) "
+                                         "(no trigger intent)")
+        raw_triggers = []
+    for raw in raw_triggers:
+        if not isinstance(raw, dict) or not raw.get("intent") or not raw.get("start"):
+            problem(_line(raw) if isinstance(raw, dict) else _line(data, "triggers"),
+                    "每个 trigger 需要 intent 和 start (trigger needs intent and start)")
+            continue
+        if raw["start"] not in steps:
+            problem(_line(raw, "start"), f"trigger 的起始步骤 {raw['start']!r} 不存在 (unknown start step)")
+        triggers.append(Trigger(intent=str(raw["intent"]), start=str(raw["start"])))
+
+    # every step must be reachable from some trigger
+    reachable = set()
+    frontier = [t.start for t in triggers if t.start in steps]
+    while frontier:
+        current = frontier.pop()
+        if current in reachable or current not in steps:
+            continue
+        reachable.add(current)
+        step = steps[current]
+        frontier.extend([step.on_yes, step.on_no, step.on_human])
+        if step.branch:
+            frontier.extend(step.branch.cases.values())
+            frontier.append(step.branch.default)
+    for step_id in steps:
+        if triggers and step_id not in reachable:
+            problem(step_lines[step_id], f"步骤 {step_id} 从任何起始步骤都走不到，请检查 on_yes/on_no 的指向 "
+                                         f"(unreachable step)")
+
+    raw_esc = data.get("escalation")
+    escalation = Escalation(category="other", priority="general")
+    if not isinstance(raw_esc, dict) or not raw_esc.get("category") or not raw_esc.get("priority"):
+        problem(_line(data, "escalation"), "escalation 需要 category（类别）和 priority（优先级） "
+                                           "(escalation needs category and priority)")
+    else:
+        priority_names = list(priorities) if priorities is not None else None
+        if priority_names is not None and raw_esc["priority"] not in priority_names:
+            problem(_line(raw_esc, "priority"), f"优先级 {raw_esc['priority']!r} 不在优先级策略中，可选："
+                                                f"{', '.join(priority_names)} (unknown priority)")
+        escalation = Escalation(category=str(raw_esc["category"]), priority=str(raw_esc["priority"]),
+                                message=str(raw_esc.get("message") or "").strip())
+
+    intros = data.get("intros") or {}
+    if not isinstance(intros, dict):
+        problem(_line(data, "intros"), "intros 必须是 意图: 开场白 的映射 (intros must be a mapping)")
+        intros = {}
+
+    if problems:
+        raise PlaybookError(problems)
+    return Playbook(
+        id=data["id"], title=data["title"], category=data["category"], triggers=tuple(triggers),
+        intro=data["intro"].strip(), steps=steps, escalation=escalation,
+        intros={str(k): str(v).strip() for k, v in intros.items()}, source=source,
+    )
+
+
+def load_playbook_file(path: Path, *, priorities: Optional[Iterable[str]] = None) -> Playbook:
+    """Read and check one playbook file."""
+    source = str(path)
+    if path.is_absolute() and path.is_relative_to(PROJECT_ROOT):
+        source = os.path.relpath(path, PROJECT_ROOT)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise PlaybookError([f"{source}:{line}: YAML 格式错误：{getattr(exc, 'problem', exc)}，"
+                             f"请检查缩进和冒号 (YAML syntax error)"]) from None
+    return parse_playbook(data, source, priorities=priorities, base_dir=PROJECT_ROOT)
+
+
+class PlaybookRegistry:
+    """All playbooks of a folder, reloaded when a file changes.
+
+    A file that fails its checks is logged and skipped, and the last valid version of
+    that playbook keeps serving.
+    """
+
+    def __init__(self, directory: Optional[Path] = None,
+                 priorities: Optional[Iterable[str]] = None) -> None:
+        self.directory = Path(directory or os.environ.get("DY_PLAYBOOK_DIR") or DEFAULT_PLAYBOOK_DIR)
+        self._priorities = list(priorities) if priorities is not None else None
+        self._lock = threading.Lock()
+        self._stamp: Tuple = ()
+        self._by_file: Dict[str, Playbook] = {}
+        self.errors: Dict[str, List[str]] = {}
+
+    def _files(self) -> List[Path]:
+        return sorted(p for p in self.directory.glob("*.yml") if p.is_file())
+
+    def refresh(self) -> None:
+        files = self._files()
+        stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+        if stamp == self._stamp:
+            return
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            seen = set()
+            for path in files:
+                seen.add(str(path))
+                try:
+                    self._by_file[str(path)] = load_playbook_file(path, priorities=self._priorities)
+                    self.errors.pop(str(path), None)
+                except PlaybookError as exc:
+                    self.errors[str(path)] = exc.problems
+                    for line in exc.problems:
+                        logger.error("playbook rejected, keeping the last valid version: %s", line)
+            for gone in set(self._by_file) - seen:
+                del self._by_file[gone]
+            self._stamp = stamp
+
+    def all(self) -> List[Playbook]:
+        self.refresh()
+        return list(self._by_file.values())
+
+    def get(self, playbook_id: Optional[str]) -> Optional[Playbook]:
+        if not isinstance(playbook_id, str):
+            return None
+        return next((p for p in self.all() if p.id == playbook_id), None)
+
+    def for_intent(self, intent: Optional[str]) -> Optional[Tuple[Playbook, Trigger]]:
+        for playbook in self.all():
+            trigger = playbook.trigger_for(intent)
+            if trigger:
+                return playbook, trigger
+        return None

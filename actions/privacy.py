@@ -1,0 +1,54 @@
+"""Keep personal data out of logs: phone numbers, e-mail addresses and passwords are masked."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+_PASSWORD = re.compile(r"(?i)((?:password|passwd|pwd|密码)\s*(?:[:：=是为]|is)?\s*)\S+")
+
+
+def mask_phone(phone: str) -> str:
+    """13812345678 -> 138****5678."""
+    return _PHONE.sub(r"\1****\2", phone)
+
+
+def mask_email(email: str) -> str:
+    """zhang.wei@example.com -> z***@example.com."""
+    return _EMAIL.sub(r"\1***@\2", email)
+
+
+def redact(text: str) -> str:
+    """Mask every phone number, e-mail address and password-looking value in ``text``."""
+    return _PASSWORD.sub(r"\1***", mask_email(mask_phone(text)))
+
+
+_installed = False
+
+
+def install_log_redaction() -> None:
+    """Redact every log record of this process when it is created (idempotent).
+
+    A record factory covers all loggers and handlers, including the ones rasa_sdk
+    configures after this package is imported.
+    """
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    make_record = logging.getLogRecordFactory()
+
+    def redacting_factory(*args, **kwargs):  # type: ignore[no-untyped-def]
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is left for logging to report
+            return record
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return record
+
+    logging.setLogRecordFactory(redacting_factory)

@@ -1,0 +1,46 @@
+"""Turn a Rasa tracker's events into the transcript stored with a ticket."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterable, List, Optional
+
+
+def _iso(timestamp: Any) -> Optional[str]:
+    try:
+        return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).isoformat()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def build_transcript(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """User and bot turns with UTC timestamps, in order; user turns carry their intent."""
+    turns: List[Dict[str, Any]] = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            intent = (event.get("parse_data") or {}).get("intent") or {}
+            turns.append({
+                "role": "user",
+                "text": event.get("text") or "",
+                "ts": _iso(event.get("timestamp")),
+                "intent": intent.get("name"),
+            })
+        elif kind == "bot":
+            data = event.get("data") or {}
+            turn = {"role": "bot", "text": event.get("text") or "", "ts": _iso(event.get("timestamp"))}
+            if data.get("buttons"):
+                turn["buttons"] = [b.get("title") for b in data["buttons"] if isinstance(b, dict)]
+            if data.get("image"):
+                turn["image"] = data["image"]
+            turns.append(turn)
+    return turns
+
+
+def last_user_timestamp(events: Iterable[Dict[str, Any]]) -> Optional[float]:
+    """The timestamp of the latest user message (stable when an action is retried)."""
+    stamp = None
+    for event in events:
+        if event.get("event") == "user":
+            stamp = event.get("timestamp")
+    return stamp

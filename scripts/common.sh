@@ -1,0 +1,17 @@
+# Shared settings for the scripts in this folder (sourced, not run).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+RASA="$VENV/bin/rasa"
+MODEL="$ROOT/models/dy.tar.gz"
+export RASA_CACHE_DIRECTORY="$ROOT/.rasa/cache"
+export RASA_TELEMETRY_ENABLED=false
+export TF_CPP_MIN_LOG_LEVEL=2
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export DY_HOST="${DY_HOST:-127.0.0.1}"
+export RASA_PORT="${RASA_PORT:-5005}"
+export ACTION_PORT="${ACTION_PORT:-5055}"
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31mError:\033[0m %s\n' "$*" >&2; exit 1; }

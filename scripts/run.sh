@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Start the action server and the Rasa server in the foreground; Ctrl-C stops both.
+# Listens on 127.0.0.1 unless DY_HOST says otherwise (ports: RASA_PORT, ACTION_PORT).
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+[ -f "$MODEL" ] || die "no trained model at models/dy.tar.gz: run 'make train' first"
+mkdir -p var
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  if [ ${#pids[@]} -gt 0 ]; then
+    log "stopping servers"
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+}
+trap cleanup INT TERM EXIT
+
+wait_for() {  # url name pid seconds
+  local url="$1" name="$2" pid="$3" limit="$4" waited=0
+  until curl -fsS -o /dev/null "$url" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see the log above)"
+    sleep 1; waited=$((waited + 1))
+    [ "$waited" -lt "$limit" ] || die "$name did not answer on $url within ${limit}s"
+  done
+}
+
+log "starting the action server on $DY_HOST:$ACTION_PORT"
+SANIC_HOST="$DY_HOST" "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT" &
+pids+=($!)
+log "starting Rasa on $DY_HOST:$RASA_PORT (REST channel and HTTP API)"
+"$RASA" run --model "$MODEL" --enable-api --interface "$DY_HOST" --port "$RASA_PORT" \
+  --endpoints endpoints.yml --credentials credentials.yml &
+pids+=($!)
+
+wait_for "http://$DY_HOST:$ACTION_PORT/health" "the action server" "${pids[0]}" 60
+wait_for "http://$DY_HOST:$RASA_PORT/status" "Rasa" "${pids[1]}" 180
+
+cat <<MSG
+
+  Dy 客服助手 is running.
+    Rasa REST channel : http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook
+                        curl -s -XPOST http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook \\
+                             -d '{"sender":"me","message":"网络老是掉线"}'
+    Rasa HTTP API     : http://$DY_HOST:$RASA_PORT/  (e.g. /status, /model/parse)
+    Action server     : http://$DY_HOST:$ACTION_PORT/health
+    Terminal chat     : make shell   (in another terminal)
+  Press Ctrl-C to stop both servers.
+
+MSG
+wait -n "${pids[@]}" || true
+die "a server stopped unexpectedly; stopping the other one"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Create .venv with Python 3.10 and the pinned dependencies, then build the spaCy pipeline.
+# Safe to run again: it only reinstalls when pyproject.toml or constraints.txt changed.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+find_python() {
+  if command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+    command -v python3.10; return
+  fi
+  local candidate
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10*/bin/python /root/.pyenv/versions/3.10*/bin/python; do
+    if [ -x "$candidate" ]; then echo "$candidate"; return; fi
+  done
+  return 1
+}
+
+if [ ! -x "$PY" ]; then
+  BASE_PY="$(find_python)" || die "Python 3.10 not found. Rasa 3.6 needs Python 3.10: install it (e.g. 'pyenv install 3.10.13') so that 'python3.10' is on PATH or under ~/.pyenv/versions/, then run this again."
+  log "creating .venv with $BASE_PY"
+  "$BASE_PY" -m venv "$VENV"
+fi
+
+STAMP="$VENV/.installed"
+WANT="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  log "installing pinned dependencies (first time takes a few minutes)"
+  "$PY" -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.0"
+  "$PY" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+  echo "$WANT" > "$STAMP"
+fi
+
+mkdir -p var models .rasa/cache
+"$PY" scripts/build_spacy_model.py 2> >(grep -v -e tensorflow -e 'rebuild TensorFlow' -e 'TF-TRT' -e 'AVX2' >&2)

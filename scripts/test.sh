@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Run the test suites: unit | validate | stories | nlu | integration | all (what CI runs).
+# Order as a user cares: unit tests -> data validation -> train -> test stories -> NLU
+# evaluation -> integration tests on the real servers.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+mkdir -p results tests/artifacts var
+
+NLU_MIN_F1="${NLU_MIN_F1:-0.85}"
+
+run_unit() {
+  log "unit tests (engine, playbooks, priority policy, ticket store, actions)"
+  "$PY" -m pytest -m "not integration" -q
+}
+
+run_validate() {
+  log "rasa data validate --fail-on-warnings"
+  "$RASA" data validate --fail-on-warnings --domain domain.yml --data data
+}
+
+run_train() {
+  bash scripts/train.sh
+}
+
+run_stories() {
+  log "test stories (rasa test core --fail-on-prediction-errors)"
+  "$RASA" test core --model "$MODEL" --stories tests/test_stories.yml \
+    --fail-on-prediction-errors --out results/core
+}
+
+run_nlu() {
+  log "NLU evaluation on the held-out split tests/nlu/test_nlu.yml"
+  "$RASA" test nlu --model "$MODEL" --nlu tests/nlu/test_nlu.yml --out results/nlu > results/nlu.log 2>&1 \
+    || { tail -40 results/nlu.log; die "rasa test nlu failed (full log: results/nlu.log)"; }
+  "$PY" scripts/nlu_report.py results/nlu/intent_report.json --min-f1 "$NLU_MIN_F1"
+}
+
+run_integration() {
+  log "integration tests (real action server + Rasa server on free ports, real database)"
+  "$PY" -m pytest -m integration -q
+}
+
+case "${1:-all}" in
+  unit) run_unit ;;
+  validate) run_validate ;;
+  stories) run_stories ;;
+  nlu) run_nlu ;;
+  integration) run_integration ;;
+  all)
+    run_unit
+    run_validate
+    run_train
+    run_stories
+    run_nlu
+    run_integration
+    log "all test suites passed"
+    ;;
+  *) die "unknown suite '$1' (unit | validate | stories | nlu | integration | all)" ;;
+esac

@@ -1,0 +1,197 @@
+"""Whole conversations over the REST channel against the real servers, then the database."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import yaml
+
+from actions.playbooks import PlaybookRegistry
+from tests.conftest import ROOT
+from tests.integration.conftest import buttons, texts
+from tickets import store
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOKS = PlaybookRegistry()
+RESPONSES = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
+
+
+def step_text(playbook: str, step: str) -> str:
+    return PLAYBOOKS.get(playbook).step(step).message
+
+
+def response_start(key: str) -> str:
+    """The fixed opening of a domain response (up to its first variable)."""
+    return RESPONSES[key][0]["text"].split("{", 1)[0]
+
+
+def new_sender() -> str:
+    return f"it-{uuid.uuid4().hex[:12]}"
+
+
+def ticket_of(servers, sender):
+    tickets = store.list_for_sender(sender, database_url=servers.database_url)
+    assert len(tickets) == 1, tickets
+    return tickets[0]
+
+
+def test_network_problem_walks_every_step_then_makes_a_general_ticket(servers):
+    sender = new_sender()
+    greeting = servers.say(sender, "你好")
+    assert "网络问题" in buttons(greeting)
+
+    first = servers.say(sender, "网络老是掉线，刷个视频都卡")
+    assert step_text("network", "check_network") in texts(first)
+    assert buttons(first)[-3:] == ["解决了", "还是不行", "转人工"]
+    second = servers.say(sender, "还是不行")
+    assert step_text("network", "restart_device") in texts(second)
+    third = servers.say(sender, "没用")
+    assert step_text("network", "contact_isp") in texts(third)
+    final = servers.say(sender, "/deny")  # the 还是不行 button
+    reply = texts(final)
+    assert PLAYBOOKS.get("network").escalation.message in reply
+    ticket = ticket_of(servers, sender)
+    assert ticket.number in reply and "优先级：一般" in reply and "3-6 小时内" in reply
+    assert ticket.category == "network" and ticket.priority == "general" and ticket.status == "open"
+    assert [s["id"] for s in ticket.steps_tried] == ["check_network", "restart_device", "contact_isp"]
+    user_turns = [t["text"] for t in ticket.transcript if t["role"] == "user"]
+    assert user_turns == ["你好", "网络老是掉线，刷个视频都卡", "还是不行", "没用", "/deny"]
+    assert any(t["role"] == "bot" and step_text("network", "contact_isp") in t["text"]
+               for t in ticket.transcript)
+    assert all(t["ts"] for t in ticket.transcript)
+
+    saved = servers.say(sender, "我的手机号是13912345678")
+    assert "139****5678" in texts(saved)
+    assert ticket_of(servers, sender).contact_phone == "13912345678"
+
+    status = texts(servers.say(sender, "我的工单怎么样了"))
+    assert ticket.number in status and "待处理" in status
+
+
+def test_data_loss_with_buttons_is_urgent_and_contact_can_be_skipped(servers):
+    sender = new_sender()
+    servers.say(sender, "/data_loss")
+    servers.say(sender, "/deny")
+    reply = servers.say(sender, "/deny")
+    assert "优先级：紧急" in texts(reply) and "1 小时内" in texts(reply)
+    assert "跳过" in buttons(reply)
+    skipped = servers.say(sender, "/deny")
+    assert texts(skipped) == RESPONSES["utter_contact_skipped"][0]["text"]
+    ticket = ticket_of(servers, sender)
+    assert (ticket.category, ticket.priority) == ("data_loss", "urgent")
+    assert ticket.contact_phone is None and ticket.contact_email is None
+
+
+def test_login_fixed_at_second_step_then_rated_without_a_ticket(servers):
+    sender = new_sender()
+    assert step_text("login", "check_credentials") in texts(servers.say(sender, "登录不上，密码明明是对的"))
+    assert step_text("login", "reset_password") in texts(servers.say(sender, "还是登不上"))
+    resolved = servers.say(sender, "可以了，谢谢")
+    assert RESPONSES["utter_resolved"][0]["text"] in texts(resolved)
+    assert "5 分" in buttons(resolved)
+    thanks = servers.say(sender, "5分")
+    assert "5 分" in texts(thanks)
+    assert store.list_for_sender(sender, database_url=servers.database_url) == []
+    flow = servers.slot(sender, "flow_id")
+    feedback = store.get_feedback(store.escalation_key(sender, flow), database_url=servers.database_url)
+    assert feedback == {"sender_id": sender, "playbook": "login", "resolved_step": "reset_password",
+                        "rating": 5}
+
+
+def test_forgot_password_starts_at_reset(servers):
+    sender = new_sender()
+    reply = servers.say(sender, "忘记密码了怎么办")
+    assert step_text("login", "reset_password") in texts(reply)
+    assert step_text("login", "check_credentials") not in texts(reply)
+
+
+def test_feature_problem_picks_the_guide_for_the_feature(servers):
+    sender = new_sender()
+    assert step_text("feature", "search_guide") in texts(servers.say(sender, "搜索功能用不了，搜什么都没结果"))
+    assert step_text("feature", "check_device") in texts(servers.say(sender, "还是不行"))
+    final = servers.say(sender, "还是不行")
+    assert "优先级：复杂" in texts(final)
+    assert ticket_of(servers, sender).priority == "complex"
+
+
+def test_urgent_words_raise_the_priority(servers):
+    sender = new_sender()
+    servers.say(sender, "直播间一直掉线，业务中断了，很急")
+    assert servers.slot(sender, "urgency")
+    reply = servers.say(sender, "转人工")
+    assert "优先级：紧急" in texts(reply)
+    assert ticket_of(servers, sender).priority == "urgent"
+
+
+def test_digressions_keep_the_flow(servers):
+    sender = new_sender()
+    servers.say(sender, "数据丢了，上传的视频找不到了")
+    check = PLAYBOOKS.get("data_loss").step("check_local_storage").check
+    bot = servers.say(sender, "你是机器人吗")
+    assert "机器人" in texts(bot) and check in texts(bot)
+    thanks = servers.say(sender, "谢谢")
+    assert check in texts(thanks)
+    off_topic = servers.say(sender, "今天天气怎么样")
+    assert check in texts(off_topic)
+    switched = servers.say(sender, "算了，我先问问登录的事，登陆不上了")
+    assert step_text("login", "check_credentials") in texts(switched)
+    assert servers.slot(sender, "playbook") == "login"
+    human = servers.say(sender, "转人工")
+    ticket = ticket_of(servers, sender)
+    assert ticket.category == "login" and ticket.number in texts(human)
+    again = servers.say(sender, "快点给我转人工")
+    assert ticket.number in texts(again)
+    assert len(store.list_for_sender(sender, database_url=servers.database_url)) == 1
+
+
+def test_not_understood_twice_offers_a_person(servers):
+    sender = new_sender()
+    first = servers.say(sender, "asdfgh qwerty")
+    assert "转人工" not in buttons(first)
+    second = servers.say(sender, "zxcvb 123 ???")
+    assert texts(second) == RESPONSES["utter_offer_human"][0]["text"]
+    assert "转人工" in buttons(second)
+
+
+@pytest.mark.parametrize("message", [
+    "", "   ", "嗯", "?", "😂😂😂", "<script>alert('x')</script>", "'; DROP TABLE tickets; --",
+    "网络" * 5000, "SELECT * FROM tickets WHERE 1=1",
+])
+def test_bad_input_gets_a_polite_chinese_answer(servers, message):
+    sender = new_sender()
+    replies = servers.say(sender, message)
+    reply = texts(replies)
+    assert reply.strip(), f"no answer to {message[:30]!r}"
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in reply)
+    assert "Traceback" not in reply and "<script>" not in reply
+    assert servers.alive()
+
+
+def test_injected_slots_never_reveal_another_users_ticket(servers):
+    victim = new_sender()
+    servers.say(victim, "转人工")
+    number = ticket_of(servers, victim).number
+
+    attacker = new_sender()
+    servers.say(attacker, f'/ticket_status{{"ticket_id": "{number}"}}')
+    leaked = servers.say(attacker, "我的工单怎么样了")
+    assert number not in texts(leaked)
+    servers.say(attacker, f'/provide_contact{{"ticket_id": "{number}"}}')
+    servers.say(attacker, "13800000000")
+    assert ticket_of(servers, victim).contact_phone is None
+
+
+def test_unknown_sender_and_no_tickets(servers):
+    reply = texts(servers.say(f"never-seen-{uuid.uuid4().hex}", "我的工单怎么样了"))
+    assert reply == RESPONSES["utter_no_tickets"][0]["text"]
+
+
+def test_conversation_continues_after_a_server_restart(servers):
+    sender = new_sender()
+    servers.say(sender, "网络一直断断续续的")
+    servers.say(sender, "还是不行")
+    servers.restart()
+    reply = servers.say(sender, "还是不行")
+    assert step_text("network", "contact_isp") in texts(reply)

@@ -1,0 +1,219 @@
+"""Actions run against real trackers, the real domain, the real playbooks and a real database."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from actions import actions as dy
+from tests.conftest import make_tracker, responses, slot_values, user_event
+from tickets import store
+
+
+async def run(action, dispatcher, tracker, domain):
+    return await action.run(dispatcher, tracker, domain)
+
+
+def test_every_response_the_actions_use_is_in_the_domain(domain):
+    import re
+    from pathlib import Path
+
+    used = set(re.findall(r'"(utter_[a-z_]+)"', Path(dy.__file__).read_text(encoding="utf-8")))
+    used |= set(re.findall(r'"(utter_[a-z_]+)"', Path("actions/engine.py").read_text("utf-8")))
+    assert used and used <= set(domain["responses"]), used - set(domain["responses"])
+
+
+async def test_problem_starts_its_playbook(database_url, dispatcher, domain):
+    tracker = make_tracker("网络老是掉线", "network_problem")
+    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    slots = slot_values(events)
+    assert slots["playbook"] == "network" and slots["playbook_step"] == "check_network"
+    assert slots["dy_stage"] == "troubleshooting" and slots["flow_id"]
+    sent = responses(dispatcher)
+    assert sent[0].startswith("text:了解") and sent[-1] == "utter_check_step"
+    assert dispatcher.messages[-1]["check_question"].endswith("吗？")
+
+
+async def test_feature_entity_selects_the_search_guide(database_url, dispatcher, domain):
+    tracker = make_tracker("搜索用不了", "feature_problem",
+                           entities=[{"entity": "feature", "value": "搜索"}])
+    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    assert slot_values(events)["playbook_step"] == "search_guide"
+
+
+def progress(step, tried, flow="flow-1", playbook="network"):
+    return {"dy_stage": "troubleshooting", "playbook": playbook, "playbook_step": step,
+            "steps_tried": tried, "flow_id": flow}
+
+
+async def test_no_moves_to_next_step_and_yes_resolves_with_rating(database_url, dispatcher, domain):
+    tracker = make_tracker("还是不行", "deny", slots=progress("check_network", ["check_network"]))
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert slot_values(events)["playbook_step"] == "restart_device"
+    assert responses(dispatcher)[0] == "utter_try_next"
+
+    dispatcher.messages.clear()
+    tracker = make_tracker("好了", "affirm", sender_id=tracker.sender_id,
+                           slots=progress("restart_device", ["check_network", "restart_device"]))
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]
+    assert slot_values(events)["dy_stage"] == "rating"
+    key = store.escalation_key(tracker.sender_id, "flow-1")
+    assert store.get_feedback(key)["resolved_step"] == "restart_device"
+
+    dispatcher.messages.clear()
+    rating_slots = {**progress("restart_device", []), "dy_stage": "rating"}
+    tracker = make_tracker("给4分", "rate", sender_id=tracker.sender_id, slots=rating_slots)
+    await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_thanks_for_rating"]
+    assert store.get_feedback(key)["rating"] == 4
+
+
+@pytest.mark.parametrize("text", ["很好", "10分", "0", "五六分吧 3 4"])
+async def test_non_numeric_or_out_of_range_rating_is_asked_again(database_url, dispatcher, domain,
+                                                                 text):
+    tracker = make_tracker(text, "rate", slots={**progress("x", []), "dy_stage": "rating"})
+    await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_rating_invalid"]
+
+
+async def test_last_step_failing_creates_an_urgent_data_loss_ticket(database_url, dispatcher,
+                                                                     domain):
+    history = [user_event("我的视频不见了", "data_loss"), {"event": "bot", "text": "别担心", "timestamp": 1.0}]
+    tracker = make_tracker("还是没找到", "deny", history=history,
+                           slots=progress("restore_backup", ["check_local_storage", "restore_backup"],
+                                          playbook="data_loss"))
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    sent = responses(dispatcher)
+    assert sent[0].startswith("text:很抱歉本地和备份都没能找回数据")
+    assert sent[1:] == ["utter_ticket_created", "utter_ask_contact"]
+    created = dispatcher.messages[1]
+    assert created["priority"] == "紧急" and created["promise"] == "1 小时内"
+    slots = slot_values(events)
+    assert slots["dy_stage"] == "contact"
+    ticket = store.get_for_sender(slots["ticket_id"], tracker.sender_id)
+    assert ticket.category == "data_loss" and ticket.priority == "urgent"
+    assert ticket.reason == "playbook_exhausted"
+    assert [s["id"] for s in ticket.steps_tried] == ["check_local_storage", "restore_backup"]
+    assert [t["role"] for t in ticket.transcript] == ["user", "bot", "user"]
+
+
+async def test_retried_escalation_returns_the_same_ticket(database_url, domain):
+    slots = progress("contact_isp", ["check_network", "restart_device", "contact_isp"])
+    tracker = make_tracker("不行", "deny", slots=slots)
+    first, second = dy.CollectingDispatcher(), dy.CollectingDispatcher()
+    await run(dy.ActionStepFeedback(), first, tracker, domain)
+    await run(dy.ActionStepFeedback(), second, tracker, domain)
+    assert first.messages[1]["ticket_number"] == second.messages[1]["ticket_number"]
+    assert responses(second)[1] == "utter_ticket_exists"
+    assert len(store.list_for_sender(tracker.sender_id)) == 1
+
+
+async def test_asking_for_a_person_mid_flow_keeps_category_and_steps(database_url, dispatcher,
+                                                                    domain):
+    tracker = make_tracker("转人工", "request_human",
+                           slots=progress("reset_password", ["check_credentials", "reset_password"],
+                                          playbook="login"))
+    events = await run(dy.ActionEscalate(), dispatcher, tracker, domain)
+    ticket = store.get_for_sender(slot_values(events)["ticket_id"], tracker.sender_id)
+    assert ticket.category == "login" and ticket.priority == "urgent"
+    assert ticket.reason == "user_request"
+    assert responses(dispatcher)[:2] == ["utter_handover", "utter_ticket_created"]
+
+
+async def test_plain_request_for_a_person_is_general(database_url, dispatcher, domain):
+    tracker = make_tracker("我要找人工客服", "request_human")
+    events = await run(dy.ActionEscalate(), dispatcher, tracker, domain)
+    ticket = store.get_for_sender(slot_values(events)["ticket_id"], tracker.sender_id)
+    assert (ticket.category, ticket.priority) == ("other", "general")
+
+
+async def test_contact_is_validated_then_saved(database_url, domain):
+    tracker = make_tracker("转人工", "request_human")
+    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    number = slot_values(events)["ticket_id"]
+    contact_slots = {"dy_stage": "contact", "ticket_id": number}
+
+    bad = dy.CollectingDispatcher()
+    await run(dy.ActionSaveContact(), bad,
+              make_tracker("我的电话是12345", "provide_contact", sender_id=tracker.sender_id,
+                           slots=contact_slots), domain)
+    assert responses(bad) == ["utter_contact_invalid"]
+
+    good = dy.CollectingDispatcher()
+    await run(dy.ActionSaveContact(), good,
+              make_tracker("邮箱 zhang.wei@example.com", "provide_contact",
+                           sender_id=tracker.sender_id, slots=contact_slots), domain)
+    assert responses(good) == ["utter_contact_saved"]
+    assert good.messages[0]["contact"] == "z***@example.com"
+    assert store.get_for_sender(number, tracker.sender_id).contact_email == "zhang.wei@example.com"
+
+
+async def test_injected_ticket_slot_never_reaches_another_users_ticket(database_url, domain):
+    victim = make_tracker("转人工", "request_human", sender_id="victim")
+    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), victim, domain)
+    number = slot_values(events)["ticket_id"]
+
+    attacker_slots = {"dy_stage": "contact", "ticket_id": number}
+    dispatcher = dy.CollectingDispatcher()
+    await run(dy.ActionSaveContact(), dispatcher,
+              make_tracker("13900001111", "provide_contact", sender_id="attacker",
+                           slots=attacker_slots), domain)
+    assert responses(dispatcher) == ["utter_contact_no_ticket"]
+    assert store.get_for_sender(number, "victim").contact_phone is None
+
+    status = dy.CollectingDispatcher()
+    await run(dy.ActionTicketStatus(), status,
+              make_tracker("我的工单", "ticket_status", sender_id="attacker",
+                           slots={"ticket_id": number}), domain)
+    assert responses(status) == ["utter_no_tickets"]
+
+
+async def test_ticket_status_lists_own_tickets(database_url, domain):
+    tracker = make_tracker("转人工", "request_human", sender_id="owner")
+    await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    dispatcher = dy.CollectingDispatcher()
+    await run(dy.ActionTicketStatus(), dispatcher,
+              make_tracker("我的工单怎么样了", "ticket_status", sender_id="owner"), domain)
+    assert responses(dispatcher) == ["utter_ticket_status_header", "utter_ticket_status_item"]
+    assert dispatcher.messages[1]["status"] == "待处理"
+
+
+async def test_damaged_progress_slots_are_not_trusted(database_url, dispatcher, domain):
+    tracker = make_tracker("解决了", "affirm",
+                           slots={"dy_stage": "troubleshooting", "playbook": "../../etc/passwd",
+                                  "playbook_step": "x", "steps_tried": "not a list"})
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_anything_else"] and events == []
+
+
+async def test_fallback_asks_again_once_then_offers_a_person(database_url, domain):
+    first = make_tracker("？", "nlu_fallback", slots=progress("check_network", ["check_network"]))
+    dispatcher = dy.CollectingDispatcher()
+    await run(dy.ActionFallback(), dispatcher, first, domain)
+    assert responses(dispatcher) == ["utter_not_understood_in_flow", "utter_check_step"]
+
+    history = [user_event("？", "nlu_fallback")]
+    second = make_tracker("嗯嗯", "out_of_scope", history=history,
+                          slots=progress("check_network", ["check_network"]))
+    dispatcher = dy.CollectingDispatcher()
+    await run(dy.ActionFallback(), dispatcher, second, domain)
+    assert responses(dispatcher) == ["utter_offer_human"]
+
+
+async def test_empty_message_gets_a_prompt(database_url, dispatcher, domain):
+    await run(dy.ActionFallback(), dispatcher, make_tracker("   ", "nlu_fallback"), domain)
+    assert responses(dispatcher) == ["utter_empty_message"]
+
+
+async def test_a_failing_action_apologises(database_url, dispatcher, domain, monkeypatch, caplog):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(store, "create_ticket", broken)
+    with caplog.at_level(logging.ERROR):
+        events = await run(dy.ActionEscalate(), dispatcher,
+                           make_tracker("转人工 13800138000", "request_human"), domain)
+    assert responses(dispatcher) == ["utter_action_failed"] and events == []
+    assert "13800138000" not in caplog.text

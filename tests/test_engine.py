@@ -1,0 +1,92 @@
+"""Walk every shipped playbook step by step: yes resolves, no moves on, the end escalates."""
+
+from __future__ import annotations
+
+import pytest
+
+from actions import engine
+from actions.engine import HUMAN, NO, YES
+from actions.playbooks import PlaybookRegistry
+from tickets.policy import load_policy
+
+REGISTRY = PlaybookRegistry(priorities=list(load_policy().levels))
+EXPECTED_PATHS = {
+    "network_problem": ["check_network", "restart_device", "contact_isp"],
+    "login_problem": ["check_credentials", "reset_password", "check_account_status"],
+    "forgot_password": ["reset_password", "check_account_status"],
+    "feature_problem": ["general_guide", "check_device"],
+    "data_loss": ["check_local_storage", "restore_backup"],
+}
+
+
+def texts(outcome):
+    return [r.text for r in outcome.replies if r.text]
+
+
+@pytest.mark.parametrize("intent, path", EXPECTED_PATHS.items())
+def test_saying_no_walks_every_documented_step_then_escalates(intent, path):
+    playbook, trigger = REGISTRY.for_intent(intent)
+    outcome = engine.start(playbook, trigger, {})
+    assert texts(outcome)[0] == playbook.intro_for(intent)
+    seen = [outcome.step]
+    while True:
+        assert outcome.replies[-1].response == "utter_check_step"
+        outcome = engine.answer(playbook, outcome.step, NO, {}, outcome.steps_tried)
+        if outcome.escalate:
+            break
+        assert outcome.replies[0].response == "utter_try_next"
+        seen.append(outcome.step)
+    assert seen == path
+    assert outcome.steps_tried == path
+
+
+@pytest.mark.parametrize("intent, path", EXPECTED_PATHS.items())
+def test_saying_yes_at_any_step_resolves(intent, path):
+    playbook, trigger = REGISTRY.for_intent(intent)
+    for depth in range(len(path)):
+        outcome = engine.start(playbook, trigger, {})
+        for _ in range(depth):
+            outcome = engine.answer(playbook, outcome.step, NO, {}, outcome.steps_tried)
+        assert outcome.step == path[depth]
+        done = engine.answer(playbook, outcome.step, YES, {}, outcome.steps_tried)
+        assert done.resolved and not done.escalate and done.step == path[depth]
+
+
+@pytest.mark.parametrize("feature, guide", [("播放", "playback_guide"), ("搜索", "search_guide"),
+                                            ("上传", "upload_guide"), ("直播", "live_guide"),
+                                            ("私信", "general_guide"), (None, "general_guide")])
+def test_feature_branch_picks_the_guide_from_the_entity(feature, guide):
+    playbook, trigger = REGISTRY.for_intent("feature_problem")
+    outcome = engine.start(playbook, trigger, {"feature": feature} if feature else {})
+    assert outcome.step == guide
+    assert outcome.steps_tried == [guide]
+    assert playbook.step(guide).message in texts(outcome)
+
+
+def test_human_request_escalates_from_any_step():
+    playbook, trigger = REGISTRY.for_intent("data_loss")
+    outcome = engine.start(playbook, trigger, {})
+    assert engine.answer(playbook, outcome.step, HUMAN, {}, outcome.steps_tried).escalate
+
+
+def test_links_are_shown_with_the_step():
+    playbook, trigger = REGISTRY.for_intent("network_problem")
+    outcome = engine.start(playbook, trigger, {})
+    link = [r for r in outcome.replies if r.response == "utter_step_link"]
+    assert link and link[0].values["link_url"].startswith("https://")
+
+
+def test_restating_the_problem_mid_flow_jumps_to_an_untried_entry_or_counts_as_no():
+    playbook, login = REGISTRY.for_intent("login_problem")
+    _, forgot = REGISTRY.for_intent("forgot_password")
+    outcome = engine.start(playbook, login, {})
+    jumped = engine.restate(playbook, forgot, outcome.step, {}, outcome.steps_tried)
+    assert jumped.step == "reset_password"
+    again = engine.restate(playbook, forgot, jumped.step, {}, jumped.steps_tried)
+    assert again.step == "check_account_status"  # "still forgot it" = the reset did not help
+
+
+def test_unknown_step_is_an_engine_error():
+    playbook, _ = REGISTRY.for_intent("network_problem")
+    with pytest.raises(engine.EngineError):
+        engine.answer(playbook, "no_such_step", YES, {}, [])

@@ -1,0 +1,126 @@
+"""The shipped playbooks load, and broken ones are refused with file:line messages."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actions.playbooks import (
+    DEFAULT_PLAYBOOK_DIR, ESCALATE, PlaybookError, PlaybookRegistry, load_playbook_file,
+)
+from tickets.policy import load_policy
+
+PRIORITIES = list(load_policy().levels)
+DOMAIN_INTENTS = set(yaml.safe_load(Path("domain.yml").read_text(encoding="utf-8"))["intents"])
+GOOD = textwrap.dedent("""\
+    id: demo
+    title: 演示问题
+    category: network
+    triggers:
+      - intent: network_problem
+        start: one
+    intro: 开场白。
+    steps:
+      - id: one
+        title: 第一步
+        message: 请先试试这个。
+        check: 好了吗？
+        on_yes: resolved
+        on_no: two
+      - id: two
+        title: 第二步
+        message: 再试试那个。
+        check: 现在好了吗？
+        on_no: escalate
+    escalation:
+      category: network
+      priority: general
+    """)
+
+
+def write(tmp_path: Path, text: str, name: str = "demo.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("path", sorted(DEFAULT_PLAYBOOK_DIR.glob("*.yml")), ids=lambda p: p.name)
+def test_shipped_playbooks_are_valid(path):
+    playbook = load_playbook_file(path, priorities=PRIORITIES)
+    assert playbook.steps
+    for trigger in playbook.triggers:
+        assert trigger.intent in DOMAIN_INTENTS, f"{path.name}: {trigger.intent} not in domain"
+    # every playbook ends in an escalation somewhere
+    assert any(s.on_no == ESCALATE for s in playbook.steps.values())
+
+
+def test_every_problem_intent_has_a_playbook():
+    registry = PlaybookRegistry(priorities=PRIORITIES)
+    for intent in ("network_problem", "login_problem", "forgot_password", "feature_problem",
+                   "data_loss"):
+        assert registry.for_intent(intent) is not None, intent
+
+
+def test_forgot_password_starts_at_reset_step():
+    playbook, trigger = PlaybookRegistry(priorities=PRIORITIES).for_intent("forgot_password")
+    assert playbook.id == "login" and trigger.start == "reset_password"
+
+
+def test_good_file_loads(tmp_path):
+    playbook = load_playbook_file(write(tmp_path, GOOD), priorities=PRIORITIES)
+    assert list(playbook.steps) == ["one", "two"]
+    assert playbook.step("two").on_yes == "resolved"
+
+
+@pytest.mark.parametrize(
+    "old, new, line, fragment",
+    [
+        ("on_no: two", "on_no: three", 14, "指向的步骤 'three' 不存在"),
+        ("start: one", "start: zero", 6, "起始步骤 'zero' 不存在"),
+        ("priority: general", "priority: asap", 22, "优先级 'asap' 不在优先级策略中"),
+        ("    check: 现在好了吗？\n", "", 15, "缺少 check"),
+        ("  - id: two\n", "  - id: one\n", 15, "重复"),
+    ],
+)
+def test_broken_file_reports_file_line_and_fix(tmp_path, old, new, line, fragment):
+    text = GOOD.replace(old, new)
+    assert text != GOOD
+    path = write(tmp_path, text)
+    with pytest.raises(PlaybookError) as info:
+        load_playbook_file(path, priorities=PRIORITIES)
+    messages = info.value.problems
+    assert any(m.startswith(f"{path}:{line}: ") and fragment in m for m in messages), messages
+
+
+def test_unreachable_step_is_reported(tmp_path):
+    text = GOOD.replace("on_no: two", "on_no: escalate")
+    path = write(tmp_path, text)
+    with pytest.raises(PlaybookError) as info:
+        load_playbook_file(path, priorities=PRIORITIES)
+    assert any(":15: " in m and "走不到" in m for m in info.value.problems), info.value.problems
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    path = write(tmp_path, GOOD.replace("title: 第二步", "title: [第二步"))
+    with pytest.raises(PlaybookError) as info:
+        load_playbook_file(path)
+    assert f"{path}:" in str(info.value) and "YAML" in str(info.value)
+
+
+def test_registry_keeps_last_valid_version_and_reloads_edits(tmp_path):
+    path = write(tmp_path, GOOD)
+    registry = PlaybookRegistry(tmp_path, priorities=PRIORITIES)
+    assert registry.get("demo").step("one").message == "请先试试这个。"
+
+    path.write_text(GOOD.replace("请先试试这个。", "改过的说明。"), encoding="utf-8")
+    os.utime(path, ns=(1, 10**18))
+    assert registry.get("demo").step("one").message == "改过的说明。"
+
+    path.write_text(GOOD.replace("on_no: two", "on_no: nowhere"), encoding="utf-8")
+    os.utime(path, ns=(1, 2 * 10**18))
+    assert registry.get("demo").step("one").message == "改过的说明。"  # still serving
+    assert registry.errors[str(path)]

@@ -1,0 +1,132 @@
+"""The ticket store on a real database: SQLite always, PostgreSQL when it runs here."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from tickets import db, store
+
+NOW = datetime(2026, 11, 24, 1, 30, tzinfo=timezone.utc)  # 09:30 in China
+
+
+def new_ticket(url, **overrides):
+    values = dict(
+        idempotency_key=store.escalation_key("alice", uuid.uuid4().hex),
+        sender_id="alice", category="network", reason="playbook_exhausted", playbook="network",
+        playbook_priority="general",
+        steps_tried=[{"id": "check_network", "title": "检查网络环境"}],
+        transcript=[{"role": "user", "text": "网络老掉线", "ts": NOW.isoformat()}],
+        now=NOW, database_url=url,
+    )
+    values.update(overrides)
+    return store.create_ticket(**values)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_database(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tickets.db'}"
+        yield url
+        db.dispose_all()
+        return
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"dy_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres",
+                                 connect_timeout=3)
+    except psycopg2.OperationalError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    db.dispose_all()
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+def test_ticket_gets_number_priority_sla_and_transcript(any_database):
+    ticket = new_ticket(any_database)
+    assert ticket.created_now
+    assert ticket.number == "DY-20261124-0001"
+    assert ticket.priority == "general" and ticket.status == "open"
+    assert (ticket.sla_due_at - NOW).total_seconds() == 6 * 3600
+    stored = store.get_for_sender(ticket.number, "alice", database_url=any_database)
+    assert stored.transcript[0]["text"] == "网络老掉线"
+    assert stored.steps_tried == [{"id": "check_network", "title": "检查网络环境"}]
+    assert stored.sla_due_at == ticket.sla_due_at
+
+
+def test_numbers_count_up_per_day(any_database):
+    numbers = [new_ticket(any_database).number for _ in range(3)]
+    assert numbers == ["DY-20261124-0001", "DY-20261124-0002", "DY-20261124-0003"]
+    tomorrow = datetime(2026, 11, 24, 17, 0, tzinfo=timezone.utc)  # 01:00 on the 25th in China
+    assert new_ticket(any_database, now=tomorrow).number == "DY-20261125-0001"
+
+
+def test_same_escalation_never_makes_two_tickets(any_database):
+    key = store.escalation_key("alice", "flow-1")
+    first = new_ticket(any_database, idempotency_key=key)
+    again = new_ticket(any_database, idempotency_key=key)
+    assert first.created_now and not again.created_now
+    assert again.number == first.number
+    assert len(store.list_for_sender("alice", database_url=any_database)) == 1
+
+
+def test_concurrent_retries_make_one_ticket_and_distinct_escalations_unique_numbers(any_database):
+    key = store.escalation_key("bob", "flow-x")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        same = list(pool.map(lambda _: new_ticket(any_database, sender_id="bob",
+                                                  idempotency_key=key).number, range(4)))
+        distinct = list(pool.map(lambda _: new_ticket(any_database, sender_id="carol").number,
+                                 range(6)))
+    assert len(set(same)) == 1
+    assert len(set(distinct)) == 6
+    assert len(store.list_for_sender("bob", limit=50, database_url=any_database)) == 1
+
+
+def test_tickets_are_only_visible_to_their_sender(any_database):
+    ticket = new_ticket(any_database)
+    assert store.get_for_sender(ticket.number, "mallory", database_url=any_database) is None
+    assert store.list_for_sender("mallory", database_url=any_database) == []
+    assert not store.set_contact(ticket.number, "mallory", phone="13800138000",
+                                 database_url=any_database)
+
+
+def test_contact_is_validated(any_database):
+    ticket = new_ticket(any_database)
+    with pytest.raises(ValueError):
+        store.set_contact(ticket.number, "alice", phone="12345", database_url=any_database)
+    with pytest.raises(ValueError):
+        store.set_contact(ticket.number, "alice", email="not-an-email", database_url=any_database)
+    assert store.set_contact(ticket.number, "alice", phone="13800138000",
+                             email="zhang.wei@example.com", database_url=any_database)
+    stored = store.get_for_sender(ticket.number, "alice", database_url=any_database)
+    assert (stored.contact_phone, stored.contact_email) == ("13800138000", "zhang.wei@example.com")
+
+
+def test_sql_looking_and_huge_text_is_stored_as_data(any_database):
+    evil = "'; DROP TABLE tickets; --" + "网" * 10000
+    ticket = new_ticket(any_database, sender_id="x'); DROP TABLE tickets;--",
+                        transcript=[{"role": "user", "text": evil, "ts": None}])
+    stored = store.get_for_sender(ticket.number, "x'); DROP TABLE tickets;--",
+                                  database_url=any_database)
+    assert stored.transcript[0]["text"].startswith("'; DROP TABLE tickets; --")
+    assert stored.transcript[0]["truncated_chars"] == len(evil) - store.MAX_TURN_CHARS
+    assert len(store.list_for_sender("alice", database_url=any_database)) == 0
+    assert new_ticket(any_database).number.endswith("0002")  # the table is still there
+
+
+def test_feedback_is_recorded_once_and_rated(any_database):
+    key = store.escalation_key("alice", "flow-r")
+    store.record_feedback(idempotency_key=key, sender_id="alice", playbook="network",
+                          resolved_step="restart_device", database_url=any_database)
+    store.record_feedback(idempotency_key=key, sender_id="alice", playbook="network",
+                          resolved_step="restart_device", rating=4, database_url=any_database)
+    assert store.get_feedback(key, database_url=any_database)["rating"] == 4
+    with pytest.raises(ValueError):
+        store.record_feedback(idempotency_key=key, sender_id="alice", playbook=None,
+                              resolved_step=None, rating=9, database_url=any_database)

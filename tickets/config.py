@@ -1,0 +1,29 @@
+"""Settings for the ticket store, read from the environment with safe local defaults."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Where tickets live. SQLite file in ``var/`` by default; set ``DATABASE_URL`` to
+#: e.g. ``postgresql://user@127.0.0.1:5432/dy`` for PostgreSQL.
+DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'tickets.db'}"
+
+#: Priority policy (levels, response times, rules, labels).
+DEFAULT_POLICY_PATH = PROJECT_ROOT / "data" / "policy" / "priority.yml"
+
+#: Times shown to users are in China Standard Time (no daylight saving).
+DISPLAY_TZ = timezone(timedelta(hours=8), name="CST")
+
+
+def database_url() -> str:
+    """The SQLAlchemy URL of the ticket database."""
+    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def policy_path() -> Path:
+    """The priority policy YAML file."""
+    return Path(os.environ.get("DY_PRIORITY_POLICY") or DEFAULT_POLICY_PATH)

@@ -1,0 +1,79 @@
+"""The one place that creates the SQLAlchemy engine and sessions for the ticket store."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tickets import config
+from tickets.models import Base
+
+_lock = threading.Lock()
+_engines: Dict[str, Engine] = {}
+_sessionmakers: Dict[str, sessionmaker] = {}
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        db_path = url.split("///", 1)[-1]
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, future=True
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - driver hook
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    else:
+        engine = create_engine(url, pool_pre_ping=True, future=True)
+    # Until the console issue brings Alembic migrations, the store creates its
+    # own tables once per process (a no-op when they exist).
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def get_engine(url: Optional[str] = None) -> Engine:
+    """The engine for ``url`` (default: ``DATABASE_URL``), created once per process."""
+    url = url or config.database_url()
+    with _lock:
+        if url not in _engines:
+            _engines[url] = _make_engine(url)
+            _sessionmakers[url] = sessionmaker(bind=_engines[url], future=True,
+                                               expire_on_commit=False)
+        return _engines[url]
+
+
+@contextmanager
+def session_scope(url: Optional[str] = None) -> Iterator[Session]:
+    """One session per unit of work: commit on success, roll back on error."""
+    url = url or config.database_url()
+    get_engine(url)
+    session: Session = _sessionmakers[url]()
+    try:
+        yield session
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests, shutdown)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _sessionmakers.clear()

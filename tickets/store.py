@@ -1,0 +1,258 @@
+"""The ticket store API. Every function is synchronous; async callers use ``asyncio.to_thread``.
+
+Tickets are created through :func:`create_ticket` only, which is idempotent on its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from tickets import config
+from tickets.db import session_scope
+from tickets.models import Feedback, Ticket, utcnow
+from tickets.policy import PriorityPolicy, load_policy
+
+NUMBER_RE = re.compile(r"^DY-\d{8}-\d{4,}$")
+PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$")
+MAX_TURN_CHARS = 4000
+MAX_TRANSCRIPT_TURNS = 500
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A detached, read-only view of a ticket for actions and APIs."""
+
+    number: str
+    sender_id: str
+    category: str
+    playbook: Optional[str]
+    reason: str
+    steps_tried: List[Dict[str, Any]]
+    priority: str
+    sla_due_at: datetime
+    status: str
+    contact_phone: Optional[str]
+    contact_email: Optional[str]
+    transcript: List[Dict[str, Any]]
+    created_at: datetime
+    created_now: bool = False
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything is stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _view(ticket: Ticket, created_now: bool = False) -> TicketView:
+    return TicketView(
+        number=ticket.number,
+        sender_id=ticket.sender_id,
+        category=ticket.category,
+        playbook=ticket.playbook,
+        reason=ticket.reason,
+        steps_tried=list(ticket.steps_tried or []),
+        priority=ticket.priority,
+        sla_due_at=_aware(ticket.sla_due_at),
+        status=ticket.status,
+        contact_phone=ticket.contact_phone,
+        contact_email=ticket.contact_email,
+        transcript=list(ticket.transcript or []),
+        created_at=_aware(ticket.created_at),
+        created_now=created_now,
+    )
+
+
+def escalation_key(sender_id: str, flow_id: str) -> str:
+    """The idempotency key of one escalation of one conversation."""
+    return hashlib.sha256(f"{sender_id}\x1f{flow_id}".encode("utf-8")).hexdigest()
+
+
+def _clip_transcript(transcript: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    turns = list(transcript)[-MAX_TRANSCRIPT_TURNS:]
+    clipped = []
+    for turn in turns:
+        turn = dict(turn)
+        text = turn.get("text") or ""
+        if len(text) > MAX_TURN_CHARS:
+            turn["text"] = text[:MAX_TURN_CHARS]
+            turn["truncated_chars"] = len(text) - MAX_TURN_CHARS
+        clipped.append(turn)
+    return clipped
+
+
+def _next_number(session, created_at: datetime) -> str:
+    day = created_at.astimezone(config.DISPLAY_TZ).strftime("%Y%m%d")
+    prefix = f"DY-{day}-"
+    last = session.execute(
+        select(func.max(Ticket.number)).where(Ticket.number.like(prefix + "%"))
+    ).scalar()
+    seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    return f"{prefix}{seq:04d}"
+
+
+def create_ticket(
+    *,
+    idempotency_key: str,
+    sender_id: str,
+    category: str,
+    reason: str,
+    playbook: Optional[str] = None,
+    playbook_priority: Optional[str] = None,
+    steps_tried: Sequence[Dict[str, Any]] = (),
+    urgent_signal: bool = False,
+    transcript: Sequence[Dict[str, Any]] = (),
+    policy: Optional[PriorityPolicy] = None,
+    now: Optional[datetime] = None,
+    database_url: Optional[str] = None,
+) -> TicketView:
+    """Create the ticket for one escalation, or return the one that key already made."""
+    policy = policy or load_policy()
+    created_at = now or utcnow()
+    decision = policy.decide(
+        category=category,
+        reason=reason,
+        urgent_signal=urgent_signal,
+        created_at=created_at,
+        playbook_priority=playbook_priority,
+    )
+    for _attempt in range(8):
+        try:
+            with session_scope(database_url) as session:
+                existing = session.execute(
+                    select(Ticket).where(Ticket.idempotency_key == idempotency_key)
+                ).scalar_one_or_none()
+                if existing is not None:
+                    return _view(existing)
+                ticket = Ticket(
+                    number=_next_number(session, created_at),
+                    idempotency_key=idempotency_key,
+                    sender_id=sender_id,
+                    category=category,
+                    playbook=playbook,
+                    reason=reason,
+                    steps_tried=list(steps_tried),
+                    urgent_signal=bool(urgent_signal),
+                    priority=decision.priority,
+                    sla_due_at=decision.due_at,
+                    status="open",
+                    transcript=_clip_transcript(transcript),
+                    created_at=created_at,
+                    updated_at=created_at,
+                )
+                session.add(ticket)
+                session.flush()
+                return _view(ticket, created_now=True)
+        except IntegrityError:
+            # Either the same escalation raced us (the next loop returns its ticket)
+            # or another ticket took this number (the next loop takes the next one).
+            continue
+    raise RuntimeError("could not allocate a ticket number after 8 attempts")
+
+
+def get_by_key(idempotency_key: str, *, database_url: Optional[str] = None) -> Optional[TicketView]:
+    with session_scope(database_url) as session:
+        ticket = session.execute(
+            select(Ticket).where(Ticket.idempotency_key == idempotency_key)
+        ).scalar_one_or_none()
+        return _view(ticket) if ticket else None
+
+
+def get_for_sender(
+    number: str, sender_id: str, *, database_url: Optional[str] = None
+) -> Optional[TicketView]:
+    """The ticket ``number`` if and only if it belongs to ``sender_id``."""
+    if not isinstance(number, str) or not NUMBER_RE.match(number):
+        return None
+    with session_scope(database_url) as session:
+        ticket = session.execute(
+            select(Ticket).where(Ticket.number == number, Ticket.sender_id == sender_id)
+        ).scalar_one_or_none()
+        return _view(ticket) if ticket else None
+
+
+def list_for_sender(
+    sender_id: str, *, limit: int = 5, database_url: Optional[str] = None
+) -> List[TicketView]:
+    """The sender's own most recent tickets, newest first."""
+    with session_scope(database_url) as session:
+        rows = session.execute(
+            select(Ticket)
+            .where(Ticket.sender_id == sender_id)
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(limit)
+        ).scalars()
+        return [_view(row) for row in rows]
+
+
+def set_contact(
+    number: str,
+    sender_id: str,
+    *,
+    phone: Optional[str] = None,
+    email: Optional[str] = None,
+    database_url: Optional[str] = None,
+) -> bool:
+    """Attach validated contact details to the sender's own ticket."""
+    if phone is not None and not PHONE_RE.match(phone):
+        raise ValueError("invalid phone")
+    if email is not None and not EMAIL_RE.match(email):
+        raise ValueError("invalid email")
+    with session_scope(database_url) as session:
+        ticket = session.execute(
+            select(Ticket).where(Ticket.number == number, Ticket.sender_id == sender_id)
+        ).scalar_one_or_none()
+        if ticket is None:
+            return False
+        if phone:
+            ticket.contact_phone = phone
+        if email:
+            ticket.contact_email = email
+        return True
+
+
+def record_feedback(
+    *,
+    idempotency_key: str,
+    sender_id: str,
+    playbook: Optional[str],
+    resolved_step: Optional[str],
+    rating: Optional[int] = None,
+    database_url: Optional[str] = None,
+) -> None:
+    """Record that the bot resolved a conversation, and later its 1-5 rating (upsert)."""
+    if rating is not None and not (isinstance(rating, int) and 1 <= rating <= 5):
+        raise ValueError("rating must be an integer from 1 to 5")
+    for _attempt in range(3):
+        try:
+            with session_scope(database_url) as session:
+                row = session.execute(
+                    select(Feedback).where(Feedback.idempotency_key == idempotency_key)
+                ).scalar_one_or_none()
+                if row is None:
+                    row = Feedback(idempotency_key=idempotency_key, sender_id=sender_id,
+                                   playbook=playbook, resolved_step=resolved_step)
+                    session.add(row)
+                if rating is not None:
+                    row.rating = rating
+                return
+        except IntegrityError:
+            continue
+
+
+def get_feedback(idempotency_key: str, *, database_url: Optional[str] = None) -> Optional[Dict]:
+    with session_scope(database_url) as session:
+        row = session.execute(
+            select(Feedback).where(Feedback.idempotency_key == idempotency_key)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return {"sender_id": row.sender_id, "playbook": row.playbook,
+                "resolved_step": row.resolved_step, "rating": row.rating}
