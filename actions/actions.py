@@ -40,6 +40,8 @@ PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
 RATING_WORDS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "满": 5}
 FLOW_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+#: An action gives up (and apologises) well inside Rasa's 60 s conversation lock.
+ACTION_TIMEOUT_SECONDS = 20.0
 
 _registry: Optional[PlaybookRegistry] = None
 
@@ -149,7 +151,8 @@ class DyAction(Action, abc.ABC):
                   domain: Dict[Text, Any]) -> List[EventType]:
         started = time.perf_counter()
         try:
-            events = await self.handle(dispatcher, tracker, domain)
+            events = await asyncio.wait_for(self.handle(dispatcher, tracker, domain),
+                                            timeout=ACTION_TIMEOUT_SECONDS)
         except Exception:
             logger.exception("%s failed (conversation %s)", self.name(),
                              conversation_ref(tracker.sender_id))

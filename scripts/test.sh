@@ -15,7 +15,10 @@ run_unit() {
 
 run_validate() {
   log "rasa data validate --fail-on-warnings"
-  "$RASA" data validate --fail-on-warnings --domain domain.yml --data data
+  "$RASA" data validate --fail-on-warnings --domain domain.yml --data data > results/validate.log 2>&1 \
+    || { cat results/validate.log; die "rasa data validate failed"; }
+  log "strict validation: every Rasa warning, playbooks, priority policy"
+  "$PY" scripts/validate_data.py 2> >(grep -v -e tensorflow -e 'rebuild TensorFlow' -e TF-TRT -e AVX2 -e Deprecat -e 'from click' >&2)
 }
 
 run_train() {

@@ -217,3 +217,17 @@ async def test_a_failing_action_apologises(database_url, dispatcher, domain, mon
                            make_tracker("转人工 13800138000", "request_human"), domain)
     assert responses(dispatcher) == ["utter_action_failed"] and events == []
     assert "13800138000" not in caplog.text
+
+
+async def test_a_slow_action_gives_up_with_an_apology(database_url, dispatcher, domain, monkeypatch):
+    import time as _time
+
+    def slow(*_args, **_kwargs):
+        _time.sleep(1.0)
+        return []
+
+    monkeypatch.setattr(dy, "ACTION_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(store, "list_for_sender", slow)
+    events = await run(dy.ActionTicketStatus(), dispatcher,
+                       make_tracker("我的工单", "ticket_status"), domain)
+    assert responses(dispatcher) == ["utter_action_failed"] and events == []

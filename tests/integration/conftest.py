@@ -1,114 +1,12 @@
-"""Start the real action server and the real Rasa server on free ports, with a fresh ticket
-database and tracker store, for the whole integration session."""
+"""The real servers for the whole integration session (see harness.py)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import pytest
-import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "dy.tar.gz"
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log: Path, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not up after {limit}s:\n{log.read_text()[-3000:]}")
-
-
-class Servers:
-    """The running assistant: say() talks over the REST channel, restart() restarts both."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.action_port = free_port()
-        self.rasa_port = free_port()
-        self.database_url = f"sqlite:///{workdir / 'tickets.db'}"
-        self.url = f"http://127.0.0.1:{self.rasa_port}"
-        self.endpoints = workdir / "endpoints.yml"
-        self.endpoints.write_text(
-            f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{workdir / "trackers.db"}"\n',
-            encoding="utf-8",
-        )
-        self.env = dict(os.environ, DATABASE_URL=self.database_url, SANIC_HOST="127.0.0.1",
-                        RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2",
-                        RASA_CACHE_DIRECTORY=str(ROOT / ".rasa" / "cache"),
-                        PYTHONPATH=str(ROOT))
-        self.processes: List[subprocess.Popen] = []
-        self.action_log = workdir / "action-server.log"
-        self.rasa_log = workdir / "rasa.log"
-
-    def start(self) -> None:
-        action = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
-             str(self.action_port)],
-            cwd=ROOT, env=self.env, stdout=self.action_log.open("a"), stderr=subprocess.STDOUT,
-        )
-        rasa = subprocess.Popen(
-            [str(VENV_BIN / "rasa"), "run", "--model", str(MODEL), "--enable-api",
-             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-             "--endpoints", str(self.endpoints), "--credentials", str(ROOT / "credentials.yml")],
-            cwd=ROOT, env=self.env, stdout=self.rasa_log.open("a"), stderr=subprocess.STDOUT,
-        )
-        self.processes = [action, rasa]
-        wait_until_up(f"http://127.0.0.1:{self.action_port}/health", action, self.action_log, 60)
-        wait_until_up(f"{self.url}/status", rasa, self.rasa_log, 240)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.processes = []
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def alive(self) -> bool:
-        return all(p.poll() is None for p in self.processes) and \
-            requests.get(f"{self.url}/status", timeout=5).ok
-
-    def post(self, body) -> requests.Response:
-        return requests.post(f"{self.url}/webhooks/rest/webhook", json=body, timeout=60)
-
-    def say(self, sender: str, message: str) -> List[Dict]:
-        response = self.post({"sender": sender, "message": message})
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def tracker(self, sender: str) -> Dict:
-        return requests.get(f"{self.url}/conversations/{sender}/tracker", timeout=30).json()
-
-    def slot(self, sender: str, name: str) -> Optional[object]:
-        return self.tracker(sender)["slots"].get(name)
+from tests.integration.harness import MODEL, Servers
 
 
 @pytest.fixture(scope="session")

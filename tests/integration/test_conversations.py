@@ -158,7 +158,7 @@ def test_not_understood_twice_offers_a_person(servers):
 @pytest.mark.parametrize("message", [
     "", "   ", "嗯", "?", "😂😂😂", "<script>alert('x')</script>", "'; DROP TABLE tickets; --",
     "网络" * 5000, "SELECT * FROM tickets WHERE 1=1",
-])
+], ids=lambda m: repr(m[:20]) + (f"...({len(m)} chars)" if len(m) > 20 else ""))
 def test_bad_input_gets_a_polite_chinese_answer(servers, message):
     sender = new_sender()
     replies = servers.say(sender, message)
@@ -195,3 +195,25 @@ def test_conversation_continues_after_a_server_restart(servers):
     servers.restart()
     reply = servers.say(sender, "还是不行")
     assert step_text("network", "contact_isp") in texts(reply)
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"message": "你好"}, 400),                       # no sender: never a shared conversation
+    ({"sender": "", "message": "你好"}, 400),
+    ({"sender": "a\x00b", "message": "你好"}, 400),
+    ({"sender": "x" * 500, "message": "你好"}, 400),
+    ({"sender": "ok-sender", "message": 12345}, 400),
+    (["not", "an", "object"], 400),
+    ({"sender": "ok-sender", "message": "网" * 30000}, 400),
+], ids=["no-sender", "empty-sender", "control-char", "long-sender", "number-message",
+        "list-body", "30000-chars"])
+def test_malformed_requests_are_refused_at_the_channel(servers, body, status):
+    response = servers.post(body)
+    assert response.status_code == status
+    assert servers.alive()
+
+
+def test_missing_message_is_treated_as_empty(servers):
+    response = servers.post({"sender": new_sender()})
+    assert response.status_code == 200
+    assert texts(response.json()) == RESPONSES["utter_empty_message"][0]["text"]

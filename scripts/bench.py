@@ -1,0 +1,111 @@
+"""Benchmark: training time, server start-up, /model/parse latency, REST turn latency, memory.
+
+Prints figures; asserts nothing. Usage:
+  python scripts/bench.py [--config config.yml] [--turns 200] [--parses 300] [--skip-train]
+Training goes to a temporary folder with a fresh cache, so it is a full training run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.harness import MODEL, Servers  # noqa: E402
+
+
+def rss_mb(pid: int) -> float:
+    total = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            total = int(line.split()[1]) / 1024
+    return total
+
+
+def percentiles(samples):
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]  # noqa: E731
+    return pick(0.5), pick(0.95), ordered[-1]
+
+
+def train(config: Path, out: Path) -> float:
+    env = dict(os.environ, RASA_CACHE_DIRECTORY=str(out / "cache"), RASA_TELEMETRY_ENABLED="false",
+               TF_CPP_MIN_LOG_LEVEL="3")
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "rasa"), "train", "--config", str(config),
+                    "--domain", str(ROOT / "domain.yml"), "--data", str(ROOT / "data"),
+                    "--out", str(out), "--fixed-model-name", "bench"],
+                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yml")
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--parses", type=int, default=300)
+    parser.add_argument("--skip-train", action="store_true", help="use models/dy.tar.gz")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        model = MODEL
+        if not args.skip_train:
+            seconds = train(args.config, workdir)
+            model = workdir / "bench.tar.gz"
+            print(f"training (full, empty cache, {args.config.name}): {seconds:.1f} s")
+        servers = Servers(workdir, model=model)
+        started = time.perf_counter()
+        servers.start()
+        print(f"start-up (both servers until /status answers): {time.perf_counter() - started:.1f} s")
+        try:
+            session = requests.Session()
+            texts = ["网络老是掉线", "登录不上了", "搜索功能用不了", "视频不见了", "你好", "转人工"]
+            parse = []
+            for i in range(args.parses):
+                t0 = time.perf_counter()
+                session.post(f"{servers.url}/model/parse", json={"text": texts[i % len(texts)]},
+                             timeout=30).raise_for_status()
+                parse.append((time.perf_counter() - t0) * 1000)
+            p50, p95, worst = percentiles(parse)
+            print(f"/model/parse over {args.parses} requests: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+                  f"max {worst:.1f} ms")
+
+            # Whole REST turns that run a custom action: start a playbook, answer "no" twice.
+            turns = []
+            script = ["网络老是掉线", "还是不行", "还是不行"]
+            done = 0
+            while done < args.turns:
+                sender = f"bench-{uuid.uuid4().hex[:10]}"
+                for message in script:
+                    t0 = time.perf_counter()
+                    reply = session.post(f"{servers.url}/webhooks/rest/webhook",
+                                         json={"sender": sender, "message": message}, timeout=60)
+                    reply.raise_for_status()
+                    assert reply.json(), "empty reply"
+                    turns.append((time.perf_counter() - t0) * 1000)
+                    done += 1
+            p50, p95, worst = percentiles(turns)
+            print(f"REST turn running a custom action, single user, {len(turns)} turns: "
+                  f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms")
+            action_pid, rasa_pid = servers.pids()
+            print(f"memory (RSS): Rasa server {rss_mb(rasa_pid):.0f} MB, "
+                  f"action server {rss_mb(action_pid):.0f} MB")
+        finally:
+            servers.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
