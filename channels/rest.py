@@ -17,11 +17,13 @@ from sanic.exceptions import InvalidUsage as BadRequest  # sanic 21.12: 400 Bad 
 from sanic.request import Request
 
 from actions.privacy import install_log_redaction
+from channels import speedups
 
 SENDER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 MAX_MESSAGE_CHARS = 20_000
 
 install_log_redaction()  # the Rasa server process logs user text on errors
+speedups.install()  # cached action-response schema check (see speedups.py)
 
 
 class DyRestInput(RestInput):

@@ -56,6 +56,8 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--parses", type=int, default=300)
     parser.add_argument("--skip-train", action="store_true", help="use models/dy.tar.gz")
+    parser.add_argument("--tracker-store", choices=["sql", "memory"], default="sql",
+                        help="sql: SQLite as in endpoints.yml (default); memory: Rasa's in-memory store")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +67,7 @@ def main() -> int:
             seconds = train(args.config, workdir)
             model = workdir / "bench.tar.gz"
             print(f"training (full, empty cache, {args.config.name}): {seconds:.1f} s")
-        servers = Servers(workdir, model=model)
+        servers = Servers(workdir, model=model, tracker_store=args.tracker_store)
         started = time.perf_counter()
         servers.start()
         print(f"start-up (both servers until /status answers): {time.perf_counter() - started:.1f} s")

@@ -231,3 +231,17 @@ async def test_a_slow_action_gives_up_with_an_apology(database_url, dispatcher, 
     events = await run(dy.ActionTicketStatus(), dispatcher,
                        make_tracker("我的工单", "ticket_status"), domain)
     assert responses(dispatcher) == ["utter_action_failed"] and events == []
+
+
+def test_cached_action_response_check_accepts_and_refuses_like_rasa():
+    from jsonschema import ValidationError
+    from rasa.core.actions.action import RemoteAction
+
+    from channels import speedups
+
+    speedups.install()
+    action = RemoteAction("action_start_playbook", None)
+    assert action._validate_action_result({"events": [], "responses": [{"text": "好"}]})
+    with pytest.raises(ValidationError) as info:
+        action._validate_action_result({"events": "not a list"})
+    assert "Failed to validate Action server response" in info.value.message

@@ -40,7 +40,7 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, limit: float) 
 class Servers:
     """The running assistant: say() talks over the REST channel, restart() restarts both."""
 
-    def __init__(self, workdir: Path, model: Path = MODEL) -> None:
+    def __init__(self, workdir: Path, model: Path = MODEL, tracker_store: str = "sql") -> None:
         self.workdir = workdir
         self.model = model
         self.action_port = free_port()
@@ -48,11 +48,11 @@ class Servers:
         self.database_url = f"sqlite:///{workdir / 'tickets.db'}"
         self.url = f"http://127.0.0.1:{self.rasa_port}"
         self.endpoints = workdir / "endpoints.yml"
-        self.endpoints.write_text(
-            f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{workdir / "trackers.db"}"\n',
-            encoding="utf-8",
-        )
+        endpoints = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
+        if tracker_store == "sql":
+            endpoints += (f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n'
+                          f'  db: "{workdir / "trackers.db"}"\n')
+        self.endpoints.write_text(endpoints, encoding="utf-8")
         self.env = dict(os.environ, DATABASE_URL=self.database_url, SANIC_HOST="127.0.0.1",
                         RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2",
                         RASA_CACHE_DIRECTORY=str(ROOT / ".rasa" / "cache"),
