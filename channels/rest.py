@@ -9,16 +9,23 @@ problem), and an absurdly long message is refused instead of being parsed.
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Optional, Text
+from pathlib import Path
+from typing import Awaitable, Callable, Optional, Text
 
+import yaml
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from sanic import Blueprint
 from sanic.exceptions import InvalidUsage as BadRequest  # sanic 21.12: 400 Bad Request
 from sanic.request import Request
 
 from actions.privacy import install_log_redaction
 from channels import speedups
 
+logger = logging.getLogger(__name__)
+DOMAIN_PATH = Path(__file__).resolve().parent.parent / "domain.yml"
 SENDER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 MAX_MESSAGE_CHARS = 20_000
 
@@ -26,12 +33,39 @@ install_log_redaction()  # the Rasa server process logs user text on errors
 speedups.install()  # cached action-response schema check (see speedups.py)
 
 
+def apology_text() -> Text:
+    """The domain's ``utter_action_failed`` text (read when needed, so editors' changes count)."""
+    try:
+        domain = yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8"))
+        return domain["responses"]["utter_action_failed"][0]["text"]
+    except Exception:  # the domain is unreadable: the assistant must still say something
+        logger.exception("cannot read utter_action_failed from %s", DOMAIN_PATH)
+        return "Sorry, something went wrong. 抱歉，系统出了点问题，请稍后再试。"
+
+
 class DyRestInput(RestInput):
-    """Rasa's REST channel, validating ``sender`` and ``message``."""
+    """Rasa's REST channel, validating ``sender`` and ``message``.
+
+    Every turn gets an answer: when processing fails (e.g. the action server is down) or
+    produces no message at all, the user receives the domain's apology instead of silence.
+    """
 
     @classmethod
     def name(cls) -> Text:
         return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
+        async def answered(message: UserMessage) -> None:
+            try:
+                await on_new_message(message)
+            except Exception:
+                logger.exception("processing a message failed")
+            output = message.output_channel
+            if isinstance(output, CollectingOutputChannel) and not output.messages:
+                logger.warning("no reply was produced for a message; sending the apology")
+                await output.send_text_message(message.sender_id, apology_text())
+
+        return super().blueprint(answered)
 
     @staticmethod
     def _body(req: Request) -> dict:

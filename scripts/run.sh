@@ -16,7 +16,8 @@ cleanup() {
     wait "${pids[@]}" 2>/dev/null || true
   fi
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; log "stopped"; exit 0' INT TERM
+trap cleanup EXIT
 
 wait_for() {  # url name pid seconds
   local url="$1" name="$2" pid="$3" limit="$4" waited=0

@@ -217,3 +217,16 @@ def test_missing_message_is_treated_as_empty(servers):
     response = servers.post({"sender": new_sender()})
     assert response.status_code == 200
     assert texts(response.json()) == RESPONSES["utter_empty_message"][0]["text"]
+
+
+def test_action_server_down_gives_an_apology_not_silence(servers):
+    sender = new_sender()
+    action_server = servers.processes[0]
+    action_server.terminate()
+    action_server.wait(timeout=30)
+    try:
+        reply = servers.say(sender, "网络老是掉线")
+        assert texts(reply) == RESPONSES["utter_action_failed"][0]["text"]
+    finally:
+        servers.restart()
+    assert step_text("network", "check_network") in texts(servers.say(sender, "网络老是掉线"))
