@@ -10,7 +10,9 @@ from __future__ import annotations
 import abc
 import asyncio
 import hashlib
+import hmac
 import logging
+import os
 import re
 import time
 import uuid
@@ -21,10 +23,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import engine
-from actions.engine import HUMAN, NO, YES, EngineError, Outcome, Reply
+from actions.engine import HUMAN, NO, YES, Outcome, Reply
 from actions.playbooks import Playbook, PlaybookRegistry
-from actions.transcript import build_transcript, last_user_timestamp
 from actions.privacy import mask_email, mask_phone
+from actions.transcript import build_transcript, last_user_timestamp
 from tickets import config as ticket_config
 from tickets import store
 from tickets.policy import PriorityPolicy, load_policy
@@ -36,12 +38,22 @@ STAGE_CONTACT = "contact"
 STAGE_RATING = "rating"
 STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING}
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
+#: Entities typed by the user as ``/intent{"entity": "value"}`` come from this extractor;
+#: they are never trusted to raise a ticket's priority.
+INJECTED = "RegexMessageHandler"
 PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
-RATING_WORDS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "满": 5}
+NUMERALS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5,
+            "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+RATING_ALONE = re.compile(r"^\s*([1-5一二两三四五])\s*[分星]?\s*[吧啦了！!。.]*\s*$")
+RATING_IN_TEXT = re.compile(r"(?<![\d一二两三四五六七八九十])([1-5一二两三四五])\s*(?:分|星|颗星)")
+NEGATION_BEFORE = re.compile(r"[不没][是太很]?$")
 FLOW_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+OPEN_STATUSES = ("open", "assigned", "in_progress")
 #: An action gives up (and apologises) well inside Rasa's 60 s conversation lock.
 ACTION_TIMEOUT_SECONDS = 20.0
+#: Key for the conversation references in logs (set DY_LOG_KEY to correlate across restarts).
+_LOG_KEY = (os.environ.get("DY_LOG_KEY") or uuid.uuid4().hex).encode("utf-8")
 
 _registry: Optional[PlaybookRegistry] = None
 
@@ -59,13 +71,17 @@ def policy() -> PriorityPolicy:
 
 
 def conversation_ref(sender_id: str) -> str:
-    """A short, non-reversible reference to a conversation for logs."""
-    return hashlib.sha256(str(sender_id).encode("utf-8")).hexdigest()[:10]
+    """A short keyed hash of the sender id for logs (not reversible without the key)."""
+    return hmac.new(_LOG_KEY, str(sender_id).encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
 
 def format_time(moment) -> str:
     local = moment.astimezone(ticket_config.DISPLAY_TZ)
     return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def latest_intent(tracker: Tracker) -> Optional[str]:
+    return (tracker.latest_message.get("intent") or {}).get("name")
 
 
 # --- reading the conversation state safely -------------------------------------------------
@@ -89,7 +105,9 @@ class FlowState:
             if isinstance(s, str) and self.playbook and self.playbook.step(s)
         ]
         flow_id = tracker.get_slot("flow_id")
-        self.flow_id: Optional[str] = flow_id if isinstance(flow_id, str) and FLOW_ID_RE.match(flow_id) else None
+        self.flow_id: Optional[str] = (
+            flow_id if isinstance(flow_id, str) and FLOW_ID_RE.match(flow_id) else None
+        )
         if self.stage == STAGE_TROUBLESHOOTING and not (self.playbook and self.step_id):
             self.stage = None  # progress slots were damaged or the playbook is gone
 
@@ -99,18 +117,37 @@ class FlowState:
 
 
 def engine_slots(tracker: Tracker) -> Dict[str, Any]:
-    """Slot values a playbook branch may look at, taken from the latest message first."""
+    """Slot values a playbook branch may look at: the latest message's entities first,
+    then the slot as it stands (e.g. a feature named a few turns ago)."""
     values: Dict[str, Any] = {}
     for entity in tracker.latest_message.get("entities") or []:
         if isinstance(entity, dict) and isinstance(entity.get("value"), str):
             values.setdefault(entity.get("entity"), entity["value"])
+    feature = tracker.get_slot("feature")
+    if isinstance(feature, str):
+        values.setdefault("feature", feature)
     return values
 
 
+def genuine_urgency(tracker: Tracker) -> Optional[str]:
+    """An urgency word the user really wrote in the latest message (not injected, not negated
+    as in “不是很急”), or None."""
+    text = tracker.latest_message.get("text") or ""
+    for entity in tracker.latest_message.get("entities") or []:
+        if not isinstance(entity, dict) or entity.get("entity") != "urgency":
+            continue
+        if entity.get("extractor") == INJECTED or not isinstance(entity.get("value"), str):
+            continue
+        start = entity.get("start")
+        if isinstance(start, int) and NEGATION_BEFORE.search(text[max(0, start - 3):start]):
+            continue
+        return entity["value"]
+    return None
+
+
 def urgent_signal(tracker: Tracker) -> bool:
-    if tracker.get_slot("urgency"):
-        return True
-    return any(e.get("entity") == "urgency" for e in tracker.latest_message.get("entities") or [])
+    """True when the user said, in this flow, that it is urgent or business is interrupted."""
+    return bool(tracker.get_slot("urgency")) or genuine_urgency(tracker) is not None
 
 
 def send(dispatcher: CollectingDispatcher, replies: List[Reply]) -> None:
@@ -136,11 +173,25 @@ def progress_events(playbook: Optional[Playbook], outcome: Optional[Outcome], st
     return events
 
 
+def ask_open_question(dispatcher: CollectingDispatcher, state: FlowState) -> None:
+    """Repeat whatever the assistant is waiting for: the step check, contact or rating."""
+    if state.in_playbook:
+        send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
+    elif state.stage == STAGE_CONTACT:
+        dispatcher.utter_message(response="utter_ask_contact")
+    elif state.stage == STAGE_RATING:
+        dispatcher.utter_message(response="utter_ask_rating")
+
+
 # --- the base class -------------------------------------------------------------------------
 
 
 class DyAction(Action, abc.ABC):
-    """Runs :meth:`handle`; on any error the user gets an apology instead of silence."""
+    """Runs :meth:`handle`; on any error the user gets an apology instead of silence.
+
+    It also records a genuine urgency word from the latest message in the ``urgency`` slot
+    (the slot has no automatic mapping, so ``/intent{"urgency": ...}`` cannot set it).
+    """
 
     @abc.abstractmethod
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -159,6 +210,9 @@ class DyAction(Action, abc.ABC):
             dispatcher.messages.clear()
             dispatcher.utter_message(response="utter_action_failed")
             return []
+        urgency = genuine_urgency(tracker)
+        if urgency:
+            events = list(events) + [SlotSet("urgency", urgency)]
         logger.info("%s done in %.1f ms (conversation %s)", self.name(),
                     (time.perf_counter() - started) * 1000, conversation_ref(tracker.sender_id))
         return events
@@ -174,24 +228,23 @@ class ActionStartPlaybook(DyAction):
         return "action_start_playbook"
 
     async def handle(self, dispatcher, tracker, domain):
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        found = registry().for_intent(intent)
+        found = registry().for_intent(latest_intent(tracker))
         if not found:
             dispatcher.utter_message(response="utter_playbook_unavailable")
             return progress_events(None, None, None)
         playbook, trigger = found
         state = FlowState(tracker)
         slots = engine_slots(tracker)
-        if state.in_playbook and state.playbook and state.playbook.id == playbook.id:
+        if state.in_playbook and state.playbook.id == playbook.id:
             outcome = engine.restate(playbook, trigger, state.step_id, slots, state.steps_tried)
             return await finish_outcome(dispatcher, tracker, playbook, outcome, state.flow_id)
         outcome = engine.start(playbook, trigger, slots)
-        flow_id = uuid.uuid4().hex
         logger.info("playbook %s started at %s (conversation %s)", playbook.id, outcome.step,
                     conversation_ref(tracker.sender_id))
         send(dispatcher, outcome.replies)
-        return progress_events(playbook, outcome, STAGE_TROUBLESHOOTING, flow_id) + [
-            SlotSet("ticket_id", None)
+        # a new problem: a new flow, and urgency said about an earlier problem no longer counts
+        return progress_events(playbook, outcome, STAGE_TROUBLESHOOTING, uuid.uuid4().hex) + [
+            SlotSet("ticket_id", None), SlotSet("urgency", None),
         ]
 
 
@@ -214,7 +267,7 @@ async def finish_outcome(dispatcher, tracker, playbook: Playbook, outcome: Outco
         if playbook.escalation.message:
             dispatcher.utter_message(text=playbook.escalation.message)
         return await escalate(dispatcher, tracker, reason="playbook_exhausted", playbook=playbook,
-                              steps_tried=outcome.steps_tried, flow_id=flow_id)
+                              steps_tried=outcome.steps_tried, unanswered=None, flow_id=flow_id)
     send(dispatcher, outcome.replies)
     return progress_events(playbook, outcome, STAGE_TROUBLESHOOTING, flow_id)
 
@@ -226,8 +279,7 @@ class ActionStepFeedback(DyAction):
         return "action_step_feedback"
 
     async def handle(self, dispatcher, tracker, domain):
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        answer = YES if intent == "affirm" else NO
+        answer = YES if latest_intent(tracker) == "affirm" else NO
         state = FlowState(tracker)
         if state.in_playbook:
             outcome = engine.answer(state.playbook, state.step_id, answer, engine_slots(tracker),
@@ -253,26 +305,38 @@ class ActionStepFeedback(DyAction):
 
 
 async def escalate(dispatcher, tracker, *, reason: str, playbook: Optional[Playbook],
-                   steps_tried: List[str], flow_id: Optional[str]) -> List[EventType]:
-    """Create (or find) the ticket of this escalation and tell the user its number and SLA."""
+                   steps_tried: List[str], unanswered: Optional[str],
+                   flow_id: Optional[str],
+                   known: Optional[store.TicketView] = None) -> List[EventType]:
+    """Create (or find) the ticket of this escalation and tell the user its number and SLA.
+
+    One escalation makes one ticket (idempotent key from sender and flow), and a sender who
+    already has an unfinished ticket for the same category is pointed to it instead of
+    getting a second one.
+    """
     if not flow_id:
         stamp = last_user_timestamp(tracker.events) or time.time()
         flow_id = f"req-{stamp:.6f}"
-    key = store.escalation_key(tracker.sender_id, flow_id)
+    category = playbook.escalation.category if playbook else "other"
     current_policy = policy()
-    ticket = await asyncio.to_thread(
-        store.create_ticket,
-        idempotency_key=key,
-        sender_id=tracker.sender_id,
-        category=playbook.category if playbook else "other",
-        reason=reason,
-        playbook=playbook.id if playbook else None,
-        playbook_priority=playbook.escalation.priority if playbook else None,
-        steps_tried=engine.tried_steps_detail(playbook, steps_tried) if playbook else [],
-        urgent_signal=urgent_signal(tracker),
-        transcript=build_transcript(tracker.events),
-        policy=current_policy,
+    ticket = known or await asyncio.to_thread(
+        store.find_unfinished, tracker.sender_id, category, statuses=OPEN_STATUSES
     )
+    if ticket is None:
+        ticket = await asyncio.to_thread(
+            store.create_ticket,
+            idempotency_key=store.escalation_key(tracker.sender_id, flow_id),
+            sender_id=tracker.sender_id,
+            category=category,
+            reason=reason,
+            playbook=playbook.id if playbook else None,
+            playbook_priority=playbook.escalation.priority if playbook else None,
+            steps_tried=engine.tried_steps_detail(playbook, steps_tried, unanswered)
+            if playbook else [],
+            urgent_signal=urgent_signal(tracker),
+            transcript=build_transcript(tracker.events),
+            policy=current_policy,
+        )
     level = current_policy.levels.get(ticket.priority)
     values = {
         "ticket_number": ticket.number,
@@ -289,7 +353,7 @@ async def escalate(dispatcher, tracker, *, reason: str, playbook: Optional[Playb
     events = [SlotSet("ticket_id", ticket.number), SlotSet("flow_id", flow_id),
               SlotSet("playbook", playbook.id if playbook else None), SlotSet("playbook_step", None),
               SlotSet("steps_tried", steps_tried)]
-    if ticket.contact_phone or ticket.contact_email or ticket.status != "open":
+    if ticket.contact_phone or ticket.contact_email:
         return events + [SlotSet("dy_stage", None)]
     dispatcher.utter_message(response="utter_ask_contact")
     return events + [SlotSet("dy_stage", STAGE_CONTACT)]
@@ -309,32 +373,47 @@ class ActionEscalate(DyAction):
             if not outcome.escalate:  # an editor routed 转人工 to another step
                 return await finish_outcome(dispatcher, tracker, state.playbook, outcome,
                                             state.flow_id)
-        dispatcher.utter_message(response="utter_handover")
-        flow_id = state.flow_id if state.stage in (STAGE_TROUBLESHOOTING, STAGE_CONTACT) else None
-        playbook = state.playbook if state.stage in (STAGE_TROUBLESHOOTING, STAGE_CONTACT) else None
-        return await escalate(dispatcher, tracker, reason="user_request", playbook=playbook,
-                              steps_tried=state.steps_tried if playbook else [], flow_id=flow_id)
+        # this conversation's unfinished ticket (e.g. the user chases it after the contact step)
+        known = None
+        number = tracker.get_slot("ticket_id")
+        if not state.in_playbook and isinstance(number, str):
+            known = await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id)
+            if known is not None and known.status not in OPEN_STATUSES:
+                known = None
+        if known is None:
+            dispatcher.utter_message(response="utter_handover")
+        # the problem being worked on (or just resolved / escalated) stays the ticket's subject
+        playbook = state.playbook if state.stage in STAGES else None
+        return await escalate(
+            dispatcher, tracker, reason="user_request", playbook=playbook,
+            steps_tried=state.steps_tried if playbook else [],
+            unanswered=state.step_id if state.in_playbook else None,
+            flow_id=state.flow_id if playbook else None, known=known,
+        )
 
 
 class ActionSaveContact(DyAction):
-    """Attach a validated phone number or e-mail address to this conversation's ticket."""
+    """Attach a validated phone number or e-mail address to this user's ticket."""
 
     def name(self) -> Text:
         return "action_save_contact"
 
     async def handle(self, dispatcher, tracker, domain):
-        number = tracker.get_slot("ticket_id")
-        ticket = None
-        if isinstance(number, str):
-            ticket = await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id)
+        state = FlowState(tracker)
+        if state.in_playbook:  # digits typed while a step is open: not a contact answer
+            dispatcher.utter_message(response="utter_not_understood_in_flow")
+            ask_open_question(dispatcher, state)
+            return []
+        ticket = await asyncio.to_thread(self._ticket, tracker)
         if ticket is None:
             dispatcher.utter_message(response="utter_contact_no_ticket")
-            return [SlotSet("dy_stage", None)] if tracker.get_slot("dy_stage") == STAGE_CONTACT else []
+            return [SlotSet("dy_stage", None)] if state.stage == STAGE_CONTACT else []
         text = tracker.latest_message.get("text") or ""
         phone_match = PHONE_IN_TEXT.search(text)
         email_match = EMAIL_IN_TEXT.search(text)
         phone = phone_match.group(1) if phone_match else None
-        email = email_match.group(0) if email_match and store.EMAIL_RE.match(email_match.group(0)) else None
+        email = email_match.group(0) if email_match and store.EMAIL_RE.match(email_match.group(0)) \
+            else None
         if not phone and not email:
             dispatcher.utter_message(response="utter_contact_invalid")
             return [SlotSet("dy_stage", STAGE_CONTACT)]
@@ -343,25 +422,37 @@ class ActionSaveContact(DyAction):
         shown = "、".join(v for v in (phone and mask_phone(phone), email and mask_email(email)) if v)
         dispatcher.utter_message(response="utter_contact_saved", contact=shown,
                                  ticket_number=ticket.number)
-        return [SlotSet("dy_stage", None)]
+        return [SlotSet("dy_stage", None), SlotSet("ticket_id", ticket.number)]
+
+    @staticmethod
+    def _ticket(tracker: Tracker) -> Optional[store.TicketView]:
+        """This conversation's ticket, or the sender's newest unfinished one (e.g. after the
+        session expired); always one of the sender's own."""
+        number = tracker.get_slot("ticket_id")
+        if isinstance(number, str):
+            ticket = store.get_for_sender(number, tracker.sender_id)
+            if ticket is not None:
+                return ticket
+        return next((t for t in store.list_for_sender(tracker.sender_id, limit=5)
+                     if t.status in OPEN_STATUSES), None)
 
 
 def parse_rating(tracker: Tracker) -> Optional[int]:
-    """A 1-5 rating from the rating entity or the text; anything else is None."""
-    candidates = [e.get("value") for e in tracker.latest_message.get("entities") or []
-                  if isinstance(e, dict) and e.get("entity") == "rating"]
-    candidates.append(tracker.latest_message.get("text") or "")
-    for value in candidates:
-        text = str(value).strip()
-        digits = re.findall(r"(?<!\d)(\d+)(?!\d)", text)
-        if len(digits) == 1:
-            number = int(digits[0])
-            return number if 1 <= number <= 5 else None
-        if digits:
-            return None
-        for word, number in RATING_WORDS.items():
-            if word in text:
-                return number
+    """A 1-5 rating from the rating button or the text (“4”, “5分”, “给你打3分吧”, “五星”,
+    “满分”); anything vague (“一般”, “不满意”) or out of range is None."""
+    for entity in tracker.latest_message.get("entities") or []:
+        if isinstance(entity, dict) and entity.get("entity") == "rating" \
+                and str(entity.get("value")) in ("1", "2", "3", "4", "5"):
+            return int(entity["value"])
+    text = (tracker.latest_message.get("text") or "").strip()
+    if "满分" in text:
+        return 5
+    alone = RATING_ALONE.match(text)
+    if alone:
+        return NUMERALS[alone.group(1)]
+    found = {NUMERALS[m.group(1)] for m in RATING_IN_TEXT.finditer(text)}
+    if len(found) == 1 and not re.search(r"\d{2,}\s*[分星]", text):
+        return found.pop()
     return None
 
 
@@ -373,6 +464,13 @@ class ActionSaveRating(DyAction):
 
     async def handle(self, dispatcher, tracker, domain):
         state = FlowState(tracker)
+        if state.in_playbook:  # a number typed while a step is open
+            dispatcher.utter_message(response="utter_not_understood_in_flow")
+            ask_open_question(dispatcher, state)
+            return []
+        if state.stage == STAGE_CONTACT:
+            dispatcher.utter_message(response="utter_contact_invalid")
+            return []
         if state.stage != STAGE_RATING or not state.flow_id:
             dispatcher.utter_message(response="utter_rating_not_expected")
             return []
@@ -445,11 +543,11 @@ class ActionFallback(DyAction):
 
     async def handle(self, dispatcher, tracker, domain):
         state = FlowState(tracker)
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
         if not (tracker.latest_message.get("text") or "").strip():
             dispatcher.utter_message(response="utter_empty_message")
-            if state.in_playbook:
-                send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
+            if state.stage is None:
+                dispatcher.utter_message(response="utter_describe_problem")
+            ask_open_question(dispatcher, state)
             return []
         if state.stage == STAGE_CONTACT:
             dispatcher.utter_message(response="utter_contact_invalid")
@@ -462,10 +560,11 @@ class ActionFallback(DyAction):
             return []
         if state.in_playbook:
             dispatcher.utter_message(response="utter_not_understood_in_flow")
-            send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
+            ask_open_question(dispatcher, state)
             return []
         dispatcher.utter_message(
-            response="utter_out_of_scope" if intent == "out_of_scope" else "utter_default"
+            response="utter_out_of_scope" if latest_intent(tracker) == "out_of_scope"
+            else "utter_default"
         )
         return []
 
@@ -480,5 +579,5 @@ class ActionResumeFlow(DyAction):
         state = FlowState(tracker)
         if state.in_playbook:
             dispatcher.utter_message(response="utter_resume")
-            send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
+            ask_open_question(dispatcher, state)
         return []

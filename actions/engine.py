@@ -123,11 +123,14 @@ def answer(playbook: Playbook, current: str, reply: str, slots: Mapping[str, Any
     return outcome
 
 
-def tried_steps_detail(playbook: Playbook, steps_tried: List[str]) -> List[Dict[str, str]]:
-    """The steps already tried, with titles, for the ticket."""
+def tried_steps_detail(playbook: Playbook, steps_tried: List[str],
+                       unanswered: Optional[str] = None) -> List[Dict[str, str]]:
+    """The steps shown to the user, with titles, for the ticket: ``failed`` when the user
+    said it did not help, ``unanswered`` for the step open when they asked for a person."""
     detail = []
     for step_id in steps_tried:
         step = playbook.step(step_id)
         if step is not None:
-            detail.append({"id": step.id, "title": step.title})
+            detail.append({"id": step.id, "title": step.title,
+                           "outcome": "unanswered" if step_id == unanswered else "failed"})
     return detail

@@ -361,6 +361,7 @@ class PlaybookRegistry:
         self._lock = threading.Lock()
         self._stamp: Tuple = ()
         self._by_file: Dict[str, Playbook] = {}
+        self._active: List[Playbook] = []
         self.errors: Dict[str, List[str]] = {}
 
     def _files(self) -> List[Path]:
@@ -386,11 +387,34 @@ class PlaybookRegistry:
                         logger.error("playbook rejected, keeping the last valid version: %s", line)
             for gone in set(self._by_file) - seen:
                 del self._by_file[gone]
+            self._active = self._without_conflicts()
             self._stamp = stamp
+
+    def _without_conflicts(self) -> List[Playbook]:
+        """Playbooks in file-name order; a later file reusing an id or a trigger intent of an
+        earlier one is refused (it would silently never run)."""
+        active: List[Playbook] = []
+        ids: Dict[str, str] = {}
+        intents: Dict[str, str] = {}
+        for path in sorted(self._by_file):
+            playbook = self._by_file[path]
+            clash = [f"id {playbook.id!r} 已在 {ids[playbook.id]} 中使用 (duplicate playbook id)"] \
+                if playbook.id in ids else []
+            clash += [f"触发意图 {t.intent} 已由 {intents[t.intent]} 使用 (intent already triggers "
+                      f"another playbook)" for t in playbook.triggers if t.intent in intents]
+            if clash:
+                self.errors[path] = [f"{playbook.source}:1: {c}" for c in clash]
+                for line in self.errors[path]:
+                    logger.error("playbook rejected: %s", line)
+                continue
+            active.append(playbook)
+            ids[playbook.id] = playbook.source
+            intents.update({t.intent: playbook.source for t in playbook.triggers})
+        return active
 
     def all(self) -> List[Playbook]:
         self.refresh()
-        return list(self._by_file.values())
+        return list(self._active)
 
     def get(self, playbook_id: Optional[str]) -> Optional[Playbook]:
         if not isinstance(playbook_id, str):

@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import re
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)((?:\+|00)?86[-\s]?)?(1[3-9]\d)[-\s]?\d{4}[-\s]?(\d{4})(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_PASSWORD = re.compile(r"(?i)((?:password|passwd|pwd|密码)\s*(?:[:：=是为]|is)?\s*)\S+")
+_PASSWORD = re.compile(
+    r"(?i)((?<![A-Za-z_])(?:password|passwd|pwd)\s*(?:[:：=]|\bis\b)\s*"
+    r"|(?:密码|密碼|口令)\s*(?:[:：=是为為]\s*|\s+))\S+"
+)
 
 
 def mask_phone(phone: str) -> str:
-    """13812345678 -> 138****5678."""
-    return _PHONE.sub(r"\1****\2", phone)
+    """13812345678 (also +86 138-1234-5678) -> 138****5678."""
+    return _PHONE.sub(r"\2****\3", phone)
 
 
 def mask_email(email: str) -> str:
@@ -49,6 +52,9 @@ def install_log_redaction() -> None:
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, ()
+        if record.exc_info and not record.exc_text:
+            # the traceback text (e.g. an error quoting the input) is redacted too
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return record
 
     logging.setLogRecordFactory(redacting_factory)

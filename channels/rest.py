@@ -4,7 +4,8 @@ Same URL and protocol as Rasa's built-in REST channel (``/webhooks/rest/webhook`
 request without a usable ``sender`` is refused with 400 instead of landing in a shared
 "default" conversation (whose tickets every anonymous caller could then ask about), a
 missing ``message`` counts as an empty message (the assistant asks the user to describe the
-problem), and an absurdly long message is refused instead of being parsed.
+problem), and an absurdly long message is answered (``utter_message_too_long``) without
+being parsed.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ install_log_redaction()  # the Rasa server process logs user text on errors
 speedups.install()  # cached action-response schema check (see speedups.py)
 
 
-def apology_text() -> Text:
-    """The domain's ``utter_action_failed`` text (read when needed, so editors' changes count)."""
+def domain_text(response: Text) -> Text:
+    """A response's text from domain.yml (read when needed, so editors' changes count)."""
     try:
         domain = yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8"))
-        return domain["responses"]["utter_action_failed"][0]["text"]
+        return domain["responses"][response][0]["text"]
     except Exception:  # the domain is unreadable: the assistant must still say something
-        logger.exception("cannot read utter_action_failed from %s", DOMAIN_PATH)
-        return "Sorry, something went wrong. 抱歉，系统出了点问题，请稍后再试。"
+        logger.exception("cannot read %s from %s", response, DOMAIN_PATH)
+        return "抱歉，系统出了点问题，请稍后再试。"
 
 
 class DyRestInput(RestInput):
@@ -56,14 +57,19 @@ class DyRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         async def answered(message: UserMessage) -> None:
+            output = message.output_channel
+            if len(message.text or "") > MAX_MESSAGE_CHARS:
+                await output.send_text_message(message.sender_id,
+                                               domain_text("utter_message_too_long"))
+                return
             try:
                 await on_new_message(message)
             except Exception:
                 logger.exception("processing a message failed")
-            output = message.output_channel
             if isinstance(output, CollectingOutputChannel) and not output.messages:
                 logger.warning("no reply was produced for a message; sending the apology")
-                await output.send_text_message(message.sender_id, apology_text())
+                await output.send_text_message(message.sender_id,
+                                               domain_text("utter_action_failed"))
 
         return super().blueprint(answered)
 
@@ -87,6 +93,4 @@ class DyRestInput(RestInput):
             return ""
         if not isinstance(message, str):
             raise BadRequest("'message' must be a string")
-        if len(message) > MAX_MESSAGE_CHARS:
-            raise BadRequest(f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
-        return message
+        return message  # longer than MAX_MESSAGE_CHARS: answered without parsing, see blueprint

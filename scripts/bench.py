@@ -18,11 +18,15 @@ import uuid
 from pathlib import Path
 
 import requests
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.integration.harness import MODEL, Servers  # noqa: E402
+
+APOLOGY = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))[
+    "responses"]["utter_action_failed"][0]["text"]
 
 
 def rss_mb(pid: int) -> float:
@@ -84,9 +88,10 @@ def main() -> int:
             print(f"/model/parse over {args.parses} requests: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
                   f"max {worst:.1f} ms")
 
-            # Whole REST turns that run a custom action: start a playbook, answer "no" twice.
+            # Whole REST turns that run a custom action: start a playbook, answer "no" until
+            # the last step fails and a ticket is written to the database.
             turns = []
-            script = ["网络老是掉线", "还是不行", "还是不行"]
+            script = ["网络老是掉线", "还是不行", "还是不行", "还是不行"]
             done = 0
             while done < args.turns:
                 sender = f"bench-{uuid.uuid4().hex[:10]}"
@@ -96,6 +101,7 @@ def main() -> int:
                                          json={"sender": sender, "message": message}, timeout=60)
                     reply.raise_for_status()
                     assert reply.json(), "empty reply"
+                    assert all(m.get("text") != APOLOGY for m in reply.json()), "an action failed"
                     turns.append((time.perf_counter() - t0) * 1000)
                     done += 1
             p50, p95, worst = percentiles(turns)

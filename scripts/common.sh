@@ -13,5 +13,13 @@ export DY_HOST="${DY_HOST:-127.0.0.1}"
 export RASA_PORT="${RASA_PORT:-5005}"
 export ACTION_PORT="${ACTION_PORT:-5055}"
 
+# endpoints.yml names the action server at 127.0.0.1:5055; another ACTION_PORT gets a copy.
+endpoints_file() {
+  if [ "$ACTION_PORT" = "5055" ]; then echo "endpoints.yml"; return; fi
+  mkdir -p var
+  sed "s#127.0.0.1:5055#127.0.0.1:$ACTION_PORT#" endpoints.yml > var/endpoints.yml
+  echo "var/endpoints.yml"
+}
+
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31mError:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -6,6 +6,19 @@ source "$(dirname "$0")/common.sh"
 
 [ -f "$MODEL" ] || die "no trained model at models/dy.tar.gz: run 'make train' first"
 mkdir -p var
+ENDPOINTS="$(endpoints_file)"
+
+# Rasa's HTTP API can read and change every conversation: outside loopback it needs a token.
+auth=()
+case "$DY_HOST" in
+  127.*|localhost|::1) ;;
+  *) [ -n "${RASA_AUTH_TOKEN:-}" ] || die "DY_HOST=$DY_HOST exposes Rasa's HTTP API beyond this machine: set RASA_AUTH_TOKEN too"
+     auth=(--auth-token "$RASA_AUTH_TOKEN") ;;
+esac
+
+port_taken() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+port_taken 127.0.0.1 "$ACTION_PORT" && die "port $ACTION_PORT is already in use (another action server?); stop it or set ACTION_PORT"
+port_taken "$DY_HOST" "$RASA_PORT" && die "port $RASA_PORT is already in use (another Rasa?); stop it or set RASA_PORT"
 
 pids=()
 cleanup() {
@@ -28,15 +41,15 @@ wait_for() {  # url name pid seconds
   done
 }
 
-log "starting the action server on $DY_HOST:$ACTION_PORT"
-SANIC_HOST="$DY_HOST" "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT" &
+log "starting the action server on 127.0.0.1:$ACTION_PORT (only Rasa talks to it)"
+SANIC_HOST=127.0.0.1 "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT" &
 pids+=($!)
 log "starting Rasa on $DY_HOST:$RASA_PORT (REST channel and HTTP API)"
-"$RASA" run --model "$MODEL" --enable-api --interface "$DY_HOST" --port "$RASA_PORT" \
-  --endpoints endpoints.yml --credentials credentials.yml &
+"$RASA" run --model "$MODEL" --enable-api "${auth[@]}" --interface "$DY_HOST" --port "$RASA_PORT" \
+  --endpoints "$ENDPOINTS" --credentials credentials.yml &
 pids+=($!)
 
-wait_for "http://$DY_HOST:$ACTION_PORT/health" "the action server" "${pids[0]}" 60
+wait_for "http://127.0.0.1:$ACTION_PORT/health" "the action server" "${pids[0]}" 60
 wait_for "http://$DY_HOST:$RASA_PORT/status" "Rasa" "${pids[1]}" 180
 
 cat <<MSG
@@ -46,7 +59,7 @@ cat <<MSG
                         curl -s -XPOST http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook \\
                              -d '{"sender":"me","message":"网络老是掉线"}'
     Rasa HTTP API     : http://$DY_HOST:$RASA_PORT/  (e.g. /status, /model/parse)
-    Action server     : http://$DY_HOST:$ACTION_PORT/health
+    Action server     : http://127.0.0.1:$ACTION_PORT/health
     Terminal chat     : make shell   (in another terminal)
   Press Ctrl-C to stop both servers.
 

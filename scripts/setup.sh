@@ -15,8 +15,17 @@ find_python() {
   return 1
 }
 
+command -v curl >/dev/null 2>&1 || die "curl is needed to check that the servers are up: apt-get install -y curl"
+
+# A .venv from another Python (or a moved checkout) is rebuilt.
+if [ -x "$PY" ] && ! "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+  log "removing .venv: it is not a working Python 3.10 environment"
+  rm -rf "$VENV"
+fi
+
 if [ ! -x "$PY" ]; then
   BASE_PY="$(find_python)" || die "Python 3.10 not found. Rasa 3.6 needs Python 3.10: install it (e.g. 'pyenv install 3.10.13') so that 'python3.10' is on PATH or under ~/.pyenv/versions/, then run this again."
+  "$BASE_PY" -c 'import sqlite3, ctypes, lzma, bz2, ssl, zlib' 2>/dev/null || die "$BASE_PY lacks a standard module (sqlite3, ctypes, lzma, bz2, ssl or zlib); rebuild it after 'apt-get install -y libsqlite3-dev libffi-dev liblzma-dev libbz2-dev libssl-dev zlib1g-dev'"
   log "creating .venv with $BASE_PY"
   "$BASE_PY" -m venv "$VENV"
 fi

@@ -11,4 +11,4 @@ if ! curl -fsS -o /dev/null "http://127.0.0.1:$ACTION_PORT/health" 2>/dev/null; 
   trap 'kill $pid 2>/dev/null || true' EXIT
   for _ in $(seq 60); do curl -fsS -o /dev/null "http://127.0.0.1:$ACTION_PORT/health" 2>/dev/null && break; sleep 1; done
 fi
-"$RASA" shell --model "$MODEL" --endpoints endpoints.yml --port "${SHELL_PORT:-5006}" "$@"
+"$RASA" shell --model "$MODEL" --endpoints "$(endpoints_file)" --port "${SHELL_PORT:-5006}" "$@"

@@ -23,7 +23,7 @@ UNUSED_RESPONSE = re.compile(r"The utterance '([^']+)' is not used in any story 
 
 def responses_used_by_actions() -> Set[str]:
     used: Set[str] = set()
-    for path in (ROOT / "actions").glob("*.py"):
+    for path in [*(ROOT / "actions").glob("*.py"), *(ROOT / "channels").glob("*.py")]:
         used |= set(re.findall(r'"(utter_[a-z0-9_]+)"', path.read_text(encoding="utf-8")))
     return used
 
@@ -64,7 +64,6 @@ def rasa_problems() -> List[str]:
 def playbook_problems() -> List[str]:
     import yaml
 
-    from actions.playbooks import PlaybookError, load_playbook_file
     from tickets.policy import PolicyError, load_policy
 
     problems: List[str] = []
@@ -81,12 +80,15 @@ def playbook_problems() -> List[str]:
         if "intent" in step and index + 1 < len(rule["steps"])
         and rule["steps"][index + 1].get("action") == "action_start_playbook"
     }
-    for path in sorted((ROOT / "data" / "playbooks").glob("*.yml")):
-        try:
-            playbook = load_playbook_file(path, priorities=priorities)
-        except PlaybookError as exc:
-            problems.extend(exc.problems)
-            continue
+    from actions.playbooks import PlaybookRegistry
+
+    policy = load_policy()
+    registry = PlaybookRegistry(ROOT / "data" / "playbooks", priorities=priorities)
+    for playbook in registry.all():
+        if playbook.escalation.category not in policy.categories:
+            problems.append(f"{playbook.source}:1: 类别 {playbook.escalation.category} 在 "
+                            f"data/policy/priority.yml 的 categories 中没有中文名称，请添加 "
+                            f"(category has no label)")
         for trigger in playbook.triggers:
             if trigger.intent not in domain.get("intents", []):
                 problems.append(f"{playbook.source}:1: 触发意图 {trigger.intent} 不在 domain.yml 的 "
@@ -94,6 +96,8 @@ def playbook_problems() -> List[str]:
             elif trigger.intent not in started_by_rule:
                 problems.append(f"{playbook.source}:1: 没有规则用意图 {trigger.intent} 启动 "
                                 f"action_start_playbook，请在 data/rules.yml 中添加 (no rule starts it)")
+    for errors in registry.errors.values():
+        problems.extend(errors)
     return problems
 
 

@@ -70,12 +70,30 @@ async def test_no_moves_to_next_step_and_yes_resolves_with_rating(database_url, 
     assert store.get_feedback(key)["rating"] == 4
 
 
-@pytest.mark.parametrize("text", ["很好", "10分", "0", "五六分吧 3 4"])
+@pytest.mark.parametrize("text", ["很好", "10分", "0", "五六分吧 3 4", "不满意", "不太满意", "一般",
+                                  "一般般吧", "3分或者4分", "15分"])
 async def test_non_numeric_or_out_of_range_rating_is_asked_again(database_url, dispatcher, domain,
                                                                  text):
     tracker = make_tracker(text, "rate", slots={**progress("x", []), "dy_stage": "rating"})
     await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_rating_invalid"]
+
+
+@pytest.mark.parametrize("text, expected", [("5", 5), ("5分", 5), ("给4分", 4), ("打3分吧", 3),
+                                            ("1分 太差了", 1), ("五星", 5), ("满分", 5), ("两分", 2),
+                                            ("给你打 4 分", 4)])
+async def test_ratings_users_type_are_understood(database_url, dispatcher, domain, text, expected):
+    flow = "flow-rate"
+    tracker = make_tracker(text, "rate", slots={**progress("x", [], flow=flow), "dy_stage": "rating"})
+    await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_thanks_for_rating"]
+    assert store.get_feedback(store.escalation_key(tracker.sender_id, flow))["rating"] == expected
+
+
+async def test_a_number_typed_mid_step_is_not_a_rating(database_url, dispatcher, domain):
+    tracker = make_tracker("3", "rate", slots=progress("check_network", ["check_network"]))
+    await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_not_understood_in_flow", "utter_check_step"]
 
 
 async def test_last_step_failing_creates_an_urgent_data_loss_ticket(database_url, dispatcher,
@@ -95,7 +113,10 @@ async def test_last_step_failing_creates_an_urgent_data_loss_ticket(database_url
     ticket = store.get_for_sender(slots["ticket_id"], tracker.sender_id)
     assert ticket.category == "data_loss" and ticket.priority == "urgent"
     assert ticket.reason == "playbook_exhausted"
-    assert [s["id"] for s in ticket.steps_tried] == ["check_local_storage", "restore_backup"]
+    assert ticket.steps_tried == [
+        {"id": "check_local_storage", "title": "检查本地存储", "outcome": "failed"},
+        {"id": "restore_backup", "title": "从备份恢复", "outcome": "failed"},
+    ]
     assert [t["role"] for t in ticket.transcript] == ["user", "bot", "user"]
 
 
@@ -119,6 +140,8 @@ async def test_asking_for_a_person_mid_flow_keeps_category_and_steps(database_ur
     ticket = store.get_for_sender(slot_values(events)["ticket_id"], tracker.sender_id)
     assert ticket.category == "login" and ticket.priority == "urgent"
     assert ticket.reason == "user_request"
+    assert [(s["id"], s["outcome"]) for s in ticket.steps_tried] == [
+        ("check_credentials", "failed"), ("reset_password", "unanswered")]
     assert responses(dispatcher)[:2] == ["utter_handover", "utter_ticket_created"]
 
 
@@ -204,19 +227,27 @@ async def test_fallback_asks_again_once_then_offers_a_person(database_url, domai
 
 async def test_empty_message_gets_a_prompt(database_url, dispatcher, domain):
     await run(dy.ActionFallback(), dispatcher, make_tracker("   ", "nlu_fallback"), domain)
-    assert responses(dispatcher) == ["utter_empty_message"]
+    assert responses(dispatcher) == ["utter_empty_message", "utter_describe_problem"]
 
 
-async def test_a_failing_action_apologises(database_url, dispatcher, domain, monkeypatch, caplog):
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("database is down")
+async def test_empty_message_mid_flow_repeats_the_open_question(database_url, dispatcher, domain):
+    tracker = make_tracker("", "nlu_fallback", slots=progress("check_network", ["check_network"]))
+    await run(dy.ActionFallback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_empty_message", "utter_check_step"]
+
+
+async def test_a_failing_action_apologises_without_logging_personal_data(
+        database_url, dispatcher, domain, monkeypatch, caplog):
+    def broken(*_args, **_kwargs):  # an error that quotes the user's data, as drivers do
+        raise RuntimeError("insert failed for 13800138000 / zhang.wei@example.com")
 
     monkeypatch.setattr(store, "create_ticket", broken)
     with caplog.at_level(logging.ERROR):
         events = await run(dy.ActionEscalate(), dispatcher,
                            make_tracker("转人工 13800138000", "request_human"), domain)
     assert responses(dispatcher) == ["utter_action_failed"] and events == []
-    assert "13800138000" not in caplog.text
+    assert "insert failed for 138****8000" in caplog.text  # the traceback is logged, redacted
+    assert "13800138000" not in caplog.text and "zhang.wei@example.com" not in caplog.text
 
 
 async def test_a_slow_action_gives_up_with_an_apology(database_url, dispatcher, domain, monkeypatch):
@@ -245,3 +276,86 @@ def test_cached_action_response_check_accepts_and_refuses_like_rasa():
     with pytest.raises(ValidationError) as info:
         action._validate_action_result({"events": "not a list"})
     assert "Failed to validate Action server response" in info.value.message
+
+
+async def test_urgency_counts_only_when_the_user_wrote_it(database_url, domain):
+    injected = make_tracker('/request_human{"urgency": "紧急"}', "request_human",
+                            entities=[{"entity": "urgency", "value": "紧急",
+                                       "extractor": "RegexMessageHandler"}])
+    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), injected, domain)
+    assert store.get_for_sender(slot_values(events)["ticket_id"], injected.sender_id).priority \
+        == "general"
+
+    negated = make_tracker("不是很急，转人工吧", "request_human",
+                           entities=[{"entity": "urgency", "value": "很急", "start": 2, "end": 4,
+                                      "extractor": "SpacyEntityExtractor"}])
+    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), negated, domain)
+    assert "urgency" not in slot_values(events)
+    assert store.get_for_sender(slot_values(events)["ticket_id"], negated.sender_id).priority \
+        == "general"
+
+    real = make_tracker("业务中断了，转人工", "request_human",
+                        entities=[{"entity": "urgency", "value": "业务中断", "start": 0, "end": 4,
+                                   "extractor": "SpacyEntityExtractor"}])
+    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), real, domain)
+    assert slot_values(events)["urgency"] == "业务中断"
+    assert store.get_for_sender(slot_values(events)["ticket_id"], real.sender_id).priority \
+        == "urgent"
+
+
+async def test_a_new_problem_forgets_earlier_urgency(database_url, dispatcher, domain):
+    tracker = make_tracker("网络又断了", "network_problem", slots={"urgency": "很急"})
+    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    assert slot_values(events)["urgency"] is None
+
+
+async def test_asking_again_after_the_contact_step_points_to_the_same_ticket(database_url,
+                                                                             domain):
+    tracker = make_tracker("转人工", "request_human",
+                           slots=progress("check_network", ["check_network"]))
+    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    number = slot_values(events)["ticket_id"]
+    after_contact = {"dy_stage": None, "playbook": "network", "flow_id": "flow-1",
+                     "ticket_id": number}
+    again = dy.CollectingDispatcher()
+    await run(dy.ActionEscalate(), again,
+              make_tracker("怎么还没人联系我，转人工", "request_human", sender_id=tracker.sender_id,
+                           slots=after_contact), domain)
+    assert "utter_ticket_exists" in responses(again)
+    # even a fresh conversation about the same kind of problem is pointed to the open ticket
+    fresh = dy.CollectingDispatcher()
+    await run(dy.ActionEscalate(), fresh,
+              make_tracker("转人工", "request_human", sender_id=tracker.sender_id,
+                           slots=progress("restart_device", ["restart_device"], flow="flow-2")),
+              domain)
+    assert fresh.messages[1]["ticket_number"] == number
+    assert len(store.list_for_sender(tracker.sender_id)) == 1
+
+
+async def test_contact_after_the_session_expired_goes_to_the_open_ticket(database_url, domain):
+    tracker = make_tracker("转人工", "request_human")
+    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    number = slot_values(events)["ticket_id"]
+    dispatcher = dy.CollectingDispatcher()
+    await run(dy.ActionSaveContact(), dispatcher,
+              make_tracker("我的手机号 13900001111", "provide_contact", sender_id=tracker.sender_id),
+              domain)
+    assert responses(dispatcher) == ["utter_contact_saved"]
+    assert store.get_for_sender(number, tracker.sender_id).contact_phone == "13900001111"
+
+
+async def test_rating_stage_request_for_a_person_keeps_the_problem(database_url, dispatcher,
+                                                                   domain):
+    slots = {**progress("restart_device", ["check_network", "restart_device"]),
+             "dy_stage": "rating"}
+    tracker = make_tracker("还是要找人工", "request_human", slots=slots)
+    events = await run(dy.ActionEscalate(), dispatcher, tracker, domain)
+    ticket = store.get_for_sender(slot_values(events)["ticket_id"], tracker.sender_id)
+    assert (ticket.category, ticket.playbook) == ("network", "network")
+    assert [s["id"] for s in ticket.steps_tried] == ["check_network", "restart_device"]
+
+
+async def test_feature_named_earlier_still_picks_the_guide(database_url, dispatcher, domain):
+    tracker = make_tracker("功能用不了", "feature_problem", slots={"feature": "直播"})
+    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    assert slot_values(events)["playbook_step"] == "live_guide"

@@ -124,3 +124,11 @@ def test_registry_keeps_last_valid_version_and_reloads_edits(tmp_path):
     os.utime(path, ns=(1, 2 * 10**18))
     assert registry.get("demo").step("one").message == "改过的说明。"  # still serving
     assert registry.errors[str(path)]
+
+
+def test_a_second_file_reusing_an_id_or_intent_is_refused(tmp_path):
+    write(tmp_path, GOOD, "a.yml")
+    write(tmp_path, GOOD.replace("id: demo", "id: other"), "b.yml")
+    registry = PlaybookRegistry(tmp_path, priorities=PRIORITIES)
+    assert [p.id for p in registry.all()] == ["demo"]
+    assert any("network_problem" in e for e in registry.errors[str(tmp_path / "b.yml")])

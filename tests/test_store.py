@@ -130,3 +130,32 @@ def test_feedback_is_recorded_once_and_rated(any_database):
     with pytest.raises(ValueError):
         store.record_feedback(idempotency_key=key, sender_id="alice", playbook=None,
                               resolved_step=None, rating=9, database_url=any_database)
+
+
+def test_numbers_keep_counting_past_9999(any_database):
+    from tickets.db import session_scope
+    from tickets.models import Ticket
+
+    with session_scope(any_database) as session:
+        session.add(Ticket(number="DY-20261124-9999", idempotency_key="k9999", sender_id="z",
+                           category="other", reason="user_request", steps_tried=[],
+                           priority="general", sla_due_at=NOW, status="open", transcript=[],
+                           created_at=NOW, updated_at=NOW))
+    assert new_ticket(any_database).number == "DY-20261124-10000"
+    assert new_ticket(any_database).number == "DY-20261124-10001"
+
+
+def test_local_times_are_stored_as_utc(any_database):
+    from tickets.config import DISPLAY_TZ
+
+    ticket = new_ticket(any_database, now=NOW.astimezone(DISPLAY_TZ))
+    stored = store.get_for_sender(ticket.number, "alice", database_url=any_database)
+    assert stored.created_at == NOW and stored.created_at.utcoffset().total_seconds() == 0
+
+
+def test_unfinished_ticket_is_found_per_sender_and_category(any_database):
+    ticket = new_ticket(any_database)
+    assert store.find_unfinished("alice", "network", database_url=any_database).number == \
+        ticket.number
+    assert store.find_unfinished("alice", "login", database_url=any_database) is None
+    assert store.find_unfinished("bob", "network", database_url=any_database) is None

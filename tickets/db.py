@@ -25,7 +25,8 @@ def _make_engine(url: str) -> Engine:
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, future=True
+            url, connect_args={"check_same_thread": False, "timeout": 30}, future=True,
+            hide_parameters=True,  # SQL errors must not print phone numbers into logs
         )
 
         @event.listens_for(engine, "connect")
@@ -36,7 +37,7 @@ def _make_engine(url: str) -> Engine:
             cur.close()
 
     else:
-        engine = create_engine(url, pool_pre_ping=True, future=True)
+        engine = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
     # Until the console issue brings Alembic migrations, the store creates its
     # own tables once per process (a no-op when they exist).
     Base.metadata.create_all(engine)

@@ -91,8 +91,10 @@ def _clip_transcript(transcript: Sequence[Dict[str, Any]]) -> List[Dict[str, Any
 def _next_number(session, created_at: datetime) -> str:
     day = created_at.astimezone(config.DISPLAY_TZ).strftime("%Y%m%d")
     prefix = f"DY-{day}-"
+    # longest, then greatest: DY-...-10000 sorts after DY-...-9999
     last = session.execute(
-        select(func.max(Ticket.number)).where(Ticket.number.like(prefix + "%"))
+        select(Ticket.number).where(Ticket.number.like(prefix + "%"))
+        .order_by(func.length(Ticket.number).desc(), Ticket.number.desc()).limit(1)
     ).scalar()
     seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}{seq:04d}"
@@ -115,7 +117,7 @@ def create_ticket(
 ) -> TicketView:
     """Create the ticket for one escalation, or return the one that key already made."""
     policy = policy or load_policy()
-    created_at = now or utcnow()
+    created_at = (now or utcnow()).astimezone(timezone.utc)
     decision = policy.decide(
         category=category,
         reason=reason,
@@ -174,6 +176,22 @@ def get_for_sender(
     with session_scope(database_url) as session:
         ticket = session.execute(
             select(Ticket).where(Ticket.number == number, Ticket.sender_id == sender_id)
+        ).scalar_one_or_none()
+        return _view(ticket) if ticket else None
+
+
+def find_unfinished(
+    sender_id: str, category: str, *, statuses: Sequence[str] = ("open", "assigned", "in_progress"),
+    database_url: Optional[str] = None,
+) -> Optional[TicketView]:
+    """The sender's newest ticket of ``category`` that staff have not finished yet."""
+    with session_scope(database_url) as session:
+        ticket = session.execute(
+            select(Ticket)
+            .where(Ticket.sender_id == sender_id, Ticket.category == category,
+                   Ticket.status.in_(list(statuses)))
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(1)
         ).scalar_one_or_none()
         return _view(ticket) if ticket else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 import yaml
 
 from actions.playbooks import PlaybookRegistry
@@ -116,6 +117,18 @@ def test_feature_problem_picks_the_guide_for_the_feature(servers):
     assert ticket_of(servers, sender).priority == "complex"
 
 
+@pytest.mark.parametrize("message, guide", [
+    ("视频播放一直卡顿", "playback_guide"),
+    ("上传视频总是失败", "upload_guide"),
+    ("直播间的连麦功能用不了", "live_guide"),
+    ("橱窗功能不会用", "general_guide"),
+])
+def test_each_feature_guide_is_reached_and_can_resolve(servers, message, guide):
+    sender = new_sender()
+    assert step_text("feature", guide) in texts(servers.say(sender, message))
+    assert RESPONSES["utter_resolved"][0]["text"] in texts(servers.say(sender, "解决了"))
+
+
 def test_urgent_words_raise_the_priority(servers):
     sender = new_sender()
     servers.say(sender, "直播间一直掉线，业务中断了，很急")
@@ -175,12 +188,28 @@ def test_injected_slots_never_reveal_another_users_ticket(servers):
     number = ticket_of(servers, victim).number
 
     attacker = new_sender()
-    servers.say(attacker, f'/ticket_status{{"ticket_id": "{number}"}}')
+    servers.say(attacker, "你好")
+    # set the slots directly through Rasa's API: the strongest injection a client can do
+    injected = requests.post(
+        f"{servers.url}/conversations/{attacker}/tracker/events",
+        json=[{"event": "slot", "name": "ticket_id", "value": number},
+              {"event": "slot", "name": "dy_stage", "value": "contact"},
+              {"event": "slot", "name": "flow_id", "value": "anything"}],
+        timeout=30,
+    )
+    assert injected.ok and servers.slot(attacker, "ticket_id") == number
     leaked = servers.say(attacker, "我的工单怎么样了")
     assert number not in texts(leaked)
-    servers.say(attacker, f'/provide_contact{{"ticket_id": "{number}"}}')
     servers.say(attacker, "13800000000")
     assert ticket_of(servers, victim).contact_phone is None
+    assert store.list_for_sender(attacker, database_url=servers.database_url) == []
+
+
+def test_typed_urgency_entity_does_not_raise_the_priority(servers):
+    sender = new_sender()
+    reply = servers.say(sender, '/request_human{"urgency": "紧急"}')
+    assert "优先级：一般" in texts(reply)
+    assert ticket_of(servers, sender).priority == "general"
 
 
 def test_unknown_sender_and_no_tickets(servers):
@@ -204,19 +233,24 @@ def test_conversation_continues_after_a_server_restart(servers):
     ({"sender": "x" * 500, "message": "你好"}, 400),
     ({"sender": "ok-sender", "message": 12345}, 400),
     (["not", "an", "object"], 400),
-    ({"sender": "ok-sender", "message": "网" * 30000}, 400),
 ], ids=["no-sender", "empty-sender", "control-char", "long-sender", "number-message",
-        "list-body", "30000-chars"])
+        "list-body"])
 def test_malformed_requests_are_refused_at_the_channel(servers, body, status):
     response = servers.post(body)
     assert response.status_code == status
     assert servers.alive()
 
 
+def test_a_30000_character_message_gets_a_polite_answer(servers):
+    response = servers.post({"sender": new_sender(), "message": "网" * 30000})
+    assert response.status_code == 200
+    assert texts(response.json()) == RESPONSES["utter_message_too_long"][0]["text"]
+
+
 def test_missing_message_is_treated_as_empty(servers):
     response = servers.post({"sender": new_sender()})
     assert response.status_code == 200
-    assert texts(response.json()) == RESPONSES["utter_empty_message"][0]["text"]
+    assert texts(response.json()).startswith(RESPONSES["utter_empty_message"][0]["text"])
 
 
 def test_action_server_down_gives_an_apology_not_silence(servers):
