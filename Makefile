@@ -1,10 +1,10 @@
 # Dy 客服助手 — the verbs people use. See README.md.
-.PHONY: help setup train run shell test test-unit validate test-stories test-nlu test-integration bench clean
+.PHONY: help setup train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench clean
 
 help:
 	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
 	@echo "make test    set up, train if needed, run every test (what CI runs)"
-	@echo "make setup | train | shell | validate | test-unit | test-stories | test-nlu | test-integration | bench | clean"
+	@echo "make setup | train | shell | validate | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | clean"
 
 setup:
 	@bash scripts/setup.sh
@@ -32,6 +32,9 @@ test-nlu: train
 
 test-integration: train
 	@bash scripts/test.sh integration
+
+test-browser: train
+	@bash scripts/test.sh browser
 
 test: setup
 	@bash scripts/test.sh all

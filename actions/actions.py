@@ -581,3 +581,36 @@ class ActionResumeFlow(DyAction):
             dispatcher.utter_message(response="utter_resume")
             ask_open_question(dispatcher, state)
         return []
+
+
+# --- messages from support staff ------------------------------------------------------------
+
+MAX_STAFF_MESSAGE_CHARS = 2000
+
+
+class ActionRelayStaffMessage(DyAction):
+    """Deliver a support agent's message into the user's conversation.
+
+    Staff send it through Rasa's HTTP API (``POST /conversations/<id>/trigger_intent`` with
+    intent ``EXTERNAL_staff_message`` and entity ``staff_message``); with
+    ``output_channel=latest`` it reaches the user's open widget live. The same intent typed
+    by a user (``/EXTERNAL_staff_message{...}``) is refused: it would let anyone put words in
+    the staff's mouth.
+    """
+
+    def name(self) -> Text:
+        return "action_relay_staff_message"
+
+    async def handle(self, dispatcher, tracker, domain):
+        message = None
+        for entity in tracker.latest_message.get("entities") or []:
+            if isinstance(entity, dict) and entity.get("entity") == "staff_message" \
+                    and entity.get("extractor") != INJECTED:
+                message = entity.get("value")
+        if not isinstance(message, str) or not message.strip():
+            dispatcher.utter_message(response="utter_default")
+            return []
+        dispatcher.utter_message(response="utter_staff_message",
+                                 staff_message=message.strip()[:MAX_STAFF_MESSAGE_CHARS])
+        logger.info("staff message relayed (conversation %s)", conversation_ref(tracker.sender_id))
+        return []

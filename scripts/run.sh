@@ -18,6 +18,7 @@ esac
 
 port_taken() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 port_taken 127.0.0.1 "$ACTION_PORT" && die "port $ACTION_PORT is already in use (another action server?); stop it or set ACTION_PORT"
+port_taken "$DY_HOST" "$WEB_PORT" && die "port $WEB_PORT is already in use; stop it or set WEB_PORT"
 port_taken "$DY_HOST" "$RASA_PORT" && die "port $RASA_PORT is already in use (another Rasa?); stop it or set RASA_PORT"
 
 pids=()
@@ -49,19 +50,25 @@ log "starting Rasa on $DY_HOST:$RASA_PORT (REST channel and HTTP API)"
   --endpoints "$ENDPOINTS" --credentials credentials.yml &
 pids+=($!)
 
+log "starting the support widget page on $DY_HOST:$WEB_PORT"
+"$PY" -m web --host "$DY_HOST" --port "$WEB_PORT" &
+pids+=($!)
+
 wait_for "http://127.0.0.1:$ACTION_PORT/health" "the action server" "${pids[0]}" 60
+wait_for "http://$DY_HOST:$WEB_PORT/config.js" "the widget page" "${pids[2]}" 60
 wait_for "http://$DY_HOST:$RASA_PORT/status" "Rasa" "${pids[1]}" 180
 
 cat <<MSG
 
   Dy 客服助手 is running.
+    Support widget    : http://$DY_HOST:$WEB_PORT/
     Rasa REST channel : http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook
                         curl -s -XPOST http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook \\
                              -d '{"sender":"me","message":"网络老是掉线"}'
     Rasa HTTP API     : http://$DY_HOST:$RASA_PORT/  (e.g. /status, /model/parse)
     Action server     : http://127.0.0.1:$ACTION_PORT/health
     Terminal chat     : make shell   (in another terminal)
-  Press Ctrl-C to stop both servers.
+  Press Ctrl-C to stop all servers.
 
 MSG
 wait -n "${pids[@]}" || true

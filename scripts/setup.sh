@@ -39,5 +39,11 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "$WANT" > "$STAMP"
 fi
 
+if [ ! -f web/node_modules/socket.io-client/dist/socket.io.min.js ]; then
+  command -v npm >/dev/null 2>&1 || die "npm (Node.js) is needed for the widget's socket.io client: apt-get install -y nodejs npm"
+  log "installing the widget's socket.io client from npm (web/package-lock.json)"
+  npm ci --prefix web --no-audit --no-fund --loglevel=error
+fi
+
 mkdir -p var models .rasa/cache
 "$PY" scripts/build_spacy_model.py 2> >(grep -v -e tensorflow -e 'rebuild TensorFlow' -e 'TF-TRT' -e 'AVX2' >&2)

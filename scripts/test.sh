@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the test suites: unit | validate | stories | nlu | integration | all (what CI runs).
+# Run the test suites: unit | validate | stories | nlu | integration | browser | all (CI).
 # Order as a user cares: unit tests -> data validation -> train -> test stories -> NLU
 # evaluation -> integration tests on the real servers.
 set -euo pipefail
@@ -10,7 +10,7 @@ NLU_MIN_F1="${NLU_MIN_F1:-0.85}"
 
 run_unit() {
   log "unit tests (engine, playbooks, priority policy, ticket store, actions)"
-  "$PY" -m pytest -m "not integration" -q
+  "$PY" -m pytest -m "not integration and not browser" -q
 }
 
 run_validate() {
@@ -38,6 +38,22 @@ run_nlu() {
   "$PY" scripts/nlu_report.py results/nlu/intent_report.json --min-f1 "$NLU_MIN_F1"
 }
 
+ensure_browser() {
+  # Debian's Chromium and a CJK font (without one, Chinese renders as boxes in screenshots)
+  if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -i "noto sans cjk" >/dev/null; then return; fi
+  command -v apt-get >/dev/null 2>&1 || die "install Chromium and a CJK font (Debian: chromium fonts-noto-cjk)"
+  log "installing Debian's chromium and fonts-noto-cjk for the browser tests"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+}
+
+run_browser() {
+  ensure_browser
+  log "browser tests (headless Chromium, widget on the real servers; screenshots in tests/artifacts/)"
+  "$PY" -m pytest -m browser -q
+}
+
 run_integration() {
   log "integration tests (real action server + Rasa server on free ports, real database)"
   "$PY" -m pytest -m integration -q
@@ -49,6 +65,7 @@ case "${1:-all}" in
   stories) run_stories ;;
   nlu) run_nlu ;;
   integration) run_integration ;;
+  browser) run_browser ;;
   all)
     run_unit
     run_validate
@@ -56,7 +73,8 @@ case "${1:-all}" in
     run_stories
     run_nlu
     run_integration
+    run_browser
     log "all test suites passed"
     ;;
-  *) die "unknown suite '$1' (unit | validate | stories | nlu | integration | all)" ;;
+  *) die "unknown suite '$1' (unit | validate | stories | nlu | integration | browser | all)" ;;
 esac

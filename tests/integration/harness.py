@@ -40,8 +40,12 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, limit: float) 
 class Servers:
     """The running assistant: say() talks over the REST channel, restart() restarts both."""
 
-    def __init__(self, workdir: Path, model: Path = MODEL, tracker_store: str = "sql") -> None:
+    def __init__(self, workdir: Path, model: Path = MODEL, tracker_store: str = "sql",
+                 web: bool = False) -> None:
         self.workdir = workdir
+        self.web = web
+        self.web_port = free_port()
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.model = model
         self.action_port = free_port()
         self.rasa_port = free_port()
@@ -56,10 +60,11 @@ class Servers:
         self.env = dict(os.environ, DATABASE_URL=self.database_url, SANIC_HOST="127.0.0.1",
                         RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2",
                         RASA_CACHE_DIRECTORY=str(ROOT / ".rasa" / "cache"),
-                        PYTHONPATH=str(ROOT))
+                        PYTHONPATH=str(ROOT), RASA_PORT=str(self.rasa_port))
         self.processes: List[subprocess.Popen] = []
         self.action_log = workdir / "action-server.log"
         self.rasa_log = workdir / "rasa.log"
+        self.web_log = workdir / "web.log"
 
     def start(self) -> None:
         action = subprocess.Popen(
@@ -74,8 +79,16 @@ class Servers:
             cwd=ROOT, env=self.env, stdout=self.rasa_log.open("a"), stderr=subprocess.STDOUT,
         )
         self.processes = [action, rasa]
+        if self.web:
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(self.web_port)],
+                cwd=ROOT, env=self.env, stdout=self.web_log.open("a"), stderr=subprocess.STDOUT,
+            ))
         wait_until_up(f"http://127.0.0.1:{self.action_port}/health", action, self.action_log, 60)
         wait_until_up(f"{self.url}/status", rasa, self.rasa_log, 240)
+        if self.web:
+            wait_until_up(f"http://127.0.0.1:{self.web_port}/config.js", self.processes[2],
+                          self.web_log, 60)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -111,3 +124,16 @@ class Servers:
 
     def pids(self) -> List[int]:
         return [p.pid for p in self.processes]
+
+    def restart_rasa(self) -> None:
+        """Stop and start only the Rasa server (the widget sees a dropped connection)."""
+        rasa = self.processes[1]
+        rasa.terminate()
+        rasa.wait(timeout=30)
+        self.processes[1] = subprocess.Popen(
+            [str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
+             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
+             "--endpoints", str(self.endpoints), "--credentials", str(ROOT / "credentials.yml")],
+            cwd=ROOT, env=self.env, stdout=self.rasa_log.open("a"), stderr=subprocess.STDOUT,
+        )
+        wait_until_up(f"{self.url}/status", self.processes[1], self.rasa_log, 240)

@@ -1,0 +1,106 @@
+"""A small Sanic app serving the support widget on port 8000.
+
+- ``/``                 the help screen with the chat widget (static files in ``web/static``)
+- ``/config.js``        where the widget finds Rasa's socket.io endpoint
+- ``/vendor/socket.io.min.js``  the socket.io client, installed from npm by ``make setup``
+- ``/api/history/<id>`` the user and bot turns of one conversation, so a reloaded page shows
+  its history; the id is the widget's random session id, known only to that browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import aiohttp
+from sanic import Sanic, response
+from sanic.request import Request
+
+ROOT = Path(__file__).resolve().parent
+STATIC = ROOT / "static"
+SOCKET_IO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+HIDDEN_PAYLOADS = {"/greet"}  # the widget's silent opener
+
+
+def rasa_url() -> str:
+    return os.environ.get("RASA_URL") or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}"
+
+
+def history_from_events(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """User and bot turns as the widget shows them: button payloads become their titles."""
+    turns: List[Dict[str, Any]] = []
+    last_buttons: Dict[str, str] = {}
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            text = event.get("text") or ""
+            if text in HIDDEN_PAYLOADS:
+                continue
+            turns.append({"role": "user", "text": last_buttons.get(text, text),
+                          "ts": event.get("timestamp")})
+        elif kind == "bot":
+            data = event.get("data") or {}
+            buttons = [b for b in data.get("buttons") or [] if isinstance(b, dict)]
+            if buttons:
+                last_buttons = {b.get("payload"): b.get("title") for b in buttons}
+            turn = {"role": "bot", "text": event.get("text") or "", "ts": event.get("timestamp"),
+                    "buttons": [{"title": b.get("title"), "payload": b.get("payload")}
+                                for b in buttons]}
+            if data.get("image"):
+                turn["image"] = data["image"]
+            turns.append(turn)
+    return turns
+
+
+def create_app(name: str = "dy_web") -> Sanic:
+    app = Sanic(name)
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+
+    @app.get("/")
+    async def index(_: Request):
+        return await response.file(STATIC / "index.html")
+
+    @app.get("/config.js")
+    async def config(_: Request):
+        settings = {"rasaUrl": os.environ.get("RASA_PUBLIC_URL") or "",
+                    "rasaPort": int(os.environ.get("RASA_PORT", "5005"))}
+        return response.text(f"window.DY_CONFIG = {json.dumps(settings)};",
+                             content_type="application/javascript")
+
+    @app.get("/vendor/socket.io.min.js")
+    async def socket_io(_: Request):
+        if not SOCKET_IO_CLIENT.exists():
+            return response.json({"error": "socket.io client missing: run make setup"}, status=500)
+        return await response.file(SOCKET_IO_CLIENT, mime_type="application/javascript")
+
+    @app.get("/api/history/<session_id>")
+    async def history(_: Request, session_id: str):
+        if not SESSION_ID_RE.match(session_id):
+            return response.json({"error": "invalid session id"}, status=400)
+        headers = {}
+        params = {}
+        if os.environ.get("RASA_AUTH_TOKEN"):
+            params["token"] = os.environ["RASA_AUTH_TOKEN"]
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+                async with session.get(f"{rasa_url()}/conversations/{session_id}/tracker",
+                                       params=params, headers=headers) as reply:
+                    if reply.status != 200:
+                        return response.json({"error": "assistant unavailable"}, status=502)
+                    tracker = await reply.json()
+        except (aiohttp.ClientError, TimeoutError):
+            return response.json({"error": "assistant unavailable"}, status=502)
+        return response.json({"session_id": session_id,
+                              "turns": history_from_events(tracker.get("events") or [])})
+
+    app.static("/static", str(STATIC))
+    return app
+
+
+def run(host: Optional[str] = None, port: Optional[int] = None) -> None:
+    create_app().run(host=host or os.environ.get("DY_HOST", "127.0.0.1"),
+                     port=port or int(os.environ.get("WEB_PORT", "8000")), access_log=False)
