@@ -13,11 +13,19 @@ def _iso(timestamp: Any) -> Optional[str]:
         return None
 
 
+def is_external(event: Dict[str, Any]) -> bool:
+    """A user event that another system (e.g. a staff member via the HTTP API) injected."""
+    return bool((event.get("metadata") or {}).get("is_external")) or \
+        str(event.get("text") or "").startswith("EXTERNAL: ")
+
+
 def build_transcript(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """User and bot turns with UTC timestamps, in order; user turns carry their intent."""
     turns: List[Dict[str, Any]] = []
     for event in events:
         kind = event.get("event")
+        if kind == "user" and is_external(event):
+            continue
         if kind == "user":
             intent = (event.get("parse_data") or {}).get("intent") or {}
             turns.append({

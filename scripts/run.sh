@@ -51,17 +51,19 @@ log "starting Rasa on $DY_HOST:$RASA_PORT (REST channel and HTTP API)"
 pids+=($!)
 
 log "starting the support widget page on $DY_HOST:$WEB_PORT"
-"$PY" -m web --host "$DY_HOST" --port "$WEB_PORT" &
+case "$DY_HOST" in 0.0.0.0|127.*|localhost) rasa_local=127.0.0.1 ;; *) rasa_local="$DY_HOST" ;; esac
+RASA_URL="${RASA_URL:-http://$rasa_local:$RASA_PORT}" "$PY" -m web --host "$DY_HOST" --port "$WEB_PORT" &
 pids+=($!)
 
 wait_for "http://127.0.0.1:$ACTION_PORT/health" "the action server" "${pids[0]}" 60
 wait_for "http://$DY_HOST:$WEB_PORT/config.js" "the widget page" "${pids[2]}" 60
 wait_for "http://$DY_HOST:$RASA_PORT/status" "Rasa" "${pids[1]}" 180
 
+PAGE_HOST="$DY_HOST"; case "$DY_HOST" in 127.0.0.1|::1) PAGE_HOST=localhost ;; esac
 cat <<MSG
 
   Dy 客服助手 is running.
-    Support widget    : http://$DY_HOST:$WEB_PORT/
+    Support widget    : http://$PAGE_HOST:$WEB_PORT/
     Rasa REST channel : http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook
                         curl -s -XPOST http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook \\
                              -d '{"sender":"me","message":"网络老是掉线"}'

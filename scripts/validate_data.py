@@ -25,9 +25,12 @@ EXTERNAL_INTENT = re.compile(r"The intent 'EXTERNAL_[A-Za-z_]+' is listed in the
 
 
 def responses_used_by_actions() -> Set[str]:
+    """Responses named in the actions, the channels and the widget page."""
     used: Set[str] = set()
     for path in [*(ROOT / "actions").glob("*.py"), *(ROOT / "channels").glob("*.py")]:
         used |= set(re.findall(r'"(utter_[a-z0-9_]+)"', path.read_text(encoding="utf-8")))
+    for path in [*(ROOT / "web").glob("*.py"), *(ROOT / "web" / "static").glob("*.*")]:
+        used |= set(re.findall(r"\b(utter_widget_[a-z0-9_]+)\b", path.read_text(encoding="utf-8")))
     return used
 
 

@@ -9,18 +9,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 import json
+import logging
 import os
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import aiohttp
+import yaml
 from sanic import Sanic, response
 from sanic.request import Request
 
+from actions.transcript import is_external
+
+logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
 STATIC = ROOT / "static"
+DOMAIN = ROOT.parent / "domain.yml"
+PLACEHOLDER_RE = re.compile(r"\{\{(utter_widget_[a-z_]+)\}\}")
 SOCKET_IO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
 HIDDEN_PAYLOADS = {"/greet"}  # the widget's silent opener
@@ -38,7 +47,7 @@ def history_from_events(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         kind = event.get("event")
         if kind == "user":
             text = event.get("text") or ""
-            if text in HIDDEN_PAYLOADS:
+            if text in HIDDEN_PAYLOADS or is_external(event):
                 continue
             turns.append({"role": "user", "text": last_buttons.get(text, text),
                           "ts": event.get("timestamp")})
@@ -56,20 +65,36 @@ def history_from_events(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return turns
 
 
+def widget_strings() -> Dict[str, str]:
+    """The page's own words (title, placeholder, connection states) from domain.yml."""
+    responses = yaml.safe_load(DOMAIN.read_text(encoding="utf-8")).get("responses") or {}
+    return {key: value[0]["text"] for key, value in responses.items()
+            if key.startswith("utter_widget_") and value and "text" in value[0]}
+
+
 def create_app(name: str = "dy_web") -> Sanic:
     app = Sanic(name)
     app.config.FALLBACK_ERROR_FORMAT = "json"
 
     @app.get("/")
     async def index(_: Request):
-        return await response.file(STATIC / "index.html")
+        strings = widget_strings()
+        page = PLACEHOLDER_RE.sub(lambda m: html.escape(strings.get(m.group(1), "")),
+                                  (STATIC / "index.html").read_text(encoding="utf-8"))
+        return response.html(page)
+
+    @app.get("/favicon.ico")
+    async def favicon(_: Request):
+        return response.empty()
 
     @app.get("/config.js")
     async def config(_: Request):
         settings = {"rasaUrl": os.environ.get("RASA_PUBLIC_URL") or "",
-                    "rasaPort": int(os.environ.get("RASA_PORT", "5005"))}
-        return response.text(f"window.DY_CONFIG = {json.dumps(settings)};",
-                             content_type="application/javascript")
+                    "rasaPort": int(os.environ.get("RASA_PORT", "5005")),
+                    "strings": widget_strings()}
+        return response.text(f"window.DY_CONFIG = {json.dumps(settings, ensure_ascii=False)};",
+                             content_type="application/javascript",
+                             headers={"Cache-Control": "no-store"})
 
     @app.get("/vendor/socket.io.min.js")
     async def socket_io(_: Request):
@@ -81,21 +106,23 @@ def create_app(name: str = "dy_web") -> Sanic:
     async def history(_: Request, session_id: str):
         if not SESSION_ID_RE.match(session_id):
             return response.json({"error": "invalid session id"}, status=400)
-        headers = {}
         params = {}
         if os.environ.get("RASA_AUTH_TOKEN"):
             params["token"] = os.environ["RASA_AUTH_TOKEN"]
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
                 async with session.get(f"{rasa_url()}/conversations/{session_id}/tracker",
-                                       params=params, headers=headers) as reply:
+                                       params=params) as reply:
                     if reply.status != 200:
+                        logger.warning("history: Rasa answered %s", reply.status)
                         return response.json({"error": "assistant unavailable"}, status=502)
                     tracker = await reply.json()
-        except (aiohttp.ClientError, TimeoutError):
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            logger.warning("history: Rasa unreachable (%s)", type(exc).__name__)
             return response.json({"error": "assistant unavailable"}, status=502)
         return response.json({"session_id": session_id,
-                              "turns": history_from_events(tracker.get("events") or [])})
+                              "turns": history_from_events(tracker.get("events") or [])},
+                             headers={"Cache-Control": "no-store"})
 
     app.static("/static", str(STATIC))
     return app

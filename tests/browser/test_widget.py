@@ -96,8 +96,14 @@ def test_staff_message_pushed_through_rasa_api_appears_live(phone, site):
     assert reply.ok, reply.text
     bubble = phone.locator(".msg.staff")
     bubble.wait_for(timeout=TIMEOUT)
-    assert bubble.inner_text() == RESPONSES["utter_staff_message"][0]["text"].replace(
-        "{staff_message}", text)
+    expected = RESPONSES["utter_staff_message"][0]["text"].replace("{staff_message}", text)
+    assert bubble.inner_text() == expected
+    # after a reload the staff message is still there, and nothing internal is shown
+    phone.reload()
+    phone.locator(".msg.staff").wait_for(timeout=TIMEOUT)
+    assert phone.locator(".msg.staff").inner_text() == expected
+    assert "EXTERNAL" not in phone.locator(".messages").inner_text()
+    assert phone.locator(".msg.user").count() == 0
 
 
 def test_user_cannot_fake_a_staff_message(phone, site):
@@ -142,9 +148,16 @@ def test_lost_connection_shows_reconnecting_and_recovers(phone, site):
     rasa.wait(timeout=30)
     phone.wait_for_function("document.body.dataset.connection === 'offline'", timeout=TIMEOUT)
     assert "重新连接" in phone.locator("#status").inner_text()
+    # nothing typed while offline is lost: it stays in the box, and the controls wait
+    phone.fill("#input", "还在吗")
+    phone.keyboard.press("Enter")
+    assert phone.input_value("#input") == "还在吗"
+    assert phone.locator("#send").is_disabled()
+    assert phone.locator(".replies button:not([disabled])").count() == 0
     phone.screenshot(path=str(ARTIFACTS / "widget-375-reconnecting.png"))
     site.restart_rasa()
     phone.wait_for_function("document.body.dataset.connection === 'ok'", timeout=60_000)
+    phone.fill("#input", "")
     click_reply(phone, "还是不行")  # the same conversation goes on after the reconnect
     restart_step = PlaybookRegistry().get("network").step("restart_device").message
     phone.locator(".msg.bot", has_text=restart_step.splitlines()[0]).wait_for(timeout=TIMEOUT)

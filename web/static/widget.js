@@ -1,9 +1,11 @@
-/* Dy 客服助手 support widget: socket.io to Rasa, history on reload, safe rendering.
- * Every text from users, bot and staff is inserted with textContent: never as HTML. */
+/* Dy 客服助手 support widget: socket.io to Rasa, history on reload and reconnect, safe rendering.
+ * Every text from users, bot and staff is inserted with textContent, never as HTML.
+ * The page's own words come from domain.yml (utter_widget_*) through /config.js. */
 (function () {
   "use strict";
 
   var config = window.DY_CONFIG || {};
+  var words = config.strings || {};
   var rasaUrl = config.rasaUrl || (location.protocol + "//" + location.hostname + ":" + (config.rasaPort || 5005));
   var STORAGE_KEY = "dy-support-session";
   var TICKET_RE = /DY-\d{8}-\d{4,}/;
@@ -14,6 +16,24 @@
   var typing = document.getElementById("typing");
   var form = document.getElementById("composer");
   var input = document.getElementById("input");
+  var sendButton = document.getElementById("send");
+
+  function setStatus(state, text) {
+    statusBar.className = "status " + state;
+    statusBar.textContent = text || "";
+    document.body.dataset.connection = state;
+    var usable = state === "ok";
+    sendButton.disabled = !usable;
+    Array.prototype.forEach.call(messages.querySelectorAll(".replies.active button"), function (b) {
+      b.disabled = !usable;
+    });
+  }
+
+  /* storage may be disabled (private modes, some in-app web views): fall back to memory */
+  var storage = (function () {
+    try { localStorage.setItem("dy-probe", "1"); localStorage.removeItem("dy-probe"); return localStorage; }
+    catch (error) { var memory = {}; return { getItem: function (k) { return memory[k] || null; }, setItem: function (k, v) { memory[k] = v; } }; }
+  })();
 
   function newSessionId() {
     var bytes = new Uint8Array(16);
@@ -21,26 +41,19 @@
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
-  var sessionId = localStorage.getItem(STORAGE_KEY);
+  var sessionId = storage.getItem(STORAGE_KEY);
   var returning = !!sessionId && /^[a-f0-9]{32}$/.test(sessionId);
   if (!returning) {
     sessionId = newSessionId();
-    localStorage.setItem(STORAGE_KEY, sessionId);
+    storage.setItem(STORAGE_KEY, sessionId);
   }
   document.body.dataset.session = sessionId;
-
-  function setStatus(state, text) {
-    statusBar.className = "status " + state;
-    statusBar.textContent = text || "";
-    document.body.dataset.connection = state;
-  }
 
   function scrollDown() { messages.scrollTop = messages.scrollHeight; }
 
   /* text -> nodes, with http(s) links as safe anchors */
   function appendText(parent, text) {
-    var parts = String(text).split(URL_RE);
-    parts.forEach(function (part, index) {
+    String(text).split(URL_RE).forEach(function (part, index) {
       if (index % 2 === 1) {
         var link = document.createElement("a");
         link.href = part;
@@ -59,7 +72,7 @@
     var bubble = document.createElement("div");
     bubble.className = "msg " + role;
     var ticket = role === "bot" && text && TICKET_RE.exec(text);
-    if (ticket && /工单/.test(text)) {
+    if (ticket && text.indexOf("优先级") >= 0) {  // the ticket created / already registered messages
       bubble.classList.add("ticket");
       var index = text.indexOf(ticket[0]);
       appendText(bubble, text.slice(0, index));
@@ -72,10 +85,11 @@
       appendText(bubble, text);
     }
     if (role === "bot" && text && text.indexOf("【人工客服】") === 0) bubble.classList.add("staff");
-    if (options.image && /^(https?:\/\/|\/static\/)/.test(options.image)) {
+    if (options.image && /^(https:\/\/|\/static\/)/.test(options.image)) {
       var img = document.createElement("img");
       img.src = options.image;
-      img.alt = "图片说明";
+      img.alt = words.utter_widget_image_alt || "";
+      img.addEventListener("load", scrollDown);
       bubble.appendChild(img);
     }
     messages.appendChild(bubble);
@@ -84,21 +98,26 @@
     return bubble;
   }
 
-  function disableOldReplies() {
-    Array.prototype.forEach.call(messages.querySelectorAll(".replies button"), function (b) { b.disabled = true; });
+  function retireReplies() {
+    Array.prototype.forEach.call(messages.querySelectorAll(".replies.active"), function (row) {
+      row.classList.remove("active");
+      Array.prototype.forEach.call(row.querySelectorAll("button"), function (b) { b.disabled = true; });
+    });
   }
 
   function addReplies(buttons, active) {
     var row = document.createElement("div");
-    row.className = "replies";
+    row.className = "replies" + (active ? " active" : "");
     row.setAttribute("role", "group");
-    row.setAttribute("aria-label", "快捷回复");
+    row.setAttribute("aria-label", words.utter_widget_replies_label || "");
     buttons.forEach(function (button) {
       var element = document.createElement("button");
       element.type = "button";
       element.textContent = button.title;
-      element.disabled = !active;
-      element.addEventListener("click", function () { send(button.payload, button.title); });
+      element.disabled = !active || !socket || !socket.connected;
+      element.addEventListener("click", function () {
+        if (send(button.payload, button.title)) input.focus();
+      });
       row.appendChild(element);
     });
     messages.appendChild(row);
@@ -106,77 +125,112 @@
 
   var typingTimer = null;
   function showTyping(on) {
-    typing.hidden = !on;
     clearTimeout(typingTimer);
-    if (on) typingTimer = setTimeout(function () { typing.hidden = true; }, 20000);
+    if (on) {
+      typing.hidden = false;
+      typingTimer = setTimeout(function () { typing.hidden = true; }, 20000);
+    } else {
+      /* a reply comes in several messages: hide once they stop arriving */
+      typingTimer = setTimeout(function () { typing.hidden = true; }, 700);
+    }
   }
 
-  var socket = io(rasaUrl, { transports: ["websocket"], reconnection: true, reconnectionDelay: 1000, reconnectionDelayMax: 5000 });
-  var confirmedOnce = false;
+  if (typeof window.io !== "function") {
+    setStatus("offline", words.utter_widget_unreachable);
+    return;
+  }
+  var socket = window.io(rasaUrl, { transports: ["websocket"], reconnection: true,
+                                    reconnectionDelay: 1000, reconnectionDelayMax: 5000 });
+  var loading = false;     // history is being drawn: live messages wait in `held`
+  var held = [];
+  var drawnOnce = false;
 
   function send(payload, shown) {
     var text = String(payload || "").trim();
-    if (!text) return;
-    if (!socket.connected) {
-      setStatus("offline", "连接已断开，正在重新连接…消息将在连接恢复后再发送。");
-      return;
-    }
-    disableOldReplies();
+    if (!text || loading || !socket.connected) return false;  // the controls are disabled then
+    retireReplies();
     if (shown !== null) addBubble("user", shown || text);
     socket.emit("user_uttered", { message: text, session_id: sessionId });
     showTyping(true);
+    return true;
   }
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var text = input.value;
     if (!text.trim()) { input.focus(); return; }
-    input.value = "";
-    send(text);
+    if (send(text)) input.value = "";  // offline: the text stays in the box
     input.focus();
   });
 
-  function loadHistory() {
-    return fetch("/api/history/" + sessionId).then(function (reply) {
-      if (!reply.ok) throw new Error("history " + reply.status);
-      return reply.json();
-    }).then(function (data) {
-      messages.textContent = "";
-      var turns = data.turns || [];
-      turns.forEach(function (turn, index) {
-        addBubble(turn.role, turn.text, { image: turn.image, buttons: turn.buttons, active: index === turns.length - 1 });
-      });
-      return turns.length;
-    });
-  }
-
-  socket.on("connect", function () {
-    setStatus("ok", "");
-    socket.emit("session_request", { session_id: sessionId });
-  });
-  socket.on("session_confirm", function () {
-    if (confirmedOnce) return;  // a reconnect: the conversation is already on screen
-    confirmedOnce = true;
-    var start = returning ? loadHistory() : Promise.resolve(0);
-    start.catch(function () { return 0; }).then(function (count) {
-      if (!count) send("/greet", null);
-    });
-  });
-  socket.on("bot_uttered", function (message) {
-    showTyping(false);
+  function renderBotMessage(message) {
     var image = message.attachment && message.attachment.type === "image" && message.attachment.payload
       ? message.attachment.payload.src : null;
     var buttons = (message.quick_replies || message.buttons || []).map(function (b) {
       return { title: b.title, payload: b.payload };
     });
+    if (buttons.length) retireReplies();
     addBubble("bot", message.text || "", { image: image, buttons: buttons });
+  }
+
+  /* Draw the conversation from the server (first load, reload, every reconnect), then the
+   * live messages that arrived meanwhile and are not in it yet. */
+  function drawHistory() {
+    loading = true;
+    sendButton.disabled = true;
+    return fetch("/api/history/" + sessionId, { cache: "no-store" }).then(function (reply) {
+      if (!reply.ok) throw new Error("history " + reply.status);
+      return reply.json();
+    }).then(function (data) {
+      var turns = data.turns || [];
+      messages.textContent = "";
+      turns.forEach(function (turn, index) {
+        addBubble(turn.role, turn.text, { image: turn.image, buttons: turn.buttons, active: index === turns.length - 1 });
+      });
+      var recent = turns.slice(-12).filter(function (t) { return t.role === "bot"; }).map(function (t) { return t.text; });
+      held.forEach(function (message) {
+        var at = recent.indexOf(message.text || "");
+        if (at >= 0) recent.splice(at, 1); else renderBotMessage(message);
+      });
+      return turns.length;
+    }).finally(function () {
+      held = [];
+      loading = false;
+      setStatus(socket.connected ? "ok" : "offline", socket.connected ? "" : words.utter_widget_offline);
+    });
+  }
+
+  socket.on("connect", function () {
+    socket.emit("session_request", { session_id: sessionId });
+  });
+  socket.on("session_confirm", function () {
+    setStatus("ok", "");
+    if (!returning && !drawnOnce) {
+      drawnOnce = true;
+      send("/greet", null);  // a new conversation starts with the assistant's greeting
+      return;
+    }
+    drawnOnce = true;
+    drawHistory().then(function (count) {
+      if (!count) send("/greet", null);
+    }, function () {
+      setStatus("ok", "");
+      statusBar.className = "status offline";
+      statusBar.textContent = words.utter_widget_history_failed;
+    });
+  });
+  socket.on("bot_uttered", function (message) {
+    showTyping(false);
+    if (loading) { held.push(message); return; }
+    renderBotMessage(message);
   });
   socket.on("disconnect", function () {
-    setStatus("offline", "连接已断开，正在重新连接…");
+    returning = true;  // after a reconnect, redraw from the server: nothing said meanwhile is lost
+    setStatus("offline", words.utter_widget_offline);
   });
   socket.on("connect_error", function () {
-    setStatus("offline", "暂时连不上客服助手，正在重新连接…");
+    setStatus("offline", words.utter_widget_unreachable);
   });
 
-  window.dySupport = { sessionId: sessionId, send: send };
+  window.dySupport = { sessionId: sessionId };
 })();

@@ -1,0 +1,75 @@
+"""Rasa's socket.io channel with the same edge checks as our REST channel.
+
+Used by the support widget (web/). A conversation id (``session_id``) must be the widget's
+random 32-hex id: never "default", never another channel's sender. An overlong message is
+answered without being parsed, and a turn that produces no reply at all (e.g. the action
+server is down) gets the domain's apology instead of silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Awaitable, Callable, Text
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
+from sanic import Blueprint
+
+from actions.privacy import install_log_redaction
+from channels import speedups
+from channels.rest import MAX_MESSAGE_CHARS, domain_text
+
+logger = logging.getLogger(__name__)
+SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+
+install_log_redaction()
+speedups.install()
+
+
+class _CountingOutput(SocketIOOutput):
+    """A socket.io output that counts what it sends."""
+
+    def __init__(self, inner: SocketIOOutput) -> None:
+        super().__init__(inner.sio, inner.bot_message_evt)
+        self.sent = 0
+
+    async def _send_message(self, socket_id: Text, response: Any) -> None:
+        self.sent += 1
+        await super()._send_message(socket_id, response)
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Any, **kwargs: Any) -> None:
+        self.sent += 1
+        await super().send_custom_json(recipient_id, json_message, **kwargs)
+
+
+class DySocketIOInput(SocketIOInput):
+    """Rasa's socket.io channel, validating the session id and the message."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "socketio"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        async def checked(message: UserMessage) -> None:
+            if not isinstance(message.sender_id, str) or not SESSION_ID_RE.match(message.sender_id):
+                logger.warning("socket.io message without a valid widget session id ignored")
+                return
+            output = _CountingOutput(message.output_channel)
+            message.output_channel = output
+            text = message.text if isinstance(message.text, str) else ""
+            message.text = text
+            if len(text) > MAX_MESSAGE_CHARS:
+                await output.send_text_message(message.sender_id,
+                                               domain_text("utter_message_too_long"))
+                return
+            try:
+                await on_new_message(message)
+            except Exception:
+                logger.exception("processing a socket.io message failed")
+            if not output.sent:
+                logger.warning("no reply was produced for a message; sending the apology")
+                await output.send_text_message(message.sender_id,
+                                               domain_text("utter_action_failed"))
+
+        return super().blueprint(checked)
