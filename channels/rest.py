@@ -10,12 +10,9 @@ being parsed.
 
 from __future__ import annotations
 
-import logging
 import re
-from pathlib import Path
 from typing import Awaitable, Callable, Optional, Text
 
-import yaml
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
@@ -24,24 +21,12 @@ from sanic.request import Request
 
 from actions.privacy import install_log_redaction
 from channels import speedups
+from channels.guard import guarded_turn
 
-logger = logging.getLogger(__name__)
-DOMAIN_PATH = Path(__file__).resolve().parent.parent / "domain.yml"
 SENDER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
-MAX_MESSAGE_CHARS = 20_000
 
 install_log_redaction()  # the Rasa server process logs user text on errors
 speedups.install()  # cached action-response schema check (see speedups.py)
-
-
-def domain_text(response: Text) -> Text:
-    """A response's text from domain.yml (read when needed, so editors' changes count)."""
-    try:
-        domain = yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8"))
-        return domain["responses"][response][0]["text"]
-    except Exception:  # the domain is unreadable: the assistant must still say something
-        logger.exception("cannot read %s from %s", response, DOMAIN_PATH)
-        return "抱歉，系统出了点问题，请稍后再试。"
 
 
 class DyRestInput(RestInput):
@@ -58,18 +43,9 @@ class DyRestInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         async def answered(message: UserMessage) -> None:
             output = message.output_channel
-            if len(message.text or "") > MAX_MESSAGE_CHARS:
-                await output.send_text_message(message.sender_id,
-                                               domain_text("utter_message_too_long"))
-                return
-            try:
-                await on_new_message(message)
-            except Exception:
-                logger.exception("processing a message failed")
-            if isinstance(output, CollectingOutputChannel) and not output.messages:
-                logger.warning("no reply was produced for a message; sending the apology")
-                await output.send_text_message(message.sender_id,
-                                               domain_text("utter_action_failed"))
+            await guarded_turn(message, on_new_message,
+                               lambda: not isinstance(output, CollectingOutputChannel)
+                               or bool(output.messages))
 
         return super().blueprint(answered)
 
@@ -93,4 +69,4 @@ class DyRestInput(RestInput):
             return ""
         if not isinstance(message, str):
             raise BadRequest("'message' must be a string")
-        return message  # longer than MAX_MESSAGE_CHARS: answered without parsing, see blueprint
+        return message  # an overlong one is answered without parsing (channels.guard)

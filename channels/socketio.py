@@ -18,7 +18,7 @@ from sanic import Blueprint
 
 from actions.privacy import install_log_redaction
 from channels import speedups
-from channels.rest import MAX_MESSAGE_CHARS, domain_text
+from channels.guard import guarded_turn
 
 logger = logging.getLogger(__name__)
 SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
@@ -57,19 +57,7 @@ class DySocketIOInput(SocketIOInput):
                 return
             output = _CountingOutput(message.output_channel)
             message.output_channel = output
-            text = message.text if isinstance(message.text, str) else ""
-            message.text = text
-            if len(text) > MAX_MESSAGE_CHARS:
-                await output.send_text_message(message.sender_id,
-                                               domain_text("utter_message_too_long"))
-                return
-            try:
-                await on_new_message(message)
-            except Exception:
-                logger.exception("processing a socket.io message failed")
-            if not output.sent:
-                logger.warning("no reply was produced for a message; sending the apology")
-                await output.send_text_message(message.sender_id,
-                                               domain_text("utter_action_failed"))
+            message.text = message.text if isinstance(message.text, str) else ""
+            await guarded_turn(message, on_new_message, lambda: output.sent > 0)
 
         return super().blueprint(checked)
