@@ -1,13 +1,16 @@
 # Dy 客服助手 — the verbs people use. See README.md.
-.PHONY: help setup train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench clean
+.PHONY: help setup migrate train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench clean
 
 help:
 	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
 	@echo "make test    set up, train if needed, run every test (what CI runs)"
-	@echo "make setup | train | shell | validate | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | clean"
+	@echo "make setup | migrate | train | shell | validate | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | clean"
 
 setup:
 	@bash scripts/setup.sh
+
+migrate: setup
+	@.venv/bin/python -m tickets.migrate
 
 train: setup
 	@bash scripts/train.sh

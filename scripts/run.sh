@@ -21,6 +21,9 @@ port_taken 127.0.0.1 "$ACTION_PORT" && die "port $ACTION_PORT is already in use 
 port_taken "$DY_HOST" "$WEB_PORT" && die "port $WEB_PORT is already in use; stop it or set WEB_PORT"
 port_taken "$DY_HOST" "$RASA_PORT" && die "port $RASA_PORT is already in use (another Rasa?); stop it or set RASA_PORT"
 
+log "bringing the ticket database to the newest schema (Alembic)"
+"$PY" -m tickets.migrate
+
 pids=()
 cleanup() {
   trap - INT TERM EXIT

@@ -4,6 +4,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.sh"
 [ -f "$MODEL" ] || die "no trained model at models/dy.tar.gz: run 'make train' first"
 mkdir -p var
+"$PY" -m tickets.migrate >/dev/null
 pid=""
 if ! curl -fsS -o /dev/null "http://127.0.0.1:$ACTION_PORT/health" 2>/dev/null; then
   SANIC_HOST=127.0.0.1 "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT" >var/action-server.log 2>&1 &

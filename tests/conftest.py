@@ -20,8 +20,11 @@ def database_url(tmp_path, monkeypatch) -> str:
     """A fresh SQLite ticket database for one test (DATABASE_URL points at it)."""
     from tickets import db
 
+    from tickets.migrate import upgrade
+
     url = f"sqlite:///{tmp_path / 'tickets.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
+    upgrade(url)
     yield url
     db.dispose_all()
 

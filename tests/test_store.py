@@ -28,8 +28,11 @@ def new_ticket(url, **overrides):
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def any_database(request, tmp_path):
+    from tickets.migrate import upgrade
+
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'tickets.db'}"
+        upgrade(url)
         yield url
         db.dispose_all()
         return
@@ -42,7 +45,9 @@ def any_database(request, tmp_path):
         pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    upgrade(url)
+    yield url
     db.dispose_all()
     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
     admin.close()
@@ -159,3 +164,17 @@ def test_unfinished_ticket_is_found_per_sender_and_category(any_database):
         ticket.number
     assert store.find_unfinished("alice", "login", database_url=any_database) is None
     assert store.find_unfinished("bob", "network", database_url=any_database) is None
+
+
+def test_migrations_build_exactly_the_models_schema(any_database):
+    from alembic.migration import MigrationContext
+    from alembic.autogenerate import compare_metadata
+    from sqlalchemy import create_engine
+
+    from tickets.models import Base
+
+    engine = create_engine(any_database, future=True)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert diff == [], diff

@@ -12,7 +12,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tickets import config
-from tickets.models import Base
 
 _lock = threading.Lock()
 _engines: Dict[str, Engine] = {}
@@ -38,9 +37,7 @@ def _make_engine(url: str) -> Engine:
 
     else:
         engine = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
-    # Until the console issue brings Alembic migrations, the store creates its
-    # own tables once per process (a no-op when they exist).
-    Base.metadata.create_all(engine)
+    # The schema is made by Alembic migrations (python -m tickets.migrate), never here.
     return engine
 
 

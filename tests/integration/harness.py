@@ -67,6 +67,8 @@ class Servers:
         self.web_log = workdir / "web.log"
 
     def start(self) -> None:
+        subprocess.run([sys.executable, "-m", "tickets.migrate"], cwd=ROOT, env=self.env,
+                       check=True, stdout=subprocess.DEVNULL)
         action = subprocess.Popen(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
              str(self.action_port)],

@@ -1,0 +1,44 @@
+"""Bring the ticket database to the latest schema with Alembic (the only way schemas change).
+
+``python -m tickets.migrate`` (run by ``make run`` before the servers start, and by the tests
+for each fresh database) upgrades ``DATABASE_URL`` to head. New schema changes are new files in
+``tickets/migrations/versions/`` (``alembic revision -m "..."`` with the root alembic.ini).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+from alembic import command
+from alembic.config import Config
+
+from tickets import config
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: Optional[str] = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", (url or config.database_url()).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: Optional[str] = None) -> None:
+    """Upgrade the database at ``url`` (default ``DATABASE_URL``) to the newest revision."""
+    url = url or config.database_url()
+    if url.startswith("sqlite:///"):
+        Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
+
+
+def main() -> int:
+    upgrade()
+    print("ticket database is at the newest schema")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
