@@ -178,3 +178,21 @@ def test_migrations_build_exactly_the_models_schema(any_database):
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert diff == [], diff
+
+
+def test_a_database_from_before_migrations_is_adopted(tmp_path):
+    from sqlalchemy import create_engine, inspect
+
+    from tickets.migrate import upgrade
+    from tickets.models import Base
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url, future=True)
+    Base.metadata.create_all(engine)  # what the store did before Alembic
+    engine.dispose()
+    upgrade(url)
+    engine = create_engine(url, future=True)
+    assert "alembic_version" in inspect(engine).get_table_names()
+    engine.dispose()
+    assert new_ticket(url).number == "DY-20261124-0001"
+    db.dispose_all()

@@ -13,6 +13,7 @@ from typing import Optional
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, inspect
 
 from tickets import config
 
@@ -31,7 +32,16 @@ def upgrade(url: Optional[str] = None) -> None:
     url = url or config.database_url()
     if url.startswith("sqlite:///"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    cfg = alembic_config(url)
+    engine = create_engine(url, future=True)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    if "tickets" in tables and "alembic_version" not in tables:
+        # a database made by the first version (before migrations): adopt it as revision 0001
+        command.stamp(cfg, "0001")
+    command.upgrade(cfg, "head")
 
 
 def main() -> int:
