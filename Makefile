@@ -1,5 +1,5 @@
 # Dy 客服助手 — the verbs people use. See README.md.
-.PHONY: help setup migrate train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench clean
+.PHONY: help setup migrate staff-user train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench clean
 
 help:
 	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
@@ -11,6 +11,10 @@ setup:
 
 migrate: setup
 	@.venv/bin/python -m tickets.migrate
+
+# make staff-user NAME=zhao.sup ROLE=supervisor   (asks for the password)
+staff-user: migrate
+	@.venv/bin/python -m tickets.staff create "$(NAME)" --role "$(or $(ROLE),agent)"
 
 train: setup
 	@bash scripts/train.sh

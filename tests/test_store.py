@@ -181,14 +181,17 @@ def test_migrations_build_exactly_the_models_schema(any_database):
 
 
 def test_a_database_from_before_migrations_is_adopted(tmp_path):
-    from sqlalchemy import create_engine, inspect
+    from alembic import command
+    from sqlalchemy import create_engine, inspect, text
 
-    from tickets.migrate import upgrade
-    from tickets.models import Base
+    from tickets.migrate import alembic_config, upgrade
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
+    # the first version's tables, made without Alembic's bookkeeping (as create_all did)
+    command.upgrade(alembic_config(url), "0001")
     engine = create_engine(url, future=True)
-    Base.metadata.create_all(engine)  # what the store did before Alembic
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
     engine.dispose()
     upgrade(url)
     engine = create_engine(url, future=True)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
 
 TICKET_STATUSES = ("open", "assigned", "in_progress", "resolved", "closed")
+STAFF_ROLES = ("agent", "supervisor")
 
 
 def utcnow() -> datetime:
@@ -37,8 +38,41 @@ class Ticket(Base):
     contact_phone = Column(String(32))
     contact_email = Column(String(254))
     transcript = Column(JSON, nullable=False, default=list)
+    assignee_id = Column(Integer, ForeignKey("staff_users.id"), index=True)
+    first_response_at = Column(DateTime(timezone=True))
+    resolved_at = Column(DateTime(timezone=True))
+    closed_at = Column(DateTime(timezone=True))
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class StaffUser(Base):
+    """A support agent or supervisor who works tickets."""
+
+    __tablename__ = "staff_users"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), unique=True, nullable=False)
+    display_name = Column(String(64), nullable=False)
+    role = Column(String(16), nullable=False)  # agent | supervisor
+    password_hash = Column(String(255), nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime(timezone=True))
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class TicketEvent(Base):
+    """The audit trail: every change to a ticket, by whom and when."""
+
+    __tablename__ = "ticket_events"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id"), nullable=False, index=True)
+    actor_id = Column(Integer, ForeignKey("staff_users.id"))  # None: the assistant or the user
+    kind = Column(String(32), nullable=False)  # status, assign, priority, note, reply, contact_view
+    detail = Column(JSON, nullable=False, default=dict)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
 class Feedback(Base):

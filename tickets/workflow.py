@@ -1,0 +1,170 @@
+"""How staff work a ticket: claim, assign, move it through its statuses, change its priority,
+write notes, record replies. Every change is written to the audit trail with its author.
+
+open -> assigned -> in_progress -> resolved -> closed; a resolved ticket the user says is still
+broken goes back to in_progress; supervisors may assign to anyone and change priorities.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import select
+
+from tickets.db import session_scope
+from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
+from tickets.policy import load_policy
+from tickets.staff import Staff
+
+TRANSITIONS = {
+    "open": {"assigned"},
+    "assigned": {"in_progress", "open"},
+    "in_progress": {"resolved"},
+    "resolved": {"closed", "in_progress"},
+    "closed": set(),
+}
+MAX_NOTE = 4000
+
+
+class WorkflowError(ValueError):
+    """A change the rules do not allow; the message says why (Chinese, for the console)."""
+
+
+def _ticket(session, number: str) -> Ticket:
+    ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
+    if ticket is None:
+        raise WorkflowError(f"工单 {number} 不存在")
+    return ticket
+
+
+def _audit(session, ticket: Ticket, actor: Optional[Staff], kind: str, **detail: Any) -> None:
+    session.add(TicketEvent(ticket_id=ticket.id, actor_id=actor.id if actor else None, kind=kind,
+                            detail=detail, created_at=utcnow()))
+
+
+def _move(session, ticket: Ticket, actor: Optional[Staff], to: str, note: str = "") -> None:
+    if to not in TRANSITIONS.get(ticket.status, set()):
+        raise WorkflowError(f"工单状态不能从「{ticket.status}」直接变为「{to}」")
+    now = utcnow()
+    _audit(session, ticket, actor, "status", old=ticket.status, new=to, note=note[:MAX_NOTE])
+    ticket.status = to
+    if to == "resolved":
+        ticket.resolved_at = now
+    if to == "closed":
+        ticket.closed_at = now
+    if to == "in_progress" and ticket.resolved_at is not None:
+        ticket.resolved_at = None  # reopened
+    ticket.updated_at = now
+
+
+def claim(number: str, actor: Staff, *, database_url: Optional[str] = None) -> None:
+    """The agent takes an open ticket."""
+    with session_scope(database_url) as session:
+        ticket = _ticket(session, number)
+        if ticket.status != "open":
+            raise WorkflowError("只能认领待处理的工单")
+        ticket.assignee_id = actor.id
+        _audit(session, ticket, actor, "assign", assignee=actor.username)
+        _move(session, ticket, actor, "assigned")
+
+
+def assign(number: str, actor: Staff, assignee_username: str, *,
+           database_url: Optional[str] = None) -> None:
+    """A supervisor gives the ticket to an agent."""
+    if not actor.is_supervisor:
+        raise WorkflowError("只有主管可以把工单分配给他人")
+    with session_scope(database_url) as session:
+        ticket = _ticket(session, number)
+        assignee = session.execute(select(StaffUser).where(
+            StaffUser.username == assignee_username, StaffUser.active.is_(True))).scalar()
+        if assignee is None:
+            raise WorkflowError(f"找不到客服 {assignee_username}")
+        if ticket.status == "closed":
+            raise WorkflowError("已关闭的工单不能再分配")
+        ticket.assignee_id = assignee.id
+        _audit(session, ticket, actor, "assign", assignee=assignee.username)
+        if ticket.status == "open":
+            _move(session, ticket, actor, "assigned")
+
+
+def transition(number: str, actor: Staff, to: str, note: str = "", *,
+               database_url: Optional[str] = None) -> None:
+    """Move the ticket to ``to``; only its assignee or a supervisor may."""
+    with session_scope(database_url) as session:
+        ticket = _ticket(session, number)
+        if not actor.is_supervisor and ticket.assignee_id != actor.id:
+            raise WorkflowError("只有负责这个工单的客服或主管可以修改它的状态")
+        _move(session, ticket, actor, to, note)
+
+
+def reopen_by_user(number: str, sender_id: str, note: str, *,
+                   database_url: Optional[str] = None) -> bool:
+    """The user says a resolved ticket is still broken: back to in_progress, with a note."""
+    with session_scope(database_url) as session:
+        ticket = session.execute(select(Ticket).where(
+            Ticket.number == number, Ticket.sender_id == sender_id)).scalar()
+        if ticket is None or ticket.status != "resolved":
+            return False
+        _move(session, ticket, None, "in_progress", note)
+        return True
+
+
+def change_priority(number: str, actor: Staff, priority: str, reason: str, *,
+                    database_url: Optional[str] = None) -> None:
+    """A supervisor changes the priority (with a reason); the due time follows the new level."""
+    if not actor.is_supervisor:
+        raise WorkflowError("只有主管可以修改优先级")
+    if not reason.strip():
+        raise WorkflowError("修改优先级需要填写原因")
+    levels = load_policy().levels
+    if priority not in levels:
+        raise WorkflowError(f"优先级只能是 {'、'.join(levels)}")
+    with session_scope(database_url) as session:
+        ticket = _ticket(session, number)
+        created = ticket.created_at if ticket.created_at.tzinfo else \
+            ticket.created_at.replace(tzinfo=timezone.utc)
+        _audit(session, ticket, actor, "priority", old=ticket.priority, new=priority,
+               reason=reason.strip()[:MAX_NOTE])
+        ticket.priority = priority
+        ticket.sla_due_at = created + timedelta(hours=levels[priority].response_hours)
+        ticket.updated_at = utcnow()
+
+
+def add_note(number: str, actor: Staff, text: str, *, database_url: Optional[str] = None) -> None:
+    """An internal note (never shown to the user)."""
+    if not text.strip():
+        raise WorkflowError("备注不能为空")
+    with session_scope(database_url) as session:
+        _audit(session, _ticket(session, number), actor, "note", text=text.strip()[:MAX_NOTE])
+
+
+def record_reply(number: str, actor: Staff, text: str, *, now: Optional[datetime] = None,
+                 database_url: Optional[str] = None) -> None:
+    """A reply sent to the user: audited, and the first one is the ticket's first response."""
+    if not text.strip():
+        raise WorkflowError("回复内容不能为空")
+    with session_scope(database_url) as session:
+        ticket = _ticket(session, number)
+        moment = now or utcnow()
+        if ticket.first_response_at is None:
+            ticket.first_response_at = moment
+        _audit(session, ticket, actor, "reply", text=text.strip()[:MAX_NOTE])
+        ticket.transcript = list(ticket.transcript or []) + [
+            {"role": "staff", "text": text.strip()[:MAX_NOTE], "ts": moment.isoformat(),
+             "staff": actor.display_name}]
+        ticket.updated_at = moment
+
+
+def audit_trail(number: str, *, database_url: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Every change of the ticket, oldest first, with the staff member's username."""
+    with session_scope(database_url) as session:
+        ticket = _ticket(session, number)
+        rows = session.execute(
+            select(TicketEvent, StaffUser.username)
+            .join(StaffUser, TicketEvent.actor_id == StaffUser.id, isouter=True)
+            .where(TicketEvent.ticket_id == ticket.id)
+            .order_by(TicketEvent.id)
+        ).all()
+        return [{"kind": event.kind, "actor": username, "detail": dict(event.detail or {}),
+                 "at": event.created_at} for event, username in rows]
