@@ -67,6 +67,7 @@ cat <<MSG
 
   Dy 客服助手 is running.
     Support widget    : http://$PAGE_HOST:$WEB_PORT/
+    Support console   : http://$PAGE_HOST:$WEB_PORT/console/  (first account: make staff-user NAME=... ROLE=supervisor)
     Rasa REST channel : http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook
                         curl -s -XPOST http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook \\
                              -d '{"sender":"me","message":"网络老是掉线"}'

@@ -124,6 +124,9 @@ def create_app(name: str = "dy_web") -> Sanic:
                               "turns": history_from_events(tracker.get("events") or [])},
                              headers={"Cache-Control": "no-store"})
 
+    from web.console import console
+
+    app.blueprint(console)
     app.static("/static", str(STATIC))
     return app
 

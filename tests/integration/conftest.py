@@ -13,7 +13,7 @@ from tests.integration.harness import MODEL, Servers
 def servers(tmp_path_factory):
     if not MODEL.exists():
         pytest.fail("no trained model at models/dy.tar.gz: run 'make train' (make test does)")
-    running = Servers(tmp_path_factory.mktemp("servers"))
+    running = Servers(tmp_path_factory.mktemp("servers"), web=True)
     running.start()
     yield running
     running.stop()

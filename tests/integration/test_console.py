@@ -1,0 +1,119 @@
+"""The support console over HTTP on the real servers: login, queue, ticket, workflow, reply."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+import requests
+
+from tests.integration.conftest import texts
+from tickets import staff, store
+
+pytestmark = pytest.mark.integration
+PASSWORD = "console test password"
+
+
+@pytest.fixture(scope="module")
+def accounts(servers):
+    suffix = uuid.uuid4().hex[:6]
+    agent = staff.create_staff(f"agent.{suffix}", PASSWORD, "agent", "小王",
+                               database_url=servers.database_url)
+    boss = staff.create_staff(f"boss.{suffix}", PASSWORD, "supervisor", "赵主管",
+                              database_url=servers.database_url)
+    return agent, boss
+
+
+def login(servers, person) -> requests.Session:
+    session = requests.Session()
+    reply = session.post(f"{servers.web_url}/console/login",
+                         data={"username": person.username, "password": PASSWORD},
+                         allow_redirects=False, timeout=30)
+    assert reply.status_code == 302
+    cookie = reply.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    return session
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def test_nothing_answers_without_login(servers):
+    for path in ("/console/", "/console/tickets/DY-20261124-0001"):
+        reply = requests.get(servers.web_url + path, allow_redirects=False, timeout=30)
+        assert reply.status_code == 302 and reply.headers["Location"] == "/console/login"
+    reply = requests.post(servers.web_url + "/console/tickets/DY-20261124-0001/claim",
+                          allow_redirects=False, timeout=30)
+    assert reply.status_code == 302
+
+
+def test_wrong_password_is_refused(servers, accounts):
+    reply = requests.post(f"{servers.web_url}/console/login",
+                          data={"username": accounts[0].username, "password": "nope"}, timeout=30)
+    assert reply.status_code == 401 and "用户名或密码不正确" in reply.text
+
+
+def test_queue_puts_urgent_first_and_escapes_transcripts(servers, accounts):
+    general = f"it-{uuid.uuid4().hex[:10]}"
+    servers.say(general, "<script>alert('x')</script>")
+    servers.say(general, "转人工")
+    urgent = f"it-{uuid.uuid4().hex[:10]}"
+    servers.say(urgent, "/data_loss")
+    servers.say(urgent, "转人工")
+    general_no = store.list_for_sender(general, database_url=servers.database_url)[0].number
+    urgent_no = store.list_for_sender(urgent, database_url=servers.database_url)[0].number
+
+    session = login(servers, accounts[0])
+    page = session.get(f"{servers.web_url}/console/", timeout=30).text
+    assert page.index(urgent_no) < page.index(general_no)
+    ticket_page = session.get(f"{servers.web_url}/console/tickets/{general_no}", timeout=30).text
+    assert "<script>alert" not in ticket_page and "&lt;script&gt;alert" in ticket_page
+    harmless = session.get(f"{servers.web_url}/console/",
+                           params={"status": "open' OR 1=1 --", "assignee": "x' OR '1'='1"},
+                           timeout=30)
+    assert harmless.status_code == 200 and general_no not in harmless.text
+
+
+def test_claim_reply_and_resolve_reach_the_user_and_the_audit_trail(servers, accounts):
+    agent, boss = accounts
+    sender = f"it-{uuid.uuid4().hex[:10]}"
+    servers.say(sender, "网络老是掉线")
+    servers.say(sender, "转人工")
+    number = store.list_for_sender(sender, database_url=servers.database_url)[0].number
+    session = login(servers, agent)
+    base = f"{servers.web_url}/console/tickets/{number}"
+    page = session.get(base, timeout=30).text
+    forged = session.post(f"{base}/claim", data={"csrf": "0" * 64}, timeout=30)
+    assert forged.status_code == 403
+    session.post(f"{base}/claim", data={"csrf": csrf_of(page)}, timeout=30)
+    page = session.get(base, timeout=30).text
+    session.post(f"{base}/status", data={"csrf": csrf_of(page), "to": "in_progress"}, timeout=30)
+    session.post(f"{base}/reply", data={"csrf": csrf_of(page), "text": "您好，我是客服小王，正在处理"},
+                 timeout=30)
+    denied = session.post(f"{base}/priority", data={"csrf": csrf_of(page), "priority": "urgent",
+                                                    "reason": "想加急"}, timeout=30)
+    assert "只有主管" in denied.text
+    session.post(f"{base}/status", data={"csrf": csrf_of(page), "to": "resolved"}, timeout=30)
+
+    ticket = store.get_for_sender(number, sender, database_url=servers.database_url)
+    assert ticket.status == "resolved"
+    events = servers.tracker(sender)["events"]
+    assert any(e.get("event") == "bot" and "您好，我是客服小王，正在处理" in (e.get("text") or "")
+               for e in events)
+    page = session.get(base, timeout=30).text
+    assert page.count(agent.username) >= 4  # claim, statuses and reply are attributed
+
+
+def test_contact_is_masked_until_a_logged_click(servers, accounts):
+    sender = f"it-{uuid.uuid4().hex[:10]}"
+    servers.say(sender, "转人工")
+    servers.say(sender, "13812345678")
+    number = store.list_for_sender(sender, database_url=servers.database_url)[0].number
+    session = login(servers, accounts[1])
+    base = f"{servers.web_url}/console/tickets/{number}"
+    page = session.get(base, timeout=30).text
+    assert "138****5678" in page and "13812345678" not in page
+    revealed = session.post(f"{base}/reveal", data={"csrf": csrf_of(page)}, timeout=30).text
+    assert "13812345678" in revealed and "contact_view" in revealed

@@ -1,0 +1,293 @@
+"""The support console at /console/: staff log in, see the queue, open a ticket, work it.
+
+Server-rendered Jinja2 pages with auto-escaping; a signed HttpOnly, SameSite=Strict session
+cookie; a CSRF token on every form; every change goes through ``tickets.workflow`` and so
+lands in the audit trail with its author.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import time
+from datetime import timezone
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import aiohttp
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sanic import Blueprint, response
+from sanic.request import Request
+from sqlalchemy import case, func, select
+
+from tickets import config as ticket_config
+from tickets import staff as staff_accounts
+from tickets import workflow
+from tickets.db import session_scope
+from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
+from tickets.policy import load_policy
+from tickets.staff import Staff, StaffError
+from actions.privacy import mask_email, mask_phone
+
+logger = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent
+COOKIE = "dy_console"
+SESSION_SECONDS = 8 * 3600
+templates = Environment(loader=FileSystemLoader(str(ROOT / "templates")),
+                        autoescape=select_autoescape(["html"]))
+console = Blueprint("console", url_prefix="/console")
+
+
+def _secret() -> bytes:
+    """CONSOLE_SECRET, or a random one kept in var/ (so sessions survive a restart)."""
+    if os.environ.get("CONSOLE_SECRET"):
+        return os.environ["CONSOLE_SECRET"].encode("utf-8")
+    path = ticket_config.PROJECT_ROOT / "var" / "console_secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def _sign(text: str) -> str:
+    return hmac.new(_secret(), text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def make_session(staff_id: int) -> str:
+    body = f"{staff_id}.{int(time.time()) + SESSION_SECONDS}"
+    return f"{body}.{_sign(body)}"
+
+
+def read_session(value: Optional[str]) -> Optional[Tuple[int, str]]:
+    """(staff id, session value) for a valid, unexpired cookie."""
+    try:
+        staff_id, expires, signature = (value or "").split(".")
+        if not hmac.compare_digest(signature, _sign(f"{staff_id}.{expires}")):
+            return None
+        if int(expires) < time.time():
+            return None
+        return int(staff_id), value  # type: ignore[return-value]
+    except ValueError:
+        return None
+
+
+def csrf_token(session_value: str) -> str:
+    return _sign("csrf:" + session_value)
+
+
+def current_staff(request: Request) -> Optional[Staff]:
+    session = read_session(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    person = staff_accounts.get_staff(session[0])
+    if person is not None:
+        request.ctx.csrf = csrf_token(session[1])
+    return person
+
+
+def render(name: str, request: Request, status: int = 200, **values: Any):
+    page = templates.get_template(f"console/{name}").render(
+        csrf=getattr(request.ctx, "csrf", ""), policy=load_policy(), **values)
+    return response.html(page, status=status, headers={"Cache-Control": "no-store"})
+
+
+def _form_ok(request: Request) -> bool:
+    token = request.form.get("csrf") or ""
+    expected = getattr(request.ctx, "csrf", None)
+    return bool(expected) and hmac.compare_digest(token, expected)
+
+
+def _local(moment):
+    if moment is None:
+        return None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(ticket_config.DISPLAY_TZ)
+
+
+templates.filters["local"] = lambda m: (_local(m).strftime("%m-%d %H:%M") if m else "")
+
+
+# --- login ------------------------------------------------------------------------------------
+
+@console.get("/login")
+async def login_page(request: Request):
+    return render("login.html", request)
+
+
+@console.post("/login")
+async def login(request: Request):
+    username = (request.form.get("username") or "")[:64]
+    password = (request.form.get("password") or "")[:256]
+    try:
+        person = await asyncio.to_thread(staff_accounts.authenticate, username, password)
+    except StaffError as exc:
+        return render("login.html", request, status=401, error=str(exc), username=username)
+    reply = response.redirect("/console/")
+    reply.cookies[COOKIE] = make_session(person.id)
+    reply.cookies[COOKIE]["httponly"] = True
+    reply.cookies[COOKIE]["samesite"] = "Strict"
+    reply.cookies[COOKIE]["path"] = "/console"
+    reply.cookies[COOKIE]["max-age"] = SESSION_SECONDS
+    logger.info("staff %s logged in", person.username)
+    return reply
+
+
+@console.post("/logout")
+async def logout(request: Request):
+    reply = response.redirect("/console/login")
+    del reply.cookies[COOKIE]
+    return reply
+
+
+# --- the queue --------------------------------------------------------------------------------
+
+QUEUE_STATUSES = ("open", "assigned", "in_progress")
+
+
+def queue_rows(filters: Dict[str, str]):
+    policy = load_policy()
+    rank = case({name: level.rank for name, level in policy.levels.items()},
+                value=Ticket.priority, else_=99)
+    with session_scope() as session:
+        query = select(Ticket, StaffUser.username).join(
+            StaffUser, Ticket.assignee_id == StaffUser.id, isouter=True)
+        status = filters.get("status")
+        query = query.where(Ticket.status == status) if status in ticket_statuses() else \
+            query.where(Ticket.status.in_(QUEUE_STATUSES))
+        if filters.get("priority") in policy.levels:
+            query = query.where(Ticket.priority == filters["priority"])
+        if filters.get("category") in policy.categories:
+            query = query.where(Ticket.category == filters["category"])
+        if filters.get("assignee"):
+            query = query.where(StaffUser.username == filters["assignee"][:64])
+        rows = session.execute(query.order_by(rank, Ticket.sla_due_at).limit(500)).all()
+        counts = dict(session.execute(
+            select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+    now = utcnow()
+    items = [{"t": t, "assignee": name, "overdue": t.status in QUEUE_STATUSES and
+              _local(t.sla_due_at) < now} for t, name in rows]
+    return items, counts
+
+
+def ticket_statuses():
+    return ("open", "assigned", "in_progress", "resolved", "closed")
+
+
+@console.get("/")
+async def queue(request: Request):
+    person = current_staff(request)
+    if person is None:
+        return response.redirect("/console/login")
+    filters = {k: request.args.get(k, "") for k in ("status", "priority", "category", "assignee")}
+    items, counts = await asyncio.to_thread(queue_rows, filters)
+    return render("queue.html", request, me=person, items=items, counts=counts, filters=filters,
+                  statuses=ticket_statuses())
+
+
+# --- one ticket -------------------------------------------------------------------------------
+
+def ticket_view(number: str, reveal: bool = False):
+    with session_scope() as session:
+        row = session.execute(
+            select(Ticket, StaffUser.username)
+            .join(StaffUser, Ticket.assignee_id == StaffUser.id, isouter=True)
+            .where(Ticket.number == number)).first()
+        if row is None:
+            return None
+        ticket, assignee = row
+        session.expunge(ticket)
+    contact = {"phone": ticket.contact_phone, "email": ticket.contact_email}
+    if not reveal:
+        contact = {"phone": ticket.contact_phone and mask_phone(ticket.contact_phone),
+                   "email": ticket.contact_email and mask_email(ticket.contact_email)}
+    return {"t": ticket, "assignee": assignee, "contact": contact,
+            "trail": workflow.audit_trail(number), "next": sorted(workflow.TRANSITIONS[ticket.status])}
+
+
+@console.get("/tickets/<number>")
+async def ticket_page(request: Request, number: str):
+    person = current_staff(request)
+    if person is None:
+        return response.redirect("/console/login")
+    view = await asyncio.to_thread(ticket_view, number[:32])
+    if view is None:
+        return render("message.html", request, status=404, me=person, text="工单不存在")
+    return render("ticket.html", request, me=person, error=request.args.get("error"), **view)
+
+
+async def push_to_user(sender_id: str, text: str) -> bool:
+    """Deliver a staff reply into the user's conversation through Rasa's HTTP API."""
+    url = os.environ.get("RASA_URL") or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}"
+    params = {"output_channel": "latest"}
+    if os.environ.get("RASA_AUTH_TOKEN"):
+        params["token"] = os.environ["RASA_AUTH_TOKEN"]
+    body = {"name": "EXTERNAL_staff_message", "entities": {"staff_message": text}}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+            async with session.post(f"{url}/conversations/{sender_id}/trigger_intent",
+                                    params=params, json=body) as reply:
+                return reply.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return False
+
+
+@console.post("/tickets/<number>/<action>")
+async def ticket_action(request: Request, number: str, action: str):
+    person = current_staff(request)
+    if person is None:
+        return response.redirect("/console/login")
+    if not _form_ok(request):
+        return render("message.html", request, status=403, me=person,
+                      text="表单已过期，请刷新页面后重试")
+    number = number[:32]
+    form = request.form
+    error = None
+    try:
+        if action == "claim":
+            await asyncio.to_thread(workflow.claim, number, person)
+        elif action == "status":
+            await asyncio.to_thread(workflow.transition, number, person,
+                                    form.get("to", ""), form.get("note", ""))
+        elif action == "note":
+            await asyncio.to_thread(workflow.add_note, number, person, form.get("text", ""))
+        elif action == "assign":
+            await asyncio.to_thread(workflow.assign, number, person, form.get("assignee", ""))
+        elif action == "priority":
+            await asyncio.to_thread(workflow.change_priority, number, person,
+                                    form.get("priority", ""), form.get("reason", ""))
+        elif action == "reply":
+            text = (form.get("text") or "").strip()
+            view = await asyncio.to_thread(ticket_view, number)
+            if view is None:
+                raise workflow.WorkflowError("工单不存在")
+            await asyncio.to_thread(workflow.record_reply, number, person, text)
+            if not await push_to_user(view["t"].sender_id, text[:2000]):
+                error = "回复已记录，但暂时无法送达用户的对话（客服助手未响应），请稍后重试"
+        elif action == "reveal":
+            await asyncio.to_thread(_log_reveal, number, person)
+            view = await asyncio.to_thread(ticket_view, number, True)
+            return render("ticket.html", request, me=person, **view)
+        else:
+            return render("message.html", request, status=404, me=person, text="未知操作")
+    except workflow.WorkflowError as exc:
+        error = str(exc)
+    target = f"/console/tickets/{number}"
+    if error:
+        from urllib.parse import quote
+
+        target += "?error=" + quote(error)
+    return response.redirect(target)
+
+
+def _log_reveal(number: str, person: Staff) -> None:
+    with session_scope() as session:
+        ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
+        if ticket is None:
+            raise workflow.WorkflowError("工单不存在")
+        session.add(TicketEvent(ticket_id=ticket.id, actor_id=person.id, kind="contact_view",
+                                detail={}, created_at=utcnow()))
