@@ -28,7 +28,7 @@ from actions.playbooks import Playbook, PlaybookRegistry
 from actions.privacy import mask_email, mask_phone
 from actions.transcript import build_transcript, last_user_timestamp
 from tickets import config as ticket_config
-from tickets import store
+from tickets import store, workflow
 from tickets.policy import PriorityPolicy, load_policy
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,9 @@ logger = logging.getLogger(__name__)
 STAGE_TROUBLESHOOTING = engine.STAGE_TROUBLESHOOTING
 STAGE_CONTACT = "contact"
 STAGE_RATING = "rating"
-STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING}
+STAGE_FOLLOWUP = "followup"  # staff resolved a ticket: did it fix the problem?
+STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP}
+FOLLOWUP_PREFIX = "ticket-"
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
 #: Entities typed by the user as ``/intent{"entity": "value"}`` come from this extractor;
 #: they are never trusted to raise a ticket's priority.
@@ -173,9 +175,14 @@ def progress_events(playbook: Optional[Playbook], outcome: Optional[Outcome], st
     return events
 
 
-def ask_open_question(dispatcher: CollectingDispatcher, state: FlowState) -> None:
-    """Repeat whatever the assistant is waiting for: the step check, contact or rating."""
-    if state.in_playbook:
+def ask_open_question(dispatcher: CollectingDispatcher, state: FlowState,
+                      tracker: Optional[Tracker] = None) -> None:
+    """Repeat whatever the assistant is waiting for: the step check, contact, rating or the
+    follow-up question about a resolved ticket."""
+    if state.stage == STAGE_FOLLOWUP and tracker is not None:
+        dispatcher.utter_message(response="utter_followup_ask",
+                                 ticket_number=tracker.get_slot("ticket_id"))
+    elif state.in_playbook:
         send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
     elif state.stage == STAGE_CONTACT:
         dispatcher.utter_message(response="utter_ask_contact")
@@ -285,6 +292,8 @@ class ActionStepFeedback(DyAction):
             outcome = engine.answer(state.playbook, state.step_id, answer, engine_slots(tracker),
                                     state.steps_tried)
             return await finish_outcome(dispatcher, tracker, state.playbook, outcome, state.flow_id)
+        if state.stage == STAGE_FOLLOWUP:
+            return await followup_answer(dispatcher, tracker, state, answer)
         if state.stage == STAGE_CONTACT:
             if answer == NO:
                 dispatcher.utter_message(response="utter_contact_skipped")
@@ -478,11 +487,14 @@ class ActionSaveRating(DyAction):
         if rating is None:
             dispatcher.utter_message(response="utter_rating_invalid")
             return []
+        ticket_number = state.flow_id[len(FOLLOWUP_PREFIX):] \
+            if state.flow_id.startswith(FOLLOWUP_PREFIX) else None
         await asyncio.to_thread(
             store.record_feedback,
             idempotency_key=store.escalation_key(tracker.sender_id, state.flow_id),
             sender_id=tracker.sender_id, playbook=state.playbook.id if state.playbook else None,
             resolved_step=tracker.get_slot("playbook_step"), rating=rating,
+            ticket_number=ticket_number,
         )
         dispatcher.utter_message(response="utter_thanks_for_rating", rating=rating)
         return [SlotSet("dy_stage", None), SlotSet("rating", None)]
@@ -547,13 +559,17 @@ class ActionFallback(DyAction):
             dispatcher.utter_message(response="utter_empty_message")
             if state.stage is None:
                 dispatcher.utter_message(response="utter_describe_problem")
-            ask_open_question(dispatcher, state)
+            ask_open_question(dispatcher, state, tracker)
             return []
         if state.stage == STAGE_CONTACT:
             dispatcher.utter_message(response="utter_contact_invalid")
             return []
         if state.stage == STAGE_RATING:
             dispatcher.utter_message(response="utter_rating_invalid")
+            return []
+        if state.stage == STAGE_FOLLOWUP:
+            dispatcher.utter_message(response="utter_not_understood_in_flow")
+            ask_open_question(dispatcher, state, tracker)
             return []
         if consecutive_fallbacks(tracker) >= 2:
             dispatcher.utter_message(response="utter_offer_human")
@@ -577,9 +593,9 @@ class ActionResumeFlow(DyAction):
 
     async def handle(self, dispatcher, tracker, domain):
         state = FlowState(tracker)
-        if state.in_playbook:
+        if state.in_playbook or state.stage == STAGE_FOLLOWUP:
             dispatcher.utter_message(response="utter_resume")
-            ask_open_question(dispatcher, state)
+            ask_open_question(dispatcher, state, tracker)
         return []
 
 
@@ -614,3 +630,61 @@ class ActionRelayStaffMessage(DyAction):
                                  staff_message=message.strip()[:MAX_STAFF_MESSAGE_CHARS])
         logger.info("staff message relayed (conversation %s)", conversation_ref(tracker.sender_id))
         return []
+
+
+# --- the follow-up visit after staff resolved a ticket ---------------------------------------
+
+
+def external_entity(tracker: Tracker, name: str) -> Optional[str]:
+    """An entity sent by another system through Rasa's HTTP API (never one a user typed)."""
+    for entity in tracker.latest_message.get("entities") or []:
+        if isinstance(entity, dict) and entity.get("entity") == name \
+                and entity.get("extractor") != INJECTED and isinstance(entity.get("value"), str):
+            return entity["value"]
+    return None
+
+
+class ActionTicketFollowup(DyAction):
+    """Staff resolved a ticket (the console sends ``EXTERNAL_ticket_resolved``): ask the user
+    whether it is really fixed. Only a resolved ticket of this very user is asked about."""
+
+    def name(self) -> Text:
+        return "action_ticket_followup"
+
+    async def handle(self, dispatcher, tracker, domain):
+        number = external_entity(tracker, "ticket_number")
+        ticket = await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id) \
+            if number else None
+        if ticket is None or ticket.status != "resolved":
+            logger.warning("follow-up refused: no resolved ticket of this conversation")
+            return []
+        dispatcher.utter_message(response="utter_followup_ask", ticket_number=ticket.number)
+        return [SlotSet("dy_stage", STAGE_FOLLOWUP), SlotSet("ticket_id", ticket.number),
+                SlotSet("flow_id", FOLLOWUP_PREFIX + ticket.number), SlotSet("playbook", None),
+                SlotSet("playbook_step", None)]
+
+
+async def followup_answer(dispatcher, tracker, state: FlowState, answer: str) -> List[EventType]:
+    """解决了 closes the ticket and asks for a rating; 还是不行 reopens it with a note."""
+    number = tracker.get_slot("ticket_id")
+    if not isinstance(number, str):
+        dispatcher.utter_message(response="utter_anything_else")
+        return [SlotSet("dy_stage", None)]
+    if answer == YES:
+        closed = await asyncio.to_thread(workflow.close_by_user, number, tracker.sender_id)
+        if not closed:
+            dispatcher.utter_message(response="utter_anything_else")
+            return [SlotSet("dy_stage", None)]
+        await asyncio.to_thread(
+            store.record_feedback,
+            idempotency_key=store.escalation_key(tracker.sender_id, FOLLOWUP_PREFIX + number),
+            sender_id=tracker.sender_id, playbook=None, resolved_step=None, ticket_number=number,
+        )
+        dispatcher.utter_message(response="utter_followup_closed", ticket_number=number)
+        dispatcher.utter_message(response="utter_ask_rating")
+        return [SlotSet("dy_stage", STAGE_RATING)]
+    reopened = await asyncio.to_thread(workflow.reopen_by_user, number, tracker.sender_id,
+                                       "用户回访时表示问题仍未解决")
+    dispatcher.utter_message(response="utter_followup_reopened" if reopened
+                             else "utter_anything_else", ticket_number=number)
+    return [SlotSet("dy_stage", None)]

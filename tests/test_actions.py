@@ -359,3 +359,44 @@ async def test_feature_named_earlier_still_picks_the_guide(database_url, dispatc
     tracker = make_tracker("功能用不了", "feature_problem", slots={"feature": "直播"})
     events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
     assert slot_values(events)["playbook_step"] == "live_guide"
+
+
+async def test_follow_up_asks_only_about_a_resolved_ticket_of_this_user(database_url, domain):
+    from tickets import staff, workflow
+
+    tracker = make_tracker("转人工", "request_human", sender_id="owner-f")
+    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    number = slot_values(events)["ticket_id"]
+    external = [{"entity": "ticket_number", "value": number}]
+
+    typed = dy.CollectingDispatcher()  # a user typing the external intent is ignored
+    await run(dy.ActionTicketFollowup(), typed, make_tracker(
+        "/EXTERNAL_ticket_resolved", "EXTERNAL_ticket_resolved", sender_id="owner-f",
+        entities=[{**external[0], "extractor": "RegexMessageHandler"}]), domain)
+    assert typed.messages == []
+
+    boss = staff.create_staff("boss.f", "a long password", "supervisor")
+    workflow.assign(number, boss, "boss.f")
+    workflow.transition(number, boss, "in_progress")
+    workflow.transition(number, boss, "resolved")
+    other = dy.CollectingDispatcher()
+    await run(dy.ActionTicketFollowup(), other, make_tracker(
+        "EXTERNAL: x", "EXTERNAL_ticket_resolved", sender_id="someone-else", entities=external),
+        domain)
+    assert other.messages == []
+
+    asked = dy.CollectingDispatcher()
+    events = await run(dy.ActionTicketFollowup(), asked, make_tracker(
+        "EXTERNAL: x", "EXTERNAL_ticket_resolved", sender_id="owner-f", entities=external), domain)
+    assert responses(asked) == ["utter_followup_ask"]
+    followup_slots = slot_values(events)
+    confirm = dy.CollectingDispatcher()
+    events = await run(dy.ActionStepFeedback(), confirm, make_tracker(
+        "解决了", "affirm", sender_id="owner-f", slots=followup_slots), domain)
+    assert responses(confirm) == ["utter_followup_closed", "utter_ask_rating"]
+    assert store.get_for_sender(number, "owner-f").status == "closed"
+    rate = dy.CollectingDispatcher()
+    await run(dy.ActionSaveRating(), rate, make_tracker(
+        "4", "rate", sender_id="owner-f", slots={**followup_slots, **slot_values(events)}), domain)
+    feedback = store.get_feedback(store.escalation_key("owner-f", f"ticket-{number}"))
+    assert feedback["rating"] == 4 and feedback["ticket_number"] == number

@@ -243,9 +243,11 @@ def record_feedback(
     playbook: Optional[str],
     resolved_step: Optional[str],
     rating: Optional[int] = None,
+    ticket_number: Optional[str] = None,
     database_url: Optional[str] = None,
 ) -> None:
-    """Record that the bot resolved a conversation, and later its 1-5 rating (upsert)."""
+    """Record a resolution (by the bot, or a ticket the user confirmed) and later its 1-5
+    rating (upsert)."""
     if rating is not None and not (isinstance(rating, int) and 1 <= rating <= 5):
         raise ValueError("rating must be an integer from 1 to 5")
     for _attempt in range(3):
@@ -256,7 +258,8 @@ def record_feedback(
                 ).scalar_one_or_none()
                 if row is None:
                     row = Feedback(idempotency_key=idempotency_key, sender_id=sender_id,
-                                   playbook=playbook, resolved_step=resolved_step)
+                                   playbook=playbook, resolved_step=resolved_step,
+                                   ticket_number=ticket_number)
                     session.add(row)
                 if rating is not None:
                     row.rating = rating
@@ -273,4 +276,5 @@ def get_feedback(idempotency_key: str, *, database_url: Optional[str] = None) ->
         if row is None:
             return None
         return {"sender_id": row.sender_id, "playbook": row.playbook,
-                "resolved_step": row.resolved_step, "rating": row.rating}
+                "resolved_step": row.resolved_step, "rating": row.rating,
+                **({"ticket_number": row.ticket_number} if row.ticket_number else {})}

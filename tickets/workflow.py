@@ -110,6 +110,17 @@ def reopen_by_user(number: str, sender_id: str, note: str, *,
         return True
 
 
+def close_by_user(number: str, sender_id: str, *, database_url: Optional[str] = None) -> bool:
+    """The user confirms the fix of a resolved ticket: it is closed (the follow-up visit)."""
+    with session_scope(database_url) as session:
+        ticket = session.execute(select(Ticket).where(
+            Ticket.number == number, Ticket.sender_id == sender_id)).scalar()
+        if ticket is None or ticket.status != "resolved":
+            return False
+        _move(session, ticket, None, "closed", "用户确认问题已解决")
+        return True
+
+
 def change_priority(number: str, actor: Staff, priority: str, reason: str, *,
                     database_url: Optional[str] = None) -> None:
     """A supervisor changes the priority (with a reason); the due time follows the new level."""

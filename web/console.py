@@ -222,11 +222,16 @@ async def ticket_page(request: Request, number: str):
 
 async def push_to_user(sender_id: str, text: str) -> bool:
     """Deliver a staff reply into the user's conversation through Rasa's HTTP API."""
+    return await trigger(sender_id, "EXTERNAL_staff_message", {"staff_message": text})
+
+
+async def trigger(sender_id: str, intent: str, entities: Dict[str, str]) -> bool:
+    """Send an external event into the user's conversation (live to an open widget)."""
     url = os.environ.get("RASA_URL") or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}"
     params = {"output_channel": "latest"}
     if os.environ.get("RASA_AUTH_TOKEN"):
         params["token"] = os.environ["RASA_AUTH_TOKEN"]
-    body = {"name": "EXTERNAL_staff_message", "entities": {"staff_message": text}}
+    body = {"name": intent, "entities": entities}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
             async with session.post(f"{url}/conversations/{sender_id}/trigger_intent",
@@ -251,8 +256,13 @@ async def ticket_action(request: Request, number: str, action: str):
         if action == "claim":
             await asyncio.to_thread(workflow.claim, number, person)
         elif action == "status":
-            await asyncio.to_thread(workflow.transition, number, person,
-                                    form.get("to", ""), form.get("note", ""))
+            to = form.get("to", "")
+            await asyncio.to_thread(workflow.transition, number, person, to, form.get("note", ""))
+            if to == "resolved":  # the follow-up visit: the user is asked to confirm and rate
+                view = await asyncio.to_thread(ticket_view, number)
+                if not await trigger(view["t"].sender_id, "EXTERNAL_ticket_resolved",
+                                     {"ticket_number": number}):
+                    error = "工单已标记为已解决，但暂时无法向用户发出回访（客服助手未响应）"
         elif action == "note":
             await asyncio.to_thread(workflow.add_note, number, person, form.get("text", ""))
         elif action == "assign":

@@ -105,6 +105,40 @@ def test_claim_reply_and_resolve_reach_the_user_and_the_audit_trail(servers, acc
     page = session.get(base, timeout=30).text
     assert page.count(agent.username) >= 4  # claim, statuses and reply are attributed
 
+    # the follow-up visit: the user is asked, confirms, the ticket closes, the rating is kept
+    events = servers.tracker(sender)["events"]
+    assert any(e.get("event") == "bot" and number in (e.get("text") or "") and
+               "解决了吗" in (e.get("text") or "") for e in events)
+    closing = servers.say(sender, "解决了")
+    assert number in texts(closing)
+    assert store.get_for_sender(number, sender, database_url=servers.database_url).status == "closed"
+    servers.say(sender, "5分")
+    feedback = store.get_feedback(store.escalation_key(sender, f"ticket-{number}"),
+                                  database_url=servers.database_url)
+    assert feedback["rating"] == 5 and feedback["ticket_number"] == number
+
+
+def test_still_broken_at_the_follow_up_reopens_the_ticket(servers, accounts):
+    agent = accounts[0]
+    sender = f"it-{uuid.uuid4().hex[:10]}"
+    servers.say(sender, "登录不上")
+    servers.say(sender, "转人工")
+    number = store.list_for_sender(sender, database_url=servers.database_url)[0].number
+    session = login(servers, agent)
+    base = f"{servers.web_url}/console/tickets/{number}"
+    for to in ("claim", "in_progress", "resolved"):
+        page = session.get(base, timeout=30).text
+        if to == "claim":
+            session.post(f"{base}/claim", data={"csrf": csrf_of(page)}, timeout=30)
+        else:
+            session.post(f"{base}/status", data={"csrf": csrf_of(page), "to": to}, timeout=30)
+    reply = servers.say(sender, "还是不行")
+    assert number in texts(reply)
+    assert store.get_for_sender(number, sender, database_url=servers.database_url).status == \
+        "in_progress"
+    page = session.get(base, timeout=30).text
+    assert "用户回访时表示问题仍未解决" in page
+
 
 def test_contact_is_masked_until_a_logged_click(servers, accounts):
     sender = f"it-{uuid.uuid4().hex[:10]}"
