@@ -26,7 +26,7 @@ from sqlalchemy import case, func, select
 
 from tickets import config as ticket_config
 from tickets import staff as staff_accounts
-from tickets import workflow
+from tickets import metrics, workflow
 from tickets.db import session_scope
 from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
 from tickets.policy import load_policy
@@ -301,3 +301,29 @@ def _log_reveal(number: str, person: Staff) -> None:
             raise workflow.WorkflowError("工单不存在")
         session.add(TicketEvent(ticket_id=ticket.id, actor_id=person.id, kind="contact_view",
                                 detail={}, created_at=utcnow()))
+
+
+# --- supervisors: the dashboard and the CSV export ----------------------------------------------
+
+@console.get("/dashboard")
+async def dashboard(request: Request):
+    person = current_staff(request)
+    if person is None:
+        return response.redirect("/console/login")
+    if not person.is_supervisor:
+        return render("message.html", request, status=403, me=person, text="只有主管可以查看统计看板")
+    figures = await asyncio.to_thread(metrics.compute)
+    return render("dashboard.html", request, me=person, m=figures)
+
+
+@console.get("/export.csv")
+async def export_csv(request: Request):
+    person = current_staff(request)
+    if person is None:
+        return response.redirect("/console/login")
+    if not person.is_supervisor:
+        return render("message.html", request, status=403, me=person, text="只有主管可以导出数据")
+    body = await asyncio.to_thread(metrics.tickets_csv)
+    return response.text(body, content_type="text/csv; charset=utf-8",
+                         headers={"Content-Disposition": 'attachment; filename="tickets.csv"',
+                                  "Cache-Control": "no-store"})

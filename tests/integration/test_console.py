@@ -151,3 +151,16 @@ def test_contact_is_masked_until_a_logged_click(servers, accounts):
     assert "138****5678" in page and "13812345678" not in page
     revealed = session.post(f"{base}/reveal", data={"csrf": csrf_of(page)}, timeout=30).text
     assert "13812345678" in revealed and "contact_view" in revealed
+
+
+def test_dashboard_and_csv_are_for_supervisors_only(servers, accounts):
+    agent, boss = accounts
+    agent_session = login(servers, agent)
+    assert agent_session.get(f"{servers.web_url}/console/dashboard", timeout=30).status_code == 403
+    assert agent_session.get(f"{servers.web_url}/console/export.csv", timeout=30).status_code == 403
+    boss_session = login(servers, boss)
+    page = boss_session.get(f"{servers.web_url}/console/dashboard", timeout=30)
+    assert page.status_code == 200 and "首次响应达标率" in page.text and "机器人独立解决" in page.text
+    export = boss_session.get(f"{servers.web_url}/console/export.csv", timeout=30)
+    assert export.status_code == 200 and export.text.startswith("number,category,priority")
+    assert "DY-" in export.text
