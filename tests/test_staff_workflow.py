@@ -138,3 +138,19 @@ def test_create_staff_command(any_database, monkeypatch, capsys):  # noqa: F811
     assert "first.boss" in capsys.readouterr().out
     assert staff.authenticate("first.boss", PASSWORD, now=utcnow(),
                               database_url=any_database).is_supervisor
+
+
+def test_api_tokens_are_stored_hashed_and_identify_their_owner(people, any_database):  # noqa: F811
+    from sqlalchemy import select
+
+    from tickets.db import session_scope
+    from tickets.models import StaffToken
+
+    token = staff.create_token("wang.agent", "脚本", database_url=any_database)
+    assert staff.staff_for_token(token, database_url=any_database).username == "wang.agent"
+    assert staff.staff_for_token(token + "x", database_url=any_database) is None
+    with session_scope(any_database) as session:
+        stored = session.execute(select(StaffToken.token_hash)).scalars().all()
+    assert token not in stored and len(stored[0]) == 64
+    with pytest.raises(staff.StaffError):
+        staff.create_token("nobody", database_url=any_database)

@@ -62,6 +62,18 @@ class StaffUser(Base):
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
+class StaffToken(Base):
+    """An API token of a staff member (only its SHA-256 is stored)."""
+
+    __tablename__ = "staff_tokens"
+
+    id = Column(Integer, primary_key=True)
+    staff_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False, index=True)
+    token_hash = Column(String(64), unique=True, nullable=False)
+    label = Column(String(64), nullable=False, default="")
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
 class TicketEvent(Base):
     """The audit trail: every change to a ticket, by whom and when."""
 

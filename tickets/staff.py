@@ -21,7 +21,7 @@ from typing import Optional
 from sqlalchemy import select
 
 from tickets.db import session_scope
-from tickets.models import STAFF_ROLES, StaffUser, utcnow
+from tickets.models import STAFF_ROLES, StaffToken, StaffUser, utcnow
 
 #: scrypt cost: ~150 ms and 32 MiB per hash on these 2-core machines: guessing is slow.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
@@ -134,6 +134,36 @@ def authenticate(username: str, password: str, *, now: Optional[datetime] = None
     return outcome  # type: ignore[return-value]
 
 
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(username: str, label: str = "", *, database_url: Optional[str] = None) -> str:
+    """A new API token for the staff member (shown once; only its hash is kept)."""
+    import secrets
+
+    token = "dy_" + secrets.token_urlsafe(32)
+    with session_scope(database_url) as session:
+        user = session.execute(select(StaffUser).where(
+            StaffUser.username == username.strip().lower(), StaffUser.active.is_(True))).scalar()
+        if user is None:
+            raise StaffError(f"找不到账号 {username}")
+        session.add(StaffToken(staff_id=user.id, token_hash=_token_hash(token), label=label[:64],
+                               created_at=utcnow()))
+    return token
+
+
+def staff_for_token(token: str, *, database_url: Optional[str] = None) -> Optional[Staff]:
+    if not token or len(token) > 200:
+        return None
+    with session_scope(database_url) as session:
+        user = session.execute(
+            select(StaffUser).join(StaffToken, StaffToken.staff_id == StaffUser.id)
+            .where(StaffToken.token_hash == _token_hash(token), StaffUser.active.is_(True))
+        ).scalar()
+        return _view(user) if user is not None else None
+
+
 def get_staff(staff_id: int, *, database_url: Optional[str] = None) -> Optional[Staff]:
     with session_scope(database_url) as session:
         user = session.get(StaffUser, staff_id)
@@ -149,7 +179,17 @@ def main(argv=None) -> int:
     create.add_argument("--name", help="the name shown in the console (default: username)")
     create.add_argument("--password-stdin", action="store_true",
                         help="read the password from standard input instead of asking")
+    token = commands.add_parser("token", help="create an API token for a staff account")
+    token.add_argument("username")
+    token.add_argument("--label", default="")
     args = parser.parse_args(argv)
+    if args.command == "token":
+        try:
+            print(create_token(args.username, args.label))
+        except StaffError as exc:
+            print(f"未创建：{exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:

@@ -327,3 +327,89 @@ async def export_csv(request: Request):
     return response.text(body, content_type="text/csv; charset=utf-8",
                          headers={"Content-Disposition": 'attachment; filename="tickets.csv"',
                                   "Cache-Control": "no-store"})
+
+
+# --- the JSON API (token auth) ----------------------------------------------------------------
+
+def api_staff(request: Request) -> Optional[Staff]:
+    header = request.headers.get("authorization") or ""
+    if not header.lower().startswith("bearer "):
+        return None
+    return staff_accounts.staff_for_token(header[7:].strip())
+
+
+def _iso(moment) -> Optional[str]:
+    return _local(moment).isoformat() if moment else None
+
+
+def ticket_json(t: Ticket, assignee: Optional[str], full: bool = False) -> Dict[str, Any]:
+    data = {"number": t.number, "category": t.category, "priority": t.priority,
+            "status": t.status, "assignee": assignee, "reason": t.reason,
+            "created_at": _iso(t.created_at), "sla_due_at": _iso(t.sla_due_at),
+            "first_response_at": _iso(t.first_response_at), "resolved_at": _iso(t.resolved_at),
+            "closed_at": _iso(t.closed_at)}
+    if full:
+        data.update({"steps_tried": t.steps_tried, "transcript": t.transcript,
+                     "contact": {"phone": t.contact_phone and mask_phone(t.contact_phone),
+                                 "email": t.contact_email and mask_email(t.contact_email)}})
+    return data
+
+
+def _api_error(message: str, status: int):
+    return response.json({"error": message}, status=status, ensure_ascii=False)
+
+
+@console.get("/api/tickets")
+async def api_list(request: Request):
+    person = api_staff(request)
+    if person is None:
+        return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
+    filters = {k: request.args.get(k, "") for k in ("status", "priority", "category", "assignee")}
+    items, counts = await asyncio.to_thread(queue_rows, filters)
+    return response.json({"tickets": [ticket_json(i["t"], i["assignee"]) | {"overdue": i["overdue"]}
+                                      for i in items], "counts": counts}, ensure_ascii=False)
+
+
+@console.get("/api/tickets/<number>")
+async def api_get(request: Request, number: str):
+    person = api_staff(request)
+    if person is None:
+        return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
+    view = await asyncio.to_thread(ticket_view, number[:32])
+    if view is None:
+        return _api_error("工单不存在", 404)
+    body = ticket_json(view["t"], view["assignee"], full=True)
+    body["audit"] = [{"kind": e["kind"], "actor": e["actor"], "detail": e["detail"],
+                      "at": _iso(e["at"])} for e in view["trail"]]
+    return response.json(body, ensure_ascii=False)
+
+
+@console.post("/api/tickets/<number>/<action>")
+async def api_change(request: Request, number: str, action: str):
+    person = api_staff(request)
+    if person is None:
+        return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
+    body = request.json if isinstance(request.json, dict) else {}
+    number = number[:32]
+    try:
+        if action == "status":
+            to = str(body.get("to", ""))
+            await asyncio.to_thread(workflow.transition, number, person, to, str(body.get("note", "")))
+            if to == "resolved":
+                view = await asyncio.to_thread(ticket_view, number)
+                await trigger(view["t"].sender_id, "EXTERNAL_ticket_resolved", {"ticket_number": number})
+        elif action == "claim":
+            await asyncio.to_thread(workflow.claim, number, person)
+        elif action == "reply":
+            text = str(body.get("text", "")).strip()
+            view = await asyncio.to_thread(ticket_view, number)
+            if view is None:
+                return _api_error("工单不存在", 404)
+            await asyncio.to_thread(workflow.record_reply, number, person, text)
+            delivered = await push_to_user(view["t"].sender_id, text[:2000])
+            return response.json({"ok": True, "delivered": delivered})
+        else:
+            return _api_error("未知操作", 404)
+    except workflow.WorkflowError as exc:
+        return _api_error(str(exc), 409)
+    return response.json({"ok": True})

@@ -164,3 +164,34 @@ def test_dashboard_and_csv_are_for_supervisors_only(servers, accounts):
     export = boss_session.get(f"{servers.web_url}/console/export.csv", timeout=30)
     assert export.status_code == 200 and export.text.startswith("number,category,priority")
     assert "DY-" in export.text
+
+
+def test_json_api_with_tokens(servers, accounts):
+    agent = accounts[0]
+    token = staff.create_token(agent.username, "测试", database_url=servers.database_url)
+    api = f"{servers.web_url}/console/api/tickets"
+    assert requests.get(api, timeout=30).status_code == 401
+    assert requests.get(api, headers={"Authorization": "Bearer dy_wrong"}, timeout=30).status_code == 401
+    auth = {"Authorization": f"Bearer {token}"}
+
+    sender = f"it-{uuid.uuid4().hex[:10]}"
+    servers.say(sender, "/data_loss")
+    servers.say(sender, "转人工")
+    number = store.list_for_sender(sender, database_url=servers.database_url)[0].number
+    listed = requests.get(api, headers=auth, params={"priority": "urgent"}, timeout=30).json()
+    assert number in [t["number"] for t in listed["tickets"]]
+    assert all(t["priority"] == "urgent" for t in listed["tickets"])
+    one = requests.get(f"{api}/{number}", headers=auth, timeout=30).json()
+    assert one["category"] == "data_loss" and one["transcript"][0]["role"] == "user"
+
+    not_mine = requests.post(f"{api}/{number}/status", headers=auth, json={"to": "in_progress"},
+                             timeout=30)
+    assert not_mine.status_code == 409 and "只有负责" in not_mine.json()["error"]
+    assert requests.post(f"{api}/{number}/claim", headers=auth, timeout=30).json() == {"ok": True}
+    illegal = requests.post(f"{api}/{number}/status", headers=auth, json={"to": "closed"}, timeout=30)
+    assert illegal.status_code == 409 and "不能从" in illegal.json()["error"]
+    sent = requests.post(f"{api}/{number}/reply", headers=auth, json={"text": "您好，正在为您恢复数据"},
+                         timeout=30).json()
+    assert sent == {"ok": True, "delivered": True}
+    audit = requests.get(f"{api}/{number}", headers=auth, timeout=30).json()["audit"]
+    assert [(a["kind"], a["actor"]) for a in audit][-1] == ("reply", agent.username)
