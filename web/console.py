@@ -186,7 +186,8 @@ async def queue(request: Request):
     filters = {k: request.args.get(k, "") for k in ("status", "priority", "category", "assignee")}
     items, counts = await asyncio.to_thread(queue_rows, filters)
     return render("queue.html", request, me=person, items=items, counts=counts, filters=filters,
-                  statuses=ticket_statuses())
+                  statuses=ticket_statuses(),
+                  refresh_ms=int(os.environ.get("CONSOLE_REFRESH_MS", "20000")))
 
 
 # --- one ticket -------------------------------------------------------------------------------

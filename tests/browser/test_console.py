@@ -1,0 +1,75 @@
+"""The staff side in a real browser: a user escalates in the widget, an agent works the ticket
+in the console, the user confirms and rates, and the dashboard moves."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.test_widget import TIMEOUT, click_reply, open_widget
+from tickets import staff, store
+
+pytestmark = pytest.mark.browser
+PASSWORD = "browser test password"
+
+
+def dashboard_ratings(page, site) -> int:
+    page.goto(site.web_url + "/console/dashboard")
+    text = page.locator("main").inner_text()
+    return int(re.search(r"（(\d+) 条评价）", text).group(1))
+
+
+def test_escalation_is_worked_to_a_rated_close(browser, phone, site):
+    boss = staff.create_staff(f"boss.{uuid.uuid4().hex[:6]}", PASSWORD, "supervisor", "赵主管",
+                              database_url=site.database_url)
+    # the user escalates a data loss in the widget
+    session = open_widget(phone, site)
+    click_reply(phone, "数据丢失")
+    click_reply(phone, "还是不行")
+    click_reply(phone, "还是不行")
+    number = phone.locator(".ticket-no").inner_text()
+    assert store.get_for_sender(number, session, database_url=site.database_url).priority == "urgent"
+
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    console = desk.new_page()
+    console.goto(site.web_url + "/console/")
+    assert console.url.endswith("/console/login")
+    console.fill("input[name=username]", boss.username)
+    console.fill("input[name=password]", PASSWORD)
+    console.click("button[type=submit]")
+    console.wait_for_url("**/console/")
+    assert console.locator("#queue tbody tr").first.locator("a").inner_text() == number
+    ratings_before = None
+
+    # another user escalates: the open queue shows it without a reload
+    other = f"it-{uuid.uuid4().hex[:10]}"
+    site.say(other, "转人工")
+    other_number = store.list_for_sender(other, database_url=site.database_url)[0].number
+    console.locator("#queue", has_text=other_number).wait_for(timeout=TIMEOUT)
+    console.screenshot(path=str(ARTIFACTS / "console-queue-1280.png"))
+
+    ratings_before = dashboard_ratings(console, site)
+    console.goto(f"{site.web_url}/console/tickets/{number}")
+    assert "数据丢失" in console.locator(".facts").inner_text()
+    assert console.locator(".transcript li.user").count() >= 1
+    console.click("text=认领")
+    console.fill("form[action$='/reply'] textarea", "您好，我是客服赵主管，正在为您从服务器恢复数据。")
+    console.click("text=发送回复")
+    phone.locator(".msg.staff", has_text="正在为您从服务器恢复数据").wait_for(timeout=TIMEOUT)
+    console.click("text=改为「处理中」")
+    console.click("text=改为「已解决」")
+    console.screenshot(path=str(ARTIFACTS / "console-ticket-1280.png"), full_page=True)
+
+    # the follow-up visit reaches the open widget; the user confirms and rates
+    phone.locator(".msg.bot", has_text="问题解决了吗").wait_for(timeout=TIMEOUT)
+    click_reply(phone, "解决了")
+    assert store.get_for_sender(number, session, database_url=site.database_url).status == "closed"
+    click_reply(phone, "5 分")
+    assert dashboard_ratings(console, site) == ratings_before + 1
+    console.screenshot(path=str(ARTIFACTS / "console-dashboard-1280.png"), full_page=True)
+    trail = store.get_for_sender(number, session, database_url=site.database_url)
+    assert trail.status == "closed"
+    desk.close()
