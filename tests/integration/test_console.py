@@ -155,6 +155,7 @@ def test_contact_is_masked_until_a_logged_click(servers, accounts):
 
 def test_dashboard_and_csv_are_for_supervisors_only(servers, accounts):
     agent, boss = accounts
+    servers.say(f"it-{uuid.uuid4().hex[:10]}", "转人工")  # at least one ticket to export
     agent_session = login(servers, agent)
     assert agent_session.get(f"{servers.web_url}/console/dashboard", timeout=30).status_code == 403
     assert agent_session.get(f"{servers.web_url}/console/export.csv", timeout=30).status_code == 403
