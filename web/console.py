@@ -114,19 +114,37 @@ templates.filters["local"] = lambda m: (_local(m).strftime("%m-%d %H:%M") if m e
 
 # --- login ------------------------------------------------------------------------------------
 
+LOGIN_COOKIE = "dy_console_login"
+
+
+def _login_form(request: Request, status: int = 200, **values: Any):
+    """The login page with a fresh double-submit CSRF token (cookie + hidden field)."""
+    token = secrets.token_hex(16)
+    request.ctx.csrf = token
+    page = render("login.html", request, status=status, **values)
+    page.cookies[LOGIN_COOKIE] = token
+    page.cookies[LOGIN_COOKIE]["httponly"] = True
+    page.cookies[LOGIN_COOKIE]["samesite"] = "Strict"
+    page.cookies[LOGIN_COOKIE]["path"] = "/console"
+    return page
+
+
 @console.get("/login")
 async def login_page(request: Request):
-    return render("login.html", request)
+    return _login_form(request)
 
 
 @console.post("/login")
 async def login(request: Request):
     username = (request.form.get("username") or "")[:64]
     password = (request.form.get("password") or "")[:256]
+    expected = request.cookies.get(LOGIN_COOKIE) or ""
+    if not expected or not hmac.compare_digest(request.form.get("csrf") or "", expected):
+        return _login_form(request, status=403, error="登录页面已过期，请重新输入", username=username)
     try:
         person = await asyncio.to_thread(staff_accounts.authenticate, username, password)
     except StaffError as exc:
-        return render("login.html", request, status=401, error=str(exc), username=username)
+        return _login_form(request, status=401, error=str(exc), username=username)
     reply = response.redirect("/console/")
     reply.cookies[COOKIE] = make_session(person.id)
     reply.cookies[COOKIE]["httponly"] = True
@@ -139,6 +157,10 @@ async def login(request: Request):
 
 @console.post("/logout")
 async def logout(request: Request):
+    person = current_staff(request)
+    if person is not None and not _form_ok(request):
+        return render("message.html", request, status=403, me=person,
+                      text="表单已过期，请刷新页面后重试")
     reply = response.redirect("/console/login")
     del reply.cookies[COOKIE]
     return reply

@@ -27,8 +27,10 @@ def accounts(servers):
 
 def login(servers, person) -> requests.Session:
     session = requests.Session()
+    form = session.get(f"{servers.web_url}/console/login", timeout=30).text
     reply = session.post(f"{servers.web_url}/console/login",
-                         data={"username": person.username, "password": PASSWORD},
+                         data={"username": person.username, "password": PASSWORD,
+                               "csrf": csrf_of(form)},
                          allow_redirects=False, timeout=30)
     assert reply.status_code == 302
     cookie = reply.headers["Set-Cookie"]
@@ -38,6 +40,15 @@ def login(servers, person) -> requests.Session:
 
 def csrf_of(page: str) -> str:
     return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def test_logout_needs_the_forms_token(servers, accounts):
+    session = login(servers, accounts[0])
+    page = session.get(f"{servers.web_url}/console/", timeout=30).text
+    assert session.post(f"{servers.web_url}/console/logout", timeout=30).status_code == 403
+    out = session.post(f"{servers.web_url}/console/logout", data={"csrf": csrf_of(page)},
+                       allow_redirects=False, timeout=30)
+    assert out.status_code == 302
 
 
 def test_nothing_answers_without_login(servers):
@@ -50,9 +61,18 @@ def test_nothing_answers_without_login(servers):
 
 
 def test_wrong_password_is_refused(servers, accounts):
-    reply = requests.post(f"{servers.web_url}/console/login",
-                          data={"username": accounts[0].username, "password": "nope"}, timeout=30)
+    session = requests.Session()
+    form = session.get(f"{servers.web_url}/console/login", timeout=30).text
+    reply = session.post(f"{servers.web_url}/console/login",
+                         data={"username": accounts[0].username, "password": "nope",
+                               "csrf": csrf_of(form)}, timeout=30)
     assert reply.status_code == 401 and "用户名或密码不正确" in reply.text
+
+
+def test_login_without_the_forms_token_is_refused(servers, accounts):
+    reply = requests.post(f"{servers.web_url}/console/login",
+                          data={"username": accounts[0].username, "password": PASSWORD}, timeout=30)
+    assert reply.status_code == 403 and "dy_console=" not in reply.headers.get("Set-Cookie", "")
 
 
 def test_queue_puts_urgent_first_and_escapes_transcripts(servers, accounts):
