@@ -8,6 +8,7 @@ lands in the audit trail with its author.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -328,24 +329,31 @@ def _log_reveal(number: str, person: Staff) -> None:
 
 # --- supervisors: the dashboard and the CSV export ----------------------------------------------
 
+def supervisors_only(refusal: str):
+    """A console page for logged-in supervisors; others are sent to the login or refused."""
+    def wrap(handler):
+        @functools.wraps(handler)
+        async def page(request: Request, *args: Any, **kwargs: Any):
+            person = current_staff(request)
+            if person is None:
+                return response.redirect("/console/login")
+            if not person.is_supervisor:
+                return render("message.html", request, status=403, me=person, text=refusal)
+            return await handler(request, person, *args, **kwargs)
+        return page
+    return wrap
+
+
 @console.get("/dashboard")
-async def dashboard(request: Request):
-    person = current_staff(request)
-    if person is None:
-        return response.redirect("/console/login")
-    if not person.is_supervisor:
-        return render("message.html", request, status=403, me=person, text="只有主管可以查看统计看板")
+@supervisors_only("只有主管可以查看统计看板")
+async def dashboard(request: Request, person: Staff):
     figures = await asyncio.to_thread(metrics.compute)
     return render("dashboard.html", request, me=person, m=figures)
 
 
 @console.get("/export.csv")
-async def export_csv(request: Request):
-    person = current_staff(request)
-    if person is None:
-        return response.redirect("/console/login")
-    if not person.is_supervisor:
-        return render("message.html", request, status=403, me=person, text="只有主管可以导出数据")
+@supervisors_only("只有主管可以导出数据")
+async def export_csv(request: Request, person: Staff):
     body = await asyncio.to_thread(metrics.tickets_csv)
     return response.text(body, content_type="text/csv; charset=utf-8",
                          headers={"Content-Disposition": 'attachment; filename="tickets.csv"',
