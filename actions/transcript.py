@@ -22,20 +22,24 @@ def is_external(event: Dict[str, Any]) -> bool:
 def build_transcript(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """User and bot turns with UTC timestamps, in order; user turns carry their intent."""
     turns: List[Dict[str, Any]] = []
+    buttons: Dict[str, str] = {}  # payload -> title of the latest quick replies
     for event in events:
         kind = event.get("event")
         if kind == "user" and is_external(event):
             continue
         if kind == "user":
             intent = (event.get("parse_data") or {}).get("intent") or {}
-            turns.append({
-                "role": "user",
-                "text": event.get("text") or "",
-                "ts": _iso(event.get("timestamp")),
-                "intent": intent.get("name"),
-            })
+            text = event.get("text") or ""
+            turn = {"role": "user", "text": buttons.get(text, text),
+                    "ts": _iso(event.get("timestamp")), "intent": intent.get("name")}
+            if text in buttons:
+                turn["payload"] = text  # the user tapped a button: staff read its title
+            turns.append(turn)
         elif kind == "bot":
             data = event.get("data") or {}
+            if data.get("buttons"):
+                buttons = {b.get("payload"): b.get("title") for b in data["buttons"]
+                           if isinstance(b, dict) and b.get("payload")}
             turn = {"role": "bot", "text": event.get("text") or "", "ts": _iso(event.get("timestamp"))}
             if data.get("buttons"):
                 turn["buttons"] = [b.get("title") for b in data["buttons"] if isinstance(b, dict)]

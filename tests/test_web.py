@@ -26,3 +26,17 @@ def test_only_widget_session_ids_are_accepted():
     assert SESSION_ID_RE.match("0123456789abcdef0123456789abcdef")
     for bad in ("../../etc/passwd", "ABC", "0123456789abcdef0123456789abcdeg", ""):
         assert not SESSION_ID_RE.match(bad)
+
+
+def test_transcripts_show_button_titles_to_staff():
+    from actions.transcript import build_transcript
+
+    turns = build_transcript([
+        {"event": "bot", "text": "解决了吗？", "timestamp": 1,
+         "data": {"buttons": [{"title": "还是不行", "payload": "/deny"}]}},
+        {"event": "user", "text": "/deny", "timestamp": 2, "parse_data": {"intent": {"name": "deny"}}},
+        {"event": "user", "text": "EXTERNAL: EXTERNAL_staff_message", "timestamp": 3,
+         "metadata": {"is_external": True}},
+    ])
+    assert [(t["role"], t["text"]) for t in turns] == [("bot", "解决了吗？"), ("user", "还是不行")]
+    assert turns[1]["payload"] == "/deny"

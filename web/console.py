@@ -113,6 +113,18 @@ def _local(moment):
 templates.filters["local"] = lambda m: (_local(m).strftime("%m-%d %H:%M") if m else "")
 
 
+def _local_iso(text: Optional[str]) -> str:
+    from datetime import datetime
+
+    try:
+        return _local(datetime.fromisoformat(text)).strftime("%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return ""
+
+
+templates.filters["local_iso"] = _local_iso
+
+
 # --- login ------------------------------------------------------------------------------------
 
 LOGIN_COOKIE = "dy_console_login"
