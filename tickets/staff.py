@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,8 +141,6 @@ def _token_hash(token: str) -> str:
 
 def create_token(username: str, label: str = "", *, database_url: Optional[str] = None) -> str:
     """A new API token for the staff member (shown once; only its hash is kept)."""
-    import secrets
-
     token = "dy_" + secrets.token_urlsafe(32)
     with session_scope(database_url) as session:
         user = session.execute(select(StaffUser).where(

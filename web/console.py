@@ -15,9 +15,10 @@ import logging
 import os
 import secrets
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
+from urllib.parse import quote
 
 import aiohttp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -114,8 +115,6 @@ templates.filters["local"] = lambda m: (_local(m).strftime("%m-%d %H:%M") if m e
 
 
 def _local_iso(text: Optional[str]) -> str:
-    from datetime import datetime
-
     try:
         return _local(datetime.fromisoformat(text)).strftime("%m-%d %H:%M:%S")
     except (TypeError, ValueError):
@@ -324,8 +323,6 @@ async def ticket_action(request: Request, number: str, action: str):
         error = str(exc)
     target = f"/console/tickets/{number}"
     if error:
-        from urllib.parse import quote
-
         target += "?error=" + quote(error)
     return response.redirect(target)
 
