@@ -1,10 +1,10 @@
 # Dy 客服助手 — the verbs people use. See README.md.
-.PHONY: help setup migrate staff-user train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench clean
+.PHONY: help hooks setup migrate staff-user train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench clean
 
 help:
 	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
 	@echo "make test    set up, train if needed, run every test (what CI runs)"
-	@echo "make setup | migrate | train | shell | validate | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | clean"
+	@echo "make setup | migrate | train | shell | validate | hooks | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | clean"
 
 setup:
 	@bash scripts/setup.sh
@@ -27,6 +27,10 @@ shell: train
 
 validate: setup
 	@bash scripts/test.sh validate
+
+# the pre-commit hook runs `make validate` before every commit
+hooks:
+	@mkdir -p .git/hooks && ln -sf ../../scripts/pre-commit .git/hooks/pre-commit && echo "pre-commit hook installed (.git/hooks/pre-commit -> scripts/pre-commit)"
 
 test-unit: setup
 	@bash scripts/test.sh unit

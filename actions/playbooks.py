@@ -109,6 +109,7 @@ class Step:
 class Trigger:
     intent: str
     start: str
+    line: int = field(default=1, compare=False)  # where the editor wrote it, for messages
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,8 @@ def parse_playbook(
             for key in ("message", "check"):
                 if not isinstance(raw.get(key), str) or not raw.get(key, "").strip():
                     problem(_line(raw, key if key in raw else "id"),
-                            f"步骤 {step_id} 缺少 {key}（{'展示给用户的内容' if key == 'message' else '询问是否解决的问题'}）"
-                            f" (step {key} missing)")
+                            f"步骤 {step_id} 缺少 {key}（{'展示给用户的内容' if key == 'message' else '询问是否解决的问题'}），"
+                            f"请补充 (step {key} missing)")
         link = video = None
         for key in ("link", "video"):
             if key in raw:
@@ -284,7 +285,8 @@ def parse_playbook(
             continue
         if raw["start"] not in steps:
             problem(_line(raw, "start"), f"trigger 的起始步骤 {raw['start']!r} 不存在 (unknown start step)")
-        triggers.append(Trigger(intent=str(raw["intent"]), start=str(raw["start"])))
+        triggers.append(Trigger(intent=str(raw["intent"]), start=str(raw["start"]),
+                                line=_line(raw, "intent")))
 
     # every step must be reachable from some trigger
     reachable = set()
@@ -331,20 +333,38 @@ def parse_playbook(
     )
 
 
-def load_playbook_file(path: Path, *, priorities: Optional[Iterable[str]] = None) -> Playbook:
-    """Read and check one playbook file."""
-    source = str(path)
-    if path.is_absolute() and path.is_relative_to(PROJECT_ROOT):
-        source = os.path.relpath(path, PROJECT_ROOT)
+def read_yaml_with_lines(path: Path, source: str) -> Any:
+    """Parse a YAML file; mappings remember their lines (see :func:`line_of`).
+
+    A syntax error becomes a :class:`PlaybookError` with the file and line of the mistake.
+    """
     try:
         with path.open(encoding="utf-8") as handle:
-            data = yaml.load(handle, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+            return yaml.load(handle, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
         raise PlaybookError([f"{source}:{line}: YAML 格式错误：{getattr(exc, 'problem', exc)}，"
                              f"请检查缩进和冒号 (YAML syntax error)"]) from None
-    return parse_playbook(data, source, priorities=priorities, base_dir=PROJECT_ROOT)
+    except UnicodeDecodeError:
+        raise PlaybookError([f"{source}:1: 文件不是 UTF-8 编码，请用 UTF-8 保存 "
+                             f"(file is not UTF-8)"]) from None
+
+
+#: The 1-based line of a mapping read by :func:`read_yaml_with_lines`, or of one of its keys.
+line_of = _line
+
+
+def load_playbook_file(path: Path, *, priorities: Optional[Iterable[str]] = None,
+                       root: Optional[Path] = None) -> Playbook:
+    """Read and check one playbook file. Messages name it relative to ``root`` (the
+    project folder) when it lies inside; image paths are looked up there too."""
+    root = root or PROJECT_ROOT
+    source = str(path)
+    if path.is_absolute() and path.is_relative_to(root):
+        source = os.path.relpath(path, root)
+    data = read_yaml_with_lines(path, source)
+    return parse_playbook(data, source, priorities=priorities, base_dir=root)
 
 
 class PlaybookRegistry:
@@ -355,8 +375,9 @@ class PlaybookRegistry:
     """
 
     def __init__(self, directory: Optional[Path] = None,
-                 priorities: Optional[Iterable[str]] = None) -> None:
+                 priorities: Optional[Iterable[str]] = None, root: Optional[Path] = None) -> None:
         self.directory = Path(directory or os.environ.get("DY_PLAYBOOK_DIR") or DEFAULT_PLAYBOOK_DIR)
+        self.root = root
         self._priorities = list(priorities) if priorities is not None else None
         self._lock = threading.Lock()
         self._stamp: Tuple = ()
@@ -379,7 +400,8 @@ class PlaybookRegistry:
             for path in files:
                 seen.add(str(path))
                 try:
-                    self._by_file[str(path)] = load_playbook_file(path, priorities=self._priorities)
+                    self._by_file[str(path)] = load_playbook_file(path, priorities=self._priorities,
+                                                                   root=self.root)
                     self.errors.pop(str(path), None)
                 except PlaybookError as exc:
                     self.errors[str(path)] = exc.problems
@@ -398,12 +420,13 @@ class PlaybookRegistry:
         intents: Dict[str, str] = {}
         for path in sorted(self._by_file):
             playbook = self._by_file[path]
-            clash = [f"id {playbook.id!r} 已在 {ids[playbook.id]} 中使用 (duplicate playbook id)"] \
-                if playbook.id in ids else []
-            clash += [f"触发意图 {t.intent} 已由 {intents[t.intent]} 使用 (intent already triggers "
-                      f"another playbook)" for t in playbook.triggers if t.intent in intents]
+            clash = [f"{playbook.source}:1: 手册 id {playbook.id!r} 已在 {ids[playbook.id]} 中使用，"
+                     f"请换一个名字 (duplicate playbook id)"] if playbook.id in ids else []
+            clash += [f"{playbook.source}:{t.line}: 触发意图 {t.intent} 已由 {intents[t.intent]} "
+                      f"使用，一个意图只能启动一本手册 (intent already triggers another playbook)"
+                      for t in playbook.triggers if t.intent in intents]
             if clash:
-                self.errors[path] = [f"{playbook.source}:1: {c}" for c in clash]
+                self.errors[path] = clash
                 for line in self.errors[path]:
                     logger.error("playbook rejected: %s", line)
                 continue

@@ -14,11 +14,13 @@ run_unit() {
 }
 
 run_validate() {
-  log "rasa data validate --fail-on-warnings"
+  log "validation: playbooks, NLU data, stories, rules, domain, priority policy (file:line: message)"
+  "$PY" -m editing.validate 2> >(grep -v -e tensorflow -e 'rebuild TensorFlow' -e TF-TRT -e AVX2 -e Deprecat -e 'from click' >&2)
+  log "rasa data validate --fail-on-warnings (Rasa's own report, already included above)"
   "$RASA" data validate --fail-on-warnings --domain domain.yml --data data > results/validate.log 2>&1 \
     || { cat results/validate.log; die "rasa data validate failed"; }
-  log "strict validation: every Rasa warning, playbooks, priority policy"
-  "$PY" scripts/validate_data.py 2> >(grep -v -e tensorflow -e 'rebuild TensorFlow' -e TF-TRT -e AVX2 -e Deprecat -e 'from click' >&2)
+  log "playbook coverage: every step must be reached by a test story"
+  "$PY" -m editing.coverage 2> >(grep -v -e tensorflow -e 'rebuild TensorFlow' -e TF-TRT -e AVX2 -e Deprecat >&2)
 }
 
 run_train() {

@@ -5,3 +5,5 @@ source "$(dirname "$0")/common.sh"
 "$PY" scripts/build_spacy_model.py
 log "training (skipped by Rasa when the data and config match the existing model)"
 "$RASA" train --fixed-model-name dy --out models "$@"
+# what the model was trained on, so that `make validate` can tell editors when to train again
+"$PY" -m editing.fingerprint record
