@@ -114,6 +114,23 @@ def test_agents_cannot_do_supervisor_work(people, any_database):  # noqa: F811
         workflow.claim(ticket.number, other, database_url=any_database)
 
 
+def test_editors_never_work_tickets(people, any_database):  # noqa: F811
+    ticket = new_ticket(any_database)
+    editor = staff.create_staff("chen.editor", PASSWORD, "editor", "陈编辑", database_url=any_database)
+    assert not editor.works_tickets and people["agent"].works_tickets
+    with pytest.raises(workflow.WorkflowError, match="内容编辑账号不能处理工单"):
+        workflow.claim(ticket.number, editor, database_url=any_database)
+    with pytest.raises(workflow.WorkflowError, match="chen.editor 是内容编辑账号"):
+        workflow.assign(ticket.number, people["boss"], "chen.editor", database_url=any_database)
+    workflow.assign(ticket.number, people["boss"], "wang.agent", database_url=any_database)
+    with pytest.raises(workflow.WorkflowError, match="内容编辑账号不能处理工单"):
+        workflow.transition(ticket.number, editor, "in_progress", database_url=any_database)
+    for write in (workflow.add_note, workflow.record_reply):
+        with pytest.raises(workflow.WorkflowError, match="内容编辑账号不能处理工单"):
+            write(ticket.number, editor, "你好", database_url=any_database)
+    assert store.get_for_sender(ticket.number, "alice", database_url=any_database).status == "assigned"
+
+
 def test_supervisor_changes_priority_with_a_reason_and_the_due_time_follows(people,
                                                                             any_database):  # noqa: F811
     ticket = new_ticket(any_database)  # general: due 6 h after NOW

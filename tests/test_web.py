@@ -1,7 +1,24 @@
-"""The widget's history endpoint shapes a Rasa tracker into what the page shows."""
+"""The widget's history endpoint shapes a Rasa tracker into what the page shows; the staff
+console's flow pages and who may see what, on a real web server."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from actions.privacy import mask_phone
+from tests.conftest import ROOT
+from tests.integration.harness import free_port, wait_until_up
+from tickets import staff, store
 from web.app import SESSION_ID_RE, history_from_events
 
 
@@ -40,3 +57,204 @@ def test_transcripts_show_button_titles_to_staff():
     ])
     assert [(t["role"], t["text"]) for t in turns] == [("bot", "解决了吗？"), ("user", "还是不行")]
     assert turns[1]["payload"] == "/deny"
+
+
+# --- the console's flow pages and who may see what (a real web server on a free port) -------
+
+PASSWORD = "web test password"
+PHONE = "13800138000"
+
+
+def record_conversation(path) -> None:
+    """One network conversation in Rasa's own tracker store: shown check_network, answered
+    还是不行, shown restart_device, then the user left."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    tracker_store = SQLTrackerStore(domain, dialect="sqlite", db=str(path))
+    tracker = DialogueStateTracker("web-test-user", domain.slots)
+    long_ago = 1_700_000_000.0
+    for step, tried, intent, action in [
+            ("check_network", ["check_network"], "network_problem", "action_start_playbook"),
+            ("restart_device", ["check_network", "restart_device"], "deny",
+             "action_step_feedback")]:
+        tracker.update(UserUttered("…", intent={"name": intent, "confidence": 1.0},
+                                   timestamp=long_ago), domain)
+        tracker.update(ActionExecuted(action, timestamp=long_ago), domain)
+        for name, value in (("dy_stage", "troubleshooting"), ("playbook", "network"),
+                            ("playbook_step", step), ("steps_tried", tried)):
+            tracker.update(SlotSet(name, value, timestamp=long_ago), domain)
+        tracker.update(ActionExecuted("action_listen", timestamp=long_ago), domain)
+    asyncio.run(tracker_store.save(tracker))
+    tracker_store.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def console_site(tmp_path_factory):
+    from tickets import db
+    from tickets.migrate import upgrade
+
+    work = tmp_path_factory.mktemp("console")
+    database_url = f"sqlite:///{work / 'tickets.db'}"
+    upgrade(database_url)
+    record_conversation(work / "trackers.db")
+    (work / "endpoints.yml").write_text(
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{work / "trackers.db"}"\n',
+        encoding="utf-8")
+    playbooks = work / "playbooks"
+    shutil.copytree(ROOT / "data" / "playbooks", playbooks)
+    (playbooks / "zz_broken.yml").write_text("id: broken\ntitle: 坏掉的手册\n", encoding="utf-8")
+    people = {role: staff.create_staff(f"{role}.web", PASSWORD, role, database_url=database_url)
+              for role in ("agent", "supervisor", "editor")}
+    ticket = store.create_ticket(
+        idempotency_key="web-test", sender_id="web-test-user", category="network",
+        reason="user_request", transcript=[{"role": "user", "text": f"请打 {PHONE} 联系我",
+                                            "ts": "2026-11-24T10:00:00+00:00"}],
+        database_url=database_url)
+    store.set_contact(ticket.number, "web-test-user", phone=PHONE, email=None,
+                      database_url=database_url)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DY_TRACKER_DB_URL", "DY_PLAYBOOK_DIR")}
+    env.update(DATABASE_URL=database_url, DY_ENDPOINTS=str(work / "endpoints.yml"),
+               DY_PLAYBOOK_DIR=str(playbooks), CONSOLE_SECRET="web-test-secret",
+               PYTHONPATH=str(ROOT))
+    log = work / "web.log"
+    server = subprocess.Popen([sys.executable, "-m", "web", "--host", "127.0.0.1", "--port",
+                               str(port)], cwd=ROOT, env=env, stdout=log.open("a"),
+                              stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/config.js", server, log, 60)
+        yield SimpleNamespace(url=url, people=people, ticket=ticket.number,
+                              database_url=database_url, log=log)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        db.dispose_all()
+
+
+def login(site, role: str) -> requests.Session:
+    session = requests.Session()
+    form = session.get(f"{site.url}/console/login", timeout=30).text
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
+    reply = session.post(f"{site.url}/console/login", allow_redirects=False, timeout=30,
+                         data={"username": site.people[role].username, "password": PASSWORD,
+                               "csrf": token})
+    assert reply.status_code == 302
+    session.landing = reply.headers["Location"]
+    return session
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def test_anonymous_visitors_are_sent_to_the_login(console_site):
+    for path in ("/console/playbooks", "/console/playbooks/network"):
+        reply = requests.get(console_site.url + path, allow_redirects=False, timeout=30)
+        assert reply.status_code == 302 and reply.headers["Location"] == "/console/login"
+
+
+def test_editor_lands_on_the_flow_diagrams_with_real_counts(console_site):
+    editor = login(console_site, "editor")
+    assert editor.landing == "/console/playbooks"
+    listing = editor.get(console_site.url + "/console/playbooks", timeout=30)
+    assert listing.status_code == 200
+    assert "script-src 'self'" in listing.headers["Content-Security-Policy"]
+    row = re.search(r'<a href="/console/playbooks/network">.*?</tr>', listing.text, re.S).group(0)
+    assert [int(n) for n in re.findall(r"<td>(\d+)</td>", row)] == [3, 1, 0, 0, 1]  # steps,
+    # conversations, resolved, escalated, gave up
+    assert "工单队列" not in listing.text and "统计看板" not in listing.text
+    assert "内容编辑" in listing.text
+
+    page = editor.get(console_site.url + "/console/playbooks/network", timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Security-Policy"]
+    diagram = re.search(r'<pre class="mermaid" id="flow"[^>]*>(.*?)</pre>', page.text,
+                        re.S).group(1)
+    assert diagram.startswith("flowchart TD") and "还是不行 · 1" in diagram
+    assert "离开 · 1" in diagram and "展示 1 次" in diagram
+    assert '<script src="/vendor/mermaid.min.js"></script>' in page.text
+    steps = re.search(r'<table id="steps">.*?</table>', page.text, re.S).group(0)
+    first = re.search(r"<tr>\s*<td>1\..*?</tr>", steps, re.S).group(0)
+    assert [int(n) for n in re.findall(r"<td>(\d+)</td>", first)] == [1, 0, 1, 0, 0, 0]
+    second = re.search(r"<tr>\s*<td>2\..*?</tr>", steps, re.S).group(0)
+    assert [int(n) for n in re.findall(r"<td>(\d+)</td>", second)] == [1, 0, 0, 0, 1, 0]
+
+
+def test_a_broken_playbook_file_is_shown_as_not_live(console_site):
+    listing = login(console_site, "editor").get(console_site.url + "/console/playbooks", timeout=30)
+    broken = re.search(r'<section class="card" id="broken">.*?</section>', listing.text, re.S)
+    assert broken and "zz_broken.yml" in broken.group(0) and "没有生效" in broken.group(0)
+    assert "steps 必须是至少包含一个步骤的列表" in broken.group(0)
+    assert "/console/playbooks/broken" not in listing.text
+
+
+def test_editor_is_refused_tickets_transcripts_contacts_and_dashboards(console_site):
+    editor = login(console_site, "editor")
+    number = console_site.ticket
+    for path in ("/console/", f"/console/tickets/{number}", "/console/dashboard",
+                 "/console/export.csv"):
+        reply = editor.get(console_site.url + path, allow_redirects=False, timeout=30)
+        assert reply.status_code == 403, path
+        assert PHONE not in reply.text and mask_phone(PHONE) not in reply.text
+        assert number not in reply.text
+        assert "抱歉" in reply.text or "只有主管" in reply.text
+    page = editor.get(console_site.url + "/console/playbooks", timeout=30).text
+    claim = editor.post(f"{console_site.url}/console/tickets/{number}/claim",
+                        data={"csrf": csrf_of(page)}, allow_redirects=False, timeout=30)
+    assert claim.status_code == 403
+    assert store.get_for_sender(number, "web-test-user",
+                                database_url=console_site.database_url).status == "open"
+    token = staff.create_token("editor.web", database_url=console_site.database_url)
+    for path in ("/console/api/tickets", f"/console/api/tickets/{number}"):
+        reply = requests.get(console_site.url + path, timeout=30,
+                             headers={"Authorization": f"Bearer {token}"})
+        assert reply.status_code == 403 and PHONE not in reply.text
+
+
+def test_agents_work_tickets_but_do_not_see_the_flow_pages(console_site):
+    agent = login(console_site, "agent")
+    assert agent.landing == "/console/"
+    assert agent.get(console_site.url + "/console/", timeout=30).status_code == 200
+    for path in ("/console/playbooks", "/console/playbooks/network"):
+        reply = agent.get(console_site.url + path, timeout=30)
+        assert reply.status_code == 403 and "只对主管和内容编辑开放" in reply.text
+
+
+def test_supervisors_see_queue_dashboard_and_flows(console_site):
+    boss = login(console_site, "supervisor")
+    queue = boss.get(console_site.url + "/console/", timeout=30).text
+    assert 'href="/console/playbooks"' in queue and 'href="/console/dashboard"' in queue
+    assert boss.get(console_site.url + "/console/playbooks/login", timeout=30).status_code == 200
+    missing = boss.get(console_site.url + "/console/playbooks/nope", timeout=30)
+    assert missing.status_code == 404 and "找不到这本手册" in missing.text
+
+
+def test_tickets_cannot_be_assigned_to_an_editor(console_site):
+    boss = login(console_site, "supervisor")
+    number = console_site.ticket
+    page = boss.get(f"{console_site.url}/console/tickets/{number}", timeout=30).text
+    reply = boss.post(f"{console_site.url}/console/tickets/{number}/assign", timeout=30,
+                      data={"csrf": csrf_of(page), "assignee": "editor.web"})
+    assert "工单只能分配给客服或主管" in reply.text
+    assert store.get_for_sender(number, "web-test-user",
+                                database_url=console_site.database_url).status == "open"
+
+
+def test_mermaid_is_served_locally(console_site):
+    reply = requests.get(console_site.url + "/vendor/mermaid.min.js", timeout=30)
+    assert reply.status_code == 200 and "javascript" in reply.headers["Content-Type"]
+    assert len(reply.content) > 1_000_000 and b'globalThis["mermaid"]' in reply.content[-200:]
+
+
+def test_staff_command_creates_editors(database_url, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+    assert staff.main(["create", "li.editor", "--role", "editor", "--password-stdin"]) == 0
+    assert "已创建内容编辑账号 li.editor" in capsys.readouterr().out
+    person = staff.authenticate("li.editor", PASSWORD, database_url=database_url)
+    assert person.role == "editor" and person.sees_flows and not person.works_tickets
+    with pytest.raises(staff.StaffError, match="agent、supervisor、editor"):
+        staff.create_staff("x.nobody", PASSWORD, "admin", database_url=database_url)

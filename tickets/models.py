@@ -10,7 +10,11 @@ from sqlalchemy.orm import declarative_base
 Base = declarative_base()
 
 TICKET_STATUSES = ("open", "assigned", "in_progress", "resolved", "closed")
-STAFF_ROLES = ("agent", "supervisor")
+#: agent: works tickets; supervisor: also assigns, re-prioritises, sees the dashboard and the
+#: flow diagrams; editor: writes playbooks, sees only the flow diagrams (no tickets, no users).
+STAFF_ROLES = ("agent", "supervisor", "editor")
+#: Roles that work tickets (see transcripts and contact details); editors only see playbooks.
+TICKET_ROLES = ("agent", "supervisor")
 
 
 def utcnow() -> datetime:
@@ -47,14 +51,14 @@ class Ticket(Base):
 
 
 class StaffUser(Base):
-    """A support agent or supervisor who works tickets."""
+    """A member of staff: a support agent or supervisor who works tickets, or a content editor."""
 
     __tablename__ = "staff_users"
 
     id = Column(Integer, primary_key=True)
     username = Column(String(64), unique=True, nullable=False)
     display_name = Column(String(64), nullable=False)
-    role = Column(String(16), nullable=False)  # agent | supervisor
+    role = Column(String(16), nullable=False)  # one of STAFF_ROLES (no database constraint)
     password_hash = Column(String(255), nullable=False)
     active = Column(Boolean, nullable=False, default=True)
     failed_logins = Column(Integer, nullable=False, default=0)

@@ -1,7 +1,8 @@
 """Staff accounts: slow password hashes, roles, and logins that slow down after failures.
 
 Create the first account with ``python -m tickets.staff create <username> --role supervisor``
-(``make staff-user``); the password is asked for (or read from stdin with --password-stdin).
+(``make staff-user``; roles: agent, supervisor, editor); the password is asked for (or read
+from stdin with --password-stdin).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Optional
 from sqlalchemy import select
 
 from tickets.db import session_scope
-from tickets.models import STAFF_ROLES, StaffToken, StaffUser, utcnow
+from tickets.models import STAFF_ROLES, TICKET_ROLES, StaffToken, StaffUser, utcnow
 
 #: scrypt cost: ~150 ms and 32 MiB per hash on these 2-core machines: guessing is slow.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
@@ -31,6 +32,10 @@ MIN_PASSWORD = 10
 #: After this many failed logins in a row, each further attempt waits longer (up to 15 min).
 FREE_FAILURES = 3
 MAX_LOCK = timedelta(minutes=15)
+
+
+#: How each role is named in the console and in messages.
+ROLE_LABELS = {"agent": "客服", "supervisor": "主管", "editor": "内容编辑"}
 
 
 class StaffError(ValueError):
@@ -47,6 +52,20 @@ class Staff:
     @property
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
+
+    @property
+    def works_tickets(self) -> bool:
+        """Agents and supervisors see tickets, transcripts and contact details; editors do not."""
+        return self.role in TICKET_ROLES
+
+    @property
+    def sees_flows(self) -> bool:
+        """Supervisors and editors see the playbooks' flow diagrams and their statistics."""
+        return self.role in ("supervisor", "editor")
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS.get(self.role, self.role)
 
 
 def _view(user: StaffUser) -> Staff:
@@ -80,7 +99,7 @@ def create_staff(username: str, password: str, role: str, display_name: Optional
     if not USERNAME_RE.match(username):
         raise StaffError("用户名只能包含小写字母、数字和 _ . -，长度 3-64")
     if role not in STAFF_ROLES:
-        raise StaffError(f"角色必须是 {' 或 '.join(STAFF_ROLES)}")
+        raise StaffError(f"角色必须是 {'、'.join(STAFF_ROLES)} 之一")
     if len(password) < MIN_PASSWORD:
         raise StaffError(f"密码至少需要 {MIN_PASSWORD} 个字符")
     with session_scope(database_url) as session:
@@ -201,7 +220,7 @@ def main(argv=None) -> int:
     except StaffError as exc:
         print(f"未创建：{exc}", file=sys.stderr)
         return 1
-    print(f"已创建{ '主管' if staff.is_supervisor else '客服' }账号 {staff.username} (id {staff.id})")
+    print(f"已创建{staff.role_label}账号 {staff.username} (id {staff.id})")
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import select
 
 from tickets.db import session_scope
-from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
+from tickets.models import TICKET_ROLES, StaffUser, Ticket, TicketEvent, utcnow
 from tickets.policy import load_policy
 from tickets.staff import Staff
 
@@ -60,6 +60,8 @@ def _move(session, ticket: Ticket, actor: Optional[Staff], to: str, note: str = 
 
 def claim(number: str, actor: Staff, *, database_url: Optional[str] = None) -> None:
     """The agent takes an open ticket."""
+    if not actor.works_tickets:
+        raise WorkflowError("内容编辑账号不能处理工单")
     with session_scope(database_url) as session:
         ticket = _ticket(session, number)
         if ticket.status != "open":
@@ -80,6 +82,8 @@ def assign(number: str, actor: Staff, assignee_username: str, *,
             StaffUser.username == assignee_username, StaffUser.active.is_(True))).scalar()
         if assignee is None:
             raise WorkflowError(f"找不到客服 {assignee_username}")
+        if assignee.role not in TICKET_ROLES:
+            raise WorkflowError(f"{assignee.username} 是内容编辑账号，工单只能分配给客服或主管")
         if ticket.status == "closed":
             raise WorkflowError("已关闭的工单不能再分配")
         ticket.assignee_id = assignee.id
@@ -91,6 +95,8 @@ def assign(number: str, actor: Staff, assignee_username: str, *,
 def transition(number: str, actor: Staff, to: str, note: str = "", *,
                database_url: Optional[str] = None) -> None:
     """Move the ticket to ``to``; only its assignee or a supervisor may."""
+    if not actor.works_tickets:
+        raise WorkflowError("内容编辑账号不能处理工单")
     with session_scope(database_url) as session:
         ticket = _ticket(session, number)
         if not actor.is_supervisor and ticket.assignee_id != actor.id:
@@ -144,6 +150,8 @@ def change_priority(number: str, actor: Staff, priority: str, reason: str, *,
 
 def add_note(number: str, actor: Staff, text: str, *, database_url: Optional[str] = None) -> None:
     """An internal note (never shown to the user)."""
+    if not actor.works_tickets:
+        raise WorkflowError("内容编辑账号不能处理工单")
     if not text.strip():
         raise WorkflowError("备注不能为空")
     with session_scope(database_url) as session:
@@ -153,6 +161,8 @@ def add_note(number: str, actor: Staff, text: str, *, database_url: Optional[str
 def record_reply(number: str, actor: Staff, text: str, *, now: Optional[datetime] = None,
                  database_url: Optional[str] = None) -> None:
     """A reply sent to the user: audited, and the first one is the ticket's first response."""
+    if not actor.works_tickets:
+        raise WorkflowError("内容编辑账号不能处理工单")
     if not text.strip():
         raise WorkflowError("回复内容不能为空")
     with session_scope(database_url) as session:

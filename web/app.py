@@ -3,6 +3,7 @@
 - ``/``                 the help screen with the chat widget (static files in ``web/static``)
 - ``/config.js``        where the widget finds Rasa's socket.io endpoint
 - ``/vendor/socket.io.min.js``  the socket.io client, installed from npm by ``make setup``
+- ``/vendor/mermaid.min.js``    Mermaid (the console's flow diagrams), installed the same way
 - ``/api/history/<id>`` the user and bot turns of one conversation, so a reloaded page shows
   its history; the id is the widget's random session id, known only to that browser.
 """
@@ -31,6 +32,7 @@ STATIC = ROOT / "static"
 DOMAIN = ROOT.parent / "domain.yml"
 PLACEHOLDER_RE = re.compile(r"\{\{(utter_widget_[a-z_]+)\}\}")
 SOCKET_IO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+MERMAID = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
 SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
 HIDDEN_PAYLOADS = {"/greet"}  # the widget's silent opener
 
@@ -101,6 +103,13 @@ def create_app(name: str = "dy_web") -> Sanic:
         if not SOCKET_IO_CLIENT.exists():
             return response.json({"error": "socket.io client missing: run make setup"}, status=500)
         return await response.file(SOCKET_IO_CLIENT, mime_type="application/javascript")
+
+    @app.get("/vendor/mermaid.min.js")
+    async def mermaid(_: Request):
+        if not MERMAID.exists():
+            return response.json({"error": "mermaid missing: run make setup"}, status=500)
+        return await response.file(MERMAID, mime_type="application/javascript",
+                                   headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/api/history/<session_id>")
     async def history(_: Request, session_id: str):

@@ -1,8 +1,10 @@
-"""The support console at /console/: staff log in, see the queue, open a ticket, work it.
+"""The support console at /console/: staff log in, see the queue, open a ticket, work it;
+supervisors and content editors see the playbooks as flow diagrams with real counts.
 
 Server-rendered Jinja2 pages with auto-escaping; a signed HttpOnly, SameSite=Strict session
 cookie; a CSRF token on every form; every change goes through ``tickets.workflow`` and so
-lands in the audit trail with its author.
+lands in the audit trail with its author. Editors (role ``editor``) see only the flow
+diagrams: no tickets, transcripts, contact details, dashboard or export.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 import aiohttp
@@ -25,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, response
 from sanic.request import Request
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from tickets import config as ticket_config
 from tickets import staff as staff_accounts
@@ -33,7 +36,9 @@ from tickets.db import session_scope
 from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
 from tickets.policy import load_policy
 from tickets.staff import Staff, StaffError
+from actions.playbooks import PlaybookRegistry
 from actions.privacy import mask_email, mask_phone
+from web import flows
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
@@ -157,7 +162,7 @@ async def login(request: Request):
         person = await asyncio.to_thread(staff_accounts.authenticate, username, password)
     except StaffError as exc:
         return _login_form(request, status=401, error=str(exc), username=username)
-    reply = response.redirect("/console/")
+    reply = response.redirect("/console/" if person.works_tickets else "/console/playbooks")
     reply.cookies[COOKIE] = make_session(person.id)
     reply.cookies[COOKIE]["httponly"] = True
     reply.cookies[COOKIE]["samesite"] = "Strict"
@@ -176,6 +181,36 @@ async def logout(request: Request):
     reply = response.redirect("/console/login")
     del reply.cookies[COOKIE]
     return reply
+
+
+# --- who may see what ---------------------------------------------------------------------------
+
+EDITOR_REFUSAL = "抱歉，内容编辑账号只能查看手册流程图，不能查看工单、用户的对话记录和联系方式。"
+
+
+def staff_page(allowed: Callable[[Staff], bool], refusal: str):
+    """A console page for logged-in staff that ``allowed`` admits; anonymous visitors are
+    sent to the login, other staff get ``refusal`` (403)."""
+    def wrap(handler):
+        @functools.wraps(handler)
+        async def page(request: Request, *args: Any, **kwargs: Any):
+            person = current_staff(request)
+            if person is None:
+                return response.redirect("/console/login")
+            if not allowed(person):
+                return render("message.html", request, status=403, me=person, text=refusal)
+            return await handler(request, person, *args, **kwargs)
+        return page
+    return wrap
+
+
+def supervisors_only(refusal: str):
+    """A console page for logged-in supervisors; others are sent to the login or refused."""
+    return staff_page(lambda person: person.is_supervisor, refusal)
+
+
+#: Tickets, transcripts and contact details: agents and supervisors, never editors.
+ticket_workers_only = staff_page(lambda person: person.works_tickets, EDITOR_REFUSAL)
 
 
 # --- the queue --------------------------------------------------------------------------------
@@ -213,10 +248,8 @@ def ticket_statuses():
 
 
 @console.get("/")
-async def queue(request: Request):
-    person = current_staff(request)
-    if person is None:
-        return response.redirect("/console/login")
+@ticket_workers_only
+async def queue(request: Request, person: Staff):
     filters = {k: request.args.get(k, "") for k in ("status", "priority", "category", "assignee")}
     items, counts = await asyncio.to_thread(queue_rows, filters)
     return render("queue.html", request, me=person, items=items, counts=counts, filters=filters,
@@ -245,10 +278,8 @@ def ticket_view(number: str, reveal: bool = False):
 
 
 @console.get("/tickets/<number>")
-async def ticket_page(request: Request, number: str):
-    person = current_staff(request)
-    if person is None:
-        return response.redirect("/console/login")
+@ticket_workers_only
+async def ticket_page(request: Request, person: Staff, number: str):
     view = await asyncio.to_thread(ticket_view, number[:32])
     if view is None:
         return render("message.html", request, status=404, me=person, text="工单不存在")
@@ -277,10 +308,8 @@ async def trigger(sender_id: str, intent: str, entities: Dict[str, str]) -> bool
 
 
 @console.post("/tickets/<number>/<action>")
-async def ticket_action(request: Request, number: str, action: str):
-    person = current_staff(request)
-    if person is None:
-        return response.redirect("/console/login")
+@ticket_workers_only
+async def ticket_action(request: Request, person: Staff, number: str, action: str):
     if not _form_ok(request):
         return render("message.html", request, status=403, me=person,
                       text="表单已过期，请刷新页面后重试")
@@ -338,21 +367,6 @@ def _log_reveal(number: str, person: Staff) -> None:
 
 # --- supervisors: the dashboard and the CSV export ----------------------------------------------
 
-def supervisors_only(refusal: str):
-    """A console page for logged-in supervisors; others are sent to the login or refused."""
-    def wrap(handler):
-        @functools.wraps(handler)
-        async def page(request: Request, *args: Any, **kwargs: Any):
-            person = current_staff(request)
-            if person is None:
-                return response.redirect("/console/login")
-            if not person.is_supervisor:
-                return render("message.html", request, status=403, me=person, text=refusal)
-            return await handler(request, person, *args, **kwargs)
-        return page
-    return wrap
-
-
 @console.get("/dashboard")
 @supervisors_only("只有主管可以查看统计看板")
 async def dashboard(request: Request, person: Staff):
@@ -369,6 +383,96 @@ async def export_csv(request: Request, person: Staff):
                                   "Cache-Control": "no-store"})
 
 
+# --- supervisors and editors: the playbooks as flow diagrams ------------------------------------
+
+#: The flow pages draw editors' text with Mermaid: only this site's scripts may run.
+FLOW_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+flow_readers_only = staff_page(lambda person: person.sees_flows,
+                               "抱歉，手册流程图只对主管和内容编辑开放。")
+_registry: Optional[PlaybookRegistry] = None
+
+
+def playbook_registry() -> PlaybookRegistry:
+    """The playbooks as the action server loads them, re-read when a file changes."""
+    global _registry
+    if _registry is None:
+        _registry = PlaybookRegistry(priorities=list(load_policy().levels))
+    return _registry
+
+
+def flow_overview() -> Dict[str, Any]:
+    """Live playbooks, their statistics from the tracker store, and the files refused."""
+    registry = playbook_registry()
+    playbooks = registry.all()
+    note = None
+    idle = flows.idle_seconds()
+    try:
+        stats = flows.flow_stats(playbooks, flows.tracker_store_url(), idle_seconds=idle)
+    except SQLAlchemyError as exc:
+        logger.warning("flow statistics unavailable: tracker store not readable (%s)",
+                       type(exc).__name__)
+        stats, note = {}, "暂时无法读取对话记录库，下面只显示流程图，请稍后刷新。"
+    sources = {p.source for p in playbooks}
+    broken = []
+    for path, problems in sorted(registry.errors.items()):
+        shown = os.path.relpath(path, ticket_config.PROJECT_ROOT) \
+            if Path(path).is_relative_to(ticket_config.PROJECT_ROOT) else path
+        broken.append({"file": shown, "problems": problems, "older_live": shown in sources})
+    return {"playbooks": playbooks, "stats": stats, "broken": broken,
+            "idle_minutes": round(idle / 60), "note": note or (None if stats else "暂无对话数据")}
+
+
+def step_rows(playbook, stats: Optional[flows.PlaybookStats]) -> List[Dict[str, Any]]:
+    """One row per step shown to users (branches are choices, not steps)."""
+    rows = []
+    for step in playbook.steps.values():
+        if step.branch is None:
+            rows.append({"step": step, "number": len(rows) + 1,
+                         "n": (stats.steps.get(step.id) if stats else None) or flows.StepStats()})
+    return rows
+
+
+def branch_rows(playbook, stats: Optional[flows.PlaybookStats]) -> List[Dict[str, Any]]:
+    rows = []
+    for step in playbook.steps.values():
+        if step.branch is not None:
+            cases = [*step.branch.cases.items(), ("其他", step.branch.default)]
+            rows += [{"branch": step, "case": case, "target": playbook.step(target),
+                      "count": stats.branches.get((step.id, target), 0) if stats else 0}
+                     for case, target in cases]
+    return rows
+
+
+def _flow_page(name: str, request: Request, **values: Any):
+    page = render(name, request, **values)
+    page.headers["Content-Security-Policy"] = FLOW_CSP
+    return page
+
+
+@console.get("/playbooks")
+@flow_readers_only
+async def playbooks_page(request: Request, person: Staff):
+    overview = await asyncio.to_thread(flow_overview)
+    return _flow_page("playbooks.html", request, me=person, **overview)
+
+
+@console.get("/playbooks/<playbook_id>")
+@flow_readers_only
+async def playbook_page(request: Request, person: Staff, playbook_id: str):
+    overview = await asyncio.to_thread(flow_overview)
+    playbook = next((p for p in overview["playbooks"] if p.id == playbook_id[:64]), None)
+    if playbook is None:
+        return render("message.html", request, status=404, me=person,
+                      text="找不到这本手册：它可能已改名、被删除，或者文件未通过检查。")
+    stats = overview["stats"].get(playbook.id)
+    return _flow_page("playbook.html", request, me=person, p=playbook, s=stats,
+                      note=overview["note"], idle_minutes=overview["idle_minutes"],
+                      source=flows.mermaid(playbook, stats),
+                      rows=step_rows(playbook, stats), branches=branch_rows(playbook, stats))
+
+
 # --- the JSON API (token auth) ----------------------------------------------------------------
 
 def api_staff(request: Request) -> Optional[Staff]:
@@ -376,6 +480,15 @@ def api_staff(request: Request) -> Optional[Staff]:
     if not header.lower().startswith("bearer "):
         return None
     return staff_accounts.staff_for_token(header[7:].strip())
+
+
+def api_refusal(person: Optional[Staff]):
+    """The error answer for a request without a usable token or by an editor, else None."""
+    if person is None:
+        return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
+    if not person.works_tickets:
+        return _api_error(EDITOR_REFUSAL, 403)
+    return None
 
 
 def _iso(moment) -> Optional[str]:
@@ -402,8 +515,9 @@ def _api_error(message: str, status: int):
 @console.get("/api/tickets")
 async def api_list(request: Request):
     person = api_staff(request)
-    if person is None:
-        return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
+    refused = api_refusal(person)
+    if refused is not None:
+        return refused
     filters = {k: request.args.get(k, "") for k in ("status", "priority", "category", "assignee")}
     items, counts = await asyncio.to_thread(queue_rows, filters)
     return response.json({"tickets": [ticket_json(i["t"], i["assignee"]) | {"overdue": i["overdue"]}
@@ -413,8 +527,9 @@ async def api_list(request: Request):
 @console.get("/api/tickets/<number>")
 async def api_get(request: Request, number: str):
     person = api_staff(request)
-    if person is None:
-        return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
+    refused = api_refusal(person)
+    if refused is not None:
+        return refused
     view = await asyncio.to_thread(ticket_view, number[:32])
     if view is None:
         return _api_error("工单不存在", 404)
@@ -427,8 +542,9 @@ async def api_get(request: Request, number: str):
 @console.post("/api/tickets/<number>/<action>")
 async def api_change(request: Request, number: str, action: str):
     person = api_staff(request)
-    if person is None:
-        return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
+    refused = api_refusal(person)
+    if refused is not None:
+        return refused
     body = request.json if isinstance(request.json, dict) else {}
     number = number[:32]
     try:

@@ -23,6 +23,7 @@ def site(tmp_path_factory):
         pytest.fail("no trained model at models/dy.tar.gz: run 'make train' (make test does)")
     running = Servers(tmp_path_factory.mktemp("site"), web=True)
     running.env["CONSOLE_REFRESH_MS"] = "1000"  # the queue's auto-refresh, quick for the tests
+    running.env["DY_ENDPOINTS"] = str(running.endpoints)  # the flow pages read its tracker store
     running.start()
     yield running
     running.stop()

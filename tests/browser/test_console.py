@@ -10,7 +10,9 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_widget import TIMEOUT, click_reply, open_widget
+from tests.test_flows import nasty_playbook
 from tickets import staff, store
+from web import flows
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
@@ -72,4 +74,65 @@ def test_escalation_is_worked_to_a_rated_close(browser, phone, site):
     console.screenshot(path=str(ARTIFACTS / "console-dashboard-1280.png"), full_page=True)
     trail = store.get_for_sender(number, session, database_url=site.database_url)
     assert trail.status == "closed"
+    desk.close()
+
+
+def shown_count(page, step_id: str) -> int:
+    row = page.locator("#steps tbody tr", has_text=step_id)
+    return int(row.locator("td").nth(1).inner_text())
+
+
+def test_editor_sees_the_playbook_drawn_with_real_counts(browser, phone, site):
+    from actions.playbooks import PlaybookRegistry
+
+    editor = staff.create_staff(f"editor.{uuid.uuid4().hex[:6]}", PASSWORD, "editor", "李编辑",
+                                database_url=site.database_url)
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = desk.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda message: problems.append(message.text)
+            if message.type == "error" else None)
+    page.goto(site.web_url + "/console/login")
+    page.fill("input[name=username]", editor.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/playbooks")
+    assert "工单队列" not in page.locator("header").inner_text()
+    assert page.locator("#playbooks tbody tr").count() == len(PlaybookRegistry().all())
+    page.screenshot(path=str(ARTIFACTS / "console-playbooks-1280.png"), full_page=True)
+
+    page.goto(site.web_url + "/console/playbooks/network")
+    before = shown_count(page, "restart_device")
+    # a user tries the first step of the network playbook, says it did not help, and leaves
+    open_widget(phone, site)
+    click_reply(phone, "网络问题")
+    click_reply(phone, "还是不行")
+    page.reload()
+    assert shown_count(page, "restart_device") == before + 1
+
+    svg = page.locator("#flow svg")
+    svg.wait_for(timeout=TIMEOUT)
+    assert page.locator("#flow").get_attribute("data-state") == "drawn"
+    drawn = svg.evaluate("node => node.textContent")
+    network = PlaybookRegistry().get("network")
+    for step in network.steps.values():
+        assert step.title in drawn
+    assert "已解决" in drawn and "转人工" in drawn and "优先级：一般" in drawn
+    assert re.search(r"还是不行 · \d+", drawn)
+    assert page.locator("#flow-error").is_hidden() and not problems, problems
+    page.screenshot(path=str(ARTIFACTS / "console-flow-1280.png"), full_page=True)
+
+    # an editor's title full of HTML and Mermaid syntax is drawn as plain text
+    drawn = page.evaluate("""async source => {
+        const box = document.createElement("div");
+        box.innerHTML = (await window.mermaid.render("nasty", source)).svg;
+        document.body.append(box);
+        return {text: box.textContent, tags: box.querySelectorAll("script, img, a").length};
+    }""", flows.mermaid(nasty_playbook()))
+    assert '<script>alert(1)</script>' in drawn["text"] and 'He said "hi" [x] {y}' in drawn["text"]
+    assert drawn["tags"] == 0 and not problems, problems
+    # the queue and the tickets stay closed to editors
+    page.goto(site.web_url + "/console/")
+    assert "内容编辑账号只能查看手册流程图" in page.locator("main").inner_text()
     desk.close()

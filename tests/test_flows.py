@@ -1,0 +1,261 @@
+"""Flow diagrams and their statistics: real conversations (the real actions on Rasa's own
+trackers) saved in Rasa's own SQL tracker store, then counted and drawn."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, Event, SessionStarted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import actions as dy
+from actions.playbooks import PlaybookRegistry, parse_playbook
+from tests.conftest import ROOT
+from tickets.policy import load_policy
+from web import flows
+
+#: Which action the rules (data/rules.yml) run for each intent.
+RULES = {"network_problem": dy.ActionStartPlaybook(), "login_problem": dy.ActionStartPlaybook(),
+         "forgot_password": dy.ActionStartPlaybook(), "feature_problem": dy.ActionStartPlaybook(),
+         "data_loss": dy.ActionStartPlaybook(), "affirm": dy.ActionStepFeedback(),
+         "deny": dy.ActionStepFeedback(), "request_human": dy.ActionEscalate()}
+LATER = 2 * 3600  # seconds after the conversations: every one of them is over
+
+
+class Chat:
+    """One conversation as Rasa records it: each user message, the action the rules pick,
+    and the events that real action returns."""
+
+    def __init__(self, rasa_domain: Domain, domain: Dict[str, Any]) -> None:
+        self.rasa_domain, self.domain = rasa_domain, domain
+        self.tracker = DialogueStateTracker(f"flow-{uuid.uuid4().hex[:10]}", rasa_domain.slots)
+        self.new_session()
+
+    def new_session(self) -> None:
+        """What Rasa writes when a session starts (slots are not carried over)."""
+        self.tracker.update_with_events([ActionExecuted("action_session_start"), SessionStarted(),
+                                         ActionExecuted("action_listen")], self.rasa_domain)
+
+    async def say(self, intent: str, text: str = "…", entities: Optional[List[Dict]] = None):
+        self.tracker.update(UserUttered(text, intent={"name": intent, "confidence": 0.99},
+                                        entities=entities or []), self.rasa_domain)
+        action = RULES[intent]
+        state = self.tracker.current_state(EventVerbosity.AFTER_RESTART)
+        returned = await action.run(CollectingDispatcher(), Tracker.from_dict(state), self.domain)
+        self.tracker.update(ActionExecuted(action.name()), self.rasa_domain)
+        self.tracker.update_with_events([Event.from_parameters(e) for e in returned],
+                                        self.rasa_domain)
+        self.tracker.update(ActionExecuted("action_listen"), self.rasa_domain)
+        return self
+
+
+@pytest.fixture(scope="module")
+def rasa_domain() -> Domain:
+    return Domain.load(str(ROOT / "domain.yml"))
+
+
+@pytest.fixture()
+def playbooks():
+    return PlaybookRegistry(priorities=list(load_policy().levels)).all()
+
+
+@pytest.fixture()
+def tracker_db(tmp_path, rasa_domain):
+    """Rasa's own SQL tracker store in a SQLite file; yields (store, url)."""
+    path = tmp_path / "trackers.db"
+    store = SQLTrackerStore(rasa_domain, dialect="sqlite", db=str(path))
+    yield store, f"sqlite:///{path}"
+    store.engine.dispose()
+
+
+async def talk(chat: Chat, *intents: str) -> Chat:
+    for intent in intents:
+        await chat.say(intent)
+    return chat
+
+
+@pytest.fixture()
+async def recorded(database_url, tracker_db, rasa_domain, domain):
+    """Eight conversations through the real actions, saved in the tracker store."""
+    store, url = tracker_db
+    chats = [Chat(rasa_domain, domain) for _ in range(8)]
+    exhausted, resolved, left, human, restated, login, search, expired = chats
+    await talk(exhausted, "network_problem", "deny", "deny", "deny")  # a ticket at contact_isp
+    await talk(resolved, "network_problem", "deny", "affirm")
+    await talk(left, "network_problem")
+    await talk(human, "network_problem", "request_human")
+    # the same problem described again in the middle means "still not working"
+    await talk(restated, "network_problem", "deny", "network_problem")
+    # "忘记密码" while checking the credentials jumps to reset_password (not an answer)
+    await talk(login, "login_problem", "forgot_password", "affirm")
+    await search.say("feature_problem", "搜索用不了", [{"entity": "feature", "value": "搜索"}])
+    await search.say("deny")
+    await talk(expired, "data_loss")
+    expired.new_session()  # back after the session expired: the open step was given up
+    await talk(expired, "network_problem", "affirm")
+    for chat in chats:
+        await store.save(chat.tracker)
+    return url
+
+
+async def test_edges_escalations_and_gave_up_are_counted(recorded, playbooks):
+    url = recorded
+    stats = flows.flow_stats(playbooks, url, now=time.time() + LATER)
+    network = stats["network"]
+    assert network.conversations == 6 and network.starts == {"network_problem": 6}
+    check, restart, isp = (network.steps[s] for s in ("check_network", "restart_device",
+                                                      "contact_isp"))
+    assert check.shown == 6 and check.answers == {"yes": 1, "no": 3, "human": 1}
+    assert check.resolved == 1 and check.escalated == 1 and check.gave_up == 1
+    # resolved: yes at restart_device; restated: the repeated problem counts as "no"
+    assert restart.shown == 3 and restart.answers == {"yes": 1, "no": 2, "human": 0}
+    assert isp.shown == 2 and isp.answers["no"] == 1 and isp.escalated == 1
+    assert isp.gave_up == 1  # "restated" stopped at contact_isp
+    assert (network.escalated, network.resolved, network.gave_up) == (2, 2, 2)
+
+    login = stats["login"]
+    assert login.conversations == 1
+    assert login.steps["check_credentials"].shown == 1
+    assert login.steps["check_credentials"].answers == {"yes": 0, "no": 0, "human": 0}
+    assert login.steps["check_credentials"].gave_up == 0  # the user jumped, they did not leave
+    assert login.steps["reset_password"].shown == 1 and login.steps["reset_password"].resolved == 1
+
+    feature = stats["feature"]
+    assert feature.branches == {("choose_guide", "search_guide"): 1}
+    assert feature.steps["search_guide"].answers["no"] == 1
+    assert feature.steps["check_device"].gave_up == 1
+
+    data_loss = stats["data_loss"]
+    assert data_loss.steps["check_local_storage"].gave_up == 1  # its session expired
+
+
+async def test_a_conversation_still_going_is_not_given_up(recorded, playbooks):
+    url = recorded
+    stats = flows.flow_stats(playbooks, url, now=time.time())
+    network = stats["network"]
+    assert network.gave_up == 0 and network.open_now == 2
+    assert stats["data_loss"].gave_up == 1  # a new session started after it: that one is over
+
+
+async def test_the_diagram_carries_the_counts(recorded, playbooks):
+    url = recorded
+    stats = flows.flow_stats(playbooks, url, now=time.time() + LATER)
+    network = next(p for p in playbooks if p.id == "network")
+    source = flows.mermaid(network, stats["network"])
+    assert source.startswith("flowchart TD\n")
+    for step in network.steps.values():
+        assert step.title in source and step.id in source
+    assert '|"开始 · 6"|' in source and '|"还是不行 · 3"|' in source
+    assert '|"解决了 · 1"|' in source and '-.->|"转人工 · 1"| human' in source
+    assert '-.->|"离开 · 1"| gone' in source and 'gone(["用户离开"])' in source
+    assert "展示 6 次" in source
+    assert "优先级：一般 · 3-6 小时内响应" in source
+
+    feature = next(p for p in playbooks if p.id == "feature")
+    drawn = flows.mermaid(feature, stats["feature"])
+    assert '|"搜索 · 1"|' in drawn and '|"播放 · 0"|' in drawn and '|"其他 · 0"|' in drawn
+    assert "优先级：复杂 · 12-24 小时内响应" in drawn
+
+
+def test_the_diagram_without_statistics(playbooks):
+    login = next(p for p in playbooks if p.id == "login")
+    source = flows.mermaid(login)
+    assert 't0(["用户说：login_problem"])' in source and 't1(["用户说：forgot_password"])' in source
+    assert '|"还是不行"|' in source and '|"解决了"|' in source and "·" not in source.split("human{{")[0]
+    assert "优先级：紧急 · 1 小时内响应" in source
+    assert "-.->" not in source  # 转人工 goes to a person everywhere: no extra edges drawn
+    assert "gone" not in source.split("classDef")[0]
+
+
+NASTY = ('He said "hi" [x] {y} (z) <script>alert(1)</script> & #35; `md` %% a|b\n第二行')
+
+
+def nasty_playbook(title: str = NASTY):
+    """A playbook whose first step title is full of Mermaid and HTML syntax."""
+    return parse_playbook({
+        "id": "nasty", "title": "t", "category": "other", "intro": "i",
+        "triggers": [{"intent": "network_problem", "start": "one"}],
+        "steps": [{"id": "one", "title": title, "message": "m", "check": "c",
+                   "on_no": "two", "on_human": "two"},
+                  {"id": "two", "title": "第二步", "message": "m", "check": "c"}],
+        "escalation": {"category": "other", "priority": "general"},
+    }, "nasty.yml")
+
+
+def test_editor_text_is_escaped():
+    playbook = nasty_playbook()
+    source = flows.mermaid(playbook)
+    line = next(l for l in source.splitlines() if l.startswith("  s0["))
+    inner = line[len('  s0["'):-len('"]')]
+    for raw in ('"', "[", "]", "{", "}", "(", ")", "<script", "&", "`", "%", "|", "\n"):
+        assert raw not in inner.replace("<br/>", ""), raw
+    assert "#60;script#62;" in inner and "#34;hi#34;" in inner and "第二行" in inner
+    assert "#35;35#59;" in inner  # an entity code the editor typed stays text
+    assert '-.->|"转人工"| s1' in source  # 转人工 routed to a step is drawn
+
+
+def test_long_titles_are_shortened():
+    assert flows.label("长" * 200).endswith("…") and len(flows.label("长" * 200)) == flows.MAX_LABEL
+
+
+def test_no_tracker_store_means_no_statistics(tmp_path, playbooks):
+    missing = tmp_path / "none.db"
+    assert flows.flow_stats(playbooks, f"sqlite:///{missing}") == {}
+    assert not missing.exists()  # never created by reading
+    empty = tmp_path / "empty.db"
+    import sqlite3
+
+    sqlite3.connect(empty).close()
+    assert flows.flow_stats(playbooks, f"sqlite:///{empty}") == {}
+    assert flows.flow_stats(playbooks, None) == {}
+
+
+def test_an_empty_tracker_store_counts_zero(tracker_db, playbooks):
+    _store, url = tracker_db
+    stats = flows.flow_stats(playbooks, url)
+    assert set(stats) == {p.id for p in playbooks}
+    assert all(s.conversations == 0 and s.escalated == 0 for s in stats.values())
+
+
+def test_the_tracker_store_is_found_like_rasa_finds_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("DY_TRACKER_DB_URL", raising=False)
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text('tracker_store:\n  type: SQL\n  dialect: "sqlite"\n'
+                         f'  db: "{tmp_path / "trackers.db"}"\n', encoding="utf-8")
+    monkeypatch.setenv("DY_ENDPOINTS", str(endpoints))
+    assert str(flows.tracker_store_url()) == f"sqlite:///{tmp_path / 'trackers.db'}"
+
+    monkeypatch.setenv("DB_PASSWORD", "s3cret")
+    endpoints.write_text("tracker_store:\n  type: sql\n  dialect: postgresql\n"
+                         "  url: 127.0.0.1\n  port: 5432\n  db: rasa\n  username: dy\n"
+                         "  password: ${DB_PASSWORD}\n  login_db: postgres\n", encoding="utf-8")
+    url = flows.tracker_store_url()
+    assert (url.drivername, url.host, url.port, url.database, url.username, url.password) == \
+        ("postgresql", "127.0.0.1", 5432, "rasa", "dy", "s3cret")
+
+    endpoints.write_text('action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n',
+                         encoding="utf-8")
+    assert flows.tracker_store_url() is None  # Rasa keeps conversations in memory
+
+    monkeypatch.setenv("DY_TRACKER_DB_URL", "sqlite:////srv/dy/trackers.db")
+    assert flows.tracker_store_url() == "sqlite:////srv/dy/trackers.db"
+
+
+def test_the_projects_own_endpoints_name_its_sqlite_store(monkeypatch):
+    monkeypatch.delenv("DY_TRACKER_DB_URL", raising=False)
+    monkeypatch.delenv("DY_ENDPOINTS", raising=False)
+    url = flows.tracker_store_url()
+    assert url.drivername == "sqlite" and url.database == "var/trackers.db"
+
+
+def test_idle_time_is_the_sessions_expiry():
+    assert flows.idle_seconds() == 60 * 60
+    assert flows.idle_seconds(Path("/nonexistent/domain.yml")) == flows.DEFAULT_IDLE_SECONDS
