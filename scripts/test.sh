@@ -31,6 +31,8 @@ run_stories() {
   log "test stories (rasa test core --fail-on-prediction-errors)"
   "$RASA" test core --model "$MODEL" --stories tests/test_stories.yml \
     --fail-on-prediction-errors --out results/core
+  log "test story sentences: the trained model must recognise each as its labelled intent"
+  "$PY" -m editing.story_intents 2> >(grep -v -e tensorflow -e 'rebuild TensorFlow' -e TF-TRT -e AVX2 -e Deprecat -e Warning -e '^  ' >&2)
 }
 
 run_nlu() {

@@ -186,10 +186,12 @@ def test_rules_with_unknown_response_intent_and_slot(project):
 def test_test_story_using_an_action_missing_from_the_domain(project):
     edit(project / "tests/test_stories.yml", "      - action: action_save_rating\n",
          "      - action: action_save_ratings\n")
+    lines = (project / "tests/test_stories.yml").read_text(encoding="utf-8").splitlines()
+    line = lines.index("      - action: action_save_ratings") + 1
     problems = problems_of(project)
     assert len(problems) == 1
-    assert problems[0].startswith("tests/test_stories.yml:26: 故事「网络 第一步就解决 并打分」用到的 "
-                                  "action_save_ratings 不在 domain.yml 的 actions 中")
+    assert problems[0].startswith(f"tests/test_stories.yml:{line}: 故事「网络 第一步就解决 并打分」用到的 "
+                                  f"action_save_ratings 不在 domain.yml 的 actions 中")
     assert problems[0].endswith("是不是想写 action_save_rating？ (action or response not in domain)")
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 import requests
 
@@ -41,8 +41,17 @@ class Servers:
     """The running assistant: say() talks over the REST channel, restart() restarts both."""
 
     def __init__(self, workdir: Path, model: Path = MODEL, tracker_store: str = "sql",
-                 web: bool = False) -> None:
+                 web: bool = False, env: Optional[Mapping[str, str]] = None,
+                 project: Path = ROOT) -> None:
+        """Prepare (not start) the servers; logs, databases and endpoints go to ``workdir``.
+
+        ``env`` adds or overrides environment variables of every server process (for example
+        ``DY_PLAYBOOK_DIR``). ``project`` is the folder Rasa runs in and takes
+        ``credentials.yml`` from (a copy of the project whose model was trained there, so the
+        spaCy pipeline named in its config is the copy's); the code always comes from ROOT.
+        """
         self.workdir = workdir
+        self.project = project
         self.web = web
         self.web_port = free_port()
         self.web_url = f"http://127.0.0.1:{self.web_port}"
@@ -60,11 +69,24 @@ class Servers:
         self.env = dict(os.environ, DATABASE_URL=self.database_url, SANIC_HOST="127.0.0.1",
                         RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2",
                         RASA_CACHE_DIRECTORY=str(ROOT / ".rasa" / "cache"),
-                        PYTHONPATH=str(ROOT), RASA_PORT=str(self.rasa_port))
+                        PYTHONPATH=str(ROOT), RASA_PORT=str(self.rasa_port),
+                        DY_ENDPOINTS=str(self.endpoints))  # the web server reads its tracker store
+        self.env.update(env or {})
         self.processes: List[subprocess.Popen] = []
         self.action_log = workdir / "action-server.log"
         self.rasa_log = workdir / "rasa.log"
         self.web_log = workdir / "web.log"
+
+    def _start_rasa(self) -> subprocess.Popen:
+        """Start the Rasa server (REST, HTTP API) in ``project`` with this instance's model."""
+        return subprocess.Popen(
+            [str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
+             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
+             "--endpoints", str(self.endpoints),
+             "--credentials", str(self.project / "credentials.yml")],
+            cwd=self.project, env=self.env, stdout=self.rasa_log.open("a"),
+            stderr=subprocess.STDOUT,
+        )
 
     def start(self) -> None:
         subprocess.run([sys.executable, "-m", "tickets.migrate"], cwd=ROOT, env=self.env,
@@ -74,12 +96,7 @@ class Servers:
              str(self.action_port)],
             cwd=ROOT, env=self.env, stdout=self.action_log.open("a"), stderr=subprocess.STDOUT,
         )
-        rasa = subprocess.Popen(
-            [str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
-             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-             "--endpoints", str(self.endpoints), "--credentials", str(ROOT / "credentials.yml")],
-            cwd=ROOT, env=self.env, stdout=self.rasa_log.open("a"), stderr=subprocess.STDOUT,
-        )
+        rasa = self._start_rasa()
         self.processes = [action, rasa]
         if self.web:
             self.processes.append(subprocess.Popen(
@@ -118,6 +135,12 @@ class Servers:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def parse(self, text: str) -> Dict:
+        """What the model makes of ``text`` (``/model/parse``: intent, entities)."""
+        response = requests.post(f"{self.url}/model/parse", json={"text": text}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     def tracker(self, sender: str) -> Dict:
         return requests.get(f"{self.url}/conversations/{sender}/tracker", timeout=30).json()
 
@@ -132,10 +155,5 @@ class Servers:
         rasa = self.processes[1]
         rasa.terminate()
         rasa.wait(timeout=30)
-        self.processes[1] = subprocess.Popen(
-            [str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
-             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-             "--endpoints", str(self.endpoints), "--credentials", str(ROOT / "credentials.yml")],
-            cwd=ROOT, env=self.env, stdout=self.rasa_log.open("a"), stderr=subprocess.STDOUT,
-        )
+        self.processes[1] = self._start_rasa()
         wait_until_up(f"{self.url}/status", self.processes[1], self.rasa_log, 240)
