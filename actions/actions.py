@@ -64,7 +64,8 @@ def registry() -> PlaybookRegistry:
     """The playbooks, loaded on first use and reloaded when a file changes."""
     global _registry
     if _registry is None:
-        _registry = PlaybookRegistry(priorities=list(policy().levels))
+        # a callable: a priority level added to the policy is accepted without a restart
+        _registry = PlaybookRegistry(priorities=lambda: policy().levels)
     return _registry
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlparse
 
 import yaml
@@ -26,6 +27,7 @@ ESCALATE = "escalate"
 TERMINALS = {RESOLVED, ESCALATE}
 STEP_KEYS = {"id", "title", "message", "check", "link", "image", "video", "on_yes", "on_no",
              "on_human", "branch"}
+ID_FORMAT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 TOP_KEYS = {"id", "title", "category", "triggers", "intro", "intros", "steps", "escalation"}
 
 
@@ -58,6 +60,14 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict
     mapping.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (list, dict)):
+            raise yaml.constructor.ConstructorError(
+                None, None, "冒号前的名字不能是列表或映射（例如 [直播, 推流]:），每个取值请单独写一行",
+                key_node.start_mark)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"字段 {key} 在同一处写了两次，后一个会悄悄覆盖前一个，请删除多余的一行",
+                key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[str(key)] = key_node.start_mark.line + 1
     return mapping
@@ -103,6 +113,7 @@ class Step:
     on_no: str = ESCALATE
     on_human: str = ESCALATE
     branch: Optional[Branch] = None
+    line: int = field(default=1, compare=False)  # where the editor wrote the step's id
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,7 @@ class Escalation:
     category: str
     priority: str
     message: str = ""
+    line: int = field(default=1, compare=False)  # the line of its category
 
 
 @dataclass(frozen=True)
@@ -151,6 +163,29 @@ def _valid_url(url: Any) -> bool:
     return parsed.scheme in ("http", "https") and bool(parsed.netloc) and " " not in url
 
 
+def _branch_loop(steps: Mapping[str, Step], start: str) -> List[str]:
+    """A path of branch steps from ``start`` back to itself, or [] if there is none."""
+    path: List[str] = []
+
+    def visit(step_id: str) -> bool:
+        step = steps.get(step_id)
+        if step is None or not step.branch:
+            return False
+        if step_id == start and path:
+            path.append(step_id)
+            return True
+        if step_id in path:
+            return False
+        path.append(step_id)
+        for target in [*step.branch.cases.values(), step.branch.default]:
+            if visit(target):
+                return True
+        path.pop()
+        return False
+
+    return path if visit(start) else []
+
+
 def parse_playbook(
     data: Any,
     source: str,
@@ -174,6 +209,9 @@ def parse_playbook(
     for key in ("id", "title", "category", "intro"):
         if not isinstance(data.get(key), str) or not data.get(key, "").strip():
             problem(_line(data, key), f"缺少 {key} 或它不是文字，请填写 (missing {key})")
+    if isinstance(data.get("id"), str) and data["id"].strip() and not ID_FORMAT.match(data["id"]):
+        problem(_line(data, "id"), f"手册 id {data['id']!r} 只能用小写英文字母、数字和下划线，并以字母开头 "
+                                   f"(invalid playbook id)")
 
     raw_steps = data.get("steps")
     steps: Dict[str, Step] = {}
@@ -188,6 +226,10 @@ def parse_playbook(
         step_id = raw.get("id")
         if not isinstance(step_id, str) or not step_id.strip():
             problem(_line(raw), f"第 {index + 1} 个步骤缺少 id (step id missing)")
+            continue
+        if not ID_FORMAT.match(step_id):
+            problem(_line(raw, "id"), f"步骤 id {step_id!r} 只能用小写英文字母、数字和下划线，并以字母开头 "
+                                      f"(invalid step id)")
             continue
         if step_id in TERMINALS:
             problem(_line(raw, "id"), f"步骤 id 不能叫 {step_id!r}，它是保留字 (reserved step id)")
@@ -251,7 +293,12 @@ def parse_playbook(
             on_no=str(raw.get("on_no", default_no)),
             on_human=str(raw.get("on_human", ESCALATE)),
             branch=branch,
+            line=_line(raw, "id"),
         )
+        for key in ("on_yes", "on_no", "on_human"):
+            if key in raw and (raw[key] is None or not str(raw[key]).strip()):
+                problem(_line(raw, key), f"步骤 {step_id} 的 {key} 是空的，请填写某一步的 id、resolved 或 "
+                                         f"escalate (empty target)")
 
     def check_target(target: str, line: int, what: str) -> None:
         if target not in steps and target not in TERMINALS:
@@ -270,7 +317,19 @@ def parse_playbook(
                     problem(_line(raw, "branch"), f"步骤 {step.id} 的分支 {case} 必须指向一个步骤 (branch target must be a step)")
                 else:
                     check_target(target, _line(raw, "branch"), f"步骤 {step.id} 的分支 {case}")
-            check_target(step.branch.default, _line(raw, "branch"), f"步骤 {step.id} 的 default")
+            if step.branch.default in TERMINALS:
+                problem(_line(raw, "branch"), f"步骤 {step.id} 的 default 必须指向一个步骤，不能是 "
+                                              f"{step.branch.default} (branch target must be a step)")
+            else:
+                check_target(step.branch.default, _line(raw, "branch"), f"步骤 {step.id} 的 default")
+
+    # branch steps that lead only to each other would never show anything
+    for step in steps.values():
+        if step.branch:
+            loop = _branch_loop(steps, step.id)
+            if loop:
+                problem(step_lines[step.id], f"步骤 {step.id} 的分支形成了循环（{' → '.join(loop)}），"
+                                             f"用户会卡住，请让分支最终指向一个普通步骤 (branch loop)")
 
     triggers: List[Trigger] = []
     raw_triggers = data.get("triggers")
@@ -317,7 +376,8 @@ def parse_playbook(
             problem(_line(raw_esc, "priority"), f"优先级 {raw_esc['priority']!r} 不在优先级策略中，可选："
                                                 f"{', '.join(priority_names)} (unknown priority)")
         escalation = Escalation(category=str(raw_esc["category"]), priority=str(raw_esc["priority"]),
-                                message=str(raw_esc.get("message") or "").strip())
+                                message=str(raw_esc.get("message") or "").strip(),
+                                line=_line(raw_esc, "category"))
 
     intros = data.get("intros") or {}
     if not isinstance(intros, dict):
@@ -371,26 +431,44 @@ class PlaybookRegistry:
     """All playbooks of a folder, reloaded when a file changes.
 
     A file that fails its checks is logged and skipped, and the last valid version of
-    that playbook keeps serving.
+    that playbook keeps serving. ``priorities`` may be a callable (e.g. reading the priority
+    policy), so that a new priority level is accepted without a restart.
     """
 
     def __init__(self, directory: Optional[Path] = None,
-                 priorities: Optional[Iterable[str]] = None, root: Optional[Path] = None) -> None:
+                 priorities: Union[Iterable[str], Callable[[], Iterable[str]], None] = None,
+                 root: Optional[Path] = None) -> None:
         self.directory = Path(directory or os.environ.get("DY_PLAYBOOK_DIR") or DEFAULT_PLAYBOOK_DIR)
         self.root = root
-        self._priorities = list(priorities) if priorities is not None else None
+        self._priorities = priorities if callable(priorities) or priorities is None \
+            else list(priorities)
         self._lock = threading.Lock()
         self._stamp: Tuple = ()
         self._by_file: Dict[str, Playbook] = {}
         self._active: List[Playbook] = []
+        self._served: Dict[str, Playbook] = {}  # file -> the version that is live
         self.errors: Dict[str, List[str]] = {}
 
     def _files(self) -> List[Path]:
         return sorted(p for p in self.directory.glob("*.yml") if p.is_file())
 
+    def _current_priorities(self) -> Optional[List[str]]:
+        if callable(self._priorities):
+            try:
+                return list(self._priorities())
+            except Exception:  # noqa: BLE001 - a broken policy file must not stop the playbooks
+                logger.exception("priority policy unreadable; playbook priorities not checked")
+                return None
+        return self._priorities
+
     def refresh(self) -> None:
         files = self._files()
-        stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+        priorities = self._current_priorities()
+        try:
+            stamp = (tuple(priorities or ()),
+                     tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+        except OSError:  # a file vanished while we looked: next turn sees the new state
+            return
         if stamp == self._stamp:
             return
         with self._lock:
@@ -400,40 +478,63 @@ class PlaybookRegistry:
             for path in files:
                 seen.add(str(path))
                 try:
-                    self._by_file[str(path)] = load_playbook_file(path, priorities=self._priorities,
+                    self._by_file[str(path)] = load_playbook_file(path, priorities=priorities,
                                                                    root=self.root)
                     self.errors.pop(str(path), None)
                 except PlaybookError as exc:
-                    self.errors[str(path)] = exc.problems
-                    for line in exc.problems:
-                        logger.error("playbook rejected, keeping the last valid version: %s", line)
+                    self._reject(str(path), exc.problems)
+                except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
+                    source = os.path.relpath(path, self.root or PROJECT_ROOT)
+                    self._reject(str(path), [f"{source}:1: 文件无法读取：{type(exc).__name__}，请检查"
+                                             f"文件内容 (playbook unreadable)"])
             for gone in set(self._by_file) - seen:
                 del self._by_file[gone]
+            for gone in set(self.errors) - seen:
+                del self.errors[gone]
             self._active = self._without_conflicts()
             self._stamp = stamp
 
+    def _reject(self, path: str, problems: List[str]) -> None:
+        self.errors[path] = problems
+        for line in problems:
+            logger.error("playbook rejected, keeping the last valid version: %s", line)
+
     def _without_conflicts(self) -> List[Playbook]:
-        """Playbooks in file-name order; a later file reusing an id or a trigger intent of an
-        earlier one is refused (it would silently never run)."""
+        """The playbooks to serve. A playbook reusing the id or a trigger intent of another is
+        refused (it would silently never run). The version already live wins: the file just
+        edited is the one refused, and its previous version keeps serving."""
+        def order(path: str) -> Tuple[int, str]:
+            return (0 if self._served.get(path) == self._by_file[path] else 1, path)
+
         active: List[Playbook] = []
+        served: Dict[str, Playbook] = {}
         ids: Dict[str, str] = {}
         intents: Dict[str, str] = {}
-        for path in sorted(self._by_file):
-            playbook = self._by_file[path]
-            clash = [f"{playbook.source}:1: 手册 id {playbook.id!r} 已在 {ids[playbook.id]} 中使用，"
+
+        def clashes(playbook: Playbook) -> List[str]:
+            found = [f"{playbook.source}:1: 手册 id {playbook.id!r} 已在 {ids[playbook.id]} 中使用，"
                      f"请换一个名字 (duplicate playbook id)"] if playbook.id in ids else []
-            clash += [f"{playbook.source}:{t.line}: 触发意图 {t.intent} 已由 {intents[t.intent]} "
-                      f"使用，一个意图只能启动一本手册 (intent already triggers another playbook)"
-                      for t in playbook.triggers if t.intent in intents]
+            return found + [f"{playbook.source}:{t.line}: 触发意图 {t.intent} 已由 {intents[t.intent]} "
+                            f"使用，一个意图只能启动一本手册 (intent already triggers another playbook)"
+                            for t in playbook.triggers if t.intent in intents]
+
+        for path in sorted(self._by_file, key=order):
+            playbook = self._by_file[path]
+            clash = clashes(playbook)
             if clash:
                 self.errors[path] = clash
-                for line in self.errors[path]:
-                    logger.error("playbook rejected: %s", line)
-                continue
+                for line in clash:
+                    logger.error("playbook rejected, keeping the last valid version: %s", line)
+                previous = self._served.get(path)
+                if previous is None or previous == playbook or clashes(previous):
+                    continue
+                playbook = previous
             active.append(playbook)
+            served[path] = playbook
             ids[playbook.id] = playbook.source
             intents.update({t.intent: playbook.source for t in playbook.triggers})
-        return active
+        self._served = served
+        return sorted(active, key=lambda p: p.source)
 
     def all(self) -> List[Playbook]:
         self.refresh()

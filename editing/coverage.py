@@ -16,6 +16,7 @@ Usage: python -m editing.coverage [--project DIR]
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from collections import defaultdict
@@ -25,7 +26,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from actions import engine
 from actions.playbooks import ESCALATE, RESOLVED, Playbook, PlaybookRegistry
-from editing.project import ANNOTATION, Project
+from editing.project import ANNOTATION, Project, line_of
 
 ANSWERS = {"affirm": engine.YES, "deny": engine.NO, "request_human": engine.HUMAN}
 ANSWER_LABELS = {engine.YES: "解决了", engine.NO: "还是不行", engine.HUMAN: "转人工"}
@@ -45,15 +46,16 @@ def entity_synonyms(project: Project) -> Dict[str, str]:
     """Surface form (lower case) -> canonical value, as the assistant's entity ruler uses them."""
     from rasa.shared.nlu.training_data.loading import load_data
 
-    nlu = project.data_dir / "nlu"
-    if not nlu.exists():
-        return {}
-    data = load_data(str(nlu))
     synonyms: Dict[str, str] = {}
-    for surface, canonical in data.entity_synonyms.items():
-        if not str(canonical).isdigit():
-            synonyms[surface.lower()] = canonical
-            synonyms[str(canonical).lower()] = canonical
+    for path in sorted((project.data_dir / "nlu").glob("*.yml")):
+        try:
+            data = load_data(str(path))
+        except Exception:  # noqa: BLE001 - an unreadable file is the validator's to report
+            continue
+        for surface, canonical in data.entity_synonyms.items():
+            if not str(canonical).isdigit():
+                synonyms[surface.lower()] = canonical
+                synonyms[str(canonical).lower()] = canonical
     return synonyms
 
 
@@ -142,12 +144,11 @@ class Walker:
 
 def measure(project: Project) -> Tuple[List[Playbook], Coverage, List[str]]:
     """Walk every test story; returns the playbooks, the coverage and reading problems."""
-    from tickets.policy import load_policy
+    from editing.validate import check_policy
 
-    problems: List[str] = []
+    policy, problems = check_policy(project)
     registry = PlaybookRegistry(project.playbook_dir,
-                                priorities=list(load_policy(project.policy_path).levels),
-                                root=project.root)
+                                priorities=list(policy.levels) if policy else None, root=project.root)
     playbooks = registry.all()
     for errors in registry.errors.values():
         problems.extend(errors)
@@ -155,13 +156,19 @@ def measure(project: Project) -> Tuple[List[Playbook], Coverage, List[str]]:
     data, syntax = project.read(project.test_stories_path)
     problems.extend(syntax)
     synonyms = entity_synonyms(project)
-    for story in (data or {}).get("stories") or [] if isinstance(data, dict) else []:
-        if not isinstance(story, dict):
+    stories = data.get("stories") if isinstance(data, dict) else None
+    for story in stories if isinstance(stories, list) else []:
+        if not isinstance(story, dict) or not isinstance(story.get("steps"), list):
             continue
         walker = Walker(playbooks, coverage, str(story.get("story") or "?"), synonyms)
-        for step in story.get("steps") or []:
+        for step in story["steps"]:
             if isinstance(step, dict) and step.get("intent"):
-                walker.user(str(step["intent"]), str(step.get("user") or ""))
+                try:
+                    walker.user(str(step["intent"]), str(step.get("user") or ""))
+                except engine.EngineError as exc:  # a broken playbook the validator reports
+                    problems.append(f"{project.rel(project.test_stories_path)}:{line_of(step)}: "
+                                    f"故事「{walker.story}」走不下去：{exc} (playbook cannot be walked)")
+                    break
     return playbooks, coverage, problems
 
 
@@ -173,10 +180,9 @@ def report(project: Project) -> Tuple[List[str], List[str], List[str]]:
     hints: List[str] = []
     stories_file = project.rel(project.test_stories_path)
     for playbook in playbooks:
-        source = project.root / playbook.source
         lines.append(f"{playbook.id}（{playbook.title}，{playbook.source}）")
         for step in playbook.steps.values():
-            line = project.find_line(source, rf"^\s*-\s*id:\s*{re.escape(step.id)}\s*$")
+            line = step.line
             stories = coverage.shown.get((playbook.id, step.id), set())
             mark = "✓" if stories else "✗"
             parts = [f"  {mark} {step.id:<22} {len(stories):>2} 个故事"]
@@ -209,6 +215,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="手册测试覆盖报告 (playbook coverage by the test stories)")
     parser.add_argument("--project", type=Path, default=None)
     args = parser.parse_args(argv)
+    logging.getLogger("actions.playbooks").disabled = True  # rejected files are listed below
     project = Project(args.project)
     lines, failures, hints = report(project)
     print(f"手册步骤的测试覆盖（{project.rel(project.test_stories_path)}）"
@@ -220,7 +227,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for failure in failures:
         print(failure)
     if failures:
-        print(f"\n{len(failures)} 个步骤没有测试 (untested steps)", file=sys.stderr)
+        print(f"\n{len(failures)} 个问题 (problems)：没有测试的步骤，或无法读取的文件", file=sys.stderr)
         return 1
     print("每个步骤都有测试故事 (every step has a test story)")
     return 0

@@ -44,11 +44,16 @@ def _content_hash(path: Path) -> str:
     return _file_hash(path)
 
 
+#: Training data (YAML) and the jieba dictionary (text); not notes, READMEs or editor swap files.
+TRAINED_SUFFIXES = (".yml", ".yaml", ".txt")
+
+
 def training_inputs(project: Project) -> List[Path]:
     """The files a trained model depends on."""
     files = [project.config_path, project.domain_path]
     files += [p for p in sorted(project.data_dir.rglob("*"))
-              if p.is_file() and p.relative_to(project.data_dir).parts[0] not in ("playbooks", "policy")]
+              if p.is_file() and p.suffix in TRAINED_SUFFIXES and not p.name.startswith(".")
+              and p.relative_to(project.data_dir).parts[0] not in ("playbooks", "policy")]
     return [f for f in files if f.is_file()]
 
 

@@ -114,6 +114,9 @@ class Project:
                 self._cache[path] = (read_yaml_with_lines(path, self.rel(path)), [])
             except PlaybookError as exc:
                 self._cache[path] = (None, exc.problems)
+            except OSError:
+                self._cache[path] = (None, [f"{self.rel(path)}:1: 找不到或无法打开这个文件，请检查它是否存在 "
+                                            f"(file missing)"])
         return self._cache[path]
 
     def lines(self, path: Path) -> List[str]:

@@ -27,8 +27,10 @@ def story_sentences(project: Project) -> List[Tuple[int, str, str, str]]:
     if problems:
         raise SystemExit("\n".join(problems))
     found = []
-    for story in (data or {}).get("stories") or []:
-        for step in story.get("steps") or [] if isinstance(story, dict) else []:
+    stories = data.get("stories") if isinstance(data, dict) else None
+    for story in stories if isinstance(stories, list) else []:
+        steps = story.get("steps") if isinstance(story, dict) else None
+        for step in steps if isinstance(steps, list) else []:
             if isinstance(step, dict) and step.get("user") and step.get("intent"):
                 text = str(step["user"]).strip()
                 if not text.startswith("/"):  # "/intent" payloads are button clicks, not language

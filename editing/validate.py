@@ -54,18 +54,38 @@ class Domain:
         self.file = project.rel(self.path)
         data, self.problems = project.read(self.path)
         self.ok = isinstance(data, dict)
+        if data is None and not self.problems:
+            self.problems.append(f"{self.file}:1: domain.yml 是空的，它需要列出意图、回复和动作 (domain is empty)")
+        if data is not None and not self.ok:
+            self.problems.append(f"{self.file}:1: domain.yml 必须是一个映射，包含 intents、entities、slots、"
+                                 f"actions、responses 等部分 (domain must be a mapping)")
         data = data if isinstance(data, dict) else {}
-        self.intents = [self._name(i) for i in data.get("intents") or []]
-        self.entities = [self._name(e) for e in data.get("entities") or []]
-        self.actions = [self._name(a) for a in data.get("actions") or []]
-        self.forms = list((data.get("forms") or {}).keys())
-        self.slots = list((data.get("slots") or {}).keys())
-        self.responses = list((data.get("responses") or {}).keys())
-        self._responses_map = data.get("responses") or {}
+        if self.ok and not isinstance(data.get("intents"), list):
+            self.ok = False  # every intent would look unknown: one message instead
+            self.problems.append(f"{self.file}:{line_of(data, 'intents')}: domain.yml 的 intents 必须是"
+                                 f"意图名称的列表（每行一个 - 意图名），请检查 (domain intents must be a list)")
+        self.intents = [self._name(i) for i in self._section(data, "intents", list)]
+        self.entities = [self._name(e) for e in self._section(data, "entities", list)]
+        self.actions = [self._name(a) for a in self._section(data, "actions", list)]
+        self.forms = list(self._section(data, "forms", dict))
+        self.slots = list(self._section(data, "slots", dict))
+        self._responses_map = self._section(data, "responses", dict)
+        self.responses = list(self._responses_map)
+
+    def _section(self, data: dict, name: str, kind: type):
+        value = data.get(name)
+        if value is None:
+            return kind()
+        if not isinstance(value, kind):
+            what = "列表（每行一个 - 名称）" if kind is list else "映射（名称: 内容）"
+            self.problems.append(f"{self.file}:{line_of(data, name)}: domain.yml 的 {name} 必须是{what} "
+                                 f"(domain {name} must be a {kind.__name__})")
+            return kind()
+        return value
 
     @staticmethod
     def _name(item) -> str:
-        return str(next(iter(item))) if isinstance(item, dict) else str(item)
+        return str(next(iter(item), "")) if isinstance(item, dict) else str(item)
 
     def line(self, section: str, name: str) -> int:
         """The line where ``name`` is listed under ``section``."""
@@ -91,6 +111,42 @@ def _suggest(name: str, candidates: Iterable[str]) -> str:
 
 
 # --- NLU ------------------------------------------------------------------------------------
+
+
+TRAINING_KEYS = {"version", "nlu", "stories", "rules", "responses"}
+
+
+def check_training_files(project: Project) -> Tuple[List[str], Set[str]]:
+    """Every YAML file under data/ (except playbooks and policy) must be Rasa training data."""
+    problems: List[str] = []
+    covered: Set[str] = set()
+    for path in project.training_files():
+        data, syntax = project.read(path)
+        if syntax:
+            continue
+        file = project.rel(path)
+        if not isinstance(data, dict) or not (set(data) & {"nlu", "stories", "rules"}):
+            problems.append(f"{file}:1: 这个文件不是 Rasa 训练数据（顶层需要 nlu:、stories: 或 rules:），"
+                            f"不会被训练，请检查格式或删除它 (not training data)")
+            continue
+        for key in data:
+            if key not in TRAINING_KEYS:
+                problems.append(f"{file}:{line_of(data, key)}: 未知的顶层字段 {key!r}，可用：nlu、stories、"
+                                f"rules、version (unknown key)")
+        for key in ("nlu", "stories", "rules"):
+            if key in data and not isinstance(data[key], list):
+                problems.append(f"{file}:{line_of(data, key)}: {key} 必须是列表（每项以 - 开头）"
+                                f"({key} must be a list)")
+        for block in data.get("nlu") if isinstance(data.get("nlu"), list) else []:
+            if not isinstance(block, dict):
+                problems.append(f"{file}:{line_of(data, 'nlu')}: nlu 下的每一项必须是映射，例如 "
+                                f"- intent: 名称 / examples: | (nlu item must be a mapping)")
+            elif "intent" in block and (not isinstance(block.get("examples"), str)
+                                        or not block["examples"].strip()):
+                covered.add(str(block["intent"]))
+                problems.append(f"{file}:{line_of(block, 'intent')}: 意图 {block['intent']} 没有写例句，"
+                                f"请在 examples: | 下面每行写一句 - 用户的说法 (intent block without examples)")
+    return problems, covered
 
 
 def nlu_files(project: Project) -> List[Path]:
@@ -187,11 +243,24 @@ def check_stories(project: Project, domain: Domain) -> Tuple[List[str], Set[str]
             continue
         file = project.rel(path)
         for kind, label in (("stories", "故事"), ("rules", "规则")):
-            for story in data.get(kind) or []:
+            items = data.get(kind)
+            for story in items if isinstance(items, list) else []:
                 if not isinstance(story, dict):
+                    problems.append(f"{file}:{line_of(data, kind)}: {kind} 下的每一项必须是映射（- {kind[:-1]}"
+                                    f": 名称 / steps: 步骤列表）({kind[:-1]} must be a mapping)")
                     continue
                 name = story.get("story") or story.get("rule") or "?"
-                for outer in story.get("steps") or []:
+                steps = story.get("steps")
+                if not isinstance(steps, list):
+                    problems.append(f"{file}:{line_of(story, 'steps' if 'steps' in story else None)}: "
+                                    f"{label}「{name}」的 steps 必须是步骤列表（每步以 - 开头）"
+                                    f"(steps must be a list)")
+                    continue
+                for outer in steps:
+                    if not isinstance(outer, dict):
+                        problems.append(f"{file}:{line_of(story, 'steps')}: {label}「{name}」的每一步必须"
+                                        f"写成 - intent: 名称 或 - action: 名称 (step must be a mapping)")
+                        continue
                     for step in _steps(outer):
                         line = line_of(step)
                         intent = step.get("intent")
@@ -279,39 +348,55 @@ def _rules_starting_playbooks(project: Project) -> Set[str]:
     started: Set[str] = set()
     for path in project.training_files():
         data, _ = project.read(path)
-        for rule in (data or {}).get("rules") or [] if isinstance(data, dict) else []:
-            steps = [s for s in rule.get("steps") or [] if isinstance(s, dict)] \
-                if isinstance(rule, dict) else []
+        rules = data.get("rules") if isinstance(data, dict) else None
+        for rule in rules if isinstance(rules, list) else []:
+            raw = rule.get("steps") if isinstance(rule, dict) else None
+            steps = [s for s in raw if isinstance(s, dict)] if isinstance(raw, list) else []
             for index, step in enumerate(steps[:-1]):
-                if "intent" in step and steps[index + 1].get("action") == "action_start_playbook":
-                    started.add(str(step["intent"]))
+                if steps[index + 1].get("action") == "action_start_playbook":
+                    started.update(str(s["intent"]) for s in _steps(step) if "intent" in s)
     return started
+
+
+def check_policy(project: Project) -> Tuple[Optional[object], List[str]]:
+    """The priority policy, or None and its problems as ``file:line: message``."""
+    from tickets.policy import PolicyError, parse_policy
+
+    file = project.rel(project.policy_path)
+    data, problems = project.read(project.policy_path)
+    if problems:
+        return None, problems
+    try:
+        return parse_policy(data, source=file), []
+    except PolicyError as exc:
+        text = str(exc).removeprefix(f"{file}: ")
+        named = re.search(r"levels\.(\w+)", text)
+        line = project.find_line(project.policy_path, rf"^\s+{named.group(1)}:") if named else 1
+        return None, [f"{file}:{line}: {text} (priority policy invalid)"]
 
 
 def check_playbooks(project: Project, domain: Domain) -> List[str]:
     from actions.playbooks import PlaybookRegistry
-    from tickets.policy import PolicyError, load_policy
 
+    policy, problems = check_policy(project)
     policy_file = project.rel(project.policy_path)
-    try:
-        policy = load_policy(project.policy_path)
-    except PolicyError as exc:
-        return [f"{policy_file}:1: {exc}"]
-    except FileNotFoundError:
-        return [f"{policy_file}:1: 找不到优先级策略文件 (priority policy missing)"]
-    except Exception as exc:  # noqa: BLE001 - YAML errors etc. are the editor's to fix
-        return [f"{policy_file}:1: 优先级策略文件无法读取：{exc} (priority policy unreadable)"]
-
-    problems: List[str] = []
     started = _rules_starting_playbooks(project)
-    registry = PlaybookRegistry(project.playbook_dir, priorities=list(policy.levels),
-                                root=project.root)
+    registry = PlaybookRegistry(project.playbook_dir,
+                                priorities=list(policy.levels) if policy else None, root=project.root)
+    for path in sorted(project.playbook_dir.rglob("*")):
+        if path.is_file() and path.suffix in (".yml", ".yaml") and \
+                (path.suffix == ".yaml" or path.parent != project.playbook_dir):
+            problems.append(f"{project.rel(path)}:1: 手册文件必须直接放在 data/playbooks/ 下，并以 .yml 结尾，"
+                            f"这个文件不会被读取 (playbook file ignored)")
     for playbook in registry.all():
-        if playbook.escalation.category not in policy.categories:
-            file = project.root / playbook.source
-            line = project.find_line(file, r"^\s*category:") if file.is_file() else 1
-            problems.append(f"{playbook.source}:{line}: 类别 {playbook.escalation.category} 在 "
-                            f"{policy_file} 的 categories 中没有中文名称，请添加 (category has no label)")
+        categories = list(policy.categories) if policy else []
+        file = project.root / playbook.source
+        for category, line in ((playbook.category, project.find_line(file, r"^category:")),
+                               (playbook.escalation.category, playbook.escalation.line)):
+            if policy and category not in policy.categories:
+                problems.append(f"{playbook.source}:{line}: 类别 {category} 不在 {policy_file} 的 categories "
+                                f"中{_suggest(category, categories) or '。'}如果是新类别，请在 categories 中添加它的"
+                                f"中文名称 (unknown category)")
         for trigger in playbook.triggers:
             if domain.ok and trigger.intent not in domain.intents:
                 problems.append(f"{playbook.source}:{trigger.line}: 触发意图 {trigger.intent} 不在 "
@@ -336,11 +421,30 @@ OURS = [
     re.compile(r"The example '(.+)' was found labeled with multiple different intents"),
     re.compile(r"The intent '([^']+)' is used in your stories, but it is not listed"),
     re.compile(r"The action '([^']+)' is used in the"),
+    re.compile(r"Found intent '([^']+)' in stories which is not part of the domain"),
+    re.compile(r"Intent '([^']+)' has no examples"),
 ]
+#: Rasa's warnings an editor meets most, in Chinese with how to fix them.
+TRANSLATED = [
+    (re.compile(r"The intent '([^']+)' is not used in any story or rule\."),
+     "意图 {0} 没有在任何规则或故事中使用：助手识别出它以后不知道该做什么，请在 data/rules.yml 中为它"
+     "加一条规则 (intent not used in any story or rule)"),
+    (re.compile(r"The utterance '([^']+)' is not used in any story or rule\."),
+     "回复 {0} 没有被任何规则、故事或代码使用，请删除它，或在规则中使用它 (response not used)"),
+    (re.compile(r"The intent '([^']+)' is listed in the domain file, but is not found in the NLU"),
+     "意图 {0} 列在 domain.yml 中，但没有任何训练例句，请在 data/nlu/ 中添加 (intent has no examples)"),
+]
+ABSOLUTE_YAML = re.compile(r"'?(/[^'\s]+?\.ya?ml)'?(?::(\d+))?")
 
 
 def _locate(project: Project, message: str) -> str:
-    """``file:line`` of the first training file line naming what the warning is about."""
+    """``file:line`` of what the warning is about: the file Rasa names, else the first line of
+    the domain or the training data naming its intent, action or response."""
+    matches = sorted(ABSOLUTE_YAML.finditer(message), key=lambda m: m.group(2) is None)
+    for match in matches:  # a mention with a line number first
+        path = Path(match.group(1))
+        if path.is_file() and path.resolve().is_relative_to(project.root):
+            return f"{project.rel(path.resolve())}:{match.group(2) or 1}"
     names = re.findall(r"'([^']{2,})'", message)
     files = [project.domain_path, *project.training_files()]
     if project.test_stories_path.is_file():
@@ -373,8 +477,8 @@ def check_with_rasa(project: Project, covered: Set[str]) -> List[str]:
                 problems.append(f"{project.rel(project.domain_path)}:1: rasa data validate 校验失败，"
                                 f"详见上方 Rasa 的输出 (rasa data validate failed)")
         except Exception as exc:  # noqa: BLE001 - a file Rasa cannot read at all
-            problems.append(f"{project.rel(project.domain_path)}:1: Rasa 无法读取训练数据：{exc} "
-                            f"(rasa cannot load the data)")
+            problems.append(f"{_locate(project, str(exc))}: Rasa 无法读取训练数据：{_tidy(project, exc)}，"
+                            f"请按提示修改 (rasa cannot load the data)")
     used = responses_used_in_code(project)
     for warning in caught:
         if not issubclass(warning.category, UserWarning):
@@ -391,8 +495,22 @@ def check_with_rasa(project: Project, covered: Set[str]) -> List[str]:
             continue
         if any((m := regex.search(message)) and m.group(1) in covered for regex in OURS):
             continue
-        problems.append(f"{_locate(project, message)}: rasa data validate: {message} (rasa)")
+        problems.append(f"{_locate(project, message)}: {_translate(project, message)}")
     return problems
+
+
+def _tidy(project: Project, text: object) -> str:
+    """One line, with the project's absolute paths made relative."""
+    text = re.sub(r"\s+", " ", str(text)).strip()
+    return text.replace(str(project.root) + "/", "")
+
+
+def _translate(project: Project, message: str) -> str:
+    for pattern, chinese in TRANSLATED:
+        match = pattern.search(message)
+        if match:
+            return chinese.format(*match.groups())
+    return f"rasa data validate 报告：{_tidy(project, message)} (rasa)"
 
 
 # --- all together -------------------------------------------------------------------------------
@@ -407,9 +525,10 @@ def validate(project: Project, with_rasa: bool = True) -> List[str]:
         problems.extend(project.read(path)[1])
     nlu, covered = check_nlu(project, domain)
     stories, covered_in_stories = check_stories(project, domain)
-    problems += nlu + stories + check_code(project, domain) + check_playbooks(project, domain)
+    files, covered_files = check_training_files(project)
+    problems += files + nlu + stories + check_code(project, domain) + check_playbooks(project, domain)
     if with_rasa and not any("(YAML syntax error)" in p for p in problems):
-        problems += check_with_rasa(project, covered | covered_in_stories)
+        problems += check_with_rasa(project, covered | covered_in_stories | covered_files)
     unique: List[str] = []
     for problem in problems:
         if problem not in unique:

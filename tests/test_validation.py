@@ -98,8 +98,10 @@ def test_yaml_syntax_error(project):
 def test_trigger_without_rule_or_domain_intent_and_category_without_label(project):
     add(project, "no_rule.yml", "data/playbooks")
     assert problems_of(project) == [
-        "data/playbooks/no_rule.yml:4: 类别 live 在 data/policy/priority.yml 的 categories 中没有"
-        "中文名称，请添加 (category has no label)",
+        "data/playbooks/no_rule.yml:4: 类别 live 不在 data/policy/priority.yml 的 categories 中。"
+        "如果是新类别，请在 categories 中添加它的中文名称 (unknown category)",
+        "data/playbooks/no_rule.yml:17: 类别 live 不在 data/policy/priority.yml 的 categories 中。"
+        "如果是新类别，请在 categories 中添加它的中文名称 (unknown category)",
         "data/playbooks/no_rule.yml:6: 没有规则用意图 thank 启动 action_start_playbook，请在 "
         "data/rules.yml 中添加一条规则 (no rule starts the playbook)",
         "data/playbooks/no_rule.yml:8: 触发意图 live_push_problem 不在 domain.yml 的 intents 中，"
@@ -217,8 +219,8 @@ def test_rasa_findings_are_reported_at_their_line(project):
     edit(project / "domain.yml", "responses:\n",
          "responses:\n  utter_orphan:\n    - text: 这句回复没有任何故事或动作使用。\n")
     assert problems_of(project, with_rasa=True) == [
-        "domain.yml:100: rasa data validate: The utterance 'utter_orphan' is not used in any story "
-        "or rule. (rasa)",
+        "domain.yml:100: 回复 utter_orphan 没有被任何规则、故事或代码使用，请删除它，或在规则中使用它 "
+        "(response not used)",
     ]
 
 
@@ -297,3 +299,102 @@ def test_a_model_trained_elsewhere_is_compared_by_date(project):
         "data/rules.yml:1: 规则在模型训练之后修改过，需要运行 make train 重新训练，修改才会生效 "
         "(changed since the model was trained: run rasa train)",
     ]
+
+
+# --- shapes an editor gets wrong, and the running registry staying up -----------------------------
+
+
+def test_branch_default_to_a_terminal_and_branch_loops(project):
+    add(project, "branch_problems.yml", "data/playbooks")
+    assert problems_of(project) == [
+        "data/playbooks/branch_problems.yml:12: 步骤 pick 的 default 必须指向一个步骤，不能是 escalate "
+        "(branch target must be a step)",
+        "data/playbooks/branch_problems.yml:10: 步骤 pick 的分支形成了循环（pick → pick_again → pick），"
+        "用户会卡住，请让分支最终指向一个普通步骤 (branch loop)",
+        "data/playbooks/branch_problems.yml:17: 步骤 pick_again 的分支形成了循环（pick_again → pick → "
+        "pick_again），用户会卡住，请让分支最终指向一个普通步骤 (branch loop)",
+    ]
+
+
+def test_odd_shapes_are_reported_not_crashed_on(project):
+    add(project, "odd_shapes.yml", "data")
+    (project / "data/nlu/empty.yml").write_text("", encoding="utf-8")
+    (project / "data/nlu/list.yml").write_text("- intent: greet\n", encoding="utf-8")
+    assert problems_of(project) == [
+        "data/nlu/empty.yml:1: 这个文件不是 Rasa 训练数据（顶层需要 nlu:、stories: 或 rules:），不会被训练，"
+        "请检查格式或删除它 (not training data)",
+        "data/nlu/list.yml:1: 这个文件不是 Rasa 训练数据（顶层需要 nlu:、stories: 或 rules:），不会被训练，"
+        "请检查格式或删除它 (not training data)",
+        "data/odd_shapes.yml:6: 故事「数字」的 steps 必须是步骤列表（每步以 - 开头）(steps must be a list)",
+        "data/odd_shapes.yml:10: 规则「一句话」的每一步必须写成 - intent: 名称 或 - action: 名称 "
+        "(step must be a mapping)",
+    ]
+    _lines, failures, _hints = coverage_report(Project(project))  # and coverage still runs
+    assert failures == []
+
+
+def test_empty_domain_and_misplaced_playbook(project):
+    (project / "domain.yml").write_text("", encoding="utf-8")
+    shutil.copy(BROKEN / "unknown_step.yml", project / "data/playbooks/unknown_step.yaml")
+    problems = problems_of(project)
+    assert problems[0] == "domain.yml:1: domain.yml 是空的，它需要列出意图、回复和动作 (domain is empty)"
+    assert "data/playbooks/unknown_step.yaml:1: 手册文件必须直接放在 data/playbooks/ 下，并以 .yml 结尾，" \
+           "这个文件不会被读取 (playbook file ignored)" in problems
+
+
+def test_list_key_and_duplicate_key_in_a_playbook(project):
+    edit(project / "data/playbooks/feature.yml", "        直播: live_guide\n",
+         "        [直播, 推流]: live_guide\n")
+    edit(project / "data/playbooks/network.yml", "    on_no: restart_device\n",
+         "    on_no: restart_device\n    on_no: contact_isp\n")
+    assert problems_of(project) == [
+        "data/playbooks/feature.yml:19: YAML 格式错误：冒号前的名字不能是列表或映射（例如 [直播, 推流]:），"
+        "每个取值请单独写一行，请检查缩进和冒号 (YAML syntax error)",
+        "data/playbooks/network.yml:25: YAML 格式错误：字段 on_no 在同一处写了两次，后一个会悄悄覆盖前一个，"
+        "请删除多余的一行，请检查缩进和冒号 (YAML syntax error)",
+    ]
+
+
+def test_a_broken_file_never_stops_the_other_playbooks(project):
+    from actions.playbooks import PlaybookRegistry
+
+    registry = PlaybookRegistry(project / "data/playbooks", priorities=["urgent", "general", "complex"],
+                                root=project)
+    assert registry.get("feature").steps["choose_guide"].branch.cases["直播"] == "live_guide"
+    edit(project / "data/playbooks/feature.yml", "        直播: live_guide\n",
+         "        [直播, 推流]: live_guide\n")
+    playbook, trigger = registry.for_intent("network_problem")
+    assert (playbook.id, trigger.start) == ("network", "check_network")
+    assert registry.get("feature").steps["choose_guide"].branch.cases["直播"] == "live_guide"
+    assert list(registry.errors) == [str(project / "data/playbooks/feature.yml")]
+    (project / "data/playbooks/feature.yml").unlink()  # deleted: its errors go with it
+    assert registry.get("feature") is None and registry.errors == {}
+
+
+def test_the_edited_file_is_refused_on_a_clash_not_the_one_already_live(project):
+    from actions.playbooks import PlaybookRegistry
+
+    registry = PlaybookRegistry(project / "data/playbooks", priorities=["urgent", "general", "complex"],
+                                root=project)
+    assert registry.for_intent("network_problem")[0].id == "network"
+    edit(project / "data/playbooks/login.yml", "triggers:\n",
+         "triggers:\n  - intent: network_problem\n    start: check_credentials\n")
+    assert registry.for_intent("network_problem")[0].id == "network"  # still the network playbook
+    assert registry.for_intent("login_problem")[0].id == "login"  # login's previous version serves
+    assert registry.errors == {str(project / "data/playbooks/login.yml"): [
+        "data/playbooks/login.yml:7: 触发意图 network_problem 已由 data/playbooks/network.yml 使用，"
+        "一个意图只能启动一本手册 (intent already triggers another playbook)"]}
+
+
+def test_a_new_priority_level_is_accepted_without_a_restart(project):
+    from actions.playbooks import PlaybookRegistry
+    from tickets.policy import load_policy
+
+    policy_path = project / "data/policy/priority.yml"
+    registry = PlaybookRegistry(project / "data/playbooks", root=project,
+                                priorities=lambda: load_policy(policy_path).levels)
+    assert registry.get("network").escalation.priority == "general"
+    edit(project / "data/playbooks/network.yml", "  priority: general", "  priority: vip")
+    assert registry.get("network").escalation.priority == "general"  # vip is unknown: refused
+    edit(policy_path, "levels:\n", "levels:\n  vip:\n    label: 贵宾\n    rank: 5\n    response_hours: 2\n")
+    assert registry.get("network").escalation.priority == "vip"

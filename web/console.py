@@ -398,7 +398,8 @@ def playbook_registry() -> PlaybookRegistry:
     """The playbooks as the action server loads them, re-read when a file changes."""
     global _registry
     if _registry is None:
-        _registry = PlaybookRegistry(priorities=list(load_policy().levels))
+        # a callable: a priority level added to the policy is accepted without a restart
+        _registry = PlaybookRegistry(priorities=lambda: load_policy().levels)
     return _registry
 
 
