@@ -54,6 +54,32 @@ def train(config: Path, out: Path) -> float:
     return time.perf_counter() - started
 
 
+def flow_figures(tracker_db: Path, conversations: int, scale_to: int = 10_000) -> None:
+    """How long the console's flow page takes to count the conversations just held, and the
+    same replay scaled to ``scale_to`` conversations (the rows repeated under new senders)."""
+    from sqlalchemy import create_engine
+
+    from actions.playbooks import PlaybookRegistry
+    from web import flows
+
+    playbooks = PlaybookRegistry().all()
+    url = f"sqlite:///{tracker_db}"
+    t0 = time.perf_counter()
+    stats = flows.flow_stats(playbooks, url)
+    elapsed = (time.perf_counter() - t0) * 1000
+    escalated = sum(playbook.escalated for playbook in stats.values())
+    engine = create_engine(url)
+    rows = list(flows._rows(engine))  # noqa: SLF001 - the same query the page runs
+    engine.dispose()
+    copies = max(1, scale_to // max(1, conversations))
+    t0 = time.perf_counter()
+    flows.count_events(playbooks, ((f"{n}-{row[0]}", *row[1:]) for n in range(copies) for row in rows))
+    scaled = time.perf_counter() - t0
+    print(f"flow statistics (console): {conversations} conversations, {len(rows)} events read and "
+          f"counted in {elapsed:.0f} ms (escalations counted: {escalated}); replaying "
+          f"{copies * conversations} conversations ({copies * len(rows)} events): {scaled:.2f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config.yml")
@@ -107,6 +133,8 @@ def main() -> int:
             p50, p95, worst = percentiles(turns)
             print(f"REST turn running a custom action, single user, {len(turns)} turns: "
                   f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms")
+            if args.tracker_store == "sql":
+                flow_figures(workdir / "trackers.db", done // len(script))
             action_pid, rasa_pid = servers.pids()
             print(f"memory (RSS): Rasa server {rss_mb(rasa_pid):.0f} MB, "
                   f"action server {rss_mb(action_pid):.0f} MB")
