@@ -54,19 +54,32 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    # keys written here (not merged in with "<<:", which they may override) must be usable
+    # and written once: YAML would silently keep the last of two
+    seen = set()
+    for key_node, _value in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (list, dict, set)):
+            raise yaml.constructor.ConstructorError(
+                None, None, "冒号前的名字不能是列表或映射（例如 [直播, 推流]:），每个取值请单独写一行",
+                key_node.start_mark)
+        marker = (type(key).__name__, key)
+        if marker in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"字段 {key} 在同一处写了两次，后一个会悄悄覆盖前一个，请删除多余的一行",
+                key_node.start_mark)
+        seen.add(marker)
     loader.flatten_mapping(node)
     mapping = _LineDict()
     mapping.line = node.start_mark.line + 1
     mapping.key_lines = {}
-    for key_node, value_node in node.value:
+    for key_node, value_node in node.value:  # merged keys first, then the ones written here
         key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, (list, dict)):
+        if isinstance(key, (list, dict, set)):
             raise yaml.constructor.ConstructorError(
-                None, None, "冒号前的名字不能是列表或映射（例如 [直播, 推流]:），每个取值请单独写一行",
-                key_node.start_mark)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"字段 {key} 在同一处写了两次，后一个会悄悄覆盖前一个，请删除多余的一行",
+                None, None, "冒号前的名字不能是列表或映射，请检查合并进来（<<:）的内容",
                 key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[str(key)] = key_node.start_mark.line + 1
@@ -224,6 +237,10 @@ def parse_playbook(
             problem(_line(data, "steps"), f"第 {index + 1} 个步骤必须是映射 (step must be a mapping)")
             continue
         step_id = raw.get("id")
+        if step_id is not None and not isinstance(step_id, str):
+            problem(_line(raw, "id"), f"第 {index + 1} 个步骤的 id {step_id!r} 必须是英文名字，例如 "
+                                      f"check_network (invalid step id)")
+            continue
         if not isinstance(step_id, str) or not step_id.strip():
             problem(_line(raw), f"第 {index + 1} 个步骤缺少 id (step id missing)")
             continue
@@ -246,7 +263,8 @@ def parse_playbook(
         if "branch" in raw:
             raw_branch = raw["branch"]
             if (not isinstance(raw_branch, dict) or not isinstance(raw_branch.get("cases"), dict)
-                    or not raw_branch.get("slot") or not raw_branch.get("default")):
+                    or not isinstance(raw_branch.get("slot"), str) or not raw_branch.get("slot")
+                    or not isinstance(raw_branch.get("default"), str) or not raw_branch.get("default")):
                 problem(_line(raw, "branch"), f"步骤 {step_id} 的 branch 需要 slot、cases 和 default "
                                               f"(branch needs slot, cases, default)")
             else:
@@ -338,7 +356,8 @@ def parse_playbook(
                                          "(no trigger intent)")
         raw_triggers = []
     for raw in raw_triggers:
-        if not isinstance(raw, dict) or not raw.get("intent") or not raw.get("start"):
+        if not isinstance(raw, dict) or not isinstance(raw.get("intent"), str) \
+                or not isinstance(raw.get("start"), str) or not raw["intent"] or not raw["start"]:
             problem(_line(raw) if isinstance(raw, dict) else _line(data, "triggers"),
                     "每个 trigger 需要 intent 和 start (trigger needs intent and start)")
             continue
@@ -375,6 +394,9 @@ def parse_playbook(
         if priority_names is not None and raw_esc["priority"] not in priority_names:
             problem(_line(raw_esc, "priority"), f"优先级 {raw_esc['priority']!r} 不在优先级策略中，可选："
                                                 f"{', '.join(priority_names)} (unknown priority)")
+        if raw_esc.get("message") is not None and not isinstance(raw_esc.get("message"), str):
+            problem(_line(raw_esc, "message"), "escalation 的 message 必须是一段文字（不是列表） "
+                                               "(escalation message must be text)")
         escalation = Escalation(category=str(raw_esc["category"]), priority=str(raw_esc["priority"]),
                                 message=str(raw_esc.get("message") or "").strip(),
                                 line=_line(raw_esc, "category"))
@@ -383,6 +405,13 @@ def parse_playbook(
     if not isinstance(intros, dict):
         problem(_line(data, "intros"), "intros 必须是 意图: 开场白 的映射 (intros must be a mapping)")
         intros = {}
+    for intent, text in intros.items():
+        if not isinstance(text, str) or not text.strip():
+            problem(_line(intros, str(intent)), f"intros 中意图 {intent} 的开场白是空的或不是文字，请填写 "
+                                                f"(intro must be text)")
+        elif triggers and intent not in {t.intent for t in triggers}:
+            problem(_line(intros, str(intent)), f"intros 中的 {intent} 不是这本手册的触发意图，这句开场白"
+                                                f"永远不会用到，请检查拼写 (intro for an unknown trigger)")
 
     if problems:
         raise PlaybookError(problems)
@@ -431,8 +460,10 @@ class PlaybookRegistry:
     """All playbooks of a folder, reloaded when a file changes.
 
     A file that fails its checks is logged and skipped, and the last valid version of
-    that playbook keeps serving. ``priorities`` may be a callable (e.g. reading the priority
-    policy), so that a new priority level is accepted without a restart.
+    that playbook keeps serving. When a changed file would take the id or a trigger intent
+    of a playbook that is live, the changed file is refused and its previous version keeps
+    serving. ``priorities`` may be a callable (e.g. reading the priority policy), so that a
+    new priority level is accepted without a restart.
     """
 
     def __init__(self, directory: Optional[Path] = None,
@@ -442,99 +473,117 @@ class PlaybookRegistry:
         self.root = root
         self._priorities = priorities if callable(priorities) or priorities is None \
             else list(priorities)
+        self._last_priorities: Optional[List[str]] = None
+        self._priority_error = ""
         self._lock = threading.Lock()
         self._stamp: Tuple = ()
-        self._by_file: Dict[str, Playbook] = {}
-        self._active: List[Playbook] = []
+        self._parsed: Dict[str, Playbook] = {}  # file -> its content on disk, when valid
         self._served: Dict[str, Playbook] = {}  # file -> the version that is live
+        self._active: List[Playbook] = []
+        self._parse_errors: Dict[str, List[str]] = {}
         self.errors: Dict[str, List[str]] = {}
 
     def _files(self) -> List[Path]:
         return sorted(p for p in self.directory.glob("*.yml") if p.is_file())
 
     def _current_priorities(self) -> Optional[List[str]]:
-        if callable(self._priorities):
-            try:
-                return list(self._priorities())
-            except Exception:  # noqa: BLE001 - a broken policy file must not stop the playbooks
-                logger.exception("priority policy unreadable; playbook priorities not checked")
-                return None
-        return self._priorities
+        """The policy's priority levels; while the policy is unreadable, the last good ones."""
+        if not callable(self._priorities):
+            return self._priorities
+        try:
+            self._last_priorities = list(self._priorities())
+            self._priority_error = ""
+        except Exception as exc:  # noqa: BLE001 - a broken policy must not stop the playbooks
+            if str(exc) != self._priority_error:  # once per distinct mistake, not every turn
+                self._priority_error = str(exc)
+                logger.error("priority policy unreadable, using the last valid levels: %s", exc)
+        return self._last_priorities
 
     def refresh(self) -> None:
         files = self._files()
         priorities = self._current_priorities()
         try:
+            # size, times and inode: a same-size edit within the file system's time resolution
+            # still changes the ctime or (when saved by rename) the inode
             stamp = (tuple(priorities or ()),
-                     tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
-        except OSError:  # a file vanished while we looked: next turn sees the new state
+                     tuple((str(p), p.stat().st_mtime_ns, p.stat().st_ctime_ns, p.stat().st_ino,
+                            p.stat().st_size) for p in files))
+        except OSError:  # a file vanished while we looked: the next turn sees the new state
             return
         if stamp == self._stamp:
             return
         with self._lock:
             if stamp == self._stamp:
                 return
-            seen = set()
+            seen = {str(path) for path in files}
             for path in files:
-                seen.add(str(path))
                 try:
-                    self._by_file[str(path)] = load_playbook_file(path, priorities=priorities,
-                                                                   root=self.root)
-                    self.errors.pop(str(path), None)
+                    self._parsed[str(path)] = load_playbook_file(path, priorities=priorities,
+                                                                  root=self.root)
+                    self._parse_errors.pop(str(path), None)
                 except PlaybookError as exc:
                     self._reject(str(path), exc.problems)
                 except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
                     source = os.path.relpath(path, self.root or PROJECT_ROOT)
                     self._reject(str(path), [f"{source}:1: 文件无法读取：{type(exc).__name__}，请检查"
                                              f"文件内容 (playbook unreadable)"])
-            for gone in set(self._by_file) - seen:
-                del self._by_file[gone]
-            for gone in set(self.errors) - seen:
-                del self.errors[gone]
-            self._active = self._without_conflicts()
+            for table in (self._parsed, self._served, self._parse_errors):
+                for gone in set(table) - seen:
+                    del table[gone]
+            clash_errors = self._resolve()
+            self.errors = {path: self._parse_errors.get(path, []) + clash_errors.get(path, [])
+                           for path in sorted(set(self._parse_errors) | set(clash_errors))}
+            self._active = sorted(self._served.values(), key=lambda p: p.source)
             self._stamp = stamp
 
     def _reject(self, path: str, problems: List[str]) -> None:
-        self.errors[path] = problems
-        for line in problems:
-            logger.error("playbook rejected, keeping the last valid version: %s", line)
+        self._parsed.pop(path, None)  # the content on disk is not valid: nothing new to serve
+        if problems != self._parse_errors.get(path):
+            for line in problems:
+                logger.error("playbook rejected, keeping the last valid version: %s", line)
+        self._parse_errors[path] = problems
 
-    def _without_conflicts(self) -> List[Playbook]:
-        """The playbooks to serve. A playbook reusing the id or a trigger intent of another is
-        refused (it would silently never run). The version already live wins: the file just
-        edited is the one refused, and its previous version keeps serving."""
-        def order(path: str) -> Tuple[int, str]:
-            return (0 if self._served.get(path) == self._by_file[path] else 1, path)
+    @staticmethod
+    def _clashes(playbook: Playbook, others: Mapping[str, Playbook]) -> List[str]:
+        problems = []
+        for other in others.values():
+            if other.id == playbook.id:
+                problems.append(f"{playbook.source}:1: 手册 id {playbook.id!r} 已在 {other.source} 中使用，"
+                                f"请换一个名字 (duplicate playbook id)")
+        for trigger in playbook.triggers:
+            owner = next((o for o in others.values() if o.trigger_for(trigger.intent)), None)
+            if owner is not None:
+                problems.append(f"{playbook.source}:{trigger.line}: 触发意图 {trigger.intent} 已由 "
+                                f"{owner.source} 使用，一个意图只能启动一本手册 "
+                                f"(intent already triggers another playbook)")
+        return problems
 
-        active: List[Playbook] = []
-        served: Dict[str, Playbook] = {}
-        ids: Dict[str, str] = {}
-        intents: Dict[str, str] = {}
-
-        def clashes(playbook: Playbook) -> List[str]:
-            found = [f"{playbook.source}:1: 手册 id {playbook.id!r} 已在 {ids[playbook.id]} 中使用，"
-                     f"请换一个名字 (duplicate playbook id)"] if playbook.id in ids else []
-            return found + [f"{playbook.source}:{t.line}: 触发意图 {t.intent} 已由 {intents[t.intent]} "
-                            f"使用，一个意图只能启动一本手册 (intent already triggers another playbook)"
-                            for t in playbook.triggers if t.intent in intents]
-
-        for path in sorted(self._by_file, key=order):
-            playbook = self._by_file[path]
-            clash = clashes(playbook)
-            if clash:
-                self.errors[path] = clash
-                for line in clash:
-                    logger.error("playbook rejected, keeping the last valid version: %s", line)
-                previous = self._served.get(path)
-                if previous is None or previous == playbook or clashes(previous):
+    def _resolve(self) -> Dict[str, List[str]]:
+        """Decide what is live: every live version stays, and each new version goes live if
+        it takes no id or intent from what is live (repeated, so that an intent moved from
+        one file to another in a single update goes through). Returns the clash messages."""
+        clash_errors: Dict[str, List[str]] = {}
+        changed = True
+        while changed:
+            changed = False
+            for path in sorted(self._parsed):
+                candidate = self._parsed[path]
+                if self._served.get(path) == candidate:
+                    clash_errors.pop(path, None)
                     continue
-                playbook = previous
-            active.append(playbook)
-            served[path] = playbook
-            ids[playbook.id] = playbook.source
-            intents.update({t.intent: playbook.source for t in playbook.triggers})
-        self._served = served
-        return sorted(active, key=lambda p: p.source)
+                others = {p: b for p, b in self._served.items() if p != path}
+                problems = self._clashes(candidate, others)
+                if problems:
+                    if problems != clash_errors.get(path):
+                        for line in problems:
+                            logger.error("playbook rejected, keeping the last valid version: %s",
+                                         line)
+                    clash_errors[path] = problems
+                else:
+                    self._served[path] = candidate
+                    clash_errors.pop(path, None)
+                    changed = True
+        return clash_errors
 
     def all(self) -> List[Playbook]:
         self.refresh()

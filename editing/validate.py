@@ -141,6 +141,11 @@ def check_training_files(project: Project) -> Tuple[List[str], Set[str]]:
             if not isinstance(block, dict):
                 problems.append(f"{file}:{line_of(data, 'nlu')}: nlu 下的每一项必须是映射，例如 "
                                 f"- intent: 名称 / examples: | (nlu item must be a mapping)")
+            elif "intent" in block and isinstance(block.get("examples"), list):
+                covered.add(str(block["intent"]))
+                problems.append(f"{file}:{line_of(block, 'examples')}: 意图 {block['intent']} 的 examples "
+                                f"要写成文字块：examples: | 换行后每行一句 - 用户的说法，而不是 YAML 列表 "
+                                f"(examples must be a | block)")
             elif "intent" in block and (not isinstance(block.get("examples"), str)
                                         or not block["examples"].strip()):
                 covered.add(str(block["intent"]))
@@ -227,9 +232,10 @@ def story_files(project: Project) -> List[Path]:
 
 
 def _steps(step) -> Iterable[dict]:
-    """A story step, or the alternatives of an ``or`` step."""
+    """A story step, or the alternatives of an ``or`` step (a bare name counts as an intent)."""
     if isinstance(step, dict) and isinstance(step.get("or"), list):
-        yield from (s for s in step["or"] if isinstance(s, dict))
+        for alternative in step["or"]:
+            yield alternative if isinstance(alternative, dict) else {"intent": alternative}
     elif isinstance(step, dict):
         yield step
 
@@ -373,6 +379,10 @@ def check_policy(project: Project) -> Tuple[Optional[object], List[str]]:
         named = re.search(r"levels\.(\w+)", text)
         line = project.find_line(project.policy_path, rf"^\s+{named.group(1)}:") if named else 1
         return None, [f"{file}:{line}: {text} (priority policy invalid)"]
+    except (TypeError, AttributeError, ValueError, KeyError):  # a shape the policy code did not expect
+        return None, [f"{file}:1: 优先级策略的格式不对：levels、categories、statuses 必须是 名称: 内容 的映射，"
+                      f"default 和规则里的 priority 必须是一个优先级名称，when 里的值必须是文字或数字，"
+                      f"请对照 docs/editing.md 检查 (priority policy invalid)"]
 
 
 def check_playbooks(project: Project, domain: Domain) -> List[str]:
@@ -397,6 +407,11 @@ def check_playbooks(project: Project, domain: Domain) -> List[str]:
                 problems.append(f"{playbook.source}:{line}: 类别 {category} 不在 {policy_file} 的 categories "
                                 f"中{_suggest(category, categories) or '。'}如果是新类别，请在 categories 中添加它的"
                                 f"中文名称 (unknown category)")
+        for step in playbook.steps.values():
+            if step.branch and domain.ok and step.branch.slot not in domain.slots:
+                problems.append(f"{playbook.source}:{step.line}: 步骤 {step.id} 按槽位 {step.branch.slot} "
+                                f"分支，但 domain.yml 的 slots 中没有它，所有用户都会走 default"
+                                f"{_suggest(step.branch.slot, domain.slots)} (unknown branch slot)")
         for trigger in playbook.triggers:
             if domain.ok and trigger.intent not in domain.intents:
                 problems.append(f"{playbook.source}:{trigger.line}: 触发意图 {trigger.intent} 不在 "

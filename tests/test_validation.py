@@ -398,3 +398,88 @@ def test_a_new_priority_level_is_accepted_without_a_restart(project):
     assert registry.get("network").escalation.priority == "general"  # vip is unknown: refused
     edit(policy_path, "levels:\n", "levels:\n  vip:\n    label: 贵宾\n    rank: 5\n    response_hours: 2\n")
     assert registry.get("network").escalation.priority == "vip"
+
+
+def test_a_live_playbook_is_never_pushed_out_by_a_clashing_edit(project):
+    from actions.playbooks import PlaybookRegistry
+
+    playbooks = project / "data/playbooks"
+    registry = PlaybookRegistry(playbooks, priorities=["urgent", "general", "complex"], root=project)
+    registry.all()
+    edit(playbooks / "login.yml", "triggers:\n",
+         "triggers:\n  - intent: network_problem\n    start: check_credentials\n")
+    edit(playbooks / "network.yml", "title: 网络连接问题", "title: 网络连接问题（新）")  # edited too
+    (playbooks / "aaa_new.yml").write_text(
+        (playbooks / "data_loss.yml").read_text(encoding="utf-8")
+        .replace("id: data_loss", "id: newcomer").replace("intent: data_loss", "intent: login_problem"),
+        encoding="utf-8")
+    network, _ = registry.for_intent("network_problem")
+    assert (network.id, network.title) == ("network", "网络连接问题（新）")
+    assert registry.for_intent("login_problem")[0].id == "login"
+    assert registry.for_intent("forgot_password")[0].id == "login"
+    assert sorted(registry.errors) == [str(playbooks / "aaa_new.yml"), str(playbooks / "login.yml")]
+
+
+def test_an_intent_moved_between_files_in_one_update_goes_through(project):
+    from actions.playbooks import PlaybookRegistry
+
+    playbooks = project / "data/playbooks"
+    registry = PlaybookRegistry(playbooks, priorities=["urgent", "general", "complex"], root=project)
+    registry.all()
+    # forgot_password moves from login (the later file) to data_loss (the earlier one)
+    edit(playbooks / "login.yml", "  - intent: forgot_password\n    start: reset_password\n", "")
+    login = (playbooks / "login.yml").read_text(encoding="utf-8")
+    intros = login[login.index("intros:\n"):login.index("steps:\n")]
+    edit(playbooks / "login.yml", intros, "")  # its own intro for forgot_password goes too
+    edit(playbooks / "data_loss.yml", "triggers:\n",
+         "triggers:\n  - intent: forgot_password\n    start: check_local_storage\n")
+    assert registry.for_intent("forgot_password")[0].id == "data_loss"
+    assert registry.errors == {}
+
+
+def test_a_same_size_edit_with_the_old_time_is_still_seen(project):
+    import os
+
+    from actions.playbooks import PlaybookRegistry
+
+    path = project / "data/playbooks/network.yml"
+    registry = PlaybookRegistry(path.parent, priorities=["urgent", "general", "complex"], root=project)
+    assert registry.get("network").title == "网络连接问题"
+    before = path.stat()
+    edit(path, "title: 网络连接问题", "title: 网络连接问答")  # same length
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert registry.get("network").title == "网络连接问答"
+
+
+def test_merge_keys_may_be_overridden(project):
+    edit(project / "domain.yml", "slots:\n", "x-text-slot: &text_slot\n  type: text\n  "
+         "influence_conversation: false\n  mappings:\n    - type: custom\nslots:\n")
+    edit(project / "domain.yml", "  playbook:\n    type: text\n",
+         "  playbook:\n    <<: *text_slot\n    type: text\n")
+    problems = problems_of(project)
+    assert not any("(YAML syntax error)" in problem for problem in problems), problems
+
+
+def test_intros_and_trigger_values_must_be_text(project):
+    edit(project / "data/playbooks/login.yml", "intros:\n", "intros:\n  login_problm: 打错了意图名。\n")
+    edit(project / "data/playbooks/network.yml", "    start: check_network", "    start: [check_network]")
+    problems = problems_of(project)
+    assert any(p.startswith("data/playbooks/login.yml:") and "intros 中的 login_problm 不是这本手册的"
+               "触发意图" in p and p.endswith("(intro for an unknown trigger)") for p in problems), problems
+    assert "data/playbooks/network.yml:8: 每个 trigger 需要 intent 和 start (trigger needs intent and " \
+           "start)" in problems
+
+
+def test_policy_of_the_wrong_shape_and_a_branch_on_an_unknown_slot(project):
+    policy = project / "data/policy/priority.yml"
+    text = policy.read_text(encoding="utf-8")
+    start = text.index("categories:\n")
+    end = text.index("\n\n", start) if "\n\n" in text[start:] else len(text)
+    policy.write_text(text[:start] + "categories:\n  - network\n  - login\n" + text[end:],
+                      encoding="utf-8")
+    edit(project / "data/playbooks/feature.yml", "      slot: feature", "      slot: featrue")
+    problems = problems_of(project)
+    assert problems[0].startswith("data/policy/priority.yml:1: 优先级策略的格式不对：")
+    assert problems[0].endswith("(priority policy invalid)")
+    assert "data/playbooks/feature.yml:11: 步骤 choose_guide 按槽位 featrue 分支，但 domain.yml 的 slots " \
+           "中没有它，所有用户都会走 default，是不是想写 feature？ (unknown branch slot)" in problems
