@@ -24,7 +24,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import engine
 from actions.engine import HUMAN, NO, YES, Outcome, Reply
-from actions.playbooks import Playbook, PlaybookRegistry
+from actions.playbooks import Playbook, PlaybookRegistry, default_registry
 from actions.privacy import mask_email, mask_phone
 from actions.transcript import build_transcript, last_user_timestamp
 from tickets import config as ticket_config
@@ -57,16 +57,9 @@ ACTION_TIMEOUT_SECONDS = 20.0
 #: Key for the conversation references in logs (set DY_LOG_KEY to correlate across restarts).
 _LOG_KEY = (os.environ.get("DY_LOG_KEY") or uuid.uuid4().hex).encode("utf-8")
 
-_registry: Optional[PlaybookRegistry] = None
-
-
 def registry() -> PlaybookRegistry:
     """The playbooks, loaded on first use and reloaded when a file changes."""
-    global _registry
-    if _registry is None:
-        # a callable: a priority level added to the policy is accepted without a restart
-        _registry = PlaybookRegistry(priorities=lambda: policy().levels)
-    return _registry
+    return default_registry()
 
 
 def policy() -> PriorityPolicy:

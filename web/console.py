@@ -36,7 +36,7 @@ from tickets.db import session_scope
 from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
 from tickets.policy import load_policy
 from tickets.staff import Staff, StaffError
-from actions.playbooks import PlaybookRegistry
+from actions.playbooks import PlaybookRegistry, default_registry
 from actions.privacy import mask_email, mask_phone
 from web import flows
 
@@ -391,16 +391,11 @@ FLOW_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inl
             "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 flow_readers_only = staff_page(lambda person: person.sees_flows,
                                "抱歉，手册流程图只对主管和内容编辑开放。")
-_registry: Optional[PlaybookRegistry] = None
 
 
 def playbook_registry() -> PlaybookRegistry:
-    """The playbooks as the action server loads them, re-read when a file changes."""
-    global _registry
-    if _registry is None:
-        # a callable: a priority level added to the policy is accepted without a restart
-        _registry = PlaybookRegistry(priorities=lambda: load_policy().levels)
-    return _registry
+    """The playbooks, loaded on first use and reloaded when a file changes."""
+    return default_registry()
 
 
 def flow_overview() -> Dict[str, Any]:
