@@ -155,6 +155,7 @@ class Playbook:
     escalation: Escalation
     intros: Mapping[str, str] = field(default_factory=dict)
     source: str = ""
+    line: int = field(default=1, compare=False)  # the line of its id, for messages
 
     def step(self, step_id: Optional[str]) -> Optional[Step]:
         return self.steps.get(step_id) if step_id else None
@@ -419,6 +420,7 @@ def parse_playbook(
         id=data["id"], title=data["title"], category=data["category"], triggers=tuple(triggers),
         intro=data["intro"].strip(), steps=steps, escalation=escalation,
         intros={str(k): str(v).strip() for k, v in intros.items()}, source=source,
+        line=_line(data, "id"),
     )
 
 
@@ -548,8 +550,8 @@ class PlaybookRegistry:
         problems = []
         for other in others.values():
             if other.id == playbook.id:
-                problems.append(f"{playbook.source}:1: 手册 id {playbook.id!r} 已在 {other.source} 中使用，"
-                                f"请换一个名字 (duplicate playbook id)")
+                problems.append(f"{playbook.source}:{playbook.line}: 手册 id {playbook.id!r} 已在 "
+                                f"{other.source} 中使用，请换一个名字 (duplicate playbook id)")
         for trigger in playbook.triggers:
             owner = next((o for o in others.values() if o.trigger_for(trigger.intent)), None)
             if owner is not None:

@@ -112,7 +112,7 @@ def test_trigger_without_rule_or_domain_intent_and_category_without_label(projec
 def test_two_playbooks_with_the_same_id_and_intent(project):
     shutil.copy(project / "data/playbooks/network.yml", project / "data/playbooks/network_copy.yml")
     assert problems_of(project) == [
-        "data/playbooks/network_copy.yml:1: 手册 id 'network' 已在 data/playbooks/network.yml 中使用，"
+        "data/playbooks/network_copy.yml:4: 手册 id 'network' 已在 data/playbooks/network.yml 中使用，"
         "请换一个名字 (duplicate playbook id)",
         "data/playbooks/network_copy.yml:8: 触发意图 network_problem 已由 data/playbooks/network.yml "
         "使用，一个意图只能启动一本手册 (intent already triggers another playbook)",
