@@ -507,9 +507,10 @@ class PlaybookRegistry:
         try:
             # size, times and inode: a same-size edit within the file system's time resolution
             # still changes the ctime or (when saved by rename) the inode
+            stats = [(str(p), p.stat()) for p in files]  # one stat per file: this runs every turn
             stamp = (tuple(priorities or ()),
-                     tuple((str(p), p.stat().st_mtime_ns, p.stat().st_ctime_ns, p.stat().st_ino,
-                            p.stat().st_size) for p in files))
+                     tuple((name, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
+                           for name, st in stats))
         except OSError:  # a file vanished while we looked: the next turn sees the new state
             return
         if stamp == self._stamp:

@@ -154,13 +154,14 @@ def check_training_files(project: Project) -> Tuple[List[str], Set[str]]:
     return problems, covered
 
 
+def _training_files_with(project: Project, *keys: str) -> List[Path]:
+    """The training files whose top level has one of ``keys``."""
+    return [path for path in project.training_files()
+            if isinstance(data := project.read(path)[0], dict) and any(k in data for k in keys)]
+
+
 def nlu_files(project: Project) -> List[Path]:
-    result = []
-    for path in project.training_files():
-        data, _ = project.read(path)
-        if isinstance(data, dict) and "nlu" in data:
-            result.append(path)
-    return result
+    return _training_files_with(project, "nlu")
 
 
 def check_nlu(project: Project, domain: Domain) -> Tuple[List[str], Set[str]]:
@@ -221,11 +222,7 @@ def check_nlu(project: Project, domain: Domain) -> Tuple[List[str], Set[str]]:
 
 
 def story_files(project: Project) -> List[Path]:
-    files = []
-    for path in project.training_files():
-        data, _ = project.read(path)
-        if isinstance(data, dict) and ("stories" in data or "rules" in data):
-            files.append(path)
+    files = _training_files_with(project, "stories", "rules")
     if project.test_stories_path.is_file():
         files.append(project.test_stories_path)
     return files
