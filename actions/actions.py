@@ -30,6 +30,7 @@ from actions.transcript import build_transcript, last_user_timestamp
 from tickets import config as ticket_config
 from tickets import store, workflow
 from tickets.policy import PriorityPolicy, load_policy
+from understanding.answers import Judgement, StepContext, Verdict, judge
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,17 @@ STAGE_FOLLOWUP = "followup"  # staff resolved a ticket: did it fix the problem?
 STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP}
 FOLLOWUP_PREFIX = "ticket-"
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
+#: A button of the check question carries its intent; it needs no judging.
+BUTTON_VERDICTS = {"affirm": Verdict.WORKED, "deny": Verdict.FAILED, "request_human": Verdict.HUMAN}
+#: A problem report this sure, of another playbook, is a new problem, not an answer.
+NEW_PROBLEM_CONFIDENCE = 0.7
+#: Cues that tie a reply to the open step whatever the NLU says (还是…, a bare 不, the
+#: editor's phrase for this step).
+ANSWER_CUES = ("still", "bare", "phrase", "partial", "emoji")
+#: Questions with these intents have their own answers (「我的工单呢？」, 「你是机器人吗？」).
+NOT_STEP_QUESTIONS = {"ticket_status", "bot_challenge", "request_human", "greet", "thank", "goodbye"}
+UNSURE_RESPONSES = {Verdict.WORKED: "utter_answer_unsure_worked",
+                    Verdict.FAILED: "utter_answer_unsure_failed", None: "utter_answer_unsure"}
 #: Entities typed by the user as ``/intent{"entity": "value"}`` come from this extractor;
 #: they are never trusted to raise a ticket's priority.
 INJECTED = "RegexMessageHandler"
@@ -184,6 +196,84 @@ def ask_open_question(dispatcher: CollectingDispatcher, state: FlowState,
         dispatcher.utter_message(response="utter_ask_rating")
 
 
+# --- the reply to an open check question ------------------------------------------------
+
+
+def step_context(state: FlowState) -> StepContext:
+    step = state.playbook.step(state.step_id) if state.in_playbook else None
+    if step is None:
+        return StepContext()
+    return StepContext(question=step.check, phrases=step.answers)
+
+
+def read_step_answer(tracker: Tracker, state: FlowState) -> Judgement:
+    """The latest message as the answer to the open question, in the step's context.
+
+    A button carries its intent. A confident report of another playbook's problem with
+    nothing tying it to this step (「还是…」, a bare 「不」, the step's own phrase) is a new
+    problem, not an answer.
+    """
+    text = tracker.latest_message.get("text") or ""
+    intent = latest_intent(tracker)
+    if text.strip().startswith("/"):
+        return Judgement(BUTTON_VERDICTS.get(intent, Verdict.OTHER), cue=f"button:{intent}")
+    judgement = judge(text, step_context(state))
+    if judgement.verdict in (Verdict.FAILED, Verdict.UNSURE, Verdict.OTHER) \
+            and not judgement.cue.startswith(ANSWER_CUES):
+        confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
+        found = registry().for_intent(intent)
+        if found and confidence >= NEW_PROBLEM_CONFIDENCE \
+                and (state.playbook is None or found[0].id != state.playbook.id):
+            return Judgement(Verdict.OTHER, cue=f"new-problem:{intent}")
+    return judgement
+
+
+async def answer_open_step(dispatcher: CollectingDispatcher,
+                           tracker: Tracker) -> Optional[List[EventType]]:
+    """Apply the latest message to the open check question, or return None when it is not
+    an answer (the action then handles it as what the NLU says it is).
+
+    Worked / failed / a person move the playbook (or the follow-up of a resolved ticket);
+    an uncertain reading is said back to the user with the buttons, and nothing moves.
+    """
+    state = FlowState(tracker)
+    if not (state.in_playbook or state.stage == STAGE_FOLLOWUP):
+        return None
+    judgement = read_step_answer(tracker, state)
+    step = f"{state.playbook.id}/{state.step_id}" if state.in_playbook else STAGE_FOLLOWUP
+    logger.info("answer to %s read as %s (%s) (conversation %s)", step, judgement.verdict.value,
+                judgement.cue.split(":")[0], conversation_ref(tracker.sender_id))
+    if judgement.verdict == Verdict.UNSURE:
+        dispatcher.utter_message(response=UNSURE_RESPONSES.get(judgement.lean,
+                                                               "utter_answer_unsure"))
+        if state.stage == STAGE_FOLLOWUP:
+            ask_open_question(dispatcher, state, tracker)
+        return []
+    if judgement.verdict == Verdict.OTHER:
+        if judgement.pending:
+            dispatcher.utter_message(response="utter_step_pending")
+            return []
+        if judgement.question and state.in_playbook \
+                and latest_intent(tracker) not in NOT_STEP_QUESTIONS:
+            dispatcher.utter_message(response="utter_step_question")
+            ask_open_question(dispatcher, state, tracker)
+            return []
+        return None
+    if state.stage == STAGE_FOLLOWUP:
+        if judgement.verdict == Verdict.HUMAN:
+            return None
+        answer = YES if judgement.verdict == Verdict.WORKED else NO
+        return await followup_answer(dispatcher, tracker, state, answer)
+    recorded = SlotSet("step_answer", judgement.verdict.value)
+    if judgement.verdict == Verdict.HUMAN:
+        return await hand_over(dispatcher, tracker, state) + [recorded]
+    answer = YES if judgement.verdict == Verdict.WORKED else NO
+    outcome = engine.answer(state.playbook, state.step_id, answer, engine_slots(tracker),
+                            state.steps_tried)
+    return await finish_outcome(dispatcher, tracker, state.playbook, outcome,
+                                state.flow_id) + [recorded]
+
+
 # --- the base class -------------------------------------------------------------------------
 
 
@@ -194,16 +284,28 @@ class DyAction(Action, abc.ABC):
     (the slot has no automatic mapping, so ``/intent{"urgency": ...}`` cannot set it).
     """
 
+    #: True for the actions a user message can reach while a check question is open: the
+    #: reply is then judged as an answer to that question first (see :func:`answer_open_step`).
+    reads_step_answers: bool = False
+
     @abc.abstractmethod
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                      domain: Dict[Text, Any]) -> List[EventType]:
         """Do the action's work and return its events."""
 
+    async def _answer_or_handle(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: Dict[Text, Any]) -> List[EventType]:
+        if self.reads_step_answers:
+            events = await answer_open_step(dispatcher, tracker)
+            if events is not None:
+                return events
+        return await self.handle(dispatcher, tracker, domain)
+
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         started = time.perf_counter()
         try:
-            events = await asyncio.wait_for(self.handle(dispatcher, tracker, domain),
+            events = await asyncio.wait_for(self._answer_or_handle(dispatcher, tracker, domain),
                                             timeout=ACTION_TIMEOUT_SECONDS)
         except Exception:
             logger.exception("%s failed (conversation %s)", self.name(),
@@ -224,6 +326,8 @@ class DyAction(Action, abc.ABC):
 
 class ActionStartPlaybook(DyAction):
     """Start the playbook whose trigger is the latest intent (any problem type, no Python)."""
+
+    reads_step_answers = True
 
     def name(self) -> Text:
         return "action_start_playbook"
@@ -276,18 +380,19 @@ async def finish_outcome(dispatcher, tracker, playbook: Playbook, outcome: Outco
 class ActionStepFeedback(DyAction):
     """The user answered yes or no: move through the playbook, the contact or rating question."""
 
+    reads_step_answers = True
+
     def name(self) -> Text:
         return "action_step_feedback"
 
     async def handle(self, dispatcher, tracker, domain):
         answer = YES if latest_intent(tracker) == "affirm" else NO
         state = FlowState(tracker)
-        if state.in_playbook:
-            outcome = engine.answer(state.playbook, state.step_id, answer, engine_slots(tracker),
-                                    state.steps_tried)
-            return await finish_outcome(dispatcher, tracker, state.playbook, outcome, state.flow_id)
-        if state.stage == STAGE_FOLLOWUP:
-            return await followup_answer(dispatcher, tracker, state, answer)
+        if state.in_playbook or state.stage == STAGE_FOLLOWUP:
+            # the reply was judged not to answer the open question (answer_open_step)
+            dispatcher.utter_message(response="utter_not_understood_in_flow")
+            ask_open_question(dispatcher, state, tracker)
+            return []
         if state.stage == STAGE_CONTACT:
             if answer == NO:
                 dispatcher.utter_message(response="utter_contact_skipped")
@@ -365,38 +470,46 @@ async def escalate(dispatcher, tracker, *, reason: str, playbook: Optional[Playb
 class ActionEscalate(DyAction):
     """The user asked for a person: hand over with a ticket, whatever step they were at."""
 
+    reads_step_answers = True
+
     def name(self) -> Text:
         return "action_escalate"
 
     async def handle(self, dispatcher, tracker, domain):
-        state = FlowState(tracker)
-        if state.in_playbook:
-            outcome = engine.answer(state.playbook, state.step_id, HUMAN, engine_slots(tracker),
-                                    state.steps_tried)
-            if not outcome.escalate:  # an editor routed 转人工 to another step
-                return await finish_outcome(dispatcher, tracker, state.playbook, outcome,
-                                            state.flow_id)
-        # this conversation's unfinished ticket (e.g. the user chases it after the contact step)
-        known = None
-        number = tracker.get_slot("ticket_id")
-        if not state.in_playbook and isinstance(number, str):
-            known = await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id)
-            if known is not None and known.status not in OPEN_STATUSES:
-                known = None
-        if known is None:
-            dispatcher.utter_message(response="utter_handover")
-        # the problem being worked on (or just resolved / escalated) stays the ticket's subject
-        playbook = state.playbook if state.stage in STAGES else None
-        return await escalate(
-            dispatcher, tracker, reason="user_request", playbook=playbook,
-            steps_tried=state.steps_tried if playbook else [],
-            unanswered=state.step_id if state.in_playbook else None,
-            flow_id=state.flow_id if playbook else None, known=known,
-        )
+        return await hand_over(dispatcher, tracker, FlowState(tracker))
+
+
+async def hand_over(dispatcher, tracker, state: FlowState) -> List[EventType]:
+    """The user asked for a person: hand over with a ticket, whatever step they were at."""
+    if state.in_playbook:
+        outcome = engine.answer(state.playbook, state.step_id, HUMAN, engine_slots(tracker),
+                                state.steps_tried)
+        if not outcome.escalate:  # an editor routed 转人工 to another step
+            return await finish_outcome(dispatcher, tracker, state.playbook, outcome,
+                                        state.flow_id)
+    # this conversation's unfinished ticket (e.g. the user chases it after the contact step)
+    known = None
+    number = tracker.get_slot("ticket_id")
+    if not state.in_playbook and isinstance(number, str):
+        known = await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id)
+        if known is not None and known.status not in OPEN_STATUSES:
+            known = None
+    if known is None:
+        dispatcher.utter_message(response="utter_handover")
+    # the problem being worked on (or just resolved / escalated) stays the ticket's subject
+    playbook = state.playbook if state.stage in STAGES else None
+    return await escalate(
+        dispatcher, tracker, reason="user_request", playbook=playbook,
+        steps_tried=state.steps_tried if playbook else [],
+        unanswered=state.step_id if state.in_playbook else None,
+        flow_id=state.flow_id if playbook else None, known=known,
+    )
 
 
 class ActionSaveContact(DyAction):
     """Attach a validated phone number or e-mail address to this user's ticket."""
+
+    reads_step_answers = True
 
     def name(self) -> Text:
         return "action_save_contact"
@@ -461,6 +574,8 @@ def parse_rating(tracker: Tracker) -> Optional[int]:
 
 class ActionSaveRating(DyAction):
     """Record the user's 1-5 rating of a fix the bot gave."""
+
+    reads_step_answers = True
 
     def name(self) -> Text:
         return "action_save_rating"
@@ -544,6 +659,8 @@ def consecutive_fallbacks(tracker: Tracker) -> int:
 class ActionFallback(DyAction):
     """Not understood: ask again once (re-asking the open question), then offer a person."""
 
+    reads_step_answers = True
+
     def name(self) -> Text:
         return "action_fallback"
 
@@ -581,6 +698,8 @@ class ActionFallback(DyAction):
 
 class ActionResumeFlow(DyAction):
     """After small talk in the middle of a playbook, repeat the open question."""
+
+    reads_step_answers = True
 
     def name(self) -> Text:
         return "action_resume_flow"

@@ -26,7 +26,10 @@ RESOLVED = "resolved"
 ESCALATE = "escalate"
 TERMINALS = {RESOLVED, ESCALATE}
 STEP_KEYS = {"id", "title", "message", "check", "link", "image", "video", "on_yes", "on_no",
-             "on_human", "branch"}
+             "on_human", "branch", "answers"}
+#: A step's own answer phrases: ``answers: {worked: [...], failed: [...], human: [...]}``.
+ANSWER_KEYS = ("worked", "failed", "human")
+MAX_ANSWER_PHRASE_CHARS = 40
 ID_FORMAT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 TOP_KEYS = {"id", "title", "category", "triggers", "intro", "intros", "steps", "escalation"}
 
@@ -126,6 +129,8 @@ class Step:
     on_no: str = ESCALATE
     on_human: str = ESCALATE
     branch: Optional[Branch] = None
+    #: the editor's answer phrases for this step, by label (see :data:`ANSWER_KEYS`)
+    answers: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
     line: int = field(default=1, compare=False)  # where the editor wrote the step's id
 
 
@@ -198,6 +203,58 @@ def _branch_loop(steps: Mapping[str, Step], start: str) -> List[str]:
         return False
 
     return path if visit(start) else []
+
+
+def _parse_answers(raw: Mapping[str, Any], step_id: str,
+                   problem: Callable[[int, str], None]) -> Dict[str, Tuple[str, ...]]:
+    """The step's ``answers:`` (phrases only this step has, e.g. 「登上去了」), checked."""
+    if "answers" not in raw:
+        return {}
+    given = raw["answers"]
+    line = _line(raw, "answers")
+    if not isinstance(given, dict) or not given:
+        problem(line, f"步骤 {step_id} 的 answers 必须写成 worked: / failed: / human: 下面的说法列表 "
+                      f"(answers must be a mapping of labels to phrases)")
+        return {}
+    answers: Dict[str, Tuple[str, ...]] = {}
+    owner: Dict[str, str] = {}
+    for label, phrases in given.items():
+        label_line = _line(given, str(label))
+        if label not in ANSWER_KEYS:
+            problem(label_line, f"步骤 {step_id} 的 answers 里没有 {label!r} 这一类，可用："
+                                f"{', '.join(ANSWER_KEYS)}（worked 解决了、failed 没解决、human 要人工） "
+                                f"(unknown answer label)")
+            continue
+        if not isinstance(phrases, list) or not phrases:
+            problem(label_line, f"步骤 {step_id} 的 answers.{label} 必须是至少一条说法的列表 "
+                                f"(answer phrases must be a non-empty list)")
+            continue
+        kept: List[str] = []
+        for index, phrase in enumerate(phrases):
+            where = label_line + 1 + index  # one phrase a line, as the guide writes them
+            text = phrase.strip() if isinstance(phrase, str) else ""
+            if not text:
+                problem(where, f"步骤 {step_id} 的 answers.{label} 第 {index + 1} 条是空的或不是文字 "
+                               f"(answer phrase must be text)")
+                continue
+            if len(text) > MAX_ANSWER_PHRASE_CHARS:
+                problem(where, f"步骤 {step_id} 的 answers.{label} 第 {index + 1} 条太长了（{len(text)} 字），"
+                               f"请只写用户会说的那个短语，不超过 {MAX_ANSWER_PHRASE_CHARS} 字 "
+                               f"(answer phrase too long)")
+                continue
+            key = text.lower()
+            if key in owner:
+                same = owner[key] == label
+                problem(where, f"步骤 {step_id} 的说法「{text}」" + (
+                    f"在 answers.{label} 里写了两次，请删掉一条 (duplicate answer phrase)" if same else
+                    f"同时写在 answers.{owner[key]} 和 answers.{label} 里，一句话只能有一种意思 "
+                    f"(answer phrase under two labels)"))
+                continue
+            owner[key] = label
+            kept.append(text)
+        if kept:
+            answers[str(label)] = tuple(kept)
+    return answers
 
 
 def parse_playbook(
@@ -299,6 +356,7 @@ def parse_playbook(
                 if not image_path.is_file():
                     problem(_line(raw, "image"), f"步骤 {step_id} 的图片 {image!r} 不存在，请检查路径或改用网址 "
                                                  f"(image file not found)")
+        answers = _parse_answers(raw, step_id, problem)
         default_no = ESCALATE
         steps[step_id] = Step(
             id=step_id,
@@ -312,6 +370,7 @@ def parse_playbook(
             on_no=str(raw.get("on_no", default_no)),
             on_human=str(raw.get("on_human", ESCALATE)),
             branch=branch,
+            answers=answers,
             line=_line(raw, "id"),
         )
         for key in ("on_yes", "on_no", "on_human"):

@@ -400,3 +400,92 @@ async def test_follow_up_asks_only_about_a_resolved_ticket_of_this_user(database
         "4", "rate", sender_id="owner-f", slots={**followup_slots, **slot_values(events)}), domain)
     feedback = store.get_feedback(store.escalation_key("owner-f", f"ticket-{number}"))
     assert feedback["rating"] == 4 and feedback["ticket_number"] == number
+
+
+# --- the reply to an open step, judged in context ------------------------------------------
+
+
+async def test_a_negated_reply_misread_as_affirm_still_escalates(database_url, dispatcher, domain):
+    """「没恢复」 after 「从备份中恢复成功了吗？」: the data-loss ticket is made, urgent."""
+    tracker = make_tracker("没恢复", "affirm", slots=progress(
+        "restore_backup", ["check_local_storage", "restore_backup"], playbook="data_loss"))
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert "utter_resolved" not in responses(dispatcher)
+    assert "utter_ticket_created" in responses(dispatcher)
+    assert slot_values(events)["step_answer"] == "failed"
+    ticket = store.list_for_sender(tracker.sender_id)[0]
+    assert ticket.category == "data_loss" and ticket.priority == "urgent"
+
+
+async def test_a_fix_misread_as_deny_resolves(database_url, dispatcher, domain):
+    tracker = make_tracker("不怎么卡了", "deny", slots=progress(
+        "playback_guide", ["playback_guide"], playbook="feature"))
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]
+    assert slot_values(events)["dy_stage"] == "rating"
+
+
+@pytest.mark.parametrize("action,intent", [
+    (dy.ActionFallback(), "nlu_fallback"), (dy.ActionFallback(), "out_of_scope"),
+    (dy.ActionStartPlaybook(), "network_problem"), (dy.ActionResumeFlow(), "thank")])
+async def test_every_action_a_reply_reaches_judges_it(database_url, dispatcher, domain, action,
+                                                      intent):
+    tracker = make_tracker("重启之后就好使了，谢谢", intent,
+                           slots=progress("restart_device", ["check_network", "restart_device"]))
+    events = await run(action, dispatcher, tracker, domain)
+    assert "utter_resolved" in responses(dispatcher)
+    assert slot_values(events)["dy_stage"] == "rating"
+
+
+async def test_an_uncertain_reply_is_said_back_and_nothing_moves(database_url, dispatcher, domain):
+    tracker = make_tracker("好一点了", "affirm", slots=progress("check_network", ["check_network"]))
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_answer_unsure_worked"]
+    assert events == [] and store.list_for_sender(tracker.sender_id) == []
+
+
+async def test_not_tried_yet_waits(database_url, dispatcher, domain):
+    tracker = make_tracker("稍等，我去重启一下", "deny",
+                           slots=progress("restart_device", ["check_network", "restart_device"]))
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_step_pending"] and events == []
+
+
+async def test_a_question_about_the_step_is_not_an_answer(database_url, dispatcher, domain):
+    tracker = make_tracker("清晰度在哪里调？", "deny", slots=progress(
+        "playback_guide", ["playback_guide"], playbook="feature"))
+    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_step_question", "utter_check_step"] and events == []
+
+
+async def test_the_buttons_need_no_judging(database_url, dispatcher, domain):
+    tracker = make_tracker("/affirm", "affirm", slots=progress("check_network", ["check_network"]))
+    await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]
+
+
+async def test_a_confident_report_of_another_problem_starts_its_playbook(database_url, dispatcher,
+                                                                          domain):
+    tracker = make_tracker("我的作品全都不见了", "data_loss",
+                           slots=progress("check_network", ["check_network"]))
+    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    assert slot_values(events)["playbook"] == "data_loss"
+    assert slot_values(events)["playbook_step"] == "check_local_storage"
+
+
+async def test_a_step_phrase_from_the_playbook_is_used(database_url, dispatcher, domain, tmp_path,
+                                                       monkeypatch):
+    from actions import playbooks as pb
+
+    source = (pb.DEFAULT_PLAYBOOK_DIR / "network.yml").read_text(encoding="utf-8")
+    edited = source.replace("    on_no: restart_device\n",
+                            "    on_no: restart_device\n    answers:\n      worked:\n"
+                            "        - 小绿灯亮了\n", 1)
+    assert edited != source
+    (tmp_path / "network.yml").write_text(edited, encoding="utf-8")
+    registry = pb.PlaybookRegistry(directory=tmp_path)
+    monkeypatch.setattr(dy, "registry", lambda: registry)
+    tracker = make_tracker("小绿灯亮了", "out_of_scope",
+                           slots=progress("check_network", ["check_network"]))
+    await run(dy.ActionFallback(), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]

@@ -27,6 +27,8 @@ RULES = {"network_problem": dy.ActionStartPlaybook(), "login_problem": dy.Action
          "forgot_password": dy.ActionStartPlaybook(), "feature_problem": dy.ActionStartPlaybook(),
          "data_loss": dy.ActionStartPlaybook(), "affirm": dy.ActionStepFeedback(),
          "deny": dy.ActionStepFeedback(), "request_human": dy.ActionEscalate()}
+#: What the user says for each intent (the actions read the reply to a step in context).
+SENTENCES = {"affirm": "解决了", "deny": "还是不行", "request_human": "转人工"}
 LATER = 2 * 3600  # seconds after the conversations: every one of them is over
 
 
@@ -44,7 +46,9 @@ class Chat:
         self.tracker.update_with_events([ActionExecuted("action_session_start"), SessionStarted(),
                                          ActionExecuted("action_listen")], self.rasa_domain)
 
-    async def say(self, intent: str, text: str = "…", entities: Optional[List[Dict]] = None):
+    async def say(self, intent: str, text: Optional[str] = None,
+                  entities: Optional[List[Dict]] = None):
+        text = text or SENTENCES.get(intent, "…")
         self.tracker.update(UserUttered(text, intent={"name": intent, "confidence": 0.99},
                                         entities=entities or []), self.rasa_domain)
         action = RULES[intent]

@@ -132,3 +132,32 @@ def test_a_second_file_reusing_an_id_or_intent_is_refused(tmp_path):
     registry = PlaybookRegistry(tmp_path, priorities=PRIORITIES)
     assert [p.id for p in registry.all()] == ["demo"]
     assert any("network_problem" in e for e in registry.errors[str(tmp_path / "b.yml")])
+
+
+ANSWERS_STEP = GOOD.replace("    on_no: two\n", "    on_no: two\n    answers:\n"
+                            "      worked:\n        - 进首页了\n"
+                            "      failed:\n        - 又弹验证\n")
+
+
+def test_a_step_may_list_its_own_answer_phrases(tmp_path):
+    path = tmp_path / "demo.yml"
+    path.write_text(ANSWERS_STEP, encoding="utf-8")
+    step = load_playbook_file(path, priorities=PRIORITIES).step("one")
+    assert step.answers == {"worked": ("进首页了",), "failed": ("又弹验证",)}
+
+
+@pytest.mark.parametrize("old,new,line,fragment", [
+    ("      worked:\n", "      solved:\n", 16, "没有 'solved' 这一类"),
+    ("        - 又弹验证\n", "        - 进首页了\n", 19, "同时写在 answers.worked 和 answers.failed 里"),
+    ("        - 又弹验证\n", "        - \"\"\n", 19, "第 1 条是空的"),
+    ("        - 又弹验证\n", "        - " + "很长" * 30 + "\n", 19, "太长了"),
+    ("      failed:\n        - 又弹验证\n", "      failed: []\n", 18, "至少一条说法"),
+    ("    answers:\n", "    answers: 进首页了\n    unused:\n", 15, "answers 必须写成"),
+])
+def test_bad_answer_phrases_are_refused_at_their_line(tmp_path, old, new, line, fragment):
+    path = tmp_path / "demo.yml"
+    path.write_text(ANSWERS_STEP.replace(old, new), encoding="utf-8")
+    with pytest.raises(PlaybookError) as info:
+        load_playbook_file(path, priorities=PRIORITIES)
+    assert any(p.startswith(f"{path}:{line}: ") and fragment in p for p in info.value.problems), \
+        info.value.problems

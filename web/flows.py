@@ -42,7 +42,12 @@ ANSWERS = (YES, NO, HUMAN)
 ANSWER_LABELS = {YES: "解决了", NO: "还是不行", HUMAN: "转人工"}
 #: The actions that move a conversation through a playbook (actions/actions.py).
 START = "action_start_playbook"
-FLOW_ACTIONS = {START, "action_step_feedback", "action_escalate"}
+FLOW_ACTIONS = {START, "action_step_feedback", "action_escalate", "action_fallback",
+                "action_resume_flow", "action_save_contact", "action_save_rating"}
+#: The slot in which the actions record how they read the reply to the open step.
+STEP_ANSWER = {"worked": YES, "failed": NO, "human": HUMAN}
+#: The actions that moved a playbook by the intent alone, before ``step_answer`` existed.
+LEGACY_ANSWERS = {"action_step_feedback", "action_escalate"}
 #: Actions after which Rasa starts the conversation state afresh.
 RESET_ACTIONS = {"action_session_start", "action_restart"}
 PROGRESS_SLOTS = {"dy_stage", "playbook", "playbook_step", "steps_tried"}
@@ -202,11 +207,20 @@ class _Walker:
         if action not in FLOW_ACTIONS or not slots:  # nothing moved (or the action failed)
             return
         now_open = self.open_step(self.state)
-        if action == START:
+        judged = [STEP_ANSWER[value] for name, value in slots
+                  if name == "step_answer" and value in STEP_ANSWER]
+        if was_open is not None and judged:
+            self._answer(was_open, judged[-1], now_open)
+        elif action == START:
             self._start(was_open, now_open, before)
-        elif was_open is not None:
+        elif was_open is not None and action in LEGACY_ANSWERS and self._moved(before):
+            # recorded before the actions said how they read the reply: the intent tells
             answer = HUMAN if action == "action_escalate" else YES if self.intent == "affirm" else NO
             self._answer(was_open, answer, now_open)
+
+    def _moved(self, before: _State) -> bool:
+        return (before.stage, before.playbook, before.step) != \
+            (self.state.stage, self.state.playbook, self.state.step)
 
     def _start(self, was_open, now_open, before: _State) -> None:
         playbook = self.playbooks.get(self.state.playbook or "")

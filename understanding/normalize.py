@@ -1,0 +1,33 @@
+"""One normal form for user text, shared by the NLU pipeline and the step-answer judge.
+
+Traditional characters and Taiwan/Hong Kong wording become simplified mainland Chinese
+(OpenCC ``tw2sp``: 網路 → 网络, 影片 → 视频, 登入 → 登录), full-width letters and digits
+become ASCII (NFKC), Latin letters are lower-cased and runs of white space shrink to one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import opencc
+
+_SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _converter() -> opencc.OpenCC:
+    return opencc.OpenCC("tw2sp")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters and Taiwan phrasing as simplified mainland Chinese."""
+    return _converter().convert(text) if text else text
+
+
+def normalize(text: str) -> str:
+    """The normal form the judge's rules are written against."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = to_simplified(text).lower()
+    return _SPACES.sub(" ", text).strip()
