@@ -210,16 +210,21 @@ def test_code_and_domain_disagree(project):
         "看不到这句话，请在 domain.yml 中添加 (response used by the code is not in the domain)",
         "actions/extra.py:2: 自定义动作 action_not_listed 没有列在 domain.yml 的 actions 中，Rasa 不会"
         "调用它，请添加 (action missing from domain)",
-        "domain.yml:98: 动作 action_nobody_wrote 列在 domain.yml 的 actions 中，但 actions/ 里没有实现它，"
+        f"domain.yml:{line_of_text(project / 'domain.yml', '  - action_nobody_wrote')}: 动作 action_nobody_wrote 列在 domain.yml 的 actions 中，但 actions/ 里没有实现它，"
         "请删除这一行或检查拼写 (action not implemented)",
     ]
+
+
+def line_of_text(path, text):
+    """The 1-based line of the first line of ``path`` equal to ``text``."""
+    return path.read_text(encoding="utf-8").splitlines().index(text) + 1
 
 
 def test_rasa_findings_are_reported_at_their_line(project):
     edit(project / "domain.yml", "responses:\n",
          "responses:\n  utter_orphan:\n    - text: 这句回复没有任何故事或动作使用。\n")
     assert problems_of(project, with_rasa=True) == [
-        "domain.yml:100: 回复 utter_orphan 没有被任何规则、故事或代码使用，请删除它，或在规则中使用它 "
+        f"domain.yml:{line_of_text(project / 'domain.yml', '  utter_orphan:')}: 回复 utter_orphan 没有被任何规则、故事或代码使用，请删除它，或在规则中使用它 "
         "(response not used)",
     ]
 
