@@ -30,7 +30,7 @@ from actions.transcript import build_transcript, last_user_timestamp
 from tickets import config as ticket_config
 from tickets import store, workflow
 from tickets.policy import PriorityPolicy, load_policy
-from understanding.answers import Judgement, StepContext, Verdict, judge
+from understanding.answers import Judgement, StepContext, Verdict, read_reply
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,6 @@ STAGE_FOLLOWUP = "followup"  # staff resolved a ticket: did it fix the problem?
 STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP}
 FOLLOWUP_PREFIX = "ticket-"
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
-#: A button of the check question carries its intent; it needs no judging.
-BUTTON_VERDICTS = {"affirm": Verdict.WORKED, "deny": Verdict.FAILED, "request_human": Verdict.HUMAN}
-#: A problem report this sure, of another playbook, is a new problem, not an answer.
-NEW_PROBLEM_CONFIDENCE = 0.7
-#: Cues that tie a reply to the open step whatever the NLU says (还是…, a bare 不, the
-#: editor's phrase for this step).
-ANSWER_CUES = ("still", "bare", "phrase", "partial", "emoji")
 #: Questions with these intents have their own answers (「我的工单呢？」, 「你是机器人吗？」).
 NOT_STEP_QUESTIONS = {"ticket_status", "bot_challenge", "request_human", "greet", "thank", "goodbye"}
 UNSURE_RESPONSES = {Verdict.WORKED: "utter_answer_unsure_worked",
@@ -207,25 +200,15 @@ def step_context(state: FlowState) -> StepContext:
 
 
 def read_step_answer(tracker: Tracker, state: FlowState) -> Judgement:
-    """The latest message as the answer to the open question, in the step's context.
-
-    A button carries its intent. A confident report of another playbook's problem with
-    nothing tying it to this step (「还是…」, a bare 「不」, the step's own phrase) is a new
-    problem, not an answer.
-    """
-    text = tracker.latest_message.get("text") or ""
+    """The latest message as the answer to the open question, in the step's context
+    (:func:`understanding.answers.read_reply`)."""
     intent = latest_intent(tracker)
-    if text.strip().startswith("/"):
-        return Judgement(BUTTON_VERDICTS.get(intent, Verdict.OTHER), cue=f"button:{intent}")
-    judgement = judge(text, step_context(state))
-    if judgement.verdict in (Verdict.FAILED, Verdict.UNSURE, Verdict.OTHER) \
-            and not judgement.cue.startswith(ANSWER_CUES):
-        confidence = (tracker.latest_message.get("intent") or {}).get("confidence") or 0.0
-        found = registry().for_intent(intent)
-        if found and confidence >= NEW_PROBLEM_CONFIDENCE \
-                and (state.playbook is None or found[0].id != state.playbook.id):
-            return Judgement(Verdict.OTHER, cue=f"new-problem:{intent}")
-    return judgement
+    found = registry().for_intent(intent)
+    return read_reply(
+        tracker.latest_message.get("text") or "", step_context(state), intent=intent,
+        confidence=(tracker.latest_message.get("intent") or {}).get("confidence") or 0.0,
+        starts_other_playbook=bool(found) and (state.playbook is None
+                                              or found[0].id != state.playbook.id))
 
 
 async def answer_open_step(dispatcher: CollectingDispatcher,

@@ -478,6 +478,30 @@ def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
     return judgement
 
 
+#: A button of the check question carries its intent; it needs no judging.
+BUTTON_VERDICTS = {"affirm": Verdict.WORKED, "deny": Verdict.FAILED, "request_human": Verdict.HUMAN}
+#: A problem report this sure, of another playbook, is a new problem, not an answer.
+NEW_PROBLEM_CONFIDENCE = 0.7
+#: Cues that tie a reply to the open step whatever the NLU says (还是…, a bare 不, the
+#: editor's phrase for this step).
+ANSWER_CUES = ("still", "bare", "phrase", "partial", "emoji")
+
+
+def read_reply(text: str, context: Optional[StepContext] = None, *, intent: Optional[str] = None,
+               confidence: float = 0.0, starts_other_playbook: bool = False) -> Judgement:
+    """The reply as the assistant reads it while the step is open: :func:`judge` with what
+    the NLU said. A button carries its intent; a confident report of another playbook's
+    problem with nothing tying it to this step is a new problem (OTHER), not an answer."""
+    if (text or "").strip().startswith("/"):
+        return Judgement(BUTTON_VERDICTS.get(intent or "", Verdict.OTHER), cue=f"button:{intent}")
+    judgement = judge(text, context)
+    if judgement.verdict in (Verdict.FAILED, Verdict.UNSURE, Verdict.OTHER) \
+            and not judgement.cue.startswith(ANSWER_CUES) and starts_other_playbook \
+            and confidence >= NEW_PROBLEM_CONFIDENCE:
+        return Judgement(Verdict.OTHER, cue=f"new-problem:{intent}")
+    return judgement
+
+
 def _question_clause(text: str) -> Optional[int]:
     """Where the clause that asks a question begins, or None if nothing is asked."""
     match = None
