@@ -108,7 +108,9 @@ COMPLETIONS = [
     "很顺", "挺顺", "顺利", "秒出", "还原", "复原", "翻到", "能打开", "打开了", "都回来", "正常播放",
     "恢复正常", "恢复了正常", "正常使用", "正常登录", "完成", "已经登录", "已登录", "登录进去", "登录到了",
     "顺多了", "流畅多了", "快多了", "稳多了", "清楚多了", "passed", "can log in", "can login",
-    "log in now", "works now", "it's working", "working now", "no problem", "no issue", "no more"]
+    "log in now", "works now", "it's working", "working now", "no problem", "no issue", "no more",
+    "就过了", "审核过了", "验证过了", "通过了", "通过", "已发", "已发布", "已上传", "发了", "进来了",
+    "躺着", "在里面", "就好了", "就好", "有播放量"]
 #: Things that, affirmed, mean the problem is still there (negated: it is gone).
 SYMPTOMS = [
     "卡顿", "卡住", "卡死", "卡成", "卡爆", "卡", "掉线", "断线", "断网", "断开", "断流", "断了", "掉了",
@@ -118,7 +120,7 @@ SYMPTOMS = [
     "黑的", "空的", "打不开", "刷不出", "加载不出", "一直转", "提示密码错误", "验证码错误", "不显示",
     "踢出", "被踢", "封禁", "封了", "限制", "是灰的", "灰色", "变灰", "红灯", "是红的", "亮红", "没网",
     "无网络", "没信号", "没有网", "不相关", "对不上", "时好时坏", "时断时续", "一会好一会", "断",
-    "被踢出来", "踢出来", "踢下线", "踢掉", "一直红", "变红", "红了", "红色", "闪"]
+    "被踢出来", "踢出来", "踢下线", "踢掉", "一直红", "变红", "红了", "红色", "闪", "损坏"]
 #: The problem restated: what follows did not change.
 STILL = ["还是", "依然", "依旧", "仍然", "仍旧", "照样", "照旧", "老样子", "原样", "一个样", "一样",
          "问题还在", "没变", "没变化", "没有变化", "没改善", "没有改善", "没区别", "没差别", "没啥变化",
@@ -143,7 +145,8 @@ NEGATIVES = ["不行", "不可以", "没用", "没啥用", "没什么用", "无�
              "上不去", "不动", "不见了", "不对", "没人接", "没反应", "通不过", "过不去", "不过去", "无变化",
              "没有好", "没网", "一直让", "总让", "老让", "didnt work",
              "didn't work", "doesnt work", "not found", "no backup", "nothing found", "still not",
-             "not work", "cant", "can't", "cannot", "dont", "isnt", "wasnt", "wont"]
+             "not work", "cant", "can't", "cannot", "dont", "isnt", "wasnt", "wont", "寄了", "寄",
+             "凉凉", "麻了", "裂开", "挂了", "验证不过", "审核不过", "过不了"]
 #: Negative facts (not verdicts): inside a question they are what is asked about.
 FACTS = {"删了", "删掉了", "清掉了", "被清", "过期", "超过30天", "没了", "丢了", "不在", "不见了"}
 #: Partial fixes: a part found, a little better.
@@ -156,7 +159,7 @@ PARTIAL = re.compile(
 SLIGHTLY_BETTER = re.compile(r"好(?:一|了一)?(?:点|些)|稍微好|略好|有点改善|有所(?:改善|好转)|改善了?一?(?:点|些)|"
                              r"没(?:之前|以前|刚才)那么|a bit better|slightly better|better")
 #: Reading the symptom away: 卡顿没了, 掉线的问题解决了
-_SYMPTOM_GONE = re.compile(r"(?:" + _alt(SYMPTOMS) + r")(?:的问题|的情况|的现象)?(?:也|都)?(?:没了|没有了|消失了?|不见了)")
+_SYMPTOM_GONE = re.compile(r"(?:" + _alt(SYMPTOMS) + r")(?:的问题|的情况|的现象)?(?:也|都)?(?:没了|没有了|消失了?|不见了|已经?(?:修好|解决|排除|好了|恢复))")
 #: A person, please.
 HUMAN_WORDS = ["转人工", "人工", "真人", "活人", "客服人员", "人工客服", "转客服", "找客服", "要客服",
                "联系客服", "叫客服", "给我客服", "接客服", "工作人员", "技术人员", "找个人",
@@ -179,7 +182,7 @@ PENDING_WORDS = ["还没试", "没试", "还没弄", "还没来得及", "还没�
                  "trying", "one sec", "give me a", "试一下", "再试试", "试试", "还没打通", "正在打",
                  "还在下载", "在下载", "还在更新", "在更新", "正在更新", "还在排队", "在排队", "还在等", "不在家",
                  "不在身边", "在外面", "出门了", "不在旁边", "在路上", "等我",
-                 "没空", "回头再", "改天"]
+                 "没空", "回头再", "改天", "过两天", "再说", "得先", "要先", "先找"]
 _PENDING = re.compile(_alt(PENDING_WORDS) + r"|正在[\u4e00-\u9fff]{1,2}|再(?:传|试|弄|看|发|登|播|重启|打)(?:一下|试)?$|(?:没法|没办法|不方便|没空|没时间)(?:现在)?(?:重启|试|弄|操作|去|回|打电话|换|看)")
 #: 还没 + a verb is "not done yet" unless what follows is the result (还没好, 还没找到).
 _NOT_YET = re.compile(r"还没有?(?=[\u4e00-\u9fff])")
@@ -187,7 +190,7 @@ _NOT_YET_RESULT = re.compile(r"有?(?:好|解决|成功|恢复|用|效果|反应
 #: Whole replies that are just yes or no.
 _PARTICLES = "啊呀啦哈吧呢哦噢嘛喔哇呐捏耶额呃~～!！。.,，…  "
 #: 「嗯」 alone is a murmur, not a yes: it is asked about again (README, "Known limits").
-YES_ALONE = {"是", "是的", "是啊", "对", "对的", "对啊", "对头", "好", "好的", "好滴", "行", "可以", "可", "成", "中", "得", "没错",
+YES_ALONE = {"好哒", "是", "是的", "是啊", "对", "对的", "对啊", "对头", "好", "好的", "好滴", "行", "可以", "可", "成", "中", "得", "没错",
              "确定", "确认", "当然", "必须", "必须的", "彳亍", "阔以", "是滴", "是嘞", "妥", "yes", "yep",
              "yeah", "yup", "y", "sure", "ok", "okay", "k", "kk", "好使", "有", "可以的", "对的对的",
              "是的是的", "嗯对", "对对", "对对对", "好嘞", "好了", "ja", "si"}
@@ -217,6 +220,10 @@ _NOT_SYMPTOM = re.compile(r"银行卡|信用卡|卡号|会员卡|sim卡|手机�
                           r"没问题|没毛病|问题解决|问题没了|提示成功|删掉|错误提示没")
 
 
+#: Rhetorical and sarcastic denials: 这叫流畅？, 恢复个锤子, 好什么好.
+_RHETORICAL = re.compile(r"这(?:也)?叫[^，,。.!！]{0,6}(?:[?？]|吗|$)|(?:好|恢复|流畅|正常|成功|解决|可以|行)"
+                         r"(?:个|什么|啥)(?:锤子|屁|鬼|头|毛|好|啊)?(?=$|[，,。.!！?？~～])|好个(?:锤子|屁|鬼)|"
+                         r"(?:呵呵|呵)[，,。.!！\s]*(?:好得很|真好|可以的|厉害)")
 #: 无法 / 没法 / 不能 + a verb: cannot.
 _UNABLE = re.compile(r"(?:无法|没法|没办法|不能|不可以|没能)(?:正常)?[\u4e00-\u9fff]")
 #: "no backup found", "nothing there"
@@ -226,7 +233,7 @@ _ABSENT = re.compile(r"没有?|木有|莫得")
 #: A new fact after "but" that is negative: 能搜了但结果完全不相关.
 _BUT_NOT = re.compile(r"(?:但是?|可是|不过|就是|只是|but)[^，,。.!！?？]*?(不|没|n't|not)")
 #: Clauses about the past: 刚才是信号不好 explains, it does not answer.
-_HISTORY = re.compile(r"(?:刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|之前(?!的)|以前(?!的)|原来|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
+_HISTORY = re.compile(r"(?:原来|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|之前(?!的)|以前(?!的)|原来|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
                       r"[^，,。.!！?？;；]*")
 #: 问题 meaning "a question", not "a problem".
 _ASKING = re.compile(r"一个问题|个问题|问个|问一下|请问|想问|问题是|顺便问")
@@ -315,6 +322,8 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
                 found.append(Signal(NEG, negator, end, STRONG, f"not:{masked[negator:end]}"))
             else:
                 found.append(Signal(POS, start, end, STRONG, f"done:{masked[start:end]}"))
+    for start, end in _spans(_RHETORICAL, masked):
+        found.append(Signal(NEG, start, end, STRONG, f"neg:{masked[start:end]}"))
     for start, end in _spans(_EN_NONE, masked):
         found.append(Signal(NEG, start, end, STRONG, f"neg:{masked[start:end]}"))
     for start, end in _spans(_UNABLE, masked):
@@ -377,6 +386,7 @@ def _bare(text: str) -> Optional[Judgement]:
         core = core.replace(emoji, "")
     hesitant = bool(re.search(r"…|\.\.\.|。。", core))
     core = core.strip(_PARTICLES + "?？")
+    core = re.sub(r"^(?:嗯|恩|哦|噢)+[\s,，]*(?=\S)", "", core)  # 「嗯嗯 可以」
     repeated = _REPEAT.match(core)
     if repeated:
         core = repeated.group(1)
@@ -409,6 +419,9 @@ def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signa
     current = [s for s in signals if not any(a <= s.start < b for a, b in history)]
     if any(s.kind in (POS, NEG) and s.strength == STRONG for s in current):
         signals = current
+    else:  # 「原来大写锁定开着」 explains a cause: it says nothing of the result
+        signals = [s for s in signals if not any(
+            a <= s.start < b and text.startswith("原来", a) for a, b in history)]
     answers = [s for s in signals if s.kind in (POS, NEG)]
     strong = [s for s in answers if s.strength == STRONG]
     pending = [s for s in signals if s.kind == PENDING]
@@ -452,8 +465,14 @@ DIALECT = {"木有": "没有", "莫得": "没有", "没得": "没有", "么有":
            # Cantonese (after OpenCC: 係 → 系)
            "唔得": "不行", "得咗": "可以了", "唔该": "谢谢", "多谢晒": "谢谢", "搞掂": "搞定", "唔系": "不是",
            "都系": "还是", "仲系": "还是", "系咪": "是不是", "咗": "了", "唔": "不", "仲": "还", "晒": "全",
-           "冇问题": "没问题"}
-_DIALECT = re.compile(_alt(DIALECT))
+           "冇问题": "没问题",
+           # pinyin typed without the input method, and voice-input homophones
+           "haole": "好了", "hao le": "好了", "keyile": "可以了", "keyi": "可以", "buxing": "不行",
+           "bu xing": "不行", "meiyong": "没用", "meiyou": "没有", "mei you": "没有", "haishibuxing": "还是不行",
+           "dengbushang": "登不上", "lianbushang": "连不上", "zhaobudao": "找不到", "zhaodaole": "找到了",
+           "jiejuele": "解决了", "zhuanrengong": "转人工", "rengong": "人工", "chenggongle": "成功了",
+           "流唱": "流畅", "好哒": "好的", "登陆不尚": "登录不上", "号了号了": "好了好了"}
+_DIALECT = re.compile(r"(?<![a-z])(?:" + _alt(DIALECT) + r")(?![a-z])|^号了")
 #: An answer is short; a longer text is judged on its beginning.
 MAX_CHARS = 300
 
@@ -461,7 +480,7 @@ MAX_CHARS = 300
 def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
     """What ``text`` means as the reply to the open step's check question."""
     context = context or StepContext()
-    norm = _DIALECT.sub(lambda m: DIALECT[m.group()], normalize(text)[:MAX_CHARS])
+    norm = _DIALECT.sub(lambda m: DIALECT.get(m.group(), "好了"), normalize(text)[:MAX_CHARS])
     if not norm:
         return Judgement(Verdict.OTHER)
     bare = _bare(norm)
