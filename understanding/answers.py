@@ -85,7 +85,7 @@ NEGATORS = ["没有", "没能", "没法", "没办法", "木有", "莫得", "没�
             "哪里", "哪儿", "哪有", "哪能", "怎么可能", "not", "no", "never", "n't", "dont", "didnt",
             "doesnt", "isnt", "cant", "cannot", "wont"]
 _NEGATED_BEFORE = re.compile(
-    r"(?:" + _alt(NEGATORS) + r"|(?<![\u4e00-\u9fff])别|(?<=[我你就也都可])别|才能|才可以|才会)\s*(?:能|太|再|还|也|都|是|有|给|会|够|怎么|那么|很|咋|见|算|得|就)?\s*$")
+    r"(?:" + _alt(NEGATORS) + r"|(?<![\u4e00-\u9fff])别|(?<=[我你就也都可])别|才能|才可以|才会)\s*(?:能|太|再|还|也|都|是|有|给|会|够|怎么|那么|很|咋|见|算|得|就|出现|出|发生|遇到|碰到|看到)?\s*$")
 
 #: Things that, affirmed, mean the step worked (negated: it did not).
 COMPLETIONS = [
@@ -110,7 +110,8 @@ COMPLETIONS = [
     "顺多了", "流畅多了", "快多了", "稳多了", "清楚多了", "passed", "can log in", "can login",
     "log in now", "works now", "it's working", "working now", "no problem", "no issue", "no more",
     "就过了", "审核过了", "验证过了", "通过了", "通过", "已发", "已发布", "已上传", "发了", "进来了",
-    "躺着", "在里面", "就好了", "就好", "有播放量"]
+    "躺着", "在里面", "就好了", "就好", "有播放量", "嗖嗖", "飞快", "贼快", "is back", "back online",
+    "back up", "came back"]
 #: Things that, affirmed, mean the problem is still there (negated: it is gone).
 SYMPTOMS = [
     "卡顿", "卡住", "卡死", "卡成", "卡爆", "卡", "掉线", "断线", "断网", "断开", "断流", "断了", "掉了",
@@ -119,7 +120,7 @@ SYMPTOMS = [
     "lag", "laggy", "buffering", "stuck", "freez", "crash", "error", "drop", "掉帧", "没声音", "没画面",
     "黑的", "空的", "打不开", "刷不出", "加载不出", "一直转", "提示密码错误", "验证码错误", "不显示",
     "踢出", "被踢", "封禁", "封了", "限制", "是灰的", "灰色", "变灰", "红灯", "是红的", "亮红", "没网",
-    "无网络", "没信号", "没有网", "不相关", "对不上", "时好时坏", "时断时续", "一会好一会", "断",
+    "无网络", "没信号", "没有网", "掉过线", "断过网", "断过", "卡过", "不相关", "对不上", "时好时坏", "时断时续", "一会好一会", "断",
     "被踢出来", "踢出来", "踢下线", "踢掉", "一直红", "变红", "红了", "红色", "闪", "损坏"]
 #: The problem restated: what follows did not change.
 STILL = ["还是", "依然", "依旧", "仍然", "仍旧", "照样", "照旧", "老样子", "原样", "一个样", "一样",
@@ -146,7 +147,9 @@ NEGATIVES = ["不行", "不可以", "没用", "没啥用", "没什么用", "无�
              "没有好", "没网", "一直让", "总让", "老让", "didnt work",
              "didn't work", "doesnt work", "not found", "no backup", "nothing found", "still not",
              "not work", "cant", "can't", "cannot", "dont", "isnt", "wasnt", "wont", "寄了", "寄",
-             "凉凉", "麻了", "裂开", "挂了", "验证不过", "审核不过", "过不了"]
+             "凉凉", "麻了", "裂开", "挂了", "验证不过", "审核不过", "过不了", "没有什么用", "没有啥用",
+             "nothing changed", "no change", "no difference", "same as before", "still the same",
+             "都不过", "还是不过"]
 #: Negative facts (not verdicts): inside a question they are what is asked about.
 FACTS = {"删了", "删掉了", "清掉了", "被清", "过期", "超过30天", "没了", "丢了", "不在", "不见了"}
 #: Partial fixes: a part found, a little better.
@@ -168,7 +171,7 @@ HUMAN_WORDS = ["转人工", "人工", "真人", "活人", "客服人员", "人�
                "agent", "human", "real person", "operator", "representative", "staff", "someone",
                "打电话给我", "给我打电话", "电话联系", "来电", "后台查", "你们帮我", "你们给我", "你们处理",
                "你们来", "你们查", "帮我查一下后台", "从服务器", "服务器端", "后台帮我"]
-_HUMAN = re.compile(_alt(HUMAN_WORDS) + r"|(?:找|叫|让|转给|换|来|要)[^，,。.!！?？]{0,6}(?:的人|人来|人处理|人帮|人看)")
+_HUMAN = re.compile(_alt(HUMAN_WORDS) + r"|(?:接|转|找|要|来|换|叫)(?:个|一个|下)?(?:客服|人工|真人)|(?:找|叫|让|转给|换|来|要)[^，,。.!！?？]{0,6}(?:的人|人来|人处理|人帮|人看)")
 _HUMAN_NEGATED = re.compile(r"(?:不用|不需要|不要|别|无需|没必要|用不着|不必)(?:再)?(?:帮我)?(?:转|找|叫|麻烦)?$")
 _NOT_HUMAN = re.compile(r"人工智能|客服助手|(?:你|您|对面|这)(?:是|是不是)?(?:个)?(?:真人|人工|机器人|客服|ai|人)"
                         r"|(?<![转找要叫])(?:是)(?:真人|人工|机器人)(?:吗|么|嘛)")
@@ -178,10 +181,10 @@ PENDING_WORDS = ["还没试", "没试", "还没弄", "还没来得及", "还没�
                  "等等", "马上", "我试试", "试试看", "我去试", "去试试", "我先试", "正在试", "正在弄", "在弄",
                  "在试", "弄一下", "一会儿", "待会", "回头试", "还在重启", "正在重启", "在重启", "重启中",
                  "操作中", "先看看", "我看看", "我看一下", "找找看", "我找找", "我找一下", "正在找", "还在找",
-                 "在找", "去找", "我去看", "先去", "晚上", "明天", "回家", "let me try", "wait", "hold on",
+                 "在找", "去找", "我去看", "先去", "let me try", "wait", "hold on",
                  "trying", "one sec", "give me a", "试一下", "再试试", "试试", "还没打通", "正在打",
                  "还在下载", "在下载", "还在更新", "在更新", "正在更新", "还在排队", "在排队", "还在等", "不在家",
-                 "不在身边", "在外面", "出门了", "不在旁边", "在路上", "等我",
+                 "不在身边", "在外面", "出门了", "不在旁边", "在路上", "等我", "晚上再", "明天再", "回家再", "回家后",
                  "没空", "回头再", "改天", "过两天", "再说", "得先", "要先", "先找"]
 _PENDING = re.compile(_alt(PENDING_WORDS) + r"|正在[\u4e00-\u9fff]{1,2}|再(?:传|试|弄|看|发|登|播|重启|打)(?:一下|试)?$|(?:没法|没办法|不方便|没空|没时间)(?:现在)?(?:重启|试|弄|操作|去|回|打电话|换|看)")
 #: 还没 + a verb is "not done yet" unless what follows is the result (还没好, 还没找到).
@@ -197,7 +200,7 @@ YES_ALONE = {"好哒", "是", "是的", "是啊", "对", "对的", "对啊", "�
 NO_ALONE = {"不能", "不可以", "不成", "没能", "不会", "不", "不是", "没", "没有", "木有", "莫得", "没得", "否", "不对", "并没有", "没呢", "还没", "还没有",
             "no", "nope", "nah", "n", "未", "无", "没啊", "没有啊", "并没", "不行", "no way"}
 #: Emoji and symbols: 👌 is a yes, ❌ a no, 😭 leans no.
-EMOJI_YES = "👌👍✅🆗💯🎉👏🙆✔☑🥳"
+EMOJI_YES = "👌👍✅🆗💯🎉👏🙆✔☑🥳🚀"
 EMOJI_NO = "❌👎🙅✖❎🚫"
 EMOJI_SAD = "😭😢😞😩😫😤😡💔🤬😣😖😓😔🙁☹😰😥"
 #: Questions: nothing answered, something asked.
@@ -210,13 +213,14 @@ _A_NOT_A = re.compile(r"是不是|能不能|可不可以|要不要|有没有|会
 #: 动词+不+补语 (找不到, 登不上, 刷不出来, 恢复不了): cannot.
 _CANNOT = re.compile(r"(?<![差对了怪巴说忍靠])不(?:上|尚|到|着|了|开|出|进|动|起|回|成|去|来|全|见|通|完|住|掉|进去|上去|出来|起来)"
                      r"(?!客气|错|好意思|行了吗)")
-_NOT_NEGATION = re.compile(r"不好意思|不客气|不用谢|不错|没关系|没事儿?$|不断|不停|不一定|说不定|"
+_NOT_NEGATION = re.compile(r"找不到(?:这个|那个)?(?:入口|按钮|选项|设置|位置|地方|菜单|在哪)|不好意思|不客气|不用谢|不错|没关系|没事儿?$|不断|不停|不一定|说不定|"
                            r"了不起|对不起|不知道|不清楚|不懂|不会弄|不会操作|不太会|不明白|不确定|不敢|不小心|"
                            r"没想到|没注意|没看懂|没听懂|不要紧|不记得|记不得|记不清")
 #: Words after which an earlier state is reported: the clause before it is history.
 _CONTRAST = re.compile(r"但是|但|可是|不过|然而|却|结果|后来|现在|目前|这下|终于|最后|然后|又|but|now|then")
 #: "卡" in these is not a stutter.
-_NOT_SYMPTOM = re.compile(r"银行卡|信用卡|卡号|会员卡|sim卡|手机卡|电话卡|卡片|慢慢|慢点|加载完|加载好|加载出来|"
+_NOT_SYMPTOM = re.compile(r"是[^，,。.!！?？]{0,8}的问题|(?:广电|移动|联通|电信)的?卡|"
+                          r"银行卡|信用卡|卡号|会员卡|sim卡|手机卡|电话卡|卡片|慢慢|慢点|加载完|加载好|加载出来|"
                           r"没问题|没毛病|问题解决|问题没了|提示成功|删掉|错误提示没")
 
 
@@ -224,6 +228,10 @@ _NOT_SYMPTOM = re.compile(r"银行卡|信用卡|卡号|会员卡|sim卡|手机�
 _RHETORICAL = re.compile(r"这(?:也)?叫[^，,。.!！]{0,6}(?:[?？]|吗|$)|(?:好|恢复|流畅|正常|成功|解决|可以|行)"
                          r"(?:个|什么|啥)(?:锤子|屁|鬼|头|毛|好|啊)?(?=$|[，,。.!！?？~～])|好个(?:锤子|屁|鬼)|"
                          r"(?:呵呵|呵)[，,。.!！\s]*(?:好得很|真好|可以的|厉害)")
+#: 不过 closing a clause is "does not pass" (刷脸都不过), not "but".
+_NOT_PASSING = re.compile(r"不过(?=$|[，,。.!！~～?？])")
+#: A new topic: 另外…, 顺便问一下…, 对了…
+_NEW_TOPIC = re.compile(r"^(?:另外|顺便|对了|还有个问题|还有一个问题|还想问|再问一下|by the way|btw)")
 #: 无法 / 没法 / 不能 + a verb: cannot.
 _UNABLE = re.compile(r"(?:无法|没法|没办法|不能|不可以|没能)(?:正常)?[\u4e00-\u9fff]")
 #: "no backup found", "nothing there"
@@ -322,6 +330,8 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
                 found.append(Signal(NEG, negator, end, STRONG, f"not:{masked[negator:end]}"))
             else:
                 found.append(Signal(POS, start, end, STRONG, f"done:{masked[start:end]}"))
+    for start, end in _spans(_NOT_PASSING, masked):
+        found.append(Signal(NEG, start, end, STRONG, f"neg:{masked[start:end]}"))
     for start, end in _spans(_RHETORICAL, masked):
         found.append(Signal(NEG, start, end, STRONG, f"neg:{masked[start:end]}"))
     for start, end in _spans(_EN_NONE, masked):
@@ -471,7 +481,7 @@ DIALECT = {"木有": "没有", "莫得": "没有", "没得": "没有", "么有":
            "bu xing": "不行", "meiyong": "没用", "meiyou": "没有", "mei you": "没有", "haishibuxing": "还是不行",
            "dengbushang": "登不上", "lianbushang": "连不上", "zhaobudao": "找不到", "zhaodaole": "找到了",
            "jiejuele": "解决了", "zhuanrengong": "转人工", "rengong": "人工", "chenggongle": "成功了",
-           "流唱": "流畅", "好哒": "好的", "登陆不尚": "登录不上", "号了号了": "好了好了"}
+           "流唱": "流畅", "好哒": "好的", "不型": "不行", "不形": "不行", "木得": "没有", "登陆不尚": "登录不上", "号了号了": "好了好了"}
 _DIALECT = re.compile(r"(?<![a-z])(?:" + _alt(DIALECT) + r")(?![a-z])|^号了")
 #: An answer is short; a longer text is judged on its beginning.
 MAX_CHARS = 300
@@ -488,6 +498,9 @@ def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
         return bare
     signals = _signals(norm, context.phrases)
     judgement, decisive = _decide(signals, norm)
+    if _NEW_TOPIC.search(norm) and judgement.verdict != Verdict.HUMAN \
+            and not judgement.cue.startswith(("still", "phrase")):
+        return Judgement(Verdict.OTHER, cue="new-topic")
     if decisive is not None and judgement.verdict in (Verdict.WORKED, Verdict.FAILED, Verdict.UNSURE):
         question = _question_clause(norm)
         if question is not None and decisive.start >= question \
