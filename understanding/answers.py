@@ -85,7 +85,7 @@ NEGATORS = ["没有", "没能", "没法", "没办法", "木有", "莫得", "没�
             "哪里", "哪儿", "哪有", "哪能", "怎么可能", "not", "no", "never", "n't", "dont", "didnt",
             "doesnt", "isnt", "cant", "cannot", "wont"]
 _NEGATED_BEFORE = re.compile(
-    r"(?:" + _alt(NEGATORS) + r"|(?<![\u4e00-\u9fff])别|(?<=[我你就也都可])别|才能|才可以|才会)\s*(?:能|太|再|还|也|都|是|有|给|会|够|怎么|那么|很|咋|见|算|得|就|出现|出|发生|遇到|碰到|看到)?\s*$")
+    r"(?:" + _alt(NEGATORS) + r"|(?<![\u4e00-\u9fff])别|(?<=[我你就也都可])别|才能|才可以|才会)\s*(?:能|太|再|还|也|都|是|有|给|会|够|怎么|那么|很|咋|见|算|得|就|出现|出|发生|遇到|碰到|看到|more|longer|any)?\s*$")
 
 #: Things that, affirmed, mean the step worked (negated: it did not).
 COMPLETIONS = [
@@ -108,7 +108,7 @@ COMPLETIONS = [
     "很顺", "挺顺", "顺利", "秒出", "还原", "复原", "翻到", "能打开", "打开了", "都回来", "正常播放",
     "恢复正常", "恢复了正常", "正常使用", "正常登录", "完成", "已经登录", "已登录", "登录进去", "登录到了",
     "顺多了", "流畅多了", "快多了", "稳多了", "清楚多了", "passed", "can log in", "can login",
-    "log in now", "works now", "it's working", "working now", "no problem", "no issue", "no more",
+    "log in now", "works now", "it's working", "working now", "no problem", "no issue",
     "就过了", "审核过了", "验证过了", "通过了", "通过", "已发", "已发布", "已上传", "发了", "进来了",
     "躺着", "在里面", "就好了", "就好", "有播放量", "嗖嗖", "飞快", "贼快", "is back", "back online",
     "back up", "came back"]
@@ -213,7 +213,7 @@ _A_NOT_A = re.compile(r"是不是|能不能|可不可以|要不要|有没有|会
 #: 动词+不+补语 (找不到, 登不上, 刷不出来, 恢复不了): cannot.
 _CANNOT = re.compile(r"(?<![差对了怪巴说忍靠])不(?:上|尚|到|着|了|开|出|进|动|起|回|成|去|来|全|见|通|完|住|掉|进去|上去|出来|起来)"
                      r"(?!客气|错|好意思|行了吗)")
-_NOT_NEGATION = re.compile(r"找不到(?:这个|那个)?(?:入口|按钮|选项|设置|位置|地方|菜单|在哪)|不好意思|不客气|不用谢|不错|没关系|没事儿?$|不断|不停|不一定|说不定|"
+_NOT_NEGATION = re.compile(r"(?:其他|其它|别的)(?:app|软件|应用|手机|设备|网站|平台)(?:都|也)?(?:正常|可以|能用|没问题|好好的)|找不到(?:这个|那个)?(?:入口|按钮|选项|设置|位置|地方|菜单|在哪)|不好意思|不客气|不用谢|不错|没关系|没事儿?$|不断|不停|不一定|说不定|"
                            r"了不起|对不起|不知道|不清楚|不懂|不会弄|不会操作|不太会|不明白|不确定|不敢|不小心|"
                            r"没想到|没注意|没看懂|没听懂|不要紧|不记得|记不得|记不清")
 #: Words after which an earlier state is reported: the clause before it is history.
@@ -226,7 +226,7 @@ _NOT_SYMPTOM = re.compile(r"是[^，,。.!！?？]{0,8}的问题|(?:广电|移�
 
 #: Rhetorical and sarcastic denials: 这叫流畅？, 恢复个锤子, 好什么好.
 _RHETORICAL = re.compile(r"这(?:也)?叫[^，,。.!！]{0,6}(?:[?？]|吗|$)|(?:好|恢复|流畅|正常|成功|解决|可以|行)"
-                         r"(?:个|什么|啥)(?:锤子|屁|鬼|头|毛|好|啊)?(?=$|[，,。.!！?？~～])|好个(?:锤子|屁|鬼)|"
+                         r"(?:个什么|个啥|个|什么|啥)(?:锤子|屁|鬼|头|毛|好|啊)?(?=$|[，,。.!！?？~～])|好个(?:锤子|屁|鬼)|"
                          r"(?:呵呵|呵)[，,。.!！\s]*(?:好得很|真好|可以的|厉害)")
 #: 不过 closing a clause is "does not pass" (刷脸都不过), not "but".
 _NOT_PASSING = re.compile(r"不过(?=$|[，,。.!！~～?？])")
@@ -312,7 +312,11 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
         found.append(Signal(NEG, start, end, STRONG, f"{cue}:{masked[start:end]}"))
     for start, end in _spans(_CANNOT, masked):
         verb = max(0, start - 1)
-        found.append(Signal(NEG, verb, end, STRONG, f"cannot:{masked[verb:end]}"))
+        negator = _negated(masked, verb)
+        if negator is not None:  # 不会再登不上了: it will not fail again
+            found.append(Signal(POS, negator, end, STRONG, f"no-recurrence:{masked[negator:end]}"))
+        else:
+            found.append(Signal(NEG, verb, end, STRONG, f"cannot:{masked[verb:end]}"))
     for start, end in _spans(_NEGATIVE_RE, masked):
         word = masked[start:end]
         found.append(Signal(NEG, start, end, STRONG, f"{'fact' if word in FACTS else 'neg'}:{word}"))
