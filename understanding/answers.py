@@ -81,11 +81,11 @@ def _alt(words: Iterable[str]) -> str:
 NEGATORS = ["没有", "没能", "没法", "没办法", "木有", "莫得", "没得", "并没有", "并没", "并不", "还没有",
             "还没", "都没", "也没", "没", "未能", "未", "无法", "不能", "不会", "不可以", "不太", "不大",
             "不怎么", "没怎么", "不那么", "没那么", "没什么", "没啥", "不再", "没再", "不", "毫无",
-            "无", "根本没", "根本不", "压根没", "压根不", "一点都不", "一点也不", "完全不", "完全没",
+            "无", "没人说", "没人反映", "没人喊", "根本没", "根本不", "压根没", "压根不", "一点都不", "一点也不", "完全不", "完全没",
             "哪里", "哪儿", "哪有", "哪能", "怎么可能", "not", "no", "never", "n't", "dont", "didnt",
             "doesnt", "isnt", "cant", "cannot", "wont"]
 _NEGATED_BEFORE = re.compile(
-    r"(?:" + _alt(NEGATORS) + r"|(?<![\u4e00-\u9fff])别|(?<=[我你就也都可])别|才能|才可以|才会)\s*(?:能|太|再|还|也|都|是|有|给|会|够|怎么|那么|很|咋|见|算|得|就|出现|出|发生|遇到|碰到|看到|more|longer|any)?\s*$")
+    r"(?:" + _alt(NEGATORS) + r"|(?<![\u4e00-\u9fff])别|(?<=[我你就也都可])别|才能|才可以|才会)\s*(?:能|太|再|还|也|都|是|有|给|会|够|怎么|那么|很|咋|见|算|得|就|出现|出|发生|遇到|碰到|看到|老|老是|总是|总|一直|经常|动不动就|more|longer|any)?\s*$")
 
 #: Things that, affirmed, mean the step worked (negated: it did not).
 COMPLETIONS = [
@@ -105,7 +105,9 @@ COMPLETIONS = [
     "能正常", "可以正常", "正常了", "登录了", "登陆了", "上线了", "稳了", "好转", "清楚了", "很快", "快了", "快多了", "变快", "秒开",
     "秒进", "uploaded", "posted", "published", "it worked", "good", "差不多了", "差不多好了",
     "差不多可以了", "差不多吧", "差不多啦", "妥妥", "稳稳的", "没少", "一个不少", "一张不少",
-    "很顺", "挺顺", "顺利", "秒出", "还原", "复原", "翻到", "能打开", "打开了", "都回来", "正常播放",
+    "一个都没少", "一张都没少", "一条都没少", "一点都没少", "都没少", "什么都没少", "修复", "排除了",
+    "飞起", "看得到", "看得见", "找得到", "登得上", "连得上", "打得开", "用得了", "登得进", "finally in",
+    "i'm in", "im in", "got in", "yes", "很顺", "挺顺", "顺利", "秒出", "还原", "复原", "翻到", "能打开", "打开了", "都回来", "正常播放",
     "恢复正常", "恢复了正常", "正常使用", "正常登录", "完成", "已经登录", "已登录", "登录进去", "登录到了",
     "顺多了", "流畅多了", "快多了", "稳多了", "清楚多了", "passed", "can log in", "can login",
     "log in now", "works now", "it's working", "working now", "no problem", "no issue",
@@ -121,7 +123,8 @@ SYMPTOMS = [
     "黑的", "空的", "打不开", "刷不出", "加载不出", "一直转", "提示密码错误", "验证码错误", "不显示",
     "踢出", "被踢", "封禁", "封了", "限制", "是灰的", "灰色", "变灰", "红灯", "是红的", "亮红", "没网",
     "无网络", "没信号", "没有网", "掉过线", "断过网", "断过", "卡过", "不相关", "对不上", "时好时坏", "时断时续", "一会好一会", "断",
-    "被踢出来", "踢出来", "踢下线", "踢掉", "一直红", "变红", "红了", "红色", "闪", "损坏"]
+    "被踢出来", "踢出来", "踢下线", "踢掉", "一直红", "变红", "红了", "红色", "闪", "损坏", "循环",
+    "一卡一卡", "操作频繁", "稍后再试", "坏一会"]
 #: The problem restated: what follows did not change.
 STILL = ["还是", "依然", "依旧", "仍然", "仍旧", "照样", "照旧", "老样子", "原样", "一个样", "一样",
          "问题还在", "没变", "没变化", "没有变化", "没改善", "没有改善", "没区别", "没差别", "没啥变化",
@@ -131,7 +134,7 @@ _STILL_PLAIN = re.compile(_alt(STILL))
 #: 还是 between two nouns in a question means "or": 手机号还是抖音号？
 _OR = re.compile(r"还是(?![不没卡断掉一老那个])")
 #: 还 / 又 before a symptom or a negation: 还卡, 还在转圈, 又断了, 又不行了
-_STILL_CHAR = re.compile(r"(?:还|又)(?=在?(?:" + _alt(SYMPTOMS) + r"|不|没|是|会|得|要|那样|开始|出现|有点|有些|有问题))")
+_STILL_CHAR = re.compile(r"(?:还|又)(?=在?(?:" + _alt(SYMPTOMS) + r"|不|没|是|会|得|要|那样|开始|出现|有点|有些|有问题|让|叫|提示|弹|出))")
 #: Plainly negative words.
 NEGATIVES = ["不行", "不可以", "没用", "没啥用", "没什么用", "无用", "没效果", "没啥效果", "无效", "没反应",
              "没动静", "没解决", "未解决", "没好", "不好使", "不管用", "不顶用", "不灵", "白费", "不太行",
@@ -149,7 +152,8 @@ NEGATIVES = ["不行", "不可以", "没用", "没啥用", "没什么用", "无�
              "not work", "cant", "can't", "cannot", "dont", "isnt", "wasnt", "wont", "寄了", "寄",
              "凉凉", "麻了", "裂开", "挂了", "验证不过", "审核不过", "过不了", "没有什么用", "没有啥用",
              "nothing changed", "no change", "no difference", "same as before", "still the same",
-             "都不过", "还是不过"]
+             "都不过", "还是不过", "never got", "never received", "didn't get", "didnt get",
+             "did not get", "haven't got", "havent got", "no code", "拿什么", "用什么恢复"]
 #: Negative facts (not verdicts): inside a question they are what is asked about.
 FACTS = {"删了", "删掉了", "清掉了", "被清", "过期", "超过30天", "没了", "丢了", "不在", "不见了"}
 #: Partial fixes: a part found, a little better.
@@ -169,7 +173,7 @@ HUMAN_WORDS = ["转人工", "人工", "真人", "活人", "客服人员", "人�
                "叫个人", "来个真人", "找个客服", "要个客服", "换个客服", "来个客服", "要个人工", "来个人工", "和人说话", "跟人说话", "和人聊", "跟人聊", "你们的人", "找人工",
                "技术支持", "技术部门", "专员", "找人", "叫人", "来个人", "换个人", "投诉", "经理", "主管",
                "agent", "human", "real person", "operator", "representative", "staff", "someone",
-               "打电话给我", "给我打电话", "电话联系", "来电", "后台查", "你们帮我", "你们给我", "你们处理",
+               "打电话给我", "给我打电话", "打电话给你们", "给你们客服", "打给你们", "电话联系", "来电", "后台查", "你们帮我", "你们给我", "你们处理",
                "你们来", "你们查", "帮我查一下后台", "从服务器", "服务器端", "后台帮我"]
 _HUMAN = re.compile(_alt(HUMAN_WORDS) + r"|(?:接|转|找|要|来|换|叫)(?:个|一个|下)?(?:客服|人工|真人)|(?:找|叫|让|转给|换|来|要)[^，,。.!！?？]{0,6}(?:的人|人来|人处理|人帮|人看)")
 _HUMAN_NEGATED = re.compile(r"(?:不用|不需要|不要|别|无需|没必要|用不着|不必)(?:再)?(?:帮我)?(?:转|找|叫|麻烦)?$")
@@ -179,14 +183,14 @@ _NOT_HUMAN = re.compile(r"人工智能|客服助手|(?:你|您|对面|这)(?:是
 PENDING_WORDS = ["还没试", "没试", "还没弄", "还没来得及", "还没操作", "还没做", "还没看", "还没找", "还没打",
                  "还没重启", "还没清", "还没更新", "没来得及", "等一下", "等下", "等会", "等一会", "稍等",
                  "等等", "马上", "我试试", "试试看", "我去试", "去试试", "我先试", "正在试", "正在弄", "在弄",
-                 "在试", "弄一下", "一会儿", "待会", "回头试", "还在重启", "正在重启", "在重启", "重启中",
+                 "在试", "弄一下", "一会儿再", "待会", "回头试", "还在重启", "正在重启", "在重启", "重启中",
                  "操作中", "先看看", "我看看", "我看一下", "找找看", "我找找", "我找一下", "正在找", "还在找",
                  "在找", "去找", "我去看", "先去", "let me try", "wait", "hold on",
                  "trying", "one sec", "give me a", "试一下", "再试试", "试试", "还没打通", "正在打",
                  "还在下载", "在下载", "还在更新", "在更新", "正在更新", "还在排队", "在排队", "还在等", "不在家",
-                 "不在身边", "在外面", "出门了", "不在旁边", "在路上", "等我", "晚上再", "明天再", "回家再", "回家后",
+                 "不在身边", "在外面", "出门了", "不在旁边", "在路上", "晚上再", "明天再", "回家再", "回家后",
                  "没空", "回头再", "改天", "过两天", "再说", "得先", "要先", "先找"]
-_PENDING = re.compile(_alt(PENDING_WORDS) + r"|正在[\u4e00-\u9fff]{1,2}|再(?:传|试|弄|看|发|登|播|重启|打)(?:一下|试)?$|(?:没法|没办法|不方便|没空|没时间)(?:现在)?(?:重启|试|弄|操作|去|回|打电话|换|看)")
+_PENDING = re.compile(r"等我[^，,。.!！?？]*|" + _alt(PENDING_WORDS) + r"|正在(?:试|弄|重启|找|下载|更新|操作|安装|上传|恢复|清理|排队|等|打|联系|处理|验证|换)|再(?:传|试|弄|看|发|登|播|重启|打)(?:一下|试)?$|(?:没法|没办法|不方便|没空|没时间)(?:现在)?(?:重启|试|弄|操作|去|回|打电话|换|看)")
 #: 还没 + a verb is "not done yet" unless what follows is the result (还没好, 还没找到).
 _NOT_YET = re.compile(r"还没有?(?=[\u4e00-\u9fff])")
 _NOT_YET_RESULT = re.compile(r"有?(?:好|解决|成功|恢复|用|效果|反应|变化|正常|动静|改善|稳定|流畅|消息|回复|收到|通)")
@@ -241,7 +245,7 @@ _ABSENT = re.compile(r"没有?|木有|莫得")
 #: A new fact after "but" that is negative: 能搜了但结果完全不相关.
 _BUT_NOT = re.compile(r"(?:但是?|可是|不过|就是|只是|but)[^，,。.!！?？]*?(不|没|n't|not)")
 #: Clauses about the past: 刚才是信号不好 explains, it does not answer.
-_HISTORY = re.compile(r"(?:原来|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|之前(?!的)|以前(?!的)|原来|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
+_HISTORY = re.compile(r"(?:原来(?![的那这账号手机])|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|之前(?!的)|以前(?!的)|原来|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
                       r"[^，,。.!！?？;；]*")
 #: 问题 meaning "a question", not "a problem".
 _ASKING = re.compile(r"一个问题|个问题|问个|问一下|请问|想问|问题是|顺便问")
@@ -262,10 +266,10 @@ def _negated(text: str, start: int) -> Optional[int]:
     return window + match.start() if match else None
 
 
-_COMPLETION_RE = re.compile(r"还在(?=$|[的呢啊呀，,。.!！~～])|" + _alt(COMPLETIONS) + r"|[搜找登连传发刷看播收接进弄装打翻](?:到|着|上|好|出来|进去|上去|通|成)了?")
+_COMPLETION_RE = re.compile(r"还在(?=$|[的呢啊呀，,。.!！~～])|[看找登连打用进搜刷播传发]得(?:到|着|上|见|开|了|进|出来)|" + _alt(COMPLETIONS) + r"|[搜找登连传发刷看播收接进弄装打翻](?:到|着|上|好|出来|进去|上去|通|成)了?")
 _SYMPTOM_RE = re.compile(_alt(SYMPTOMS))
 _NEGATIVE_RE = re.compile(_alt(NEGATIVES))
-_ABILITY = re.compile(r"(?<!一)(?<!多)(?<!才)(?:能|可以|阔以|能够|会)(?!儿)(?:正常)?[^不没又还卡断掉，,。.!！?？\s]{0,5}了")
+_ABILITY = re.compile(r"(?<!一)(?<!多)(?<!才)(?<!只)(?:能|可以|阔以|能够|会)(?!儿)(?!找人|找客服|转人工)(?:正常)?[^不没又还卡断掉，,。.!！?？\s]{0,5}了")
 
 
 def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
@@ -357,7 +361,7 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
     # a signal inside a longer one gives way (没找着 is one NEG, not 没 + 找着), and of two
     # overlapping ones the negative stands (恢复不了, 被踢出来了)
     spans = [(s.start, s.end) for s in found]
-    kept = [s for s in found if not _inside((s.start, s.end), spans)]
+    kept = [s for s in found if s.kind == HUMAN or not _inside((s.start, s.end), spans)]
     editor = [s for s in kept if s.cue.startswith("phrase")]
     kept = [s for s in kept if s in editor or not any(
         e.start < s.end and s.start < e.end for e in editor)]
@@ -380,7 +384,8 @@ _REPEAT = re.compile(r"^(.{1,3}?)\1+$")
 def _beats(one: Signal, other: Signal) -> bool:
     """Of two partly overlapping signals of opposite kinds, which stands: a negation
     (恢复不了, 没恢复) always, otherwise the one that begins first (解封了, 被踢出来了)."""
-    if one.kind == other.kind or not (one.start < other.end and other.start < one.end) \
+    if one.kind == other.kind or HUMAN in (one.kind, other.kind) \
+            or not (one.start < other.end and other.start < one.end) \
             or _inside((one.start, one.end), [(other.start, other.end)]) \
             or _inside((other.start, other.end), [(one.start, one.end)]):
         return False
@@ -392,7 +397,7 @@ def _beats(one: Signal, other: Signal) -> bool:
 
 def _bare(text: str) -> Optional[Judgement]:
     """A reply that is only a yes, a no, an acknowledgement or emoji."""
-    raw = text.strip()
+    raw = re.sub(r"^(?:哈|呵|嘿|嘻)+[\s,，]*", "", text.strip()) or text.strip()
     if raw in ACKNOWLEDGED or raw.rstrip("。.!！~～") in ACKNOWLEDGED:
         return Judgement(Verdict.OTHER, cue=f"ack:{raw}")
     core = raw
@@ -506,9 +511,8 @@ def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
             and not judgement.cue.startswith(("still", "phrase")):
         return Judgement(Verdict.OTHER, cue="new-topic")
     if decisive is not None and judgement.verdict in (Verdict.WORKED, Verdict.FAILED, Verdict.UNSURE):
-        question = _question_clause(norm)
-        if question is not None and decisive.start >= question \
-                and not decisive.cue.startswith(_ANSWERING_CUES):
+        asked = any(a <= decisive.start < b for a, b in _question_clauses(norm))
+        if asked and not decisive.cue.startswith(_ANSWERING_CUES):
             # 「清晰度在哪里调？」, 「为什么我的号会被锁？」: a question, not an answer
             return Judgement(Verdict.OTHER, cue=decisive.cue, question=True)
     return judgement
@@ -538,12 +542,14 @@ def read_reply(text: str, context: Optional[StepContext] = None, *, intent: Opti
     return judgement
 
 
-def _question_clause(text: str) -> Optional[int]:
-    """Where the clause that asks a question begins, or None if nothing is asked."""
-    match = None
-    for match in _QUESTION.finditer(text):
-        pass
-    if match is None:
-        return None
-    clause_starts = [m.end() for m in re.finditer(r"[，,。.!！~～;；]", text[:match.start()])]
-    return clause_starts[-1] if clause_starts else 0
+def _question_clauses(text: str) -> List[Tuple[int, int]]:
+    """The (start, end) of every clause that asks something."""
+    clauses, start = [], 0
+    for match in re.finditer(r"[，,。.!！~～;；]|$", text):
+        if _QUESTION.search(text, start, match.end() if match.group() in "?？" else match.start()) \
+                or "?" in text[start:match.end()] or "？" in text[start:match.end()]:
+            clauses.append((start, match.end()))
+        start = match.end()
+        if start >= len(text):
+            break
+    return clauses
