@@ -1,10 +1,10 @@
 # Dy 客服助手 — the verbs people use. See README.md.
-.PHONY: help hooks setup migrate staff-user train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench clean
+.PHONY: help hooks setup migrate staff-user train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench eval clean
 
 help:
 	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
 	@echo "make test    set up, train if needed, run every test (what CI runs)"
-	@echo "make setup | migrate | train | shell | validate | hooks | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | clean"
+	@echo "make setup | migrate | train | shell | validate | hooks | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | eval | clean"
 
 setup:
 	@bash scripts/setup.sh
@@ -52,6 +52,10 @@ test: setup
 
 bench: train
 	@bash scripts/bench.sh
+
+# understanding measured: intents, step answers, baselines, latency (prints, writes results/eval.md)
+eval: train
+	@bash scripts/test.sh eval
 
 clean:
 	rm -rf results .pytest_cache build tests/artifacts

@@ -146,6 +146,14 @@ def genuine_urgency(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def business_request(tracker: Tracker) -> bool:
+    """The user asks about commission, ad spend, shop qualifications, withdrawals, … (the
+    ``business`` entity of data/nlu/entities.yml, really written): handled by people, never
+    by a playbook."""
+    return any(isinstance(e, dict) and e.get("entity") == "business" and e.get("extractor") != INJECTED
+               for e in tracker.latest_message.get("entities") or [])
+
+
 def urgent_signal(tracker: Tracker) -> bool:
     """True when the user said, in this flow, that it is urgent or business is interrupted."""
     return bool(tracker.get_slot("urgency")) or genuine_urgency(tracker) is not None
@@ -316,6 +324,10 @@ class ActionStartPlaybook(DyAction):
         return "action_start_playbook"
 
     async def handle(self, dispatcher, tracker, domain):
+        if business_request(tracker):
+            dispatcher.utter_message(response="utter_business_elsewhere")
+            ask_open_question(dispatcher, FlowState(tracker), tracker)
+            return []
         found = registry().for_intent(latest_intent(tracker))
         if not found:
             dispatcher.utter_message(response="utter_playbook_unavailable")
@@ -663,6 +675,10 @@ class ActionFallback(DyAction):
             return []
         if state.stage == STAGE_FOLLOWUP:
             dispatcher.utter_message(response="utter_not_understood_in_flow")
+            ask_open_question(dispatcher, state, tracker)
+            return []
+        if business_request(tracker):
+            dispatcher.utter_message(response="utter_business_elsewhere")
             ask_open_question(dispatcher, state, tracker)
             return []
         if consecutive_fallbacks(tracker) >= 2:

@@ -2,7 +2,8 @@
 
 A blank ``zh`` pipeline (character segmentation) with an ``entity_ruler`` whose patterns
 come from the NLU data: every ``feature`` synonym (and its canonical value) becomes a
-``feature`` pattern, every entry of the ``urgency`` lookup an ``urgency`` pattern.
+``feature`` pattern, every entry of the ``urgency`` lookup an ``urgency`` pattern and every
+entry of the ``business`` lookup (requests handled elsewhere) a ``business`` pattern.
 Matching is case-insensitive (``LOWER``), so "Live" and "live" both match.
 
 Usage: python scripts/build_spacy_model.py [--nlu data/nlu] [--out build/spacy_zh]
@@ -17,7 +18,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ENTITY_LABELS = ("feature", "urgency")
+ENTITY_LABELS = ("feature", "urgency", "business")
+#: Lookup tables whose entries become patterns of the entity of the same name.
+LOOKUP_LABELS = ("urgency", "business")
 
 
 def collect_patterns(nlu_path: Path) -> list:
@@ -31,11 +34,11 @@ def collect_patterns(nlu_path: Path) -> list:
         if not canonical.isdigit():
             phrases["feature"].update({synonym, canonical})
     for table in data.lookup_tables:
-        if table.get("name") == "urgency":
+        if table.get("name") in LOOKUP_LABELS:
             elements = table.get("elements")
             if isinstance(elements, str):
                 elements = [line.lstrip("- ").strip() for line in elements.splitlines()]
-            phrases["urgency"].update(e for e in elements or [] if e)
+            phrases[table["name"]].update(e for e in elements or [] if e)
     patterns = []
     for label, values in phrases.items():
         for value in sorted(values, key=len, reverse=True):
@@ -59,7 +62,8 @@ def build(nlu_path: Path, out: Path) -> int:
                                        encoding="utf-8")
     counts = {label: sum(1 for p in patterns if p["label"] == label) for label in ENTITY_LABELS}
     print(f"spaCy pipeline written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
-          f" ({counts['feature']} feature, {counts['urgency']} urgency patterns)")
+          f" ({counts['feature']} feature, {counts['urgency']} urgency, {counts['business']} business "
+          f"patterns)")
     return 0
 
 

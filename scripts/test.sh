@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the test suites: unit | validate | stories | nlu | integration | browser | all (CI).
+# Run the test suites: unit | validate | stories | nlu | eval | integration | browser | all (CI).
 # Order as a user cares: unit tests -> data validation -> train -> test stories -> NLU
 # evaluation -> integration tests on the real servers.
 set -euo pipefail
@@ -42,6 +42,15 @@ run_nlu() {
   "$PY" scripts/nlu_report.py results/nlu/intent_report.json --min-f1 "$NLU_MIN_F1"
 }
 
+run_eval() {
+  # make eval: the full evaluation; CI runs it on a small fold (2 folds, 10 epochs) so it
+  # cannot rot. It prints figures and asserts nothing.
+  local quick=""
+  if [ "${CI:-}" = "true" ] || [ "${EVAL_QUICK:-}" = "1" ]; then quick="--quick"; fi
+  log "evaluation${quick:+ (quick)}: intents, step answers, baselines side by side (results/eval.md)"
+  "$PY" scripts/eval.py $quick 2> >(grep -v -e tensorflow -e 'rebuild TensorFlow' -e TF-TRT -e AVX2 -e Deprecat -e Warning -e '^  ' >&2)
+}
+
 ensure_browser() {
   # Debian's Chromium and a CJK font (without one, Chinese renders as boxes in screenshots)
   if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -i "noto sans cjk" >/dev/null; then return; fi
@@ -68,6 +77,7 @@ case "${1:-all}" in
   validate) run_validate ;;
   stories) run_stories ;;
   nlu) run_nlu ;;
+  eval) run_eval ;;
   integration) run_integration ;;
   browser) run_browser ;;
   all)
@@ -77,9 +87,10 @@ case "${1:-all}" in
     run_train
     run_stories
     run_nlu
+    run_eval
     run_integration
     run_browser
     log "all test suites passed"
     ;;
-  *) die "unknown suite '$1' (unit | validate | stories | nlu | integration | browser | all)" ;;
+  *) die "unknown suite '$1' (unit | validate | stories | nlu | eval | integration | browser | all)" ;;
 esac

@@ -489,3 +489,22 @@ async def test_a_step_phrase_from_the_playbook_is_used(database_url, dispatcher,
                            slots=progress("check_network", ["check_network"]))
     await run(dy.ActionFallback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]
+
+
+@pytest.mark.parametrize("action,intent", [(dy.ActionFallback(), "out_of_scope"),
+                                           (dy.ActionStartPlaybook(), "data_loss")])
+async def test_business_requests_go_to_a_person_never_to_a_playbook(database_url, dispatcher,
+                                                                     domain, action, intent):
+    business = [{"entity": "business", "value": "提现", "extractor": "SpacyEntityExtractor",
+                 "start": 0, "end": 2}]
+    tracker = make_tracker("提现一直不到账", intent, entities=business)
+    events = await run(action, dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_business_elsewhere"]
+    assert "playbook" not in slot_values(events)
+
+
+async def test_a_typed_business_entity_is_not_trusted(database_url, dispatcher, domain):
+    injected = [{"entity": "business", "value": "佣金", "extractor": "RegexMessageHandler"}]
+    tracker = make_tracker('/data_loss{"business": "佣金"}', "data_loss", entities=injected)
+    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    assert slot_values(events)["playbook"] == "data_loss"

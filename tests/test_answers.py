@@ -111,3 +111,11 @@ def test_huge_and_odd_input_is_judged_quickly_without_error():
     for text in ["", " ", "😀" * 5000, "<script>alert(1)</script>", "'; DROP TABLE tickets; --",
                  "好" * 20000, "\x00\x01", "还是不行" * 3000]:
         assert isinstance(judge(text).verdict, Verdict)
+
+
+def test_a_bare_yes_to_a_question_about_the_problem_means_it_still_fails():
+    still = StepContext(question="调整之后，视频还会卡吗？")
+    assert judge("是的", still).verdict == FAILED and judge("不会", still).verdict == WORKED
+    assert judge("不卡了", still).verdict == WORKED  # the words say it themselves
+    worked = StepContext(question="调整之后，视频播放流畅了吗？")
+    assert judge("是的", worked).verdict == WORKED

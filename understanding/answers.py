@@ -504,6 +504,10 @@ def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
         return Judgement(Verdict.OTHER)
     bare = _bare(norm)
     if bare is not None:
+        if bare.cue.startswith("bare:") and asks_about_the_problem(context.question):
+            # 「还会卡吗？」 「是的」: yes, it still does
+            flipped = Verdict.FAILED if bare.verdict == Verdict.WORKED else Verdict.WORKED
+            return Judgement(flipped, cue=f"bare:{norm} (the question asks about the problem)")
         return bare
     signals = _signals(norm, context.phrases)
     judgement, decisive = _decide(signals, norm)
@@ -540,6 +544,15 @@ def read_reply(text: str, context: Optional[StepContext] = None, *, intent: Opti
             and confidence >= NEW_PROBLEM_CONFIDENCE:
         return Judgement(Verdict.OTHER, cue=f"new-problem:{intent}")
     return judgement
+
+
+_PROBLEM_QUESTION = re.compile(r"(?:还|仍|依然|是否还|会不会)[^，,。?？]{0,6}(?:" + _alt(SYMPTOMS) + r")")
+
+
+def asks_about_the_problem(question: str) -> bool:
+    """True when the check question asks whether the problem is still there (「还会卡吗？」),
+    so that a bare 「是」 means it did not work. The shipped playbooks ask "did it work?"."""
+    return bool(question) and bool(_PROBLEM_QUESTION.search(normalize(question)))
 
 
 def _question_clauses(text: str) -> List[Tuple[int, int]]:

@@ -16,14 +16,24 @@ import opencc
 _SPACES = re.compile(r"\s+")
 
 
-@lru_cache(maxsize=1)
-def _converter() -> opencc.OpenCC:
-    return opencc.OpenCC("tw2sp")
+@lru_cache(maxsize=2)
+def _converter(config: str = "tw2sp") -> opencc.OpenCC:
+    return opencc.OpenCC(config)
 
 
 def to_simplified(text: str) -> str:
     """Traditional characters and Taiwan phrasing as simplified mainland Chinese."""
     return _converter().convert(text) if text else text
+
+
+def same_length_simplified(text: str) -> str:
+    """:func:`to_simplified` when it keeps the text's length (entity offsets stay valid),
+    else character by character (``t2s``), else the text unchanged."""
+    for config in ("tw2sp", "t2s"):
+        converted = _converter(config).convert(text)
+        if len(converted) == len(text):
+            return converted
+    return text
 
 
 def normalize(text: str) -> str:
