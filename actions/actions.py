@@ -16,7 +16,7 @@ import os
 import re
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -42,6 +42,10 @@ STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP}
 FOLLOWUP_PREFIX = "ticket-"
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
 #: Questions with these intents have their own answers (「我的工单呢？」, 「你是机器人吗？」).
+#: Two problems in one message: another playbook's intent ranked this high, in a message of
+#: two clauses, is offered after the first one starts (measured: README, "Problem reports").
+SECOND_PROBLEM_CONFIDENCE = 0.2
+TWO_CLAUSES = re.compile(r"[，,；;。.!！?？、]|而且|还有|另外|并且|同时|也|以及|\band\b|\balso\b")
 NOT_STEP_QUESTIONS = {"ticket_status", "bot_challenge", "request_human", "greet", "thank", "goodbye"}
 UNSURE_RESPONSES = {Verdict.WORKED: "utter_answer_unsure_worked",
                     Verdict.FAILED: "utter_answer_unsure_failed", None: "utter_answer_unsure"}
@@ -342,10 +346,29 @@ class ActionStartPlaybook(DyAction):
         logger.info("playbook %s started at %s (conversation %s)", playbook.id, outcome.step,
                     conversation_ref(tracker.sender_id))
         send(dispatcher, outcome.replies)
+        second = second_problem(tracker, playbook)
+        if second is not None:
+            dispatcher.utter_message(response="utter_second_problem", other_problem=second[0].title,
+                                     other_intent=second[1])
         # a new problem: a new flow, and urgency said about an earlier problem no longer counts
         return progress_events(playbook, outcome, STAGE_TROUBLESHOOTING, uuid.uuid4().hex) + [
             SlotSet("ticket_id", None), SlotSet("urgency", None),
         ]
+
+
+def second_problem(tracker: Tracker, first: Playbook) -> Optional[Tuple[Playbook, str]]:
+    """Another problem named in the same message (「网络老掉线，密码也忘了」): the playbook
+    and intent ranked next, if it is another playbook's and the message has two clauses."""
+    text = tracker.latest_message.get("text") or ""
+    if text.startswith("/") or not TWO_CLAUSES.search(text):
+        return None
+    for ranked in (tracker.latest_message.get("intent_ranking") or [])[1:]:
+        if not isinstance(ranked, dict) or (ranked.get("confidence") or 0) < SECOND_PROBLEM_CONFIDENCE:
+            break
+        found = registry().for_intent(ranked.get("name"))
+        if found and found[0].id != first.id:
+            return found[0], str(ranked["name"])
+    return None
 
 
 async def finish_outcome(dispatcher, tracker, playbook: Playbook, outcome: Outcome,

@@ -508,3 +508,23 @@ async def test_a_typed_business_entity_is_not_trusted(database_url, dispatcher, 
     tracker = make_tracker('/data_loss{"business": "佣金"}', "data_loss", entities=injected)
     events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
     assert slot_values(events)["playbook"] == "data_loss"
+
+
+async def test_a_second_problem_in_the_same_message_is_offered(database_url, dispatcher, domain):
+    tracker = make_tracker("网络老是掉线，而且密码也忘了", "network_problem")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "network_problem", "confidence": 0.55}, {"name": "forgot_password", "confidence": 0.38},
+        {"name": "deny", "confidence": 0.03}]
+    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    assert slot_values(events)["playbook"] == "network"
+    offer = dispatcher.messages[-1]
+    assert offer["response"] == "utter_second_problem"
+    assert offer["other_problem"] == "账号登录问题" and offer["other_intent"] == "forgot_password"
+
+
+async def test_one_problem_is_not_offered_twice(database_url, dispatcher, domain):
+    tracker = make_tracker("网络老是掉线", "network_problem")
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "network_problem", "confidence": 0.9}, {"name": "feature_problem", "confidence": 0.3}]
+    await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    assert "utter_second_problem" not in responses(dispatcher)

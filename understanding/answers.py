@@ -105,7 +105,7 @@ COMPLETIONS = [
     "能正常", "可以正常", "正常了", "登录了", "登陆了", "上线了", "稳了", "好转", "清楚了", "很快", "快了", "快多了", "变快", "秒开",
     "秒进", "uploaded", "posted", "published", "it worked", "good", "差不多了", "差不多好了",
     "差不多可以了", "差不多吧", "差不多啦", "妥妥", "稳稳的", "没少", "一个不少", "一张不少",
-    "一个都没少", "一张都没少", "一条都没少", "一点都没少", "都没少", "什么都没少", "修复", "排除了",
+    "就进了", "一次就进", "很稳", "挺稳", "都很稳", "一个都没少", "一张都没少", "一条都没少", "一点都没少", "都没少", "什么都没少", "修复", "排除了",
     "飞起", "看得到", "看得见", "找得到", "登得上", "连得上", "打得开", "用得了", "登得进", "finally in",
     "i'm in", "im in", "got in", "yes", "很顺", "挺顺", "顺利", "秒出", "还原", "复原", "翻到", "能打开", "打开了", "都回来", "正常播放",
     "恢复正常", "恢复了正常", "正常使用", "正常登录", "完成", "已经登录", "已登录", "登录进去", "登录到了",
@@ -117,14 +117,14 @@ COMPLETIONS = [
 #: Things that, affirmed, mean the problem is still there (negated: it is gone).
 SYMPTOMS = [
     "卡顿", "卡住", "卡死", "卡成", "卡爆", "卡", "掉线", "断线", "断网", "断开", "断流", "断了", "掉了",
-    "闪退", "报错", "出错", "错误", "失败", "黑屏", "白屏", "花屏", "转圈", "加载", "延迟", "缓冲",
+    "闪退", "报错", "出错", "错误", "失败", "黑屏", "白屏", "花屏", "转圈", "一直加载", "加载中", "延迟", "缓冲",
     "慢", "异常", "模糊", "糊", "锁着", "锁定", "被锁", "冻结", "封号", "问题", "毛病", "故障", "bug",
     "lag", "laggy", "buffering", "stuck", "freez", "crash", "error", "drop", "掉帧", "没声音", "没画面",
     "黑的", "空的", "打不开", "刷不出", "加载不出", "一直转", "提示密码错误", "验证码错误", "不显示",
     "踢出", "被踢", "封禁", "封了", "限制", "是灰的", "灰色", "变灰", "红灯", "是红的", "亮红", "没网",
     "无网络", "没信号", "没有网", "掉过线", "断过网", "断过", "卡过", "不相关", "对不上", "时好时坏", "时断时续", "一会好一会", "断",
     "被踢出来", "踢出来", "踢下线", "踢掉", "一直红", "变红", "红了", "红色", "闪", "损坏", "循环",
-    "一卡一卡", "操作频繁", "稍后再试", "坏一会"]
+    "一卡一卡", "操作频繁", "稍后再试", "坏一会", "不存在", "不给力", "empty"]
 #: The problem restated: what follows did not change.
 STILL = ["还是", "依然", "依旧", "仍然", "仍旧", "照样", "照旧", "老样子", "原样", "一个样", "一样",
          "问题还在", "没变", "没变化", "没有变化", "没改善", "没有改善", "没区别", "没差别", "没啥变化",
@@ -153,7 +153,8 @@ NEGATIVES = ["不行", "不可以", "没用", "没啥用", "没什么用", "无�
              "凉凉", "麻了", "裂开", "挂了", "验证不过", "审核不过", "过不了", "没有什么用", "没有啥用",
              "nothing changed", "no change", "no difference", "same as before", "still the same",
              "都不过", "还是不过", "never got", "never received", "didn't get", "didnt get",
-             "did not get", "haven't got", "havent got", "no code", "拿什么", "用什么恢复"]
+             "did not get", "haven't got", "havent got", "no code", "拿什么", "用什么恢复", "一直提示", "一直显示",
+             "一直弹", "了个寂寞", "个寂寞"]
 #: Negative facts (not verdicts): inside a question they are what is asked about.
 FACTS = {"删了", "删掉了", "清掉了", "被清", "过期", "超过30天", "没了", "丢了", "不在", "不见了"}
 #: Partial fixes: a part found, a little better.
@@ -236,6 +237,8 @@ _RHETORICAL = re.compile(r"这(?:也)?叫[^，,。.!！]{0,6}(?:[?？]|吗|$)|(?
 _NOT_PASSING = re.compile(r"不过(?=$|[，,。.!！~～?？])")
 #: A new topic: 另外…, 顺便问一下…, 对了…
 _NEW_TOPIC = re.compile(r"^(?:另外|顺便|对了|还有个问题|还有一个问题|还想问|再问一下|by the way|btw)")
+#: 没有 / 不再 over a short noun phrase before the symptom: 没有网络错误提示了.
+_NONE_OF = re.compile(r"(?:再也没有?|没有再|没再|不再|没有|没)[^\s，,。.!！?？不没还又老一]{0,4}?(?=(?:" + _alt(SYMPTOMS) + r"))")
 #: 无法 / 没法 / 不能 + a verb: cannot.
 _UNABLE = re.compile(r"(?:无法|没法|没办法|不能|不可以|没能)(?:正常)?[\u4e00-\u9fff]")
 #: "no backup found", "nothing there"
@@ -244,9 +247,11 @@ _EN_NONE = re.compile(r"\bno\s+\w+(?:\s+\w+)?\s+(?:found|there|left|at all)\b|\b
 _ABSENT = re.compile(r"没有?|木有|莫得")
 #: A new fact after "but" that is negative: 能搜了但结果完全不相关.
 _BUT_NOT = re.compile(r"(?:但是?|可是|不过|就是|只是|but)[^，,。.!！?？]*?(不|没|n't|not)")
+#: The present, told after the past.
+_NOW = re.compile(r"现在|这次|这回|目前|终于|now|this time")
 #: Clauses about the past: 刚才是信号不好 explains, it does not answer.
-_HISTORY = re.compile(r"(?:原来(?![的那这账号手机])|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|之前(?!的)|以前(?!的)|原来|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
-                      r"[^，,。.!！?？;；]*")
+_HISTORY = re.compile(r"(?:原来(?![的那这账号手机])|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|之前(?!的)|以前(?!的)|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
+                      r"(?:(?!现在|这次|这回|目前|终于|now)[^，,。.!！?？;；\s])*")
 #: 问题 meaning "a question", not "a problem".
 _ASKING = re.compile(r"一个问题|个问题|问个|问一下|请问|想问|问题是|顺便问")
 
@@ -266,10 +271,10 @@ def _negated(text: str, start: int) -> Optional[int]:
     return window + match.start() if match else None
 
 
-_COMPLETION_RE = re.compile(r"还在(?=$|[的呢啊呀，,。.!！~～])|[看找登连打用进搜刷播传发]得(?:到|着|上|见|开|了|进|出来)|" + _alt(COMPLETIONS) + r"|[搜找登连传发刷看播收接进弄装打翻](?:到|着|上|好|出来|进去|上去|通|成)了?")
+_COMPLETION_RE = re.compile(r"还在(?=$|[的呢啊呀，,。.!！~～])|[看找登连打用进搜刷播传发]得(?:到|着|上|见|开|了|进|出来)|" + _alt(COMPLETIONS) + r"|[搜找登连传发刷看播收接进弄装打翻开](?:到|着|上|好|出来|进去|上去|通|成)了?|登录到|登录上")
 _SYMPTOM_RE = re.compile(_alt(SYMPTOMS))
 _NEGATIVE_RE = re.compile(_alt(NEGATIVES))
-_ABILITY = re.compile(r"(?<!一)(?<!多)(?<!才)(?<!只)(?:能|可以|阔以|能够|会)(?!儿)(?!找人|找客服|转人工)(?:正常)?[^不没又还卡断掉，,。.!！?？\s]{0,5}了")
+_ABILITY = re.compile(r"(?<!一)(?<!多)(?<!才)(?<!只)(?:能|可以|阔以|能够|会)(?!儿)(?!再)(?!找人|找客服|转人工)(?:正常)?[^不没又还卡断掉，,。.!！?？\s]{0,5}了")
 
 
 def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
@@ -312,12 +317,14 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
         found.append(Signal(POS, start, end, WEAK, f"better:{masked[start:end]}"))
     asks = bool(_QUESTION.search(masked))
     for start, end in _spans(_STILL_PLAIN, masked) + _spans(_STILL_CHAR, masked):
-        cue = "or" if asks and _OR.match(masked, start) else "still"
+        cue = "or" if asks and (_OR.match(masked, start) or masked.startswith("一样", start)) else "still"
         found.append(Signal(NEG, start, end, STRONG, f"{cue}:{masked[start:end]}"))
     for start, end in _spans(_CANNOT, masked):
         verb = max(0, start - 1)
         negator = _negated(masked, verb)
-        if negator is not None:  # 不会再登不上了: it will not fail again
+        if negator is not None and (re.search(r"不会|再", masked[negator:verb])
+                                    or re.match(r"[\u4e00-\u9fff]{0,2}的(?:情况|问题|现象)", masked[end:])):
+            # 不会再登不上了: it will not fail again
             found.append(Signal(POS, negator, end, STRONG, f"no-recurrence:{masked[negator:end]}"))
         else:
             found.append(Signal(NEG, verb, end, STRONG, f"cannot:{masked[verb:end]}"))
@@ -325,8 +332,11 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
         word = masked[start:end]
         found.append(Signal(NEG, start, end, STRONG, f"{'fact' if word in FACTS else 'neg'}:{word}"))
     symptom_free = _NOT_SYMPTOM.sub(lambda m: "□" * len(m.group()), masked)
+    none_of = {m.end(): m.start() for m in _NONE_OF.finditer(symptom_free)}
     for start, end in _spans(_SYMPTOM_RE, symptom_free):
         negator = _negated(symptom_free, start)
+        if negator is None and start in none_of:
+            negator = none_of[start]
         if negator is not None:
             found.append(Signal(POS, negator, end, STRONG, f"no-symptom:{masked[negator:end]}"))
         else:
@@ -375,7 +385,7 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
 
 
 #: Acknowledgements that answer nothing: 好吧, 知道了, 算了.
-ACKNOWLEDGED = {"好吧", "行吧", "那好吧", "好的吧", "算了", "算了吧", "知道了", "好的我知道了", "我知道了", "明白了",
+ACKNOWLEDGED = {"好的收到", "收到收到", "好吧", "行吧", "那好吧", "好的吧", "算了", "算了吧", "知道了", "好的我知道了", "我知道了", "明白了",
                 "明白", "收到", "了解", "懂了", "哦", "噢", "喔", "哦哦", "噢噢", "额", "呃", "嗯?", "嗯？", "emmm",
                 "emm", "em", "hmm", "hm", "ok?"}
 _REPEAT = re.compile(r"^(.{1,3}?)\1+$")
@@ -438,6 +448,9 @@ def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signa
     current = [s for s in signals if not any(a <= s.start < b for a, b in history)]
     if any(s.kind in (POS, NEG) and s.strength == STRONG for s in current):
         signals = current
+    elif history and current != signals and _NOW.search(text):
+        # 「刚才一直提示密码错误，这次一次就进了」: the past is told, the present not read
+        return Judgement(Verdict.UNSURE, cue="history-only"), None
     else:  # 「原来大写锁定开着」 explains a cause: it says nothing of the result
         signals = [s for s in signals if not any(
             a <= s.start < b and text.startswith("原来", a) for a, b in history)]
@@ -457,7 +470,8 @@ def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signa
             return Judgement(Verdict.UNSURE, lean=_verdict(weak_after[-1].kind),
                              cue=weak_after[-1].cue), weak_after[-1]
         # a contrary reading right before, with no comma or contrast word between
-        earlier = [s for s in strong if s.kind != last.kind and s.end <= last.start]
+        earlier = [s for s in strong if s.kind != last.kind and s.end <= last.start
+                   and not s.cue.startswith("fact")]
         if earlier and not _CONTRAST.search(text[earlier[-1].end:last.start]) \
                 and not re.search(r"[，,。.!！~～\s;；、]", text[earlier[-1].end:last.start]):
             if last.kind == NEG:  # "好了又断" / "找到了一部分没找到": what is left is broken
@@ -484,7 +498,8 @@ DIALECT = {"木有": "没有", "莫得": "没有", "没得": "没有", "么有":
            # Cantonese (after OpenCC: 係 → 系)
            "唔得": "不行", "得咗": "可以了", "唔该": "谢谢", "多谢晒": "谢谢", "搞掂": "搞定", "唔系": "不是",
            "都系": "还是", "仲系": "还是", "系咪": "是不是", "咗": "了", "唔": "不", "仲": "还", "晒": "全",
-           "冇问题": "没问题",
+           "冇问题": "没问题", "得喇": "可以了", "得啦": "可以了", "好返": "好了", "搵": "找", "喇": "了",
+           "噜": "了", "喺": "在", "嘢": "东西", "可已": "可以", "木问题": "没问题",
            # pinyin typed without the input method, and voice-input homophones
            "haole": "好了", "hao le": "好了", "keyile": "可以了", "keyi": "可以", "buxing": "不行",
            "bu xing": "不行", "meiyong": "没用", "meiyou": "没有", "mei you": "没有", "haishibuxing": "还是不行",
