@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -13,6 +14,18 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def copy_project(copy: Path) -> Path:
+    """A copy of everything an editor touches (domain, config, data/, the test stories and the
+    NLU test split); the code stays in the repository."""
+    (copy / "tests").mkdir(parents=True)
+    for name in ("domain.yml", "config.yml"):
+        shutil.copy(ROOT / name, copy / name)
+    shutil.copytree(ROOT / "data", copy / "data")
+    shutil.copy(ROOT / "tests" / "test_stories.yml", copy / "tests" / "test_stories.yml")
+    shutil.copytree(ROOT / "tests" / "nlu", copy / "tests" / "nlu")
+    return copy
 
 
 @pytest.fixture()

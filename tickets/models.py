@@ -106,3 +106,21 @@ class Feedback(Base):
     comment = Column(Text)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class TrainingLabel(Base):
+    """The audit of the misunderstanding inbox: a message an editor filed as training data
+    (an intent's example or a playbook step's answer phrase), written or refused."""
+
+    __tablename__ = "training_labels"
+
+    id = Column(Integer, primary_key=True)
+    actor_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False, index=True)
+    kind = Column(String(16), nullable=False)  # intent | answer
+    target = Column(String(160), nullable=False)  # intent name, or playbook/step:label
+    text = Column(Text, nullable=False)  # the phrase as filed (masked; cut when overlong)
+    file = Column(String(255))  # the training file, relative to the project
+    line = Column(Integer)  # the line written (or that would have been written)
+    outcome = Column(String(16), nullable=False)  # written | refused
+    message = Column(Text, nullable=False, default="")  # the validator's (or the input check's)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

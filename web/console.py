@@ -1,10 +1,12 @@
 """The support console at /console/: staff log in, see the queue, open a ticket, work it;
-supervisors and content editors see the playbooks as flow diagrams with real counts.
+supervisors and content editors see the playbooks as flow diagrams with real counts, and the
+inbox of messages the assistant misunderstood, which they file as training data.
 
 Server-rendered Jinja2 pages with auto-escaping; a signed HttpOnly, SameSite=Strict session
-cookie; a CSRF token on every form; every change goes through ``tickets.workflow`` and so
-lands in the audit trail with its author. Editors (role ``editor``) see only the flow
-diagrams: no tickets, transcripts, contact details, dashboard or export.
+cookie; a CSRF token on every form; every change goes through ``tickets.workflow`` (tickets) or
+``tickets.labels`` (training labels) and so lands in an audit trail with its author. Editors
+(role ``editor``) see only the flow diagrams and the inbox (masked messages, no conversation
+ids): no tickets, transcripts, contact details, dashboard or export.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from sanic.request import Request
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from editing import labels as label_files
+from editing.project import Project
 from tickets import config as ticket_config
+from tickets import labels as label_audit
 from tickets import staff as staff_accounts
 from tickets import metrics, workflow
 from tickets.db import session_scope
@@ -37,8 +42,9 @@ from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
 from tickets.policy import load_policy
 from tickets.staff import Staff, StaffError
 from actions.playbooks import PlaybookRegistry, default_registry
-from actions.privacy import mask_email, mask_phone
-from web import flows
+from actions.privacy import mask_email, mask_phone, redact
+from understanding.normalize import normalize
+from web import flows, inbox
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
@@ -467,6 +473,104 @@ async def playbook_page(request: Request, person: Staff, playbook_id: str):
                       note=overview["note"], idle_minutes=overview["idle_minutes"],
                       source=flows.mermaid(playbook, stats),
                       rows=step_rows(playbook, stats), branches=branch_rows(playbook, stats))
+
+
+# --- supervisors and editors: the inbox of misunderstandings -----------------------------------
+
+inbox_readers_only = staff_page(lambda person: person.sees_flows,
+                                "抱歉，误解收件箱只对主管和内容编辑开放。")
+#: The inbox page runs no script at all.
+INBOX_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+             "base-uri 'none'; frame-ancestors 'none'")
+
+
+def _page_number(value: Any) -> int:
+    try:
+        return max(1, min(int(str(value)[:6]), 100000))
+    except ValueError:
+        return 1
+
+
+def inbox_view(page: int, result_id: Optional[int]) -> Dict[str, Any]:
+    """One page of the inbox, what may be labelled, the latest labels and one label's result."""
+    project = Project(label_files.project_dir())
+    note = None
+    try:
+        box = inbox.inbox(flows.tracker_store_url())
+    except SQLAlchemyError as exc:
+        logger.warning("inbox unavailable: tracker store not readable (%s)", type(exc).__name__)
+        box, note = inbox.Inbox(groups=[], messages=0, conversations=0), \
+            "暂时无法读取对话记录库，请稍后刷新。"
+    label_files.prepare(project)  # the project's own problems, known before the first label
+    recent = label_audit.latest_labels(200)
+    written = {normalize(r.text): r for r in reversed(recent) if r.written}
+    groups = box.page(page)
+    return {
+        "groups": groups, "box": box, "page": min(page, box.pages()), "pages": box.pages(),
+        "labelled": {g.key: next((written[f] for f in g.forms if f in written), None)
+                     for g in groups},
+        "intents": label_files.label_intents(project), "steps": label_files.label_steps(project),
+        "recent": recent[:20], "note": note,
+        "result": label_audit.get_label(result_id) if result_id else None,
+        "max_example": label_files.MAX_EXAMPLE_CHARS,
+        "max_answer": label_files.MAX_ANSWER_PHRASE_CHARS,
+    }
+
+
+@console.get("/inbox")
+@inbox_readers_only
+async def inbox_page(request: Request, person: Staff):
+    result = request.args.get("result", "")
+    view = await asyncio.to_thread(inbox_view, _page_number(request.args.get("page", "1")),
+                                   _page_number(result) if result else None)
+    page = render("inbox.html", request, me=person, **view)
+    page.headers["Content-Security-Policy"] = INBOX_CSP
+    return page
+
+
+def file_label(person: Staff, form: Dict[str, str]) -> int:
+    """Write (or refuse) one label from the inbox form and audit it; returns the audit id."""
+    kind, text = form.get("kind", ""), form.get("text", "")
+    target = form.get("intent", "") if kind == "intent" else \
+        f"{form.get('step', '')}:{form.get('label', '')}"
+    project = Project(label_files.project_dir())
+    try:
+        if kind == "intent":
+            outcome = label_files.add_example(project, form.get("intent", "")[:64], text)
+        else:
+            outcome = label_files.add_answer(project, form.get("step", "")[:160],
+                                             form.get("label", "")[:16], text)
+    except label_files.LabelRefused as exc:
+        return label_audit.record_label(person, kind=kind, target=target[:160],
+                                        text=redact(" ".join(text.split())), outcome="refused",
+                                        message=str(exc))
+    except (OSError, UnicodeError) as exc:
+        logger.error("label not written: training file unreadable or not writable (%s)",
+                     type(exc).__name__)
+        return label_audit.record_label(
+            person, kind=kind, target=target[:160], text=redact(" ".join(text.split())),
+            outcome="refused", message=f"无法读写训练文件（{type(exc).__name__}），这条标注没有写入，"
+                                       f"请联系管理员检查项目文件夹的权限。")
+    return label_audit.record_label(person, kind=kind, target=outcome.target, text=outcome.text,
+                                    file=outcome.file, line=outcome.line,
+                                    outcome="written" if outcome.written else "refused",
+                                    message=outcome.validator_text)
+
+
+@console.post("/inbox/label")
+@inbox_readers_only
+async def inbox_label(request: Request, person: Staff):
+    if not _form_ok(request):
+        return render("message.html", request, status=403, me=person,
+                      text="表单已过期，请刷新页面后重试")
+    form = {key: (request.form.get(key) or "")[:100_000]  # far more than any label: refused
+            for key in ("kind", "text", "intent", "step", "label")}
+    if form["kind"] not in label_audit.KINDS:
+        return render("message.html", request, status=400, me=person,
+                      text="请选择写入方式：作为意图的例句，或作为手册步骤的回答说法。")
+    label_id = await asyncio.to_thread(file_label, person, form)
+    page = _page_number(request.form.get("page") or "1")
+    return response.redirect(f"/console/inbox?page={page}&result={label_id}#result")
 
 
 # --- the JSON API (token auth) ----------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import copy_project
 from tests.integration.harness import MODEL, Servers
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -24,6 +25,8 @@ def site(tmp_path_factory):
     running = Servers(tmp_path_factory.mktemp("site"), web=True)
     running.env["CONSOLE_REFRESH_MS"] = "1000"  # the queue's auto-refresh, quick for the tests
     running.env["DY_ENDPOINTS"] = str(running.endpoints)  # the flow pages read its tracker store
+    # the inbox files its labels into a copy of the project, never into the repository
+    running.env["DY_PROJECT_DIR"] = str(copy_project(running.workdir / "project"))
     running.start()
     yield running
     running.stop()
