@@ -40,12 +40,12 @@ from editing.project import Project
 from editing.validate import validate
 from tests.conftest import ROOT, copy_project
 from tests.integration.harness import free_port, wait_until_up
+from tests.test_web import PASSWORD, login
 from tickets import labels as label_audit
 from tickets import staff
 from web import inbox
 
 PHONE, EMAIL = "13800138000", "zhang.wei@example.com"
-PASSWORD = "inbox test password"
 START = dy.ActionStartPlaybook()
 #: What the rules (data/rules.yml) run for each intent.
 RULES = {"network_problem": [START], "login_problem": [START], "forgot_password": [START],
@@ -553,17 +553,6 @@ def inbox_site(tmp_path_factory, rasa_domain):
         server.terminate()
         server.wait(timeout=30)
         db.dispose_all()
-
-
-def login(site, role: str) -> requests.Session:
-    session = requests.Session()
-    form = session.get(f"{site.url}/console/login", timeout=30).text
-    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
-    reply = session.post(f"{site.url}/console/login", allow_redirects=False, timeout=30,
-                         data={"username": site.people[role].username, "password": PASSWORD,
-                               "csrf": token})
-    assert reply.status_code == 302
-    return session
 
 
 def csrf_of(page: str) -> str:

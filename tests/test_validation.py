@@ -16,6 +16,7 @@ from editing.coverage import report as coverage_report
 from editing.fingerprint import record, training_notices
 from editing.project import Project
 from editing.validate import MIN_EXAMPLES, validate
+from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "fixtures" / "broken"
@@ -24,14 +25,7 @@ BROKEN = ROOT / "tests" / "fixtures" / "broken"
 @pytest.fixture()
 def project(tmp_path) -> Path:
     """A copy of everything an editor touches (the code stays in the repository)."""
-    copy = tmp_path / "project"
-    (copy / "tests").mkdir(parents=True)
-    for name in ("domain.yml", "config.yml"):
-        shutil.copy(ROOT / name, copy / name)
-    shutil.copytree(ROOT / "data", copy / "data")
-    shutil.copy(ROOT / "tests" / "test_stories.yml", copy / "tests" / "test_stories.yml")
-    shutil.copytree(ROOT / "tests" / "nlu", copy / "tests" / "nlu")
-    return copy
+    return copy_project(tmp_path / "project")
 
 
 def problems_of(copy: Path, with_rasa: bool = False) -> List[str]:

@@ -256,6 +256,19 @@ _HISTORY = re.compile(r"(?:原来(?![的那这账号手机])|刚(?=好了|能|�
 _ASKING = re.compile(r"一个问题|个问题|问个|问一下|请问|想问|问题是|顺便问")
 
 
+#: Patterns whose every match is one signal: (pattern, kind, strength, cue).
+_PLAIN_SIGNALS = (
+    (PARTIAL, NEG, STRONG, "partial"),
+    (_SYMPTOM_GONE, POS, STRONG, "gone"),
+    (SLIGHTLY_BETTER, POS, WEAK, "better"),
+    (_NOT_PASSING, NEG, STRONG, "neg"),
+    (_RHETORICAL, NEG, STRONG, "neg"),
+    (_EN_NONE, NEG, STRONG, "neg"),
+    (_UNABLE, NEG, STRONG, "cannot"),
+    (_ABSENT, NEG, STRONG, "absent"),
+)
+
+
 def _spans(pattern: re.Pattern, text: str) -> List[Tuple[int, int]]:
     return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
@@ -309,12 +322,6 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
             verb = re.match(r"[\u4e00-\u9fff]{1,2}", rest)
             end = match.end() + (verb.end() if verb else 0)
             found.append(Signal(PENDING, match.start(), end, STRONG, f"pending:{masked[match.start():end]}"))
-    for start, end in _spans(PARTIAL, masked):
-        found.append(Signal(NEG, start, end, STRONG, f"partial:{masked[start:end]}"))
-    for start, end in _spans(_SYMPTOM_GONE, masked):
-        found.append(Signal(POS, start, end, STRONG, f"gone:{masked[start:end]}"))
-    for start, end in _spans(SLIGHTLY_BETTER, masked):
-        found.append(Signal(POS, start, end, WEAK, f"better:{masked[start:end]}"))
     asks = bool(_QUESTION.search(masked))
     for start, end in _spans(_STILL_PLAIN, masked) + _spans(_STILL_CHAR, masked):
         cue = "or" if asks and (_OR.match(masked, start) or masked.startswith("一样", start)) else "still"
@@ -348,16 +355,9 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
                 found.append(Signal(NEG, negator, end, STRONG, f"not:{masked[negator:end]}"))
             else:
                 found.append(Signal(POS, start, end, STRONG, f"done:{masked[start:end]}"))
-    for start, end in _spans(_NOT_PASSING, masked):
-        found.append(Signal(NEG, start, end, STRONG, f"neg:{masked[start:end]}"))
-    for start, end in _spans(_RHETORICAL, masked):
-        found.append(Signal(NEG, start, end, STRONG, f"neg:{masked[start:end]}"))
-    for start, end in _spans(_EN_NONE, masked):
-        found.append(Signal(NEG, start, end, STRONG, f"neg:{masked[start:end]}"))
-    for start, end in _spans(_UNABLE, masked):
-        found.append(Signal(NEG, start, end, STRONG, f"cannot:{masked[start:end]}"))
-    for start, end in _spans(_ABSENT, masked):
-        found.append(Signal(NEG, start, end, STRONG, f"absent:{masked[start:end]}"))
+    for pattern, kind, strength, cue in _PLAIN_SIGNALS:
+        for start, end in _spans(pattern, masked):
+            found.append(Signal(kind, start, end, strength, f"{cue}:{masked[start:end]}"))
     for match in _BUT_NOT.finditer(masked):
         found.append(Signal(NEG, match.start(1), match.end(1), STRONG, f"but-not:{match.group()}"))
     for index, char in enumerate(text):
