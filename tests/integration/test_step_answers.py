@@ -64,7 +64,7 @@ def opening(key: str) -> str:
 
 
 def test_every_step_has_a_path():
-    steps = {(p.id, s.id) for p in PLAYBOOKS.all().values() for s in p.steps.values() if not s.branch}
+    steps = {(p.id, s.id) for p in PLAYBOOKS.all() for s in p.steps.values() if not s.branch}
     assert steps == set(PATHS)
 
 
