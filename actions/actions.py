@@ -31,6 +31,7 @@ from tickets import config as ticket_config
 from tickets import store, workflow
 from tickets.policy import PriorityPolicy, load_policy
 from understanding.answers import Judgement, StepContext, Verdict, read_reply
+from understanding.normalize import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP}
 FOLLOWUP_PREFIX = "ticket-"
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
 #: Questions with these intents have their own answers (「我的工单呢？」, 「你是机器人吗？」).
-#: Two problems in one message: another playbook's intent ranked this high, in a message of
-#: two clauses, is offered after the first one starts (measured: README, "Problem reports").
-SECOND_PROBLEM_CONFIDENCE = 0.2
-TWO_CLAUSES = re.compile(r"[，,；;。.!！?？、]|而且|还有|另外|并且|同时|也|以及|\band\b|\balso\b")
+#: The clauses of a message (「网络老是掉线，而且密码也忘了」): a second problem is looked for in
+#: the clauses after the first.
+CLAUSE_BREAK = re.compile(r"[，,；;。.!！?？、\n]|而且|还有|另外|并且|同时|以及|\band\b|\balso\b")
+NEGATED_MENTION = re.compile(r"(?:不是|没有|没|不)$")
 NOT_STEP_QUESTIONS = {"ticket_status", "bot_challenge", "request_human", "greet", "thank", "goodbye"}
 UNSURE_RESPONSES = {Verdict.WORKED: "utter_answer_unsure_worked",
                     Verdict.FAILED: "utter_answer_unsure_failed", None: "utter_answer_unsure"}
@@ -356,18 +357,31 @@ class ActionStartPlaybook(DyAction):
         ]
 
 
+def _bare_words(text: str) -> str:
+    """A phrase without the adverbs people slip into it: 密码也忘了 names 密码忘了."""
+    return re.sub(r"[也都还又]", "", text.lower())
+
+
 def second_problem(tracker: Tracker, first: Playbook) -> Optional[Tuple[Playbook, str]]:
-    """Another problem named in the same message (「网络老掉线，密码也忘了」): the playbook
-    and intent ranked next, if it is another playbook's and the message has two clauses."""
-    text = tracker.latest_message.get("text") or ""
-    if text.startswith("/") or not TWO_CLAUSES.search(text):
+    """Another problem named in the same message (「网络老掉线，而且密码也忘了」): a trigger of
+    another playbook whose ``mentions`` stand, not negated, in a later clause that names
+    nothing of the first problem. (The NLU gives a message one intent; its ranking puts the
+    others near 0, so it cannot tell.)"""
+    text = normalize(tracker.latest_message.get("text") or "")
+    if text.startswith("/"):
         return None
-    for ranked in (tracker.latest_message.get("intent_ranking") or [])[1:]:
-        if not isinstance(ranked, dict) or (ranked.get("confidence") or 0) < SECOND_PROBLEM_CONFIDENCE:
-            break
-        found = registry().for_intent(ranked.get("name"))
-        if found and found[0].id != first.id:
-            return found[0], str(ranked["name"])
+    own = [_bare_words(m) for t in first.triggers for m in t.mentions]
+    for clause in [_bare_words(c) for c in CLAUSE_BREAK.split(text) if c.strip()][1:]:
+        if any(m in clause for m in own):
+            continue
+        for playbook in registry().all():
+            if playbook.id == first.id:
+                continue
+            for trigger in playbook.triggers:
+                for mention in trigger.mentions:
+                    at = clause.find(_bare_words(mention))
+                    if at >= 0 and not NEGATED_MENTION.search(clause[:at]):
+                        return playbook, trigger.intent
     return None
 
 

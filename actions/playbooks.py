@@ -31,7 +31,10 @@ STEP_KEYS = {"id", "title", "message", "check", "link", "image", "video", "on_ye
 ANSWER_KEYS = ("worked", "failed", "human")
 MAX_ANSWER_PHRASE_CHARS = 40
 ID_FORMAT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-TOP_KEYS = {"id", "title", "category", "triggers", "intro", "intros", "steps", "escalation"}
+TOP_KEYS = {"id", "title", "category", "triggers", "intro", "intros", "steps", "escalation",
+            "mentions"}
+TRIGGER_KEYS = {"intent", "start"}
+MAX_MENTION_CHARS = 20
 
 
 class PlaybookError(ValueError):
@@ -138,6 +141,9 @@ class Step:
 class Trigger:
     intent: str
     start: str
+    #: words that show a message mentions this problem (「密码也忘了」): when a message starts
+    #: another playbook and names this problem too, this trigger is offered after it
+    mentions: Tuple[str, ...] = ()
     line: int = field(default=1, compare=False)  # where the editor wrote it, for messages
 
 
@@ -203,6 +209,43 @@ def _branch_loop(steps: Mapping[str, Step], start: str) -> List[str]:
         return False
 
     return path if visit(start) else []
+
+
+def _with_mentions(data: Mapping[str, Any], triggers: List[Trigger],
+                   problem: Callable[[int, str], None]) -> List[Trigger]:
+    """The playbook's ``mentions:`` (trigger intent -> short phrases that name the problem
+    inside a longer message), checked and given to the triggers."""
+    given = data.get("mentions")
+    if given is None:
+        return triggers
+    if not isinstance(given, dict):
+        problem(_line(data, "mentions"), "mentions 必须写成 意图: 说法列表，例如 forgot_password: 下面每行"
+                                         "一个「- 密码忘了」 (mentions must be a mapping)")
+        return triggers
+    by_intent: Dict[str, Tuple[str, ...]] = {}
+    for intent, phrases in given.items():
+        line = _line(given, str(intent))
+        if intent not in {t.intent for t in triggers}:
+            problem(line, f"mentions 里的 {intent} 不是这本手册的触发意图，可选："
+                          f"{', '.join(t.intent for t in triggers)} (mentions for an unknown trigger)")
+            continue
+        if not isinstance(phrases, list) or not phrases:
+            problem(line, f"mentions.{intent} 必须是至少一条说法的列表 (mentions must be a list)")
+            continue
+        kept: List[str] = []
+        for index, mention in enumerate(phrases):
+            text = mention.strip() if isinstance(mention, str) else ""
+            if not text or len(text) > MAX_MENTION_CHARS:
+                problem(line + 1 + index, f"mentions.{intent} 第 {index + 1} 条必须是不超过 "
+                                          f"{MAX_MENTION_CHARS} 字的一个词或短语 (invalid mention)")
+            elif text.lower() in (m.lower() for m in kept):
+                problem(line + 1 + index, f"mentions.{intent} 里的「{text}」写了两次，请删掉一条 "
+                                          f"(duplicate mention)")
+            else:
+                kept.append(text)
+        by_intent[str(intent)] = tuple(kept)
+    return [Trigger(intent=t.intent, start=t.start, mentions=by_intent.get(t.intent, ()), line=t.line)
+            for t in triggers]
 
 
 def _parse_answers(raw: Mapping[str, Any], step_id: str,
@@ -423,8 +466,13 @@ def parse_playbook(
             continue
         if raw["start"] not in steps:
             problem(_line(raw, "start"), f"trigger 的起始步骤 {raw['start']!r} 不存在 (unknown start step)")
+        for key in raw:
+            if key not in TRIGGER_KEYS:
+                problem(_line(raw, key), f"trigger 有未知字段 {key!r}，可用字段：{', '.join(sorted(TRIGGER_KEYS))} "
+                                         f"(unknown trigger key)")
         triggers.append(Trigger(intent=str(raw["intent"]), start=str(raw["start"]),
                                 line=_line(raw, "intent")))
+    triggers = _with_mentions(data, triggers, problem)
 
     # every step must be reachable from some trigger
     reachable = set()

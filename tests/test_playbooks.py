@@ -161,3 +161,17 @@ def test_bad_answer_phrases_are_refused_at_their_line(tmp_path, old, new, line, 
         load_playbook_file(path, priorities=PRIORITIES)
     assert any(p.startswith(f"{path}:{line}: ") and fragment in p for p in info.value.problems), \
         info.value.problems
+
+
+def test_a_playbook_may_list_the_words_that_mention_its_problems(tmp_path):
+    path = tmp_path / "demo.yml"
+    path.write_text(GOOD + "mentions:\n  network_problem:\n    - 掉线\n    - 断网\n", encoding="utf-8")
+    assert load_playbook_file(path, priorities=PRIORITIES).triggers[0].mentions == ("掉线", "断网")
+    lines = len(GOOD.splitlines())
+    path.write_text(GOOD + "mentions:\n  network_problem:\n    - 掉线\n    - 掉线\n  login_problem:\n"
+                    "    - 登不上\n", encoding="utf-8")
+    with pytest.raises(PlaybookError) as info:
+        load_playbook_file(path, priorities=PRIORITIES)
+    assert any(f":{lines + 4}: " in p and "写了两次" in p for p in info.value.problems), info.value.problems
+    assert any(f":{lines + 5}: " in p and "mentions for an unknown trigger" in p
+               for p in info.value.problems), info.value.problems

@@ -430,6 +430,8 @@ def test_an_intent_moved_between_files_in_one_update_goes_through(project):
     login = (playbooks / "login.yml").read_text(encoding="utf-8")
     intros = login[login.index("intros:\n"):login.index("steps:\n")]
     edit(playbooks / "login.yml", intros, "")  # its own intro for forgot_password goes too
+    login = (playbooks / "login.yml").read_text(encoding="utf-8")
+    edit(playbooks / "login.yml", login[login.index("  forgot_password:\n"):], "")  # and its mentions
     edit(playbooks / "data_loss.yml", "triggers:\n",
          "triggers:\n  - intent: forgot_password\n    start: check_local_storage\n")
     assert registry.for_intent("forgot_password")[0].id == "data_loss"
