@@ -22,13 +22,20 @@ def _converter(config: str = "tw2sp") -> opencc.OpenCC:
 
 
 def to_simplified(text: str) -> str:
-    """Traditional characters and Taiwan phrasing as simplified mainland Chinese."""
-    return _converter().convert(text) if text else text
+    """Traditional characters and Taiwan phrasing as simplified mainland Chinese.
+
+    Text with no traditional character is left as it is: ``tw2sp`` reads its input as Taiwan
+    usage and would turn mainland words into others (程序 → 进程, 文件 → 文档)."""
+    if not text or _converter("t2s").convert(text) == text:
+        return text
+    return _converter().convert(text)
 
 
 def same_length_simplified(text: str) -> str:
     """:func:`to_simplified` when it keeps the text's length (entity offsets stay valid),
     else character by character (``t2s``), else the text unchanged."""
+    if not text or _converter("t2s").convert(text) == text:
+        return text
     for config in ("tw2sp", "t2s"):
         converted = _converter(config).convert(text)
         if len(converted) == len(text):
