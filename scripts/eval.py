@@ -43,7 +43,7 @@ from understanding.answers import StepContext, Verdict, read_reply  # noqa: E402
 from understanding.normalize import normalize  # noqa: E402
 
 MODEL = ROOT / "models" / "dy.tar.gz"
-TEST_SPLITS = [ROOT / "tests" / "nlu" / "test_nlu.yml", ROOT / "tests" / "nlu" / "heldout_reports.yml"]
+TEST_SPLITS = sorted((ROOT / "tests" / "nlu").glob("*.yml"))
 ANSWER_SETS = sorted((ROOT / "tests" / "answers").glob("answers_*.yml"))
 BASELINE_CONFIG = ROOT / "scripts" / "eval_configs" / "rasa_init_jieba.yml"
 OUT_OF_SCOPE = {"out_of_scope", "nlu_fallback"}
@@ -441,7 +441,7 @@ def render(rows, cv: Dict, folds: int, train, test, copies, answers, quick: bool
     lines = ["# Evaluation (`make eval`)", "",
              f"{'Quick run (CI): 2 folds, 10 epochs for the learned baselines. ' if quick else ''}"
              f"{len(train)} training examples (data/nlu); {len(test)} held-out messages "
-             f"(tests/nlu/test_nlu.yml, tests/nlu/heldout_reports.yml; {len(copies)} near-copies of "
+             f"(tests/nlu/*.yml; {len(copies)} near-copies of "
              f"training examples left out); {len(answers)} labelled replies to step questions "
              f"(tests/answers/).", "",
              "| pipeline | in-scope accuracy | out-of-scope recall | macro-F1 | step answers correct "

@@ -18,7 +18,7 @@ not a classifier: README, "Step answers".
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -48,6 +48,9 @@ class Judgement:
     pending: bool = False
     #: OTHER because the user asks something (「清晰度在哪里调？」)
     question: bool = False
+    #: the reply has words only an answer has (还是, 又, 没恢复, 能…了, 但是…): it belongs to
+    #: the open step even when it also names a symptom of another problem
+    tied: bool = False
 
 
 @dataclass(frozen=True)
@@ -522,9 +525,22 @@ def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
         if bare.cue.startswith("bare:") and asks_about_the_problem(context.question):
             # 「还会卡吗？」 「是的」: yes, it still does
             flipped = Verdict.FAILED if bare.verdict == Verdict.WORKED else Verdict.WORKED
-            return Judgement(flipped, cue=f"bare:{norm} (the question asks about the problem)")
-        return bare
+            return Judgement(flipped, cue=f"bare:{norm} (the question asks about the problem)",
+                             tied=True)
+        return replace(bare, tied=bare.verdict in (Verdict.WORKED, Verdict.FAILED))
     signals = _signals(norm, context.phrases)
+    judgement = _read(signals, norm)
+    tied = any(s.kind in (POS, NEG) and not s.cue.startswith(REPORT_CUES) for s in signals)
+    return replace(judgement, tied=tied)
+
+
+#: Cues a problem report has as well as an answer (卡, 失败, 找不到, 没有): on their own they do
+#: not tie a reply to the open step.
+REPORT_CUES = ("symptom", "fact", "cannot", "absent")
+
+
+def _read(signals: List[Signal], norm: str) -> Judgement:
+    """:func:`_decide`, then what a new topic or a question changes."""
     judgement, decisive = _decide(signals, norm)
     if _NEW_TOPIC.search(norm) and judgement.verdict != Verdict.HUMAN \
             and not judgement.cue.startswith(("still", "phrase")):
@@ -541,9 +557,6 @@ def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
 BUTTON_VERDICTS = {"affirm": Verdict.WORKED, "deny": Verdict.FAILED, "request_human": Verdict.HUMAN}
 #: A problem report this sure, of another playbook, is a new problem, not an answer.
 NEW_PROBLEM_CONFIDENCE = 0.7
-#: Cues that tie a reply to the open step whatever the NLU says (还是…, a bare 不, the
-#: editor's phrase for this step).
-ANSWER_CUES = ("still", "bare", "phrase", "partial", "emoji")
 
 
 def read_reply(text: str, context: Optional[StepContext] = None, *, intent: Optional[str] = None,
@@ -555,8 +568,7 @@ def read_reply(text: str, context: Optional[StepContext] = None, *, intent: Opti
         return Judgement(BUTTON_VERDICTS.get(intent or "", Verdict.OTHER), cue=f"button:{intent}")
     judgement = judge(text, context)
     if judgement.verdict in (Verdict.FAILED, Verdict.UNSURE, Verdict.OTHER) \
-            and not judgement.cue.startswith(ANSWER_CUES) and starts_other_playbook \
-            and confidence >= NEW_PROBLEM_CONFIDENCE:
+            and not judgement.tied and starts_other_playbook and confidence >= NEW_PROBLEM_CONFIDENCE:
         return Judgement(Verdict.OTHER, cue=f"new-problem:{intent}")
     return judgement
 
