@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from understanding.answers import StepContext, Verdict, read_reply  # noqa: E402
+from understanding.answers import StepContext, read_reply  # noqa: E402
 from understanding.normalize import normalize  # noqa: E402
 
 MODEL = ROOT / "models" / "dy.tar.gz"

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, editor_at_console
 from tests.browser.test_widget import TIMEOUT, click_reply, open_widget
 from tests.test_flows import nasty_playbook
 from tickets import staff, store
@@ -85,19 +85,7 @@ def shown_count(page, step_id: str) -> int:
 def test_editor_sees_the_playbook_drawn_with_real_counts(browser, phone, site):
     from actions.playbooks import PlaybookRegistry
 
-    editor = staff.create_staff(f"editor.{uuid.uuid4().hex[:6]}", PASSWORD, "editor", "李编辑",
-                                database_url=site.database_url)
-    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = desk.new_page()
-    problems = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda message: problems.append(message.text)
-            if message.type == "error" else None)
-    page.goto(site.web_url + "/console/login")
-    page.fill("input[name=username]", editor.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/playbooks")
+    editor, desk, page, problems = editor_at_console(browser, site, "李编辑", PASSWORD)
     assert "工单队列" not in page.locator("header").inner_text()
     assert page.locator("#playbooks tbody tr").count() == len(PlaybookRegistry().all())
     page.screenshot(path=str(ARTIFACTS / "console-playbooks-1280.png"), full_page=True)
