@@ -17,6 +17,8 @@ from urllib.parse import urlparse
 
 import yaml
 
+from understanding.answers import ANSWER_LABELS
+
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +30,7 @@ TERMINALS = {RESOLVED, ESCALATE}
 STEP_KEYS = {"id", "title", "message", "check", "link", "image", "video", "on_yes", "on_no",
              "on_human", "branch", "answers"}
 #: A step's own answer phrases: ``answers: {worked: [...], failed: [...], human: [...]}``.
-ANSWER_KEYS = ("worked", "failed", "human")
+ANSWER_KEYS = ANSWER_LABELS
 MAX_ANSWER_PHRASE_CHARS = 40
 ID_FORMAT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 TOP_KEYS = {"id", "title", "category", "triggers", "intro", "intros", "steps", "escalation",

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from understanding.answers import StepContext, read_reply  # noqa: E402
+from understanding.answers import BUTTON_VERDICTS, StepContext, Verdict, read_reply  # noqa: E402
 from understanding.normalize import normalize  # noqa: E402
 
 MODEL = ROOT / "models" / "dy.tar.gz"
@@ -48,8 +48,6 @@ BASELINE_CONFIG = ROOT / "scripts" / "eval_configs" / "rasa_init_jieba.yml"
 OUT_OF_SCOPE = {"out_of_scope", "nlu_fallback"}
 #: Near-copies: the same normal form, or this much character-bigram overlap.
 NEAR_COPY_JACCARD = 0.8
-INTENT_TO_ANSWER = {"affirm": "worked", "deny": "failed", "request_human": "human"}
-ANSWER_LABELS = ("worked", "failed", "human", "other")
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -224,7 +222,7 @@ def literal(name: str, model: RasaModel) -> Pipeline:
     """A model's intents taken literally for replies: affirm = worked, deny = failed."""
 
     def read_answer(answer: Answer) -> str:
-        return INTENT_TO_ANSWER.get(model.parse(answer.text)[0], "other")
+        return BUTTON_VERDICTS.get(model.parse(answer.text)[0], Verdict.OTHER).value
 
     return Pipeline(name, lambda text: model.parse(text)[:2], read_answer)
 

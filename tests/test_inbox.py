@@ -9,11 +9,8 @@ project and checked by the real validator; the audit goes to a real (migrated) d
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -39,8 +36,7 @@ from editing import labels
 from editing.project import Project
 from editing.validate import validate
 from tests.conftest import ROOT, copy_project
-from tests.integration.harness import free_port, wait_until_up
-from tests.test_web import PASSWORD, login
+from tests.test_web import PASSWORD, console_server, login
 from tickets import labels as label_audit
 from tickets import staff
 from web import inbox
@@ -514,7 +510,6 @@ def test_personal_data_never_reaches_the_training_data(project):
 
 @pytest.fixture(scope="module")
 def inbox_site(tmp_path_factory, rasa_domain):
-    from tickets import db
     from tickets.migrate import upgrade
 
     work = tmp_path_factory.mktemp("inbox")
@@ -536,23 +531,11 @@ def inbox_site(tmp_path_factory, rasa_domain):
     asyncio.run(record())
     people = {role: staff.create_staff(f"{role}.inbox", PASSWORD, role, database_url=database_url)
               for role in ("agent", "supervisor", "editor")}
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DY_TRACKER_DB_URL", "DY_PLAYBOOK_DIR")}
-    env.update(DATABASE_URL=database_url, DY_TRACKER_DB_URL=f"sqlite:///{work / 'trackers.db'}",
-               DY_PROJECT_DIR=str(copy), CONSOLE_SECRET="inbox-test-secret", PYTHONPATH=str(ROOT))
-    log = work / "web.log"
-    server = subprocess.Popen([sys.executable, "-m", "web", "--host", "127.0.0.1", "--port",
-                               str(port)], cwd=ROOT, env=env, stdout=log.open("a"),
-                              stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/config.js", server, log, 60)
+    with console_server(work, DATABASE_URL=database_url,
+                        DY_TRACKER_DB_URL=f"sqlite:///{work / 'trackers.db'}", DY_PROJECT_DIR=str(copy),
+                        CONSOLE_SECRET="inbox-test-secret") as url:
         yield SimpleNamespace(url=url, people=people, database_url=database_url, project=copy,
-                              log=log)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        db.dispose_all()
+                              log=work / "web.log")
 
 
 def csrf_of(page: str) -> str:

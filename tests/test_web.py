@@ -4,6 +4,7 @@ console's flow pages and who may see what, on a real web server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import re
@@ -94,7 +95,6 @@ def record_conversation(path) -> None:
 
 @pytest.fixture(scope="module")
 def console_site(tmp_path_factory):
-    from tickets import db
     from tickets.migrate import upgrade
 
     work = tmp_path_factory.mktemp("console")
@@ -116,11 +116,21 @@ def console_site(tmp_path_factory):
         database_url=database_url)
     store.set_contact(ticket.number, "web-test-user", phone=PHONE, email=None,
                       database_url=database_url)
+    with console_server(work, DATABASE_URL=database_url, DY_ENDPOINTS=str(work / "endpoints.yml"),
+                        DY_PLAYBOOK_DIR=str(playbooks), CONSOLE_SECRET="web-test-secret") as url:
+        yield SimpleNamespace(url=url, people=people, ticket=ticket.number,
+                              database_url=database_url, log=work / "web.log")
+
+
+@contextlib.contextmanager
+def console_server(work, **settings):
+    """The web app (widget and console) in its own process on a free port, with ``settings``
+    in its environment; yields its URL. Its log is ``work/web.log``."""
+    from tickets import db
+
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DY_TRACKER_DB_URL", "DY_PLAYBOOK_DIR")}
-    env.update(DATABASE_URL=database_url, DY_ENDPOINTS=str(work / "endpoints.yml"),
-               DY_PLAYBOOK_DIR=str(playbooks), CONSOLE_SECRET="web-test-secret",
-               PYTHONPATH=str(ROOT))
+    env.update(settings, PYTHONPATH=str(ROOT))
     log = work / "web.log"
     server = subprocess.Popen([sys.executable, "-m", "web", "--host", "127.0.0.1", "--port",
                                str(port)], cwd=ROOT, env=env, stdout=log.open("a"),
@@ -128,8 +138,7 @@ def console_site(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/config.js", server, log, 60)
-        yield SimpleNamespace(url=url, people=people, ticket=ticket.number,
-                              database_url=database_url, log=log)
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
