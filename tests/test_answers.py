@@ -44,6 +44,21 @@ FAMILIES = {
     "pending": (OTHER, ["我还没试", "等一下，我去试试", "稍等", "正在重启路由器"]),
     "question": (OTHER, ["清晰度在哪里调？", "最近删除在哪里看", "要多久才能解封", "为什么我的号会被锁？"]),
     "small talk": (OTHER, ["哈哈哈", "今天天气不错", "谢谢", "嗯", "你是机器人吗"]),
+    "a plain no first": (FAILED, ["没有，客服说他们那边一切正常", "不行，师傅说线路没问题", "no, nothing there",
+                                  "没，别的app都很流畅"]),
+    "what might happen": (WORKED, ["现在没事了，要是再断我再来找你", "目前正常，如果还卡的话再说",
+                                   "暂时好了，卡了再来问"]),
+    "other apps compared": (FAILED, ["还是卡，别人的手机看视频都很流畅", "照样转圈，其他软件都挺快"]),
+    "retried, no result": (FAILED, ["验证码一直没收到，重新获取了好几次", "重发了三次还是没来",
+                                    "短信一直没来，又发了一遍"]),
+    "a flaw accepted": (WORKED, ["不卡了，就是清晰度低了点，能接受", "能播了，画质差一点但不影响"]),
+    "better than before": (WORKED, ["网速比之前快多了", "现在比昨天流畅"]),
+    "a concession": (WORKED, ["断是不断了", "卡是不卡了，就是有点糊但能看"]),
+    "before and after": (WORKED, ["重启前一直掉线，重启后稳了", "更新前老闪退，现在好了"]),
+    "double negation": (WORKED, ["不能说不好，完全可以了", "现在不会登不上了"]),
+    "no way to": (FAILED, ["没备份过，无从恢复", "妹有成功"]),
+    "a noun, not a complaint": (OTHER, ["垃圾箱在哪里看", "邮箱的垃圾邮件里要怎么找"]),
+    "success contradicted": (UNSURE, ["上传失败，发布成功了", "提示错误，登录成功"]),
 }
 
 

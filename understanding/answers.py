@@ -82,7 +82,7 @@ def _alt(words: Iterable[str]) -> str:
 
 #: Words that negate what follows (checked right before a completion or symptom word).
 NEGATORS = ["没有", "没能", "没法", "没办法", "木有", "莫得", "没得", "并没有", "并没", "并不", "还没有",
-            "还没", "都没", "也没", "没", "未能", "未", "无法", "不能", "不会", "不可以", "不太", "不大",
+            "还没", "都没", "也没", "没", "未能", "未", "无法", "无从", "无处", "没处", "不能", "不会", "不可以", "不太", "不大",
             "不怎么", "没怎么", "不那么", "没那么", "没什么", "没啥", "不再", "没再", "不", "毫无",
             "无", "没人说", "没人反映", "没人喊", "根本没", "根本不", "压根没", "压根不", "一点都不", "一点也不", "完全不", "完全没",
             "哪里", "哪儿", "哪有", "哪能", "怎么可能", "not", "no", "never", "n't", "dont", "didnt",
@@ -115,7 +115,7 @@ COMPLETIONS = [
     "顺多了", "流畅多了", "快多了", "稳多了", "清楚多了", "passed", "can log in", "can login",
     "log in now", "works now", "it's working", "working now", "no problem", "no issue",
     "就过了", "审核过了", "验证过了", "通过了", "通过", "已发", "已发布", "已上传", "发了", "进来了",
-    "躺着", "在里面", "就好了", "就好", "有播放量", "嗖嗖", "飞快", "贼快", "is back", "back online",
+    "躺着", "在里面", "有结果", "unlocked", "大法好", "很清楚", "挺清楚", "很清晰", "挺清晰", "就好了", "就好", "有播放量", "嗖嗖", "飞快", "贼快", "is back", "back online",
     "back up", "came back"]
 #: Things that, affirmed, mean the problem is still there (negated: it is gone).
 SYMPTOMS = [
@@ -157,7 +157,8 @@ NEGATIVES = ["不行", "不可以", "没用", "没啥用", "没什么用", "无�
              "nothing changed", "no change", "no difference", "same as before", "still the same",
              "都不过", "还是不过", "never got", "never received", "didn't get", "didnt get",
              "did not get", "haven't got", "havent got", "no code", "拿什么", "用什么恢复", "一直提示", "一直显示",
-             "一直弹", "了个寂寞", "个寂寞"]
+             "一直弹", "了个寂寞", "个寂寞", "卵用", "鸟用", "屁用", "毫无用处", "没用处", "没来", "没收到",
+             "没发过来", "无任何变化", "没任何变化", "没有任何变化", "毫无变化", "不是这个问题", "不是这个原因", "次数太多", "次数过多", "未注册", "没注册", "没有注册"]
 #: Negative facts (not verdicts): inside a question they are what is asked about.
 FACTS = {"删了", "删掉了", "清掉了", "被清", "过期", "超过30天", "没了", "丢了", "不在", "不见了"}
 #: Partial fixes: a part found, a little better.
@@ -165,7 +166,8 @@ PARTIAL = re.compile(
     r"(?:只|才|仅|就)(?:找|恢复|找回|回来|好|成功|传)了?(?:一部分|部分|一半|几|一些|一点|个别)|"
     r"(?:只|仅)(?:有)?(?:找到|找回|恢复|回来|传上去|发出去)了?|"
     r"(?:一部分|部分|一半|有些|有的|个别|几个|少数|其中)(?:找到|恢复|回来|好了|可以|能|成功|找回)|"
-    r"(?:找到|恢复|找回|回来|成功|好)了?(?:一部分|部分|一半|一些|几个|少数|个别)")
+    r"(?:找到|恢复|找回|回来|成功)了?(?:一部分|部分|一半|一些|几个|少数|个别)|"
+    r"(?<!好)好了?(?:一部分|部分|一半|一些|少数|个别)")  # not 好几个 (several)
 #: A little better, not fixed: leans worked but is not sure.
 SLIGHTLY_BETTER = re.compile(r"好(?:一|了一)?(?:点|些)|稍微好|略好|有点改善|有所(?:改善|好转)|改善了?一?(?:点|些)|"
                              r"没(?:之前|以前|刚才)那么|a bit better|slightly better|better")
@@ -212,7 +214,7 @@ EMOJI_YES = "👌👍✅🆗💯🎉👏🙆✔☑🥳🚀"
 EMOJI_NO = "❌👎🙅✖❎🚫"
 EMOJI_SAD = "😭😢😞😩😫😤😡💔🤬😣😖😓😔🙁☹😰😥"
 #: Questions: nothing answered, something asked.
-_QUESTION = re.compile(r"[?？]|(?:吗|么|嘛)$|(?<![不没])怎么(?![^，,。.!！?？]{0,4}[都也])|多少|多大|多长|怎样|如何|哪(?![里儿]?都)|什么(?![^，,。.!！?？]{0,3}[都也])|啥(?![^，,。.!！?？]{0,3}[都也])|为什么|为啥|咋|多久|是否|几天|"
+_QUESTION = re.compile(r"[?？]|(?:吗|么|嘛)$|(?<![不没])怎么(?![^，,。.!！?？]{0,4}[都也])|多少|多大|多长|怎样|如何|哪(?![里儿]?都)|什么(?![^，,。.!！?？]{0,3}[都也])|啥(?![^，,。.!！?？]{0,3}[都也])|为什么|为啥|咋|多久|是否|(?<![那这前好过])几天|"
                        r"是不是|能不能|可不可以|要不要|有没有|会不会|行不行|好不好|对不对|需不需要|用不用|"
                        r"\b(?:how|where|what|why|which|when)\b")
 #: A-not-A questions: the 不 / 没 in them negates nothing.
@@ -221,7 +223,7 @@ _A_NOT_A = re.compile(r"是不是|能不能|可不可以|要不要|有没有|会
 #: 动词+不+补语 (找不到, 登不上, 刷不出来, 恢复不了): cannot.
 _CANNOT = re.compile(r"(?<![差对了怪巴说忍靠])不(?:上|尚|到|着|了|开|出|进|动|起|回|成|去|来|全|见|通|完|住|掉|进去|上去|出来|起来)"
                      r"(?!客气|错|好意思|行了吗)")
-_NOT_NEGATION = re.compile(r"(?:其他|其它|别的)(?:app|软件|应用|手机|设备|网站|平台)(?:都|也)?(?:正常|可以|能用|没问题|好好的)|找不到(?:这个|那个)?(?:入口|按钮|选项|设置|位置|地方|菜单|在哪)|不好意思|不客气|不用谢|不错|没关系|没事儿?$|不断|不停|不一定|说不定|"
+_NOT_NEGATION = re.compile(r"垃圾(?:箱|邮件|短信|桶|信息)|不能说不[\u4e00-\u9fff]{1,3}|(?:急|气|高兴|开心|激动|吓|慌|担心|紧张)得不行|把[^，,。.!！?？]{0,10}(?:断了|断开|关了|关掉)|(?:其他|其它|别的|别人)(?:的)?(?:app|软件|应用|手机|设备|网站|平台|视频|直播间|人)[^，,。.!！?？;；]{0,10}(?:正常|可以|能用|没问题|好好的|流畅|很快|不卡|挺好)|(?:重新|重|又|再|多)(?:发|试|获取|登录|登|输|输入|上传|传|连|点)了?(?:(?:几|好几|好多|很多|多|无数|n|[一二两三四五六七八九十\d]+)(?:次|遍)|半天)|(?:重新|重|又)(?:发|试|获取|输|输入|上传|传)了(?:一下|一遍|一次)?|找不到(?:这个|那个)?(?:入口|按钮|选项|设置|位置|地方|菜单|在哪)|不好意思|不客气|不用谢|不错|没关系|没事儿?$|不断(?!了)|不停|不一定|说不定|"
                            r"了不起|对不起|不知道|不清楚|不懂|不会弄|不会操作|不太会|不明白|不确定|不敢|不小心|"
                            r"没想到|没注意|没看懂|没听懂|不要紧|不记得|记不得|记不清")
 #: Words after which an earlier state is reported: the clause before it is history.
@@ -250,13 +252,23 @@ _EN_NONE = re.compile(r"\bno\s+\w+(?:\s+\w+)?\s+(?:found|there|left|at all)\b|\b
 _ABSENT = re.compile(r"没有?|木有|莫得")
 #: A new fact after "but" that is negative: 能搜了但结果完全不相关.
 _BUT_NOT = re.compile(r"(?:但是?|可是|不过|就是|只是|but)[^，,。.!！?？]*?(不|没|n't|not)")
+#: A remaining flaw the user accepts: 就是画质没那么清楚，能接受.
+_ACCEPTED = re.compile(r"(?<![不没])(?:能接受|可以接受|还能接受|不影响(?:使用|看|播|直播|观看)?|无所谓|能忍)")
+#: Better than before: 网速比以前还快.
+_BETTER_THAN = re.compile(r"比(?:以前|之前|原来|平时|刚才|昨天|上次)(?:还|更|都)?(?:快|稳|流畅|顺|好|清楚|清晰)(?![一点些])")
+#: A concession that the symptom is gone: 卡是不卡了(，就是…).
+_CONCESSION = re.compile(r"([\u4e00-\u9fff]{1,2})是(?:不|没|没有)(?:再)?\1了?")
+#: "never arrives", "never loaded"
+_EN_NEVER = re.compile(r"\bnever\s+(?:arrive[sd]?|came|comes?|got|gets?|received?|shows?|showed|loads?|loaded|works?|worked|came back)\b")
+#: Someone else's word, not the user's result: 运营商说他们那边没问题.
+_REPORTED = r"说是|(?:运营商|客服|师傅|他们|对方|工作人员|售后|人家|电信|移动|联通|宽带|装维|朋友|同事)(?:那边|的人)?(?:说|讲|表示|回复|告诉我|反馈)"
 #: The present, told after the past.
 _NOW = re.compile(r"现在|这次|这回|目前|终于|now|this time")
-#: Clauses about the past: 刚才是信号不好 explains, it does not answer.
-_HISTORY = re.compile(r"(?:原来(?![的那这账号手机])|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|之前(?!的)|以前(?!的)|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
+#: Clauses about the past, or told by someone else: 刚才是信号不好 explains, it does not answer.
+_HISTORY = re.compile(r"(?:" + _REPORTED + r"|以为|刚开始|(?:重启|重置|重装|更新|升级|清理|修|换|调整|设置|操作|切换|改)(?:之)?前(?![面台天])|(?<!比)原来(?![的那这账号手机])|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|(?<!比)之前(?!的)|(?<!比)以前(?!的)|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
                       r"(?:(?!现在|这次|这回|目前|终于|now)[^，,。.!！?？;；\s])*")
 #: 问题 meaning "a question", not "a problem".
-_ASKING = re.compile(r"一个问题|个问题|问个|问一下|请问|想问|问题是|顺便问")
+_ASKING = re.compile(r"一个问题|(?<!不是这)(?<!不是那)个问题|问个|问一下|请问|想问|问题是|顺便问")
 
 
 #: Patterns whose every match is one signal: (pattern, kind, strength, cue).
@@ -267,6 +279,10 @@ _PLAIN_SIGNALS = (
     (_NOT_PASSING, NEG, STRONG, "neg"),
     (_RHETORICAL, NEG, STRONG, "neg"),
     (_EN_NONE, NEG, STRONG, "neg"),
+    (_EN_NEVER, NEG, STRONG, "neg"),
+    (_BETTER_THAN, POS, STRONG, "better-than"),
+    (_ACCEPTED, POS, STRONG, "accepted"),
+    (_CONCESSION, POS, STRONG, "gone"),
     (_UNABLE, NEG, STRONG, "cannot"),
     (_ABSENT, NEG, STRONG, "absent"),
 )
@@ -333,7 +349,8 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
         verb = max(0, start - 1)
         negator = _negated(masked, verb)
         if negator is not None and (re.search(r"不会|再", masked[negator:verb])
-                                    or re.match(r"[\u4e00-\u9fff]{0,2}的(?:情况|问题|现象)", masked[end:])):
+                                    or (masked.startswith("不是", negator) and masked.startswith("了", end))
+                                    or re.match(r"[\u4e00-\u9fff]{0,2}的(?:情况|问题|现象|地方|时候|功能)", masked[end:])):
             # 不会再登不上了: it will not fail again
             found.append(Signal(POS, negator, end, STRONG, f"no-recurrence:{masked[negator:end]}"))
         else:
@@ -354,6 +371,10 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
     for pattern in (_COMPLETION_RE, _ABILITY):
         for start, end in _spans(pattern, masked):
             negator = _negated(masked, start)
+            if negator is not None and negator == start - 1 and masked[negator] == "不" \
+                    and negator > 0 and "\u4e00" <= masked[negator - 1] <= "\u9fff" \
+                    and _CANNOT.match(masked, negator):
+                continue  # 传不上去了 is the verb's "cannot", read by _CANNOT (不会传不上去了)
             if negator is not None:
                 found.append(Signal(NEG, negator, end, STRONG, f"not:{masked[negator:end]}"))
             else:
@@ -437,8 +458,15 @@ def _bare(text: str) -> Optional[Judgement]:
     return None
 
 
+#: What might happen, not what did: 卡了再来找你, 如果还断的话.
+_HYPOTHETICAL = re.compile(r"(?:如果|要是|万一|假如|假设|若是|再有|下次)[^，,。.!！?？;；]*|"
+                           r"[^，,。.!！?？;；\s]*(?:了|的话)再(?:来|找|联系|说|问)[^，,。.!！?？;；]*")
+
+
 def _history_spans(text: str) -> List[Tuple[int, int]]:
-    return _spans(_HISTORY, text)
+    """Clauses about the past, someone else's word, and what might happen: they count only
+    when nothing else in the reply answers."""
+    return _spans(_HISTORY, text) + _spans(_HYPOTHETICAL, text)
 
 
 def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signal]]:
@@ -480,11 +508,28 @@ def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signa
             if last.kind == NEG:  # "好了又断" / "找到了一部分没找到": what is left is broken
                 return Judgement(Verdict.FAILED, cue=last.cue), last
             return Judgement(Verdict.UNSURE, lean=Verdict.WORKED, cue=last.cue), last
+        if last.kind == POS and _contradicted(last, strong, text):
+            # 「从来没开过云备份，无从恢复」: success is declared only when nothing says otherwise
+            return Judgement(Verdict.UNSURE, lean=Verdict.WORKED, cue=f"contradicted:{last.cue}"), last
         return Judgement(_verdict(last.kind), cue=last.cue), last
     if answers:
         return Judgement(Verdict.UNSURE, lean=_verdict(answers[-1].kind), cue=answers[-1].cue), \
             answers[-1]
     return Judgement(Verdict.OTHER, cue="", question=bool(_QUESTION.search(text))), None
+
+
+def _contradicted(last: Signal, strong: Sequence[Signal], text: str) -> bool:
+    """True when a negative reading stands elsewhere in the reply with no contrast word
+    (但, 现在, 其实…) between it and the positive one that would decide."""
+    for other in strong:
+        if other.kind != NEG or other.cue.startswith(("fact", "absent")) \
+                or (last.cue.startswith("accepted") and other.start < last.start):
+            continue
+        first, second = sorted((other, last), key=lambda s: s.start)
+        between = text[first.end:second.start]
+        if not _CONTRAST.search(between) and not re.search(r"已经|其实|只是|就是|是", between):
+            return True
+    return False
 
 
 def _verdict(kind: str) -> Verdict:
@@ -501,7 +546,7 @@ DIALECT = {"木有": "没有", "莫得": "没有", "没得": "没有", "么有":
            # Cantonese (after OpenCC: 係 → 系)
            "唔得": "不行", "得咗": "可以了", "唔该": "谢谢", "多谢晒": "谢谢", "搞掂": "搞定", "唔系": "不是",
            "都系": "还是", "仲系": "还是", "系咪": "是不是", "咗": "了", "唔": "不", "仲": "还", "晒": "全",
-           "冇问题": "没问题", "得喇": "可以了", "得啦": "可以了", "好返": "好了", "搵": "找", "喇": "了",
+           "冇问题": "没问题", "得喇": "可以了", "得啦": "可以了", "好返": "好了", "搵": "找", "妹有": "没有", "美有": "没有", "揾": "找", "登陆": "登录", "喇": "了",
            "噜": "了", "喺": "在", "嘢": "东西", "可已": "可以", "木问题": "没问题",
            # pinyin typed without the input method, and voice-input homophones
            "haole": "好了", "hao le": "好了", "keyile": "可以了", "keyi": "可以", "buxing": "不行",
@@ -529,9 +574,40 @@ def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
                              tied=True)
         return replace(bare, tied=bare.verdict in (Verdict.WORKED, Verdict.FAILED))
     signals = _signals(norm, context.phrases)
-    judgement = _read(signals, norm)
-    tied = any(s.kind in (POS, NEG) and not s.cue.startswith(REPORT_CUES) for s in signals)
+    judgement = _leading_answer(norm, _read(signals, norm))
+    tied = any(s.kind in (POS, NEG) and not s.cue.startswith(REPORT_CUES) for s in signals) \
+        or judgement.cue.startswith("leading")
     return replace(judgement, tied=tied)
+
+
+#: A first clause that answers plainly (「没有，…」, 「是的，…」); the yes words leave out 好 / 好的 /
+#: ok, which acknowledge as often as they answer (「好的，我试试」).
+_LEADING_YES = {"是的", "是啊", "对", "对的", "对啊", "可以", "可以的", "没错", "yes", "yep", "yeah"}
+_FIRST_CLAUSE = re.compile(r"^([^，,。.!！;；~～\s]+)[，,。.!！;；~～\s]+(?=\S)")
+
+
+def _leading_answer(norm: str, judgement: Judgement) -> Judgement:
+    """What a plain first clause says, weighed against the rest: 「没有，运营商说他们那边没问题」 is
+    a no whatever the rest tells; a rest that says the opposite with no contrast word makes the
+    reply uncertain rather than turned around; 「没，现在好了」 (a contrast) is the rest's."""
+    match = _FIRST_CLAUSE.match(norm)
+    if not match or judgement.verdict == Verdict.HUMAN or judgement.pending:
+        return judgement
+    first, rest = match.group(1), norm[match.end():]
+    lead = _bare(first)
+    if lead is None or not lead.cue.startswith("bare:"):
+        return judgement
+    if lead.verdict == Verdict.WORKED and (first.strip(_PARTICLES) not in _LEADING_YES
+                                           or _QUESTION.search(rest)):
+        return judgement
+    if lead.verdict not in (Verdict.WORKED, Verdict.FAILED) or _CONTRAST.search(rest) \
+            or re.search(r"已经|其实|不过|只是", rest):
+        return judgement
+    if judgement.verdict in (Verdict.OTHER, Verdict.UNSURE) and not judgement.question:
+        return Judgement(lead.verdict, cue=f"leading:{first}")
+    if judgement.verdict in (Verdict.WORKED, Verdict.FAILED) and judgement.verdict != lead.verdict:
+        return Judgement(Verdict.UNSURE, lean=lead.verdict, cue=f"leading:{first} against {judgement.cue}")
+    return judgement
 
 
 #: Cues a problem report has as well as an answer (卡, 失败, 找不到, 没有): on their own they do
