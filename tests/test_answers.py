@@ -59,6 +59,9 @@ FAMILIES = {
     "no way to": (FAILED, ["没备份过，无从恢复", "妹有成功"]),
     "a noun, not a complaint": (OTHER, ["垃圾箱在哪里看", "邮箱的垃圾邮件里要怎么找"]),
     "success contradicted": (UNSURE, ["上传失败，发布成功了", "提示错误，登录成功"]),
+    "a negation the rules do not know": (UNSURE, ["未曾找到", "未曾恢复"]),
+    "after the fix": (WORKED, ["提示账号异常，做了人脸识别后正常登录了", "早上还显示锁定，刚才验证完能登了",
+                               "因为存储快满了所以老出错，清完就好了"]),
 }
 
 

@@ -115,7 +115,7 @@ COMPLETIONS = [
     "顺多了", "流畅多了", "快多了", "稳多了", "清楚多了", "passed", "can log in", "can login",
     "log in now", "works now", "it's working", "working now", "no problem", "no issue",
     "就过了", "审核过了", "验证过了", "通过了", "通过", "已发", "已发布", "已上传", "发了", "进来了",
-    "躺着", "在里面", "有结果", "unlocked", "大法好", "很清楚", "挺清楚", "很清晰", "挺清晰", "就好了", "就好", "有播放量", "嗖嗖", "飞快", "贼快", "is back", "back online",
+    "躺着", "在里面", "有结果", "unlocked", "大法好", "好顺", "got it", "搜啥都有", "搜什么都有", "都搜得到", "很清楚", "挺清楚", "很清晰", "挺清晰", "就好了", "就好", "有播放量", "嗖嗖", "飞快", "贼快", "is back", "back online",
     "back up", "came back"]
 #: Things that, affirmed, mean the problem is still there (negated: it is gone).
 SYMPTOMS = [
@@ -127,7 +127,7 @@ SYMPTOMS = [
     "踢出", "被踢", "封禁", "封了", "限制", "是灰的", "灰色", "变灰", "红灯", "是红的", "亮红", "没网",
     "无网络", "没信号", "没有网", "掉过线", "断过网", "断过", "卡过", "不相关", "对不上", "时好时坏", "时断时续", "一会好一会", "断",
     "被踢出来", "踢出来", "踢下线", "踢掉", "一直红", "变红", "红了", "红色", "闪", "损坏", "循环",
-    "一卡一卡", "操作频繁", "稍后再试", "坏一会", "不存在", "不给力", "empty"]
+    "一卡一卡", "跳回", "弹回", "又跳", "操作频繁", "稍后再试", "坏一会", "不存在", "不给力", "empty"]
 #: The problem restated: what follows did not change.
 STILL = ["还是", "依然", "依旧", "仍然", "仍旧", "照样", "照旧", "老样子", "原样", "一个样", "一样",
          "问题还在", "没变", "没变化", "没有变化", "没改善", "没有改善", "没区别", "没差别", "没啥变化",
@@ -181,7 +181,7 @@ HUMAN_WORDS = ["转人工", "人工", "真人", "活人", "客服人员", "人�
                "agent", "human", "real person", "operator", "representative", "staff", "someone",
                "打电话给我", "给我打电话", "打电话给你们", "给你们客服", "打给你们", "电话联系", "来电", "后台查", "你们帮我", "你们给我", "你们处理",
                "你们来", "你们查", "帮我查一下后台", "从服务器", "服务器端", "后台帮我"]
-_HUMAN = re.compile(_alt(HUMAN_WORDS) + r"|(?:接|转|找|要|来|换|叫)(?:个|一个|下)?(?:客服|人工|真人)|(?:找|叫|让|转给|换|来|要)[^，,。.!！?？]{0,6}(?:的人|人来|人处理|人帮|人看)")
+_HUMAN = re.compile(_alt(HUMAN_WORDS) + r"|(?:接|转|找|要|来|换|叫)(?:个|一个|下)?(?:客服|人工|真人)|(?:找|叫|让|转给|换|来|要)[^，,。.!！?？]{0,6}(?<![别家])(?:的人|人来|人处理|人帮|人看)")
 _HUMAN_NEGATED = re.compile(r"(?:不用|不需要|不要|别|无需|没必要|用不着|不必)(?:再)?(?:帮我)?(?:转|找|叫|麻烦)?$")
 _NOT_HUMAN = re.compile(r"人工智能|客服助手|(?:你|您|对面|这)(?:是|是不是)?(?:个)?(?:真人|人工|机器人|客服|ai|人)"
                         r"|(?<![转找要叫])(?:是)(?:真人|人工|机器人)(?:吗|么|嘛)")
@@ -207,7 +207,7 @@ YES_ALONE = {"好哒", "是", "是的", "是啊", "对", "对的", "对啊", "�
              "确定", "确认", "当然", "必须", "必须的", "彳亍", "阔以", "是滴", "是嘞", "妥", "yes", "yep",
              "yeah", "yup", "y", "sure", "ok", "okay", "k", "kk", "好使", "有", "可以的", "对的对的",
              "是的是的", "嗯对", "对对", "对对对", "好嘞", "好了", "ja", "si"}
-NO_ALONE = {"不能", "不可以", "不成", "没能", "不会", "不", "不是", "没", "没有", "木有", "莫得", "没得", "否", "不对", "并没有", "没呢", "还没", "还没有",
+NO_ALONE = {"不中", "不能", "不可以", "不成", "没能", "不会", "不", "不是", "没", "没有", "木有", "莫得", "没得", "否", "不对", "并没有", "没呢", "还没", "还没有",
             "no", "nope", "nah", "n", "未", "无", "没啊", "没有啊", "并没", "不行", "no way"}
 #: Emoji and symbols: 👌 is a yes, ❌ a no, 😭 leans no.
 EMOJI_YES = "👌👍✅🆗💯🎉👏🙆✔☑🥳🚀"
@@ -223,11 +223,11 @@ _A_NOT_A = re.compile(r"是不是|能不能|可不可以|要不要|有没有|会
 #: 动词+不+补语 (找不到, 登不上, 刷不出来, 恢复不了): cannot.
 _CANNOT = re.compile(r"(?<![差对了怪巴说忍靠])不(?:上|尚|到|着|了|开|出|进|动|起|回|成|去|来|全|见|通|完|住|掉|进去|上去|出来|起来)"
                      r"(?!客气|错|好意思|行了吗)")
-_NOT_NEGATION = re.compile(r"垃圾(?:箱|邮件|短信|桶|信息)|不能说不[\u4e00-\u9fff]{1,3}|(?:急|气|高兴|开心|激动|吓|慌|担心|紧张)得不行|把[^，,。.!！?？]{0,10}(?:断了|断开|关了|关掉)|(?:其他|其它|别的|别人)(?:的)?(?:app|软件|应用|手机|设备|网站|平台|视频|直播间|人)[^，,。.!！?？;；]{0,10}(?:正常|可以|能用|没问题|好好的|流畅|很快|不卡|挺好)|(?:重新|重|又|再|多)(?:发|试|获取|登录|登|输|输入|上传|传|连|点)了?(?:(?:几|好几|好多|很多|多|无数|n|[一二两三四五六七八九十\d]+)(?:次|遍)|半天)|(?:重新|重|又)(?:发|试|获取|输|输入|上传|传)了(?:一下|一遍|一次)?|找不到(?:这个|那个)?(?:入口|按钮|选项|设置|位置|地方|菜单|在哪)|不好意思|不客气|不用谢|不错|没关系|没事儿?$|不断(?!了)|不停|不一定|说不定|"
+_NOT_NEGATION = re.compile(r"(?:啥|什么)(?:也|都)没(?:干|做|动|弄|碰)|垃圾(?:箱|邮件|短信|桶|信息)|不能说不[\u4e00-\u9fff]{1,3}|(?:急|气|高兴|开心|激动|吓|慌|担心|紧张)得不行|把[^，,。.!！?？]{0,10}(?:断了|断开|关了|关掉)|(?:其他|其它|别的|别人)(?:的)?(?:app|软件|应用|手机|设备|网站|平台|视频|直播间|人)[^，,。.!！?？;；]{0,10}(?:正常|可以|能用|没问题|好好的|流畅|很快|不卡|挺好)|(?:重新|重|又|再|多)(?:发|试|获取|登录|登|输|输入|上传|传|连|点)了?(?:(?:几|好几|好多|很多|多|无数|n|[一二两三四五六七八九十\d]+)(?:次|遍)|半天)|(?:重新|重|又)(?:发|试|获取|输|输入|上传|传)了(?:一下|一遍|一次)?|找不到(?:这个|那个)?(?:入口|按钮|选项|设置|位置|地方|菜单|在哪)|不好意思|不客气|不用谢|不错|没关系|没事儿?$|不断(?!了)|不停|不一定|说不定|"
                            r"了不起|对不起|不知道|不清楚|不懂|不会弄|不会操作|不太会|不明白|不确定|不敢|不小心|"
                            r"没想到|没注意|没看懂|没听懂|不要紧|不记得|记不得|记不清")
 #: Words after which an earlier state is reported: the clause before it is history.
-_CONTRAST = re.compile(r"但是|但|可是|不过|然而|却|结果|后来|现在|目前|这下|终于|最后|然后|又|but|now|then")
+_CONTRAST = re.compile(r"但是|但|可是|可(?![以能用])|不过|然而|却|结果|后来|现在|目前|这下|终于|最后|然后|又|but|now|then")
 #: "卡" in these is not a stutter.
 _NOT_SYMPTOM = re.compile(r"是[^，,。.!！?？]{0,8}的问题|(?:广电|移动|联通|电信)的?卡|"
                           r"银行卡|信用卡|卡号|会员卡|sim卡|手机卡|电话卡|卡片|慢慢|慢点|加载完|加载好|加载出来|"
@@ -252,6 +252,8 @@ _EN_NONE = re.compile(r"\bno\s+\w+(?:\s+\w+)?\s+(?:found|there|left|at all)\b|\b
 _ABSENT = re.compile(r"没有?|木有|莫得")
 #: A new fact after "but" that is negative: 能搜了但结果完全不相关.
 _BUT_NOT = re.compile(r"(?:但是?|可是|不过|就是|只是|but)[^，,。.!！?？]*?(不|没|n't|not)")
+#: Told to wait or to try later: the step has not worked (让我明天再试).
+_TOLD_TO_WAIT = re.compile(r"(?:让我|叫我|要我|提示我?)[^，,。.!！?？]{0,6}(?:再试|稍后|明天|过会|等)[^，,。.!！?？]{0,4}")
 #: A remaining flaw the user accepts: 就是画质没那么清楚，能接受.
 _ACCEPTED = re.compile(r"(?<![不没])(?:能接受|可以接受|还能接受|不影响(?:使用|看|播|直播|观看)?|无所谓|能忍)")
 #: Better than before: 网速比以前还快.
@@ -265,7 +267,7 @@ _REPORTED = r"说是|(?:运营商|客服|师傅|他们|对方|工作人员|售�
 #: The present, told after the past.
 _NOW = re.compile(r"现在|这次|这回|目前|终于|now|this time")
 #: Clauses about the past, or told by someone else: 刚才是信号不好 explains, it does not answer.
-_HISTORY = re.compile(r"(?:" + _REPORTED + r"|以为|刚开始|(?:重启|重置|重装|更新|升级|清理|修|换|调整|设置|操作|切换|改)(?:之)?前(?![面台天])|(?<!比)原来(?![的那这账号手机])|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|(?<!比)之前(?!的)|(?<!比)以前(?!的)|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
+_HISTORY = re.compile(r"(?:" + _REPORTED + r"|以为|早上|上午|中午|昨晚|前天|前两天|上周|刚开始|(?:重启|重置|重装|更新|升级|清理|修|换|调整|设置|操作|切换|改)(?:之)?前(?![面台天])|(?<!比)原来(?![的那这账号手机])|刚(?=好了|能|可以|连上|登上|恢复)|刚才|刚刚|(?<!比)之前(?!的)|(?<!比)以前(?!的)|本来|一开始|开始的时候|开始时|昨天|前面|上次|earlier|before)"
                       r"(?:(?!现在|这次|这回|目前|终于|now)[^，,。.!！?？;；\s])*")
 #: 问题 meaning "a question", not "a problem".
 _ASKING = re.compile(r"一个问题|(?<!不是这)(?<!不是那)个问题|问个|问一下|请问|想问|问题是|顺便问")
@@ -282,6 +284,7 @@ _PLAIN_SIGNALS = (
     (_EN_NEVER, NEG, STRONG, "neg"),
     (_BETTER_THAN, POS, STRONG, "better-than"),
     (_ACCEPTED, POS, STRONG, "accepted"),
+    (_TOLD_TO_WAIT, NEG, STRONG, "neg"),
     (_CONCESSION, POS, STRONG, "gone"),
     (_UNABLE, NEG, STRONG, "cannot"),
     (_ABSENT, NEG, STRONG, "absent"),
@@ -471,6 +474,7 @@ def _history_spans(text: str) -> List[Tuple[int, int]]:
 
 def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signal]]:
     """The last decisive signal wins; a person asked for wins over everything."""
+    every = signals
     humans = [s for s in signals if s.kind == HUMAN]
     if humans:
         return Judgement(Verdict.HUMAN, cue=humans[-1].cue), humans[-1]
@@ -509,8 +513,11 @@ def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signa
                 return Judgement(Verdict.FAILED, cue=last.cue), last
             return Judgement(Verdict.UNSURE, lean=Verdict.WORKED, cue=last.cue), last
         if last.kind == POS and _contradicted(last, strong, text):
-            # 「从来没开过云备份，无从恢复」: success is declared only when nothing says otherwise
+            # 「上传失败，发布成功了」: success is declared only when nothing says otherwise
             return Judgement(Verdict.UNSURE, lean=Verdict.WORKED, cue=f"contradicted:{last.cue}"), last
+        if last.kind == POS and _unread_negation(last, every, text):
+            # 「妹有成功」: a negation the rules do not know, right before the success
+            return Judgement(Verdict.UNSURE, lean=Verdict.WORKED, cue=f"negation-near:{last.cue}"), last
         return Judgement(_verdict(last.kind), cue=last.cue), last
     if answers:
         return Judgement(Verdict.UNSURE, lean=_verdict(answers[-1].kind), cue=answers[-1].cue), \
@@ -527,7 +534,26 @@ def _contradicted(last: Signal, strong: Sequence[Signal], text: str) -> bool:
             continue
         first, second = sorted((other, last), key=lambda s: s.start)
         between = text[first.end:second.start]
-        if not _CONTRAST.search(between) and not re.search(r"已经|其实|只是|就是|是", between):
+        if not _CONTRAST.search(between) and not re.search(r"已经|其实|只是|就是|是|所以|之后|以后|后|完|刚才|刚刚|第二次|再次", between):
+            return True
+    return False
+
+
+#: Characters that may negate in words the rules do not list (妹有, 无从, 冇得).
+_NEGATION_CHAR = re.compile(r"[没不无未别冇妹莫否非]")
+#: Words with those characters that negate nothing.
+_NOT_NEGATING_WORDS = re.compile(r"识别|区别|分别|告别|特别|级别|类别|别人|别的|非常|无论|无线|不少|不错|没少|"
+                                 r"不到\d|未来|姐妹|妹妹|莫名")
+
+
+def _unread_negation(last: Signal, signals: Sequence[Signal], text: str) -> bool:
+    """True when a negation-like character stands right before the completion that would
+    decide, and no signal read it (「妹有成功」, 「无从恢复」 before 无从 was listed)."""
+    if not last.cue.startswith("done"):
+        return False
+    text = _NOT_NEGATING_WORDS.sub(lambda m: "□" * len(m.group()), text)
+    for match in _NEGATION_CHAR.finditer(text, max(0, last.start - 3), last.start):
+        if not any(s.start <= match.start() < s.end for s in signals):
             return True
     return False
 
@@ -546,7 +572,8 @@ DIALECT = {"木有": "没有", "莫得": "没有", "没得": "没有", "么有":
            # Cantonese (after OpenCC: 係 → 系)
            "唔得": "不行", "得咗": "可以了", "唔该": "谢谢", "多谢晒": "谢谢", "搞掂": "搞定", "唔系": "不是",
            "都系": "还是", "仲系": "还是", "系咪": "是不是", "咗": "了", "唔": "不", "仲": "还", "晒": "全",
-           "冇问题": "没问题", "得喇": "可以了", "得啦": "可以了", "好返": "好了", "搵": "找", "妹有": "没有", "美有": "没有", "揾": "找", "登陆": "登录", "喇": "了",
+           "冇问题": "没问题", "冇事": "没事", "冇用": "没用", "冇咗": "没了", "好晒": "好了", "正长": "正常", "登路": "登录",
+           "已经号了": "已经好了", "修号": "修好", "弄号了": "弄好了", "得喇": "可以了", "得啦": "可以了", "好返": "好了", "搵": "找", "妹有": "没有", "美有": "没有", "揾": "找", "登陆": "登录", "喇": "了",
            "噜": "了", "喺": "在", "嘢": "东西", "可已": "可以", "木问题": "没问题",
            # pinyin typed without the input method, and voice-input homophones
            "haole": "好了", "hao le": "好了", "keyile": "可以了", "keyi": "可以", "buxing": "不行",
