@@ -110,6 +110,15 @@ def test_forgot_password_starts_at_reset(servers):
     assert step_text("login", "check_credentials") not in texts(reply)
 
 
+@pytest.mark.parametrize("message, playbook, step", [
+    ("wang ji mi ma le", "login", "reset_password"),
+    ("wang luo lian bu shang", "network", "check_network"),
+    ("shipin bujian le", "data_loss", "check_local_storage"),
+])
+def test_a_problem_typed_in_pinyin_starts_its_playbook(servers, message, playbook, step):
+    assert step_text(playbook, step) in texts(servers.say(new_sender(), message))
+
+
 def test_feature_problem_picks_the_guide_for_the_feature(servers):
     sender = new_sender()
     assert step_text("feature", "search_guide") in texts(servers.say(sender, "搜索功能用不了，搜什么都没结果"))
