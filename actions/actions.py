@@ -22,11 +22,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import engine
-from actions.engine import HUMAN, NO, YES, Outcome, Reply
-from actions.playbooks import Playbook, PlaybookRegistry, default_registry
 from actions.privacy import mask_email, mask_phone
+from actions.registry import default_registry
 from actions.transcript import build_transcript, last_user_timestamp
+from playbook import engine
+from playbook.engine import HUMAN, NO, STAGE_TROUBLESHOOTING, YES, Outcome, Reply
+from playbook.model import Playbook
+from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, STAGE_RATING, STAGES, Progress
+from playbook.registry import PlaybookRegistry
 from tickets import config as ticket_config
 from tickets import store, workflow
 from tickets.policy import PriorityPolicy, load_policy
@@ -35,11 +38,6 @@ from understanding.normalize import normalize
 
 logger = logging.getLogger(__name__)
 
-STAGE_TROUBLESHOOTING = engine.STAGE_TROUBLESHOOTING
-STAGE_CONTACT = "contact"
-STAGE_RATING = "rating"
-STAGE_FOLLOWUP = "followup"  # staff resolved a ticket: did it fix the problem?
-STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP}
 FOLLOWUP_PREFIX = "ticket-"
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
 #: Questions with these intents have their own answers (「我的工单呢？」, 「你是机器人吗？」).
@@ -60,7 +58,6 @@ NUMERALS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5,
 RATING_ALONE = re.compile(r"^\s*([1-5一二两三四五])\s*[分星]?\s*[吧啦了！!。.]*\s*$")
 RATING_IN_TEXT = re.compile(r"(?<![\d一二两三四五六七八九十])([1-5一二两三四五])\s*(?:分|星|颗星)")
 NEGATION_BEFORE = re.compile(r"[不没][是太很]?$")
-FLOW_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 OPEN_STATUSES = ("open", "assigned", "in_progress")
 #: An action gives up (and apologises) well inside Rasa's 60 s conversation lock.
 ACTION_TIMEOUT_SECONDS = 20.0
@@ -93,33 +90,9 @@ def latest_intent(tracker: Tracker) -> Optional[str]:
 # --- reading the conversation state safely -------------------------------------------------
 
 
-class FlowState:
+def flow_state(tracker: Tracker) -> Progress:
     """The playbook progress held in slots, checked against the playbooks on disk."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        stage = tracker.get_slot("dy_stage")
-        self.stage: Optional[str] = stage if stage in STAGES else None
-        self.playbook: Optional[Playbook] = registry().get(tracker.get_slot("playbook"))
-        step_id = tracker.get_slot("playbook_step")
-        self.step_id: Optional[str] = (
-            step_id if self.playbook and isinstance(step_id, str) and self.playbook.step(step_id)
-            else None
-        )
-        tried = tracker.get_slot("steps_tried")
-        self.steps_tried: List[str] = [
-            s for s in (tried if isinstance(tried, list) else [])
-            if isinstance(s, str) and self.playbook and self.playbook.step(s)
-        ]
-        flow_id = tracker.get_slot("flow_id")
-        self.flow_id: Optional[str] = (
-            flow_id if isinstance(flow_id, str) and FLOW_ID_RE.match(flow_id) else None
-        )
-        if self.stage == STAGE_TROUBLESHOOTING and not (self.playbook and self.step_id):
-            self.stage = None  # progress slots were damaged or the playbook is gone
-
-    @property
-    def in_playbook(self) -> bool:
-        return self.stage == STAGE_TROUBLESHOOTING
+    return Progress.read(tracker.get_slot, registry().get)
 
 
 def engine_slots(tracker: Tracker) -> Dict[str, Any]:
@@ -187,7 +160,7 @@ def progress_events(playbook: Optional[Playbook], outcome: Optional[Outcome], st
     return events
 
 
-def ask_open_question(dispatcher: CollectingDispatcher, state: FlowState,
+def ask_open_question(dispatcher: CollectingDispatcher, state: Progress,
                       tracker: Optional[Tracker] = None) -> None:
     """Repeat whatever the assistant is waiting for: the step check, contact, rating or the
     follow-up question about a resolved ticket."""
@@ -195,7 +168,7 @@ def ask_open_question(dispatcher: CollectingDispatcher, state: FlowState,
         dispatcher.utter_message(response="utter_followup_ask",
                                  ticket_number=tracker.get_slot("ticket_id"))
     elif state.in_playbook:
-        send(dispatcher, [engine.check_question(state.playbook.step(state.step_id))])
+        send(dispatcher, [engine.check_question(state.step)])
     elif state.stage == STAGE_CONTACT:
         dispatcher.utter_message(response="utter_ask_contact")
     elif state.stage == STAGE_RATING:
@@ -205,14 +178,14 @@ def ask_open_question(dispatcher: CollectingDispatcher, state: FlowState,
 # --- the reply to an open check question ------------------------------------------------
 
 
-def step_context(state: FlowState) -> StepContext:
-    step = state.playbook.step(state.step_id) if state.in_playbook else None
+def step_context(state: Progress) -> StepContext:
+    step = state.step
     if step is None:
         return StepContext()
     return StepContext(question=step.check, phrases=step.answers)
 
 
-def read_step_answer(tracker: Tracker, state: FlowState) -> Judgement:
+def read_step_answer(tracker: Tracker, state: Progress) -> Judgement:
     """The latest message as the answer to the open question, in the step's context
     (:func:`understanding.answers.read_reply`)."""
     intent = latest_intent(tracker)
@@ -232,7 +205,7 @@ async def answer_open_step(dispatcher: CollectingDispatcher,
     Worked / failed / a person move the playbook (or the follow-up of a resolved ticket);
     an uncertain reading is said back to the user with the buttons, and nothing moves.
     """
-    state = FlowState(tracker)
+    state = flow_state(tracker)
     if not (state.in_playbook or state.stage == STAGE_FOLLOWUP):
         return None
     judgement = read_step_answer(tracker, state)
@@ -331,14 +304,14 @@ class ActionStartPlaybook(DyAction):
     async def handle(self, dispatcher, tracker, domain):
         if business_request(tracker):
             dispatcher.utter_message(response="utter_business_elsewhere")
-            ask_open_question(dispatcher, FlowState(tracker), tracker)
+            ask_open_question(dispatcher, flow_state(tracker), tracker)
             return []
         found = registry().for_intent(latest_intent(tracker))
         if not found:
             dispatcher.utter_message(response="utter_playbook_unavailable")
             return progress_events(None, None, None)
         playbook, trigger = found
-        state = FlowState(tracker)
+        state = flow_state(tracker)
         slots = engine_slots(tracker)
         if state.in_playbook and state.playbook.id == playbook.id:
             outcome = engine.restate(playbook, trigger, state.step_id, slots, state.steps_tried)
@@ -419,7 +392,7 @@ class ActionStepFeedback(DyAction):
 
     async def handle(self, dispatcher, tracker, domain):
         answer = YES if latest_intent(tracker) == "affirm" else NO
-        state = FlowState(tracker)
+        state = flow_state(tracker)
         if state.in_playbook or state.stage == STAGE_FOLLOWUP:
             # the reply was judged not to answer the open question (answer_open_step)
             dispatcher.utter_message(response="utter_not_understood_in_flow")
@@ -508,10 +481,10 @@ class ActionEscalate(DyAction):
         return "action_escalate"
 
     async def handle(self, dispatcher, tracker, domain):
-        return await hand_over(dispatcher, tracker, FlowState(tracker))
+        return await hand_over(dispatcher, tracker, flow_state(tracker))
 
 
-async def hand_over(dispatcher, tracker, state: FlowState) -> List[EventType]:
+async def hand_over(dispatcher, tracker, state: Progress) -> List[EventType]:
     """The user asked for a person: hand over with a ticket, whatever step they were at."""
     if state.in_playbook:
         outcome = engine.answer(state.playbook, state.step_id, HUMAN, engine_slots(tracker),
@@ -532,7 +505,7 @@ async def hand_over(dispatcher, tracker, state: FlowState) -> List[EventType]:
     playbook = state.playbook if state.stage in STAGES else None
     return await escalate(
         dispatcher, tracker, reason="user_request", playbook=playbook,
-        steps_tried=state.steps_tried if playbook else [],
+        steps_tried=list(state.steps_tried) if playbook else [],
         unanswered=state.step_id if state.in_playbook else None,
         flow_id=state.flow_id if playbook else None, known=known,
     )
@@ -547,7 +520,7 @@ class ActionSaveContact(DyAction):
         return "action_save_contact"
 
     async def handle(self, dispatcher, tracker, domain):
-        state = FlowState(tracker)
+        state = flow_state(tracker)
         if state.in_playbook:  # digits typed while a step is open: not a contact answer
             dispatcher.utter_message(response="utter_not_understood_in_flow")
             ask_open_question(dispatcher, state)
@@ -613,7 +586,7 @@ class ActionSaveRating(DyAction):
         return "action_save_rating"
 
     async def handle(self, dispatcher, tracker, domain):
-        state = FlowState(tracker)
+        state = flow_state(tracker)
         if state.in_playbook:  # a number typed while a step is open
             dispatcher.utter_message(response="utter_not_understood_in_flow")
             ask_open_question(dispatcher, state)
@@ -697,7 +670,7 @@ class ActionFallback(DyAction):
         return "action_fallback"
 
     async def handle(self, dispatcher, tracker, domain):
-        state = FlowState(tracker)
+        state = flow_state(tracker)
         if not (tracker.latest_message.get("text") or "").strip():
             dispatcher.utter_message(response="utter_empty_message")
             if state.stage is None:
@@ -741,7 +714,7 @@ class ActionResumeFlow(DyAction):
         return "action_resume_flow"
 
     async def handle(self, dispatcher, tracker, domain):
-        state = FlowState(tracker)
+        state = flow_state(tracker)
         if state.in_playbook or state.stage == STAGE_FOLLOWUP:
             dispatcher.utter_message(response="utter_resume")
             ask_open_question(dispatcher, state, tracker)
@@ -813,7 +786,7 @@ class ActionTicketFollowup(DyAction):
                 SlotSet("playbook_step", None)]
 
 
-async def followup_answer(dispatcher, tracker, state: FlowState, answer: str) -> List[EventType]:
+async def followup_answer(dispatcher, tracker, state: Progress, answer: str) -> List[EventType]:
     """解决了 closes the ticket and asks for a rating; 还是不行 reopens it with a note."""
     number = tracker.get_slot("ticket_id")
     if not isinstance(number, str):

@@ -1,7 +1,7 @@
 """Which playbook steps and branches the test stories exercise.
 
 Every test story in ``tests/test_stories.yml`` is walked through the playbooks with the same
-engine the action server uses (actions/engine.py): a problem intent starts (or restates) its
+engine the action server uses (playbook/engine.py): a problem intent starts (or restates) its
 playbook, 解决了 / 还是不行 / 转人工 (``affirm`` / ``deny`` / ``request_human``) answer the
 step on screen. A branch step picks its case from the entity the user's sentence names, found
 the way the assistant finds it (the entity synonyms of data/nlu/, or an annotation).
@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
 
-from actions import engine
-from actions.playbooks import ESCALATE, RESOLVED, Playbook, PlaybookRegistry
 from editing.project import ANNOTATION, Project, line_of
+from playbook import engine
+from playbook.engine import ANSWER_LABELS
+from playbook.model import ESCALATE, TERMINALS, Playbook
+from playbook.registry import PlaybookRegistry
 
 ANSWERS = {"affirm": engine.YES, "deny": engine.NO, "request_human": engine.HUMAN}
-ANSWER_LABELS = {engine.YES: "解决了", engine.NO: "还是不行", engine.HUMAN: "转人工"}
 ENTITY = re.compile(r"\[([^\]]*)\]\(([^):]+)(?::([^)]+))?\)")
 
 
@@ -102,11 +103,11 @@ class Walker:
             step = self.playbook.step(step_id)
             if step is None or not step.branch:
                 return
-            value = self.slots.get(step.branch.slot)
-            case = value if value in step.branch.cases else "default"
+            case = engine.branch_case(step, self.slots)
             self.coverage.shown[(self.playbook.id, step.id)].add(self.story)
-            self.coverage.branches[(self.playbook.id, step.id, case)].add(self.story)
-            step_id = step.branch.cases.get(value, step.branch.default) if value else step.branch.default
+            taken = "default" if case is None else case
+            self.coverage.branches[(self.playbook.id, step.id, taken)].add(self.story)
+            step_id = step.branch.cases[case] if case is not None else step.branch.default
 
     def user(self, intent: str, text: str) -> None:
         for playbook in self.playbooks:
@@ -119,19 +120,18 @@ class Walker:
             answer = ANSWERS[intent]
             current = self.playbook.step(self.step)
             self.coverage.answered[(self.playbook.id, self.step, answer)].add(self.story)
-            target = {engine.YES: current.on_yes, engine.NO: current.on_no,
-                      engine.HUMAN: current.on_human}[answer] if current else ESCALATE
+            target = engine.target(current, answer) if current else ESCALATE
             outcome = engine.answer(self.playbook, self.step, answer, self.slots, self.tried)
             if outcome.resolved or outcome.escalate:
                 self.playbook, self.step = None, None
             else:
-                self._show(outcome, target if target not in (RESOLVED, ESCALATE) else None)
+                self._show(outcome, target if target not in TERMINALS else None)
 
     def _start(self, playbook: Playbook, intent: str) -> None:
         trigger = playbook.trigger_for(intent)
         assert trigger is not None
         if self.playbook is playbook and self.step is not None:
-            start_step = engine._resolve_branches(playbook, trigger.start, self.slots)
+            start_step = engine.resolve_branches(playbook, trigger.start, self.slots)
             if start_step.id in self.tried:  # a restatement means "still not solved"
                 self.user("deny", "")
                 return
@@ -215,7 +215,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="手册测试覆盖报告 (playbook coverage by the test stories)")
     parser.add_argument("--project", type=Path, default=None)
     args = parser.parse_args(argv)
-    logging.getLogger("actions.playbooks").disabled = True  # rejected files are listed below
+    logging.getLogger("playbook.registry").disabled = True  # rejected files are listed below
     project = Project(args.project)
     lines, failures, hints = report(project)
     print(f"手册步骤的测试覆盖（{project.rel(project.test_stories_path)}）"

@@ -4,7 +4,7 @@
   ``data/nlu/`` (the first training file that holds the intent);
 - :func:`add_answer`: one ``- phrase`` under ``answers.<worked|failed|human>`` of a playbook
   step in ``data/playbooks/<file>.yml`` (``answers:`` and the label list are added when
-  missing), in the format :func:`actions.playbooks._parse_answers` accepts.
+  missing), in the format :func:`playbook.parse._parse_answers` accepts.
 
 Every other byte of the file stays as it was. After the write the editors' validator
 (:func:`editing.validate.validate`, Rasa's own checks included) runs on the whole project; a
@@ -33,10 +33,11 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
-from actions.playbooks import (ANSWER_KEYS, MAX_ANSWER_PHRASE_CHARS, PROJECT_ROOT, PlaybookError,
-                               PlaybookRegistry, line_of, read_yaml_with_lines)
 from actions.privacy import redact
 from editing.project import ANNOTATION, Project
+from playbook.model import ANSWER_KEYS, MAX_ANSWER_PHRASE_CHARS
+from playbook.registry import PlaybookRegistry
+from playbook.sourcefile import PROJECT_ROOT, SourceError, line_of, read_yaml_with_lines
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ def _answer_lines(project: Project, playbook_id: str, step_id: str, label: str,
     path = project.root / playbook.source
     try:
         data = read_yaml_with_lines(path, playbook.source)
-    except (PlaybookError, OSError):
+    except (SourceError, OSError):
         raise LabelRefused(f"{playbook.source} 目前读不出来，请先运行 make validate 按提示修好。") from None
     steps = data.get("steps") if isinstance(data, dict) else None
     index, raw = next(((i, s) for i, s in enumerate(steps or [])

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from actions.playbooks import PROJECT_ROOT, PlaybookError, line_of, read_yaml_with_lines
+from playbook.sourcefile import PROJECT_ROOT, SourceError, line_of, read_yaml_with_lines
 
-__all__ = ["Project", "Example", "line_of", "PlaybookError"]
+__all__ = ["Project", "Example", "line_of", "SourceError"]
 
 #: Sub-folders of data/ that are not Rasa training data (read by the action server only).
 NOT_TRAINING = ("playbooks", "policy")
@@ -112,7 +112,7 @@ class Project:
         if path not in self._cache:
             try:
                 self._cache[path] = (read_yaml_with_lines(path, self.rel(path)), [])
-            except PlaybookError as exc:
+            except SourceError as exc:
                 self._cache[path] = (None, exc.problems)
             except OSError:
                 self._cache[path] = (None, [f"{self.rel(path)}:1: 找不到或无法打开这个文件，请检查它是否存在 "

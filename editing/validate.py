@@ -300,7 +300,7 @@ ACTION_NAME_IN_CODE = re.compile(r"return\s+[\"'](action_[a-z0-9_]+)[\"']")
 
 def _code_files(project: Project) -> List[Path]:
     files: List[Path] = []
-    for package in ("actions", "channels", "web"):
+    for package in ("actions", "channels", "playbook", "web"):
         files.extend(sorted(project.code_dir(package).glob("*.py")))
     static = project.code_dir("web") / "static"
     files.extend(sorted(p for p in static.glob("*.*") if p.suffix in (".html", ".js")))
@@ -383,7 +383,7 @@ def check_policy(project: Project) -> Tuple[Optional[object], List[str]]:
 
 
 def check_playbooks(project: Project, domain: Domain) -> List[str]:
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     policy, problems = check_policy(project)
     policy_file = project.rel(project.policy_path)
@@ -557,7 +557,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="不运行 Rasa 自带的校验（更快）(skip rasa data validate)")
     args = parser.parse_args(argv)
     # the registry logs each rejected playbook for the running server; here they are printed once
-    logging.getLogger("actions.playbooks").disabled = True
+    logging.getLogger("playbook.registry").disabled = True
     project = Project(args.project)
     problems = validate(project, with_rasa=not args.skip_rasa)
     for problem in problems:

@@ -59,7 +59,7 @@ def flow_figures(tracker_db: Path, conversations: int, scale_to: int = 10_000) -
     same replay scaled to ``scale_to`` conversations (the rows repeated under new senders)."""
     from sqlalchemy import create_engine
 
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
     from web import flows
 
     playbooks = PlaybookRegistry().all()

@@ -200,7 +200,7 @@ class Keywords:
 
 
 def ours(model: RasaModel) -> Pipeline:
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     registry = PlaybookRegistry()
 

@@ -20,7 +20,7 @@ def test_every_response_the_actions_use_is_in_the_domain(domain):
     from pathlib import Path
 
     used = set(re.findall(r'"(utter_[a-z_]+)"', Path(dy.__file__).read_text(encoding="utf-8")))
-    used |= set(re.findall(r'"(utter_[a-z_]+)"', Path("actions/engine.py").read_text("utf-8")))
+    used |= set(re.findall(r'"(utter_[a-z_]+)"', Path("playbook/engine.py").read_text("utf-8")))
     assert used and used <= set(domain["responses"]), used - set(domain["responses"])
 
 
@@ -475,7 +475,7 @@ async def test_a_confident_report_of_another_problem_starts_its_playbook(databas
 
 async def test_a_step_phrase_from_the_playbook_is_used(database_url, dispatcher, domain, tmp_path,
                                                        monkeypatch):
-    from actions import playbooks as pb
+    from playbook import registry as pb
 
     source = (pb.DEFAULT_PLAYBOOK_DIR / "network.yml").read_text(encoding="utf-8")
     edited = source.replace("    on_no: restart_device\n",

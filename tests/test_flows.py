@@ -17,7 +17,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions as dy
-from actions.playbooks import PlaybookRegistry, parse_playbook
+from playbook.parse import parse_playbook
+from playbook.registry import PlaybookRegistry
 from tests.conftest import ROOT
 from tickets.policy import load_policy
 from web import flows

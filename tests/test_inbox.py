@@ -31,10 +31,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions as dy
-from actions.playbooks import PlaybookRegistry
 from editing import labels
 from editing.project import Project
 from editing.validate import validate
+from playbook.registry import PlaybookRegistry
 from tests.conftest import ROOT, copy_project
 from tests.test_web import PASSWORD, console_server, login
 from tickets import labels as label_audit

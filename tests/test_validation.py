@@ -114,13 +114,13 @@ def test_two_playbooks_with_the_same_id_and_intent(project):
 
 
 def test_the_action_server_refuses_a_broken_playbook_with_the_same_message(project, caplog):
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     registry = PlaybookRegistry(project / "data/playbooks", priorities=["urgent", "general", "complex"],
                                 root=project)
     assert registry.get("network").steps["restart_device"].on_no == "contact_isp"
     edit(project / "data/playbooks/network.yml", "on_no: contact_isp", "on_no: contact_ips")
-    with caplog.at_level("ERROR", logger="actions.playbooks"):
+    with caplog.at_level("ERROR", logger="playbook.registry"):
         still = registry.get("network")
     expected = ("data/playbooks/network.yml:34: 步骤 restart_device 的 on_no 指向的步骤 'contact_ips' "
                 "不存在，可选：check_network, restart_device, contact_isp, escalate, resolved "
@@ -355,7 +355,7 @@ def test_list_key_and_duplicate_key_in_a_playbook(project):
 
 
 def test_a_broken_file_never_stops_the_other_playbooks(project):
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     registry = PlaybookRegistry(project / "data/playbooks", priorities=["urgent", "general", "complex"],
                                 root=project)
@@ -371,7 +371,7 @@ def test_a_broken_file_never_stops_the_other_playbooks(project):
 
 
 def test_the_edited_file_is_refused_on_a_clash_not_the_one_already_live(project):
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     registry = PlaybookRegistry(project / "data/playbooks", priorities=["urgent", "general", "complex"],
                                 root=project)
@@ -386,7 +386,7 @@ def test_the_edited_file_is_refused_on_a_clash_not_the_one_already_live(project)
 
 
 def test_a_new_priority_level_is_accepted_without_a_restart(project):
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
     from tickets.policy import load_policy
 
     policy_path = project / "data/policy/priority.yml"
@@ -400,7 +400,7 @@ def test_a_new_priority_level_is_accepted_without_a_restart(project):
 
 
 def test_a_live_playbook_is_never_pushed_out_by_a_clashing_edit(project):
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     playbooks = project / "data/playbooks"
     registry = PlaybookRegistry(playbooks, priorities=["urgent", "general", "complex"], root=project)
@@ -420,7 +420,7 @@ def test_a_live_playbook_is_never_pushed_out_by_a_clashing_edit(project):
 
 
 def test_an_intent_moved_between_files_in_one_update_goes_through(project):
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     playbooks = project / "data/playbooks"
     registry = PlaybookRegistry(playbooks, priorities=["urgent", "general", "complex"], root=project)
@@ -441,7 +441,7 @@ def test_an_intent_moved_between_files_in_one_update_goes_through(project):
 def test_a_same_size_edit_with_the_old_time_is_still_seen(project):
     import os
 
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     path = project / "data/playbooks/network.yml"
     registry = PlaybookRegistry(path.parent, priorities=["urgent", "general", "complex"], root=project)

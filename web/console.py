@@ -41,8 +41,9 @@ from tickets.db import session_scope
 from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
 from tickets.policy import load_policy
 from tickets.staff import Staff, StaffError
-from actions.playbooks import PlaybookRegistry, default_registry
 from actions.privacy import mask_email, mask_phone, redact
+from actions.registry import default_registry
+from playbook.registry import PlaybookRegistry
 from understanding.normalize import normalize
 from web import flows, inbox
 

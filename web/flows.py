@@ -28,8 +28,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine.url import URL
 
-from actions.engine import HUMAN, NO, STAGE_TROUBLESHOOTING, YES
-from actions.playbooks import ESCALATE, RESOLVED, Playbook, Step
+from playbook.engine import ANSWER_LABELS, HUMAN, NO, YES, branch_path, entry_steps
+from playbook.engine import target as answer_target
+from playbook.model import ESCALATE, RESOLVED, Playbook, Step
+from playbook.progress import Progress
 from tickets.policy import PriorityPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +41,6 @@ DOMAIN = PROJECT_ROOT / "domain.yml"
 DEFAULT_IDLE_SECONDS = 3600.0
 
 ANSWERS = (YES, NO, HUMAN)
-ANSWER_LABELS = {YES: "解决了", NO: "还是不行", HUMAN: "转人工"}
 #: The actions that move a conversation through a playbook (actions/actions.py).
 START = "action_start_playbook"
 FLOW_ACTIONS = {START, "action_step_feedback", "action_escalate", "action_fallback",
@@ -98,60 +99,16 @@ class PlaybookStats:
         return sum(s.open_now for s in self.steps.values())
 
 
-@dataclass
-class _State:
-    stage: Optional[str] = None
-    playbook: Optional[str] = None
-    step: Optional[str] = None
-    tried: Tuple[str, ...] = ()
-
-    def apply(self, name: str, value: Any) -> None:
-        if name == "dy_stage":
-            self.stage = value if isinstance(value, str) else None
-        elif name == "playbook":
-            self.playbook = value if isinstance(value, str) else None
-        elif name == "playbook_step":
-            self.step = value if isinstance(value, str) else None
-        elif name == "steps_tried":
-            self.tried = tuple(v for v in value if isinstance(v, str)) \
-                if isinstance(value, list) else ()
+def _open(progress: Progress) -> Optional[Tuple[Playbook, Step]]:
+    """The playbook and the step waiting for the user's answer, as the actions accept it."""
+    step = progress.open_step
+    return None if step is None or progress.playbook is None else (progress.playbook, step)
 
 
-def _target(step: Step, answer: str) -> str:
-    return {YES: step.on_yes, NO: step.on_no, HUMAN: step.on_human}[answer]
-
-
-def _branch_path(playbook: Playbook, start: str, shown: str) -> List[Tuple[str, str]]:
-    """The branch hops from ``start`` to the step ``shown`` ([] when ``start`` is a step)."""
-    frontier: List[Tuple[str, List[Tuple[str, str]]]] = [(start, [])]
-    seen = set()
-    while frontier:
-        current, path = frontier.pop(0)
-        if current == shown:
-            return path
-        step = playbook.step(current)
-        if current in seen or step is None or step.branch is None:
-            continue
-        seen.add(current)
-        targets = list(dict.fromkeys([*step.branch.cases.values(), step.branch.default]))
-        frontier.extend((t, path + [(current, t)]) for t in targets)
-    return []
-
-
-def _entry_steps(playbook: Playbook, start: str) -> set:
-    """The steps a conversation can land on when it enters at ``start`` (through branches)."""
-    found, frontier, seen = set(), [start], set()
-    while frontier:
-        current = frontier.pop()
-        step = playbook.step(current)
-        if current in seen or step is None:
-            continue
-        seen.add(current)
-        if step.branch is None:
-            found.add(current)
-        else:
-            frontier.extend([*step.branch.cases.values(), step.branch.default])
-    return found
+def _moved(before: Progress, after: Progress) -> bool:
+    """The stage, playbook or step changed."""
+    return (before.stage, before.playbook and before.playbook.id, before.step_id) != \
+        (after.stage, after.playbook and after.playbook.id, after.step_id)
 
 
 class _Walker:
@@ -160,19 +117,15 @@ class _Walker:
     def __init__(self, playbooks: Mapping[str, Playbook], stats: Dict[str, PlaybookStats]) -> None:
         self.playbooks = playbooks
         self.stats = stats
-        self.state = _State()
+        self.state: Dict[str, Any] = {}  # the progress slots as they stand
         self.intent: Optional[str] = None
         self.action: Optional[str] = None
         self.slots: List[Tuple[str, Any]] = []
         self.last_seen = 0.0
 
-    def open_step(self, state: _State) -> Optional[Tuple[Playbook, Step]]:
-        """The step waiting for the user's answer, as the actions would accept it."""
-        playbook = self.playbooks.get(state.playbook or "")
-        step = playbook.step(state.step) if playbook else None
-        if state.stage != STAGE_TROUBLESHOOTING or step is None or step.branch is not None:
-            return None
-        return playbook, step
+    def progress(self, values: Mapping[str, Any]) -> Progress:
+        """The progress slots ``values`` as the actions read them."""
+        return Progress.read(values, self.playbooks)
 
     def user(self, intent: Optional[str]) -> None:
         self.finish_action()
@@ -184,7 +137,7 @@ class _Walker:
 
     def slot(self, name: str, value: Any) -> None:
         if self.action is None:
-            self.state.apply(name, value)
+            self.state[name] = value
         else:
             self.slots.append((name, value))
 
@@ -194,43 +147,40 @@ class _Walker:
         self.action, self.slots = None, []
         if action is None:
             return
-        before = _State(**vars(self.state))
+        before = self.progress(self.state)
         if action in RESET_ACTIONS:  # a new session (or /restart) starts with empty slots
-            self.state = _State()
+            self.state = {}
         for name, value in slots:
-            self.state.apply(name, value)
-        was_open = self.open_step(before)
+            self.state[name] = value
+        after = self.progress(self.state)
+        was_open = _open(before)
         if action in RESET_ACTIONS:
-            if was_open and self.open_step(self.state) != was_open:
+            if was_open and _open(after) != was_open:
                 self.stats[was_open[0].id].step(was_open[1].id).gave_up += 1
             return
         if action not in FLOW_ACTIONS or not slots:  # nothing moved (or the action failed)
             return
-        now_open = self.open_step(self.state)
+        now_open = _open(after)
         judged = [STEP_ANSWER[value] for name, value in slots
                   if name == "step_answer" and value in STEP_ANSWER]
         if was_open is not None and judged:
             self._answer(was_open, judged[-1], now_open)
         elif action == START:
-            self._start(was_open, now_open, before)
-        elif was_open is not None and action in LEGACY_ANSWERS and self._moved(before):
+            self._start(was_open, now_open, before, after)
+        elif was_open is not None and action in LEGACY_ANSWERS and _moved(before, after):
             # recorded before the actions said how they read the reply: the intent tells
             answer = HUMAN if action == "action_escalate" else YES if self.intent == "affirm" else NO
             self._answer(was_open, answer, now_open)
 
-    def _moved(self, before: _State) -> bool:
-        return (before.stage, before.playbook, before.step) != \
-            (self.state.stage, self.state.playbook, self.state.step)
-
-    def _start(self, was_open, now_open, before: _State) -> None:
-        playbook = self.playbooks.get(self.state.playbook or "")
+    def _start(self, was_open, now_open, before: Progress, after: Progress) -> None:
+        playbook = after.playbook
         trigger = playbook.trigger_for(self.intent) if playbook else None
         if trigger is None:
             return
         if was_open is not None and was_open[0].id == playbook.id:
             # the same problem described again: a jump to its start step, or "still not working"
-            if now_open is not None and now_open[1].id in _entry_steps(playbook, trigger.start) \
-                    and now_open[1].id not in before.tried:
+            if now_open is not None and now_open[1].id in entry_steps(playbook, trigger.start) \
+                    and now_open[1].id not in before.steps_tried:
                 self._shown(playbook, trigger.start, now_open)
             else:
                 self._answer(was_open, NO, now_open)
@@ -246,7 +196,7 @@ class _Walker:
         playbook, step = was_open
         counts = self.stats[playbook.id].step(step.id)
         counts.answers[answer] += 1
-        target = _target(step, answer)
+        target = answer_target(step, answer)
         if target == RESOLVED:
             counts.resolved += 1
         elif target == ESCALATE:
@@ -257,13 +207,13 @@ class _Walker:
     def _shown(self, playbook: Playbook, entered: str, now_open: Tuple[Playbook, Step]) -> None:
         counts = self.stats[playbook.id]
         counts.step(now_open[1].id).shown += 1
-        for hop in _branch_path(playbook, entered, now_open[1].id):
+        for hop in branch_path(playbook, entered, now_open[1].id):
             counts.branches[hop] = counts.branches.get(hop, 0) + 1
 
     def end(self, now: float, idle_seconds: float) -> None:
         """The conversation's last event: an open step there is given up once it is idle."""
         self.finish_action()
-        still_open = self.open_step(self.state)
+        still_open = _open(self.progress(self.state))
         if still_open is not None:
             counts = self.stats[still_open[0].id].step(still_open[1].id)
             if now - self.last_seen >= idle_seconds:
@@ -471,7 +421,7 @@ def mermaid(playbook: Playbook, stats: Optional[PlaybookStats] = None,
         shown = f"<br/>展示 {counts.shown} 次" if counts else ""
         lines.append(f'  {node}["{number}. {label(step.title)}<br/>{label(step_id)}{shown}"]')
         for answer in ANSWERS:
-            target = _target(step, answer)
+            target = answer_target(step, answer)
             taken = counts.answers[answer] if counts else None
             if answer == HUMAN and target == ESCALATE and not taken:
                 continue  # 转人工 is possible at every step; drawn only where someone used it

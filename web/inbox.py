@@ -39,8 +39,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import URL
 
-from actions.engine import STAGE_TROUBLESHOOTING
 from actions.privacy import redact
+from playbook.engine import STAGE_TROUBLESHOOTING
 from understanding.normalize import normalize
 from web.flows import EVENTS, RESET_ACTIONS, _readonly_engine
 

@@ -83,7 +83,7 @@ def shown_count(page, step_id: str) -> int:
 
 
 def test_editor_sees_the_playbook_drawn_with_real_counts(browser, phone, site):
-    from actions.playbooks import PlaybookRegistry
+    from playbook.registry import PlaybookRegistry
 
     editor, desk, page, problems = editor_at_console(browser, site, "李编辑", PASSWORD)
     assert "工单队列" not in page.locator("header").inner_text()

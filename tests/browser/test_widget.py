@@ -7,7 +7,7 @@ import yaml
 
 import pytest
 
-from actions.playbooks import PlaybookRegistry
+from playbook.registry import PlaybookRegistry
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import ROOT
 from tickets import store

@@ -8,7 +8,7 @@ import pytest
 import requests
 import yaml
 
-from actions.playbooks import PlaybookRegistry
+from playbook.registry import PlaybookRegistry
 from tests.conftest import ROOT
 from tests.integration.conftest import buttons, texts
 from tickets import store

@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import pytest
 import yaml
 
-from actions.playbooks import PlaybookError, load_playbook_file
+from playbook.parse import PlaybookError, load_playbook_file
 from tests.conftest import ROOT
 from tests.integration.conftest import buttons, texts
 from tests.integration.harness import MODEL, VENV_BIN, Servers

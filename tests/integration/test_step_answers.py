@@ -14,7 +14,8 @@ from typing import Dict, List, Tuple
 import pytest
 import yaml
 
-from actions.playbooks import ESCALATE, RESOLVED, PlaybookRegistry
+from playbook.model import ESCALATE, RESOLVED
+from playbook.registry import PlaybookRegistry
 from tests.conftest import ROOT
 from tests.integration.conftest import texts
 from tickets import store

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from actions import engine
-from actions.engine import HUMAN, NO, YES
-from actions.playbooks import PlaybookRegistry
+from playbook import engine
+from playbook.engine import HUMAN, NO, YES
+from playbook.registry import PlaybookRegistry
 from tickets.policy import load_policy
 
 REGISTRY = PlaybookRegistry(priorities=list(load_policy().levels))
@@ -90,3 +90,28 @@ def test_unknown_step_is_an_engine_error():
     playbook, _ = REGISTRY.for_intent("network_problem")
     with pytest.raises(engine.EngineError):
         engine.answer(playbook, "no_such_step", YES, {}, [])
+
+
+def test_an_answer_leads_where_the_step_says():
+    playbook, _ = REGISTRY.for_intent("network_problem")
+    step = playbook.step("check_network")
+    assert [engine.target(step, a) for a in (YES, NO, HUMAN)] == \
+        [step.on_yes, step.on_no, step.on_human] == ["resolved", "restart_device", "escalate"]
+    assert set(engine.ANSWER_LABELS) == {YES, NO, HUMAN}
+
+
+def test_branches_are_walked_the_same_way_everywhere():
+    playbook, trigger = REGISTRY.for_intent("feature_problem")
+    choose = playbook.step(trigger.start)
+    assert choose.branch is not None
+    assert engine.branch_case(choose, {"feature": "直播"}) == "直播"
+    assert engine.branch_case(choose, {"feature": "私信"}) is None  # not a case: the default
+    assert engine.branch_case(choose, {"feature": ["直播"]}) is None
+    assert engine.resolve_branches(playbook, trigger.start, {"feature": "直播"}).id == "live_guide"
+    assert engine.resolve_branches(playbook, "check_device", {}).id == "check_device"
+    assert engine.branch_path(playbook, trigger.start, "live_guide") == \
+        [(trigger.start, "live_guide")]
+    assert engine.branch_path(playbook, "check_device", "check_device") == []
+    assert engine.entry_steps(playbook, trigger.start) == \
+        {"playback_guide", "search_guide", "upload_guide", "live_guide", "general_guide"}
+    assert engine.entry_steps(playbook, "check_device") == {"check_device"}

@@ -2,17 +2,20 @@
 
 It knows nothing of Rasa. Given a playbook, the current step and the user's answer it
 returns the replies to send (response keys of ``domain.yml`` or text from the playbook)
-and the new state, which the actions store in slots.
+and the new state, which the actions store in slots. The console's flow statistics and the
+editors' coverage report walk playbooks with the same functions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from actions.playbooks import ESCALATE, RESOLVED, Playbook, Step, Trigger
+from playbook.model import ESCALATE, RESOLVED, Playbook, Step, Trigger
 
 YES, NO, HUMAN = "yes", "no", "human"
+#: The buttons under every check question, as the user reads them.
+ANSWER_LABELS = {YES: "解决了", NO: "还是不行", HUMAN: "转人工"}
 STAGE_TROUBLESHOOTING = "troubleshooting"
 MAX_BRANCH_HOPS = 20
 
@@ -41,17 +44,74 @@ class Outcome:
     escalate: bool = False
 
 
-def _resolve_branches(playbook: Playbook, step_id: str, slots: Mapping[str, Any]) -> Step:
+# --- the map of a playbook ---------------------------------------------------------------
+
+
+def target(step: Step, answer: str) -> str:
+    """Where ``answer`` (yes / no / human) leads from ``step``: a step id, resolved or escalate."""
+    return {YES: step.on_yes, NO: step.on_no, HUMAN: step.on_human}[answer]
+
+
+def branch_case(step: Step, slots: Mapping[str, Any]) -> Optional[str]:
+    """The case of the branch step ``step`` that the slot values select, None for its
+    default (and for a step without a branch)."""
+    branch = step.branch
+    if branch is None:
+        return None
+    value = slots.get(branch.slot)
+    return value if isinstance(value, str) and value in branch.cases else None
+
+
+def resolve_branches(playbook: Playbook, step_id: str, slots: Mapping[str, Any]) -> Step:
+    """The step a conversation lands on at ``step_id``: branches are followed by the slot
+    values until a step that is shown."""
     for _hop in range(MAX_BRANCH_HOPS):
         step = playbook.step(step_id)
         if step is None:
             raise EngineError(f"playbook {playbook.id}: unknown step {step_id!r}")
         if not step.branch:
             return step
-        value = slots.get(step.branch.slot)
-        step_id = step.branch.cases.get(value, step.branch.default) if isinstance(value, str) \
-            else step.branch.default
+        case = branch_case(step, slots)
+        step_id = step.branch.cases[case] if case is not None else step.branch.default
     raise EngineError(f"playbook {playbook.id}: branch loop at {step_id!r}")
+
+
+def branch_path(playbook: Playbook, start: str, shown: str) -> List[Tuple[str, str]]:
+    """The branch hops from ``start`` to the step ``shown`` ([] when ``start`` is a step)."""
+    frontier: List[Tuple[str, List[Tuple[str, str]]]] = [(start, [])]
+    seen: Set[str] = set()
+    while frontier:
+        current, path = frontier.pop(0)
+        if current == shown:
+            return path
+        step = playbook.step(current)
+        if current in seen or step is None or step.branch is None:
+            continue
+        seen.add(current)
+        targets = list(dict.fromkeys([*step.branch.cases.values(), step.branch.default]))
+        frontier.extend((t, path + [(current, t)]) for t in targets)
+    return []
+
+
+def entry_steps(playbook: Playbook, start: str) -> Set[str]:
+    """The steps a conversation can land on when it enters at ``start`` (through branches)."""
+    found: Set[str] = set()
+    seen: Set[str] = set()
+    frontier = [start]
+    while frontier:
+        current = frontier.pop()
+        step = playbook.step(current)
+        if current in seen or step is None:
+            continue
+        seen.add(current)
+        if step.branch is None:
+            found.add(current)
+        else:
+            frontier.extend([*step.branch.cases.values(), step.branch.default])
+    return found
+
+
+# --- moving a conversation ---------------------------------------------------------------
 
 
 def present(step: Step) -> List[Reply]:
@@ -75,9 +135,9 @@ def check_question(step: Step) -> Reply:
 
 
 def enter(playbook: Playbook, step_id: str, slots: Mapping[str, Any],
-          steps_tried: List[str]) -> Outcome:
+          steps_tried: Sequence[str]) -> Outcome:
     """Move to ``step_id`` (following branches) and show it."""
-    step = _resolve_branches(playbook, step_id, slots)
+    step = resolve_branches(playbook, step_id, slots)
     tried = list(steps_tried)
     if step.id not in tried:
         tried.append(step.id)
@@ -92,13 +152,13 @@ def start(playbook: Playbook, trigger: Trigger, slots: Mapping[str, Any]) -> Out
 
 
 def restate(playbook: Playbook, trigger: Trigger, current: str, slots: Mapping[str, Any],
-            steps_tried: List[str]) -> Outcome:
+            steps_tried: Sequence[str]) -> Outcome:
     """The user describes the same problem again in the middle of its playbook.
 
     A trigger that starts at a step not tried yet jumps there (e.g. "忘记密码" while
     checking credentials); otherwise the restatement means the current step did not help.
     """
-    start_step = _resolve_branches(playbook, trigger.start, slots)
+    start_step = resolve_branches(playbook, trigger.start, slots)
     if start_step.id not in steps_tried:
         outcome = enter(playbook, start_step.id, slots, steps_tried)
         outcome.replies.insert(0, Reply(response="utter_try_next"))
@@ -107,23 +167,23 @@ def restate(playbook: Playbook, trigger: Trigger, current: str, slots: Mapping[s
 
 
 def answer(playbook: Playbook, current: str, reply: str, slots: Mapping[str, Any],
-           steps_tried: List[str]) -> Outcome:
+           steps_tried: Sequence[str]) -> Outcome:
     """Apply the user's answer (yes / no / human) to the current step."""
     step = playbook.step(current)
     if step is None:
         raise EngineError(f"playbook {playbook.id}: unknown step {current!r}")
-    target = {YES: step.on_yes, NO: step.on_no, HUMAN: step.on_human}[reply]
-    if target == RESOLVED:
+    to = target(step, reply)
+    if to == RESOLVED:
         return Outcome(replies=[], step=step.id, steps_tried=list(steps_tried), resolved=True)
-    if target == ESCALATE:
+    if to == ESCALATE:
         return Outcome(replies=[], step=step.id, steps_tried=list(steps_tried), escalate=True)
-    outcome = enter(playbook, target, slots, steps_tried)
+    outcome = enter(playbook, to, slots, steps_tried)
     if reply == NO:
         outcome.replies.insert(0, Reply(response="utter_try_next"))
     return outcome
 
 
-def tried_steps_detail(playbook: Playbook, steps_tried: List[str],
+def tried_steps_detail(playbook: Playbook, steps_tried: Sequence[str],
                        unanswered: Optional[str] = None) -> List[Dict[str, str]]:
     """The steps shown to the user, with titles, for the ticket: ``failed`` when the user
     said it did not help, ``unanswered`` for the step open when they asked for a person."""

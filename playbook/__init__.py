@@ -1,0 +1,6 @@
+"""Troubleshooting playbooks: model, loading and checks, registry, engine, progress slots; imports nothing of the project but understanding."""
+
+from playbook.parse import PlaybookError
+from playbook.sourcefile import SourceError
+
+__all__ = ["PlaybookError", "SourceError"]

@@ -1,0 +1,97 @@
+"""What a troubleshooting playbook is: its triggers, steps, branches and escalation.
+
+Plain frozen data, built by :mod:`playbook.parse` from ``data/playbooks/*.yml`` and walked by
+:mod:`playbook.engine`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Tuple
+
+from understanding.answers import ANSWER_LABELS
+
+#: The two ends of a playbook: an answer may lead to a step or to one of these.
+RESOLVED = "resolved"
+ESCALATE = "escalate"
+TERMINALS = {RESOLVED, ESCALATE}
+#: A step's own answer phrases: ``answers: {worked: [...], failed: [...], human: [...]}``.
+ANSWER_KEYS = ANSWER_LABELS
+MAX_ANSWER_PHRASE_CHARS = 40
+#: A playbook's ``mentions:`` are words or short phrases, not sentences.
+MAX_MENTION_CHARS = 20
+#: Playbook and step ids: lower-case letters, digits and underscores, starting with a letter.
+ID_FORMAT = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Link:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Branch:
+    slot: str
+    cases: Mapping[str, str]
+    default: str
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    message: str = ""
+    check: str = ""
+    link: Optional[Link] = None
+    image: Optional[str] = None
+    video: Optional[Link] = None
+    on_yes: str = RESOLVED
+    on_no: str = ESCALATE
+    on_human: str = ESCALATE
+    branch: Optional[Branch] = None
+    #: the editor's answer phrases for this step, by label (see :data:`ANSWER_KEYS`)
+    answers: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+    line: int = field(default=1, compare=False)  # where the editor wrote the step's id
+
+
+@dataclass(frozen=True)
+class Trigger:
+    intent: str
+    start: str
+    #: words that show a message mentions this problem (「密码也忘了」): when a message starts
+    #: another playbook and names this problem too, this trigger is offered after it
+    mentions: Tuple[str, ...] = ()
+    line: int = field(default=1, compare=False)  # where the editor wrote it, for messages
+
+
+@dataclass(frozen=True)
+class Escalation:
+    category: str
+    priority: str
+    message: str = ""
+    line: int = field(default=1, compare=False)  # the line of its category
+
+
+@dataclass(frozen=True)
+class Playbook:
+    id: str
+    title: str
+    category: str
+    triggers: Tuple[Trigger, ...]
+    intro: str
+    steps: Mapping[str, Step]
+    escalation: Escalation
+    intros: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+    line: int = field(default=1, compare=False)  # the line of its id, for messages
+
+    def step(self, step_id: Optional[str]) -> Optional[Step]:
+        return self.steps.get(step_id) if step_id else None
+
+    def trigger_for(self, intent: Optional[str]) -> Optional[Trigger]:
+        return next((t for t in self.triggers if t.intent == intent), None)
+
+    def intro_for(self, intent: Optional[str]) -> str:
+        return self.intros.get(intent or "", self.intro)
