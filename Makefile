@@ -1,10 +1,10 @@
 # Dy 客服助手 — the verbs people use. See README.md.
-.PHONY: help hooks setup migrate staff-user train run shell test test-unit validate test-stories test-nlu test-integration test-browser bench eval clean
+.PHONY: help hooks setup migrate staff-user train run shell test lint types test-unit validate test-stories test-nlu test-integration test-browser bench eval clean
 
 help:
 	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
 	@echo "make test    set up, train if needed, run every test (what CI runs)"
-	@echo "make setup | migrate | train | shell | validate | hooks | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | eval | clean"
+	@echo "make setup | migrate | train | shell | lint | types | validate | hooks | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | eval | clean"
 
 setup:
 	@bash scripts/setup.sh
@@ -31,6 +31,13 @@ validate: setup
 # the pre-commit hook runs `make validate` before every commit
 hooks:
 	@mkdir -p .git/hooks && ln -sf ../../scripts/pre-commit .git/hooks/pre-commit && echo "pre-commit hook installed (.git/hooks/pre-commit -> scripts/pre-commit)"
+
+# ruff (check + format) and the import layers; mypy. Both run first in make test.
+lint: setup
+	@bash scripts/test.sh lint
+
+types: setup
+	@bash scripts/test.sh types
 
 test-unit: setup
 	@bash scripts/test.sh unit

@@ -1,5 +1,5 @@
-"""The Dy 客服助手 action server package: the playbook engine and its Rasa actions."""
+"""The Rasa action server: the assistant's custom actions (may import playbook, tickets, understanding)."""
 
-from actions.privacy import install_log_redaction
+from tickets.privacy import install_log_redaction
 
 install_log_redaction()

@@ -16,15 +16,13 @@ import os
 import re
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.privacy import mask_email, mask_phone
 from actions.registry import default_registry
-from actions.transcript import build_transcript, last_user_timestamp
 from playbook import engine
 from playbook.engine import HUMAN, NO, STAGE_TROUBLESHOOTING, YES, Outcome, Reply
 from playbook.model import Playbook
@@ -33,6 +31,8 @@ from playbook.registry import PlaybookRegistry
 from tickets import config as ticket_config
 from tickets import store, workflow
 from tickets.policy import PriorityPolicy, load_policy
+from tickets.privacy import mask_email, mask_phone
+from tickets.transcript import build_transcript, last_user_timestamp
 from understanding.answers import Judgement, StepContext, Verdict, read_reply
 from understanding.normalize import normalize
 
@@ -45,16 +45,39 @@ FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
 #: the clauses after the first.
 CLAUSE_BREAK = re.compile(r"[，,；;。.!！?？、\n]|而且|还有|另外|并且|同时|以及|\band\b|\balso\b")
 NEGATED_MENTION = re.compile(r"(?:不是|没有|没|不)$")
-NOT_STEP_QUESTIONS = {"ticket_status", "bot_challenge", "request_human", "greet", "thank", "goodbye"}
-UNSURE_RESPONSES = {Verdict.WORKED: "utter_answer_unsure_worked",
-                    Verdict.FAILED: "utter_answer_unsure_failed", None: "utter_answer_unsure"}
+NOT_STEP_QUESTIONS = {
+    "ticket_status",
+    "bot_challenge",
+    "request_human",
+    "greet",
+    "thank",
+    "goodbye",
+}
+UNSURE_RESPONSES = {
+    Verdict.WORKED: "utter_answer_unsure_worked",
+    Verdict.FAILED: "utter_answer_unsure_failed",
+    None: "utter_answer_unsure",
+}
 #: Entities typed by the user as ``/intent{"entity": "value"}`` come from this extractor;
 #: they are never trusted to raise a ticket's priority.
 INJECTED = "RegexMessageHandler"
 PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
-EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
-NUMERALS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5,
-            "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+EMAIL_IN_TEXT = re.compile(
+    r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
+)
+NUMERALS = {
+    "1": 1,
+    "2": 2,
+    "3": 3,
+    "4": 4,
+    "5": 5,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+}
 RATING_ALONE = re.compile(r"^\s*([1-5一二两三四五])\s*[分星]?\s*[吧啦了！!。.]*\s*$")
 RATING_IN_TEXT = re.compile(r"(?<![\d一二两三四五六七八九十])([1-5一二两三四五])\s*(?:分|星|颗星)")
 NEGATION_BEFORE = re.compile(r"[不没][是太很]?$")
@@ -63,6 +86,7 @@ OPEN_STATUSES = ("open", "assigned", "in_progress")
 ACTION_TIMEOUT_SECONDS = 20.0
 #: Key for the conversation references in logs (set DY_LOG_KEY to correlate across restarts).
 _LOG_KEY = (os.environ.get("DY_LOG_KEY") or uuid.uuid4().hex).encode("utf-8")
+
 
 def registry() -> PlaybookRegistry:
     """The playbooks, loaded on first use and reloaded when a file changes."""
@@ -83,7 +107,7 @@ def format_time(moment) -> str:
     return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
-def latest_intent(tracker: Tracker) -> Optional[str]:
+def latest_intent(tracker: Tracker) -> str | None:
     return (tracker.latest_message.get("intent") or {}).get("name")
 
 
@@ -95,10 +119,10 @@ def flow_state(tracker: Tracker) -> Progress:
     return Progress.read(tracker.get_slot, registry().get)
 
 
-def engine_slots(tracker: Tracker) -> Dict[str, Any]:
+def engine_slots(tracker: Tracker) -> dict[str, Any]:
     """Slot values a playbook branch may look at: the latest message's entities first,
     then the slot as it stands (e.g. a feature named a few turns ago)."""
-    values: Dict[str, Any] = {}
+    values: dict[str, Any] = {}
     for entity in tracker.latest_message.get("entities") or []:
         if isinstance(entity, dict) and isinstance(entity.get("value"), str):
             values.setdefault(entity.get("entity"), entity["value"])
@@ -108,7 +132,7 @@ def engine_slots(tracker: Tracker) -> Dict[str, Any]:
     return values
 
 
-def genuine_urgency(tracker: Tracker) -> Optional[str]:
+def genuine_urgency(tracker: Tracker) -> str | None:
     """An urgency word the user really wrote in the latest message (not injected, not negated
     as in “不是很急”), or None."""
     text = tracker.latest_message.get("text") or ""
@@ -118,7 +142,7 @@ def genuine_urgency(tracker: Tracker) -> Optional[str]:
         if entity.get("extractor") == INJECTED or not isinstance(entity.get("value"), str):
             continue
         start = entity.get("start")
-        if isinstance(start, int) and NEGATION_BEFORE.search(text[max(0, start - 3):start]):
+        if isinstance(start, int) and NEGATION_BEFORE.search(text[max(0, start - 3) : start]):
             continue
         return entity["value"]
     return None
@@ -128,8 +152,10 @@ def business_request(tracker: Tracker) -> bool:
     """The user asks about commission, ad spend, shop qualifications, withdrawals, … (the
     ``business`` entity of data/nlu/entities.yml, really written): handled by people, never
     by a playbook."""
-    return any(isinstance(e, dict) and e.get("entity") == "business" and e.get("extractor") != INJECTED
-               for e in tracker.latest_message.get("entities") or [])
+    return any(
+        isinstance(e, dict) and e.get("entity") == "business" and e.get("extractor") != INJECTED
+        for e in tracker.latest_message.get("entities") or []
+    )
 
 
 def urgent_signal(tracker: Tracker) -> bool:
@@ -137,7 +163,7 @@ def urgent_signal(tracker: Tracker) -> bool:
     return bool(tracker.get_slot("urgency")) or genuine_urgency(tracker) is not None
 
 
-def send(dispatcher: CollectingDispatcher, replies: List[Reply]) -> None:
+def send(dispatcher: CollectingDispatcher, replies: list[Reply]) -> None:
     for reply in replies:
         if reply.response:
             dispatcher.utter_message(response=reply.response, **dict(reply.values))
@@ -147,9 +173,13 @@ def send(dispatcher: CollectingDispatcher, replies: List[Reply]) -> None:
             dispatcher.utter_message(text=reply.text)
 
 
-def progress_events(playbook: Optional[Playbook], outcome: Optional[Outcome], stage: Optional[str],
-                    flow_id: Optional[str] = None) -> List[EventType]:
-    events: List[EventType] = [
+def progress_events(
+    playbook: Playbook | None,
+    outcome: Outcome | None,
+    stage: str | None,
+    flow_id: str | None = None,
+) -> list[EventType]:
+    events: list[EventType] = [
         SlotSet("dy_stage", stage),
         SlotSet("playbook", playbook.id if playbook else None),
         SlotSet("playbook_step", outcome.step if outcome else None),
@@ -160,13 +190,15 @@ def progress_events(playbook: Optional[Playbook], outcome: Optional[Outcome], st
     return events
 
 
-def ask_open_question(dispatcher: CollectingDispatcher, state: Progress,
-                      tracker: Optional[Tracker] = None) -> None:
+def ask_open_question(
+    dispatcher: CollectingDispatcher, state: Progress, tracker: Tracker | None = None
+) -> None:
     """Repeat whatever the assistant is waiting for: the step check, contact, rating or the
     follow-up question about a resolved ticket."""
     if state.stage == STAGE_FOLLOWUP and tracker is not None:
-        dispatcher.utter_message(response="utter_followup_ask",
-                                 ticket_number=tracker.get_slot("ticket_id"))
+        dispatcher.utter_message(
+            response="utter_followup_ask", ticket_number=tracker.get_slot("ticket_id")
+        )
     elif state.in_playbook:
         send(dispatcher, [engine.check_question(state.step)])
     elif state.stage == STAGE_CONTACT:
@@ -191,14 +223,18 @@ def read_step_answer(tracker: Tracker, state: Progress) -> Judgement:
     intent = latest_intent(tracker)
     found = registry().for_intent(intent)
     return read_reply(
-        tracker.latest_message.get("text") or "", step_context(state), intent=intent,
+        tracker.latest_message.get("text") or "",
+        step_context(state),
+        intent=intent,
         confidence=(tracker.latest_message.get("intent") or {}).get("confidence") or 0.0,
-        starts_other_playbook=bool(found) and (state.playbook is None
-                                              or found[0].id != state.playbook.id))
+        starts_other_playbook=bool(found)
+        and (state.playbook is None or found[0].id != state.playbook.id),
+    )
 
 
-async def answer_open_step(dispatcher: CollectingDispatcher,
-                           tracker: Tracker) -> Optional[List[EventType]]:
+async def answer_open_step(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType] | None:
     """Apply the latest message to the open check question, or return None when it is not
     an answer (the action then handles it as what the NLU says it is).
 
@@ -210,11 +246,17 @@ async def answer_open_step(dispatcher: CollectingDispatcher,
         return None
     judgement = read_step_answer(tracker, state)
     step = f"{state.playbook.id}/{state.step_id}" if state.in_playbook else STAGE_FOLLOWUP
-    logger.info("answer to %s read as %s (%s) (conversation %s)", step, judgement.verdict.value,
-                judgement.cue.split(":")[0], conversation_ref(tracker.sender_id))
+    logger.info(
+        "answer to %s read as %s (%s) (conversation %s)",
+        step,
+        judgement.verdict.value,
+        judgement.cue.split(":")[0],
+        conversation_ref(tracker.sender_id),
+    )
     if judgement.verdict == Verdict.UNSURE:
-        dispatcher.utter_message(response=UNSURE_RESPONSES.get(judgement.lean,
-                                                               "utter_answer_unsure"))
+        dispatcher.utter_message(
+            response=UNSURE_RESPONSES.get(judgement.lean, "utter_answer_unsure")
+        )
         if state.stage == STAGE_FOLLOWUP:
             ask_open_question(dispatcher, state, tracker)
         return []
@@ -222,8 +264,11 @@ async def answer_open_step(dispatcher: CollectingDispatcher,
         if judgement.pending:
             dispatcher.utter_message(response="utter_step_pending")
             return []
-        if judgement.question and state.in_playbook \
-                and latest_intent(tracker) not in NOT_STEP_QUESTIONS:
+        if (
+            judgement.question
+            and state.in_playbook
+            and latest_intent(tracker) not in NOT_STEP_QUESTIONS
+        ):
             dispatcher.utter_message(response="utter_step_question")
             ask_open_question(dispatcher, state, tracker)
             return []
@@ -237,10 +282,12 @@ async def answer_open_step(dispatcher: CollectingDispatcher,
     if judgement.verdict == Verdict.HUMAN:
         return await hand_over(dispatcher, tracker, state) + [recorded]
     answer = YES if judgement.verdict == Verdict.WORKED else NO
-    outcome = engine.answer(state.playbook, state.step_id, answer, engine_slots(tracker),
-                            state.steps_tried)
-    return await finish_outcome(dispatcher, tracker, state.playbook, outcome,
-                                state.flow_id) + [recorded]
+    outcome = engine.answer(
+        state.playbook, state.step_id, answer, engine_slots(tracker), state.steps_tried
+    )
+    return await finish_outcome(dispatcher, tracker, state.playbook, outcome, state.flow_id) + [
+        recorded
+    ]
 
 
 # --- the base class -------------------------------------------------------------------------
@@ -258,35 +305,44 @@ class DyAction(Action, abc.ABC):
     reads_step_answers: bool = False
 
     @abc.abstractmethod
-    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     domain: Dict[Text, Any]) -> List[EventType]:
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         """Do the action's work and return its events."""
 
-    async def _answer_or_handle(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: Dict[Text, Any]) -> List[EventType]:
+    async def _answer_or_handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         if self.reads_step_answers:
             events = await answer_open_step(dispatcher, tracker)
             if events is not None:
                 return events
         return await self.handle(dispatcher, tracker, domain)
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
         started = time.perf_counter()
         try:
-            events = await asyncio.wait_for(self._answer_or_handle(dispatcher, tracker, domain),
-                                            timeout=ACTION_TIMEOUT_SECONDS)
+            events = await asyncio.wait_for(
+                self._answer_or_handle(dispatcher, tracker, domain), timeout=ACTION_TIMEOUT_SECONDS
+            )
         except Exception:
-            logger.exception("%s failed (conversation %s)", self.name(),
-                             conversation_ref(tracker.sender_id))
+            logger.exception(
+                "%s failed (conversation %s)", self.name(), conversation_ref(tracker.sender_id)
+            )
             dispatcher.messages.clear()
             dispatcher.utter_message(response="utter_action_failed")
             return []
         urgency = genuine_urgency(tracker)
         if urgency:
             events = list(events) + [SlotSet("urgency", urgency)]
-        logger.info("%s done in %.1f ms (conversation %s)", self.name(),
-                    (time.perf_counter() - started) * 1000, conversation_ref(tracker.sender_id))
+        logger.info(
+            "%s done in %.1f ms (conversation %s)",
+            self.name(),
+            (time.perf_counter() - started) * 1000,
+            conversation_ref(tracker.sender_id),
+        )
         return events
 
 
@@ -298,7 +354,7 @@ class ActionStartPlaybook(DyAction):
 
     reads_step_answers = True
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_start_playbook"
 
     async def handle(self, dispatcher, tracker, domain):
@@ -317,16 +373,24 @@ class ActionStartPlaybook(DyAction):
             outcome = engine.restate(playbook, trigger, state.step_id, slots, state.steps_tried)
             return await finish_outcome(dispatcher, tracker, playbook, outcome, state.flow_id)
         outcome = engine.start(playbook, trigger, slots)
-        logger.info("playbook %s started at %s (conversation %s)", playbook.id, outcome.step,
-                    conversation_ref(tracker.sender_id))
+        logger.info(
+            "playbook %s started at %s (conversation %s)",
+            playbook.id,
+            outcome.step,
+            conversation_ref(tracker.sender_id),
+        )
         send(dispatcher, outcome.replies)
         second = second_problem(tracker, playbook)
         if second is not None:
-            dispatcher.utter_message(response="utter_second_problem", other_problem=second[0].title,
-                                     other_intent=second[1])
+            dispatcher.utter_message(
+                response="utter_second_problem",
+                other_problem=second[0].title,
+                other_intent=second[1],
+            )
         # a new problem: a new flow, and urgency said about an earlier problem no longer counts
         return progress_events(playbook, outcome, STAGE_TROUBLESHOOTING, uuid.uuid4().hex) + [
-            SlotSet("ticket_id", None), SlotSet("urgency", None),
+            SlotSet("ticket_id", None),
+            SlotSet("urgency", None),
         ]
 
 
@@ -335,7 +399,7 @@ def _bare_words(text: str) -> str:
     return re.sub(r"[也都还又]", "", text.lower())
 
 
-def second_problem(tracker: Tracker, first: Playbook) -> Optional[Tuple[Playbook, str]]:
+def second_problem(tracker: Tracker, first: Playbook) -> tuple[Playbook, str] | None:
     """Another problem named in the same message (「网络老掉线，而且密码也忘了」): a trigger of
     another playbook whose ``mentions`` stand, not negated, in a later clause that names
     nothing of the first problem. (The NLU gives a message one intent; its ranking puts the
@@ -358,8 +422,9 @@ def second_problem(tracker: Tracker, first: Playbook) -> Optional[Tuple[Playbook
     return None
 
 
-async def finish_outcome(dispatcher, tracker, playbook: Playbook, outcome: Outcome,
-                         flow_id: Optional[str]) -> List[EventType]:
+async def finish_outcome(
+    dispatcher, tracker, playbook: Playbook, outcome: Outcome, flow_id: str | None
+) -> list[EventType]:
     """Send an engine outcome: next step, resolution (ask for a rating) or escalation."""
     if outcome.resolved:
         dispatcher.utter_message(response="utter_resolved")
@@ -368,16 +433,29 @@ async def finish_outcome(dispatcher, tracker, playbook: Playbook, outcome: Outco
         await asyncio.to_thread(
             store.record_feedback,
             idempotency_key=store.escalation_key(tracker.sender_id, flow),
-            sender_id=tracker.sender_id, playbook=playbook.id, resolved_step=outcome.step,
+            sender_id=tracker.sender_id,
+            playbook=playbook.id,
+            resolved_step=outcome.step,
         )
-        logger.info("playbook %s resolved at %s (conversation %s)", playbook.id, outcome.step,
-                    conversation_ref(tracker.sender_id))
+        logger.info(
+            "playbook %s resolved at %s (conversation %s)",
+            playbook.id,
+            outcome.step,
+            conversation_ref(tracker.sender_id),
+        )
         return progress_events(playbook, outcome, STAGE_RATING, flow)
     if outcome.escalate:
         if playbook.escalation.message:
             dispatcher.utter_message(text=playbook.escalation.message)
-        return await escalate(dispatcher, tracker, reason="playbook_exhausted", playbook=playbook,
-                              steps_tried=outcome.steps_tried, unanswered=None, flow_id=flow_id)
+        return await escalate(
+            dispatcher,
+            tracker,
+            reason="playbook_exhausted",
+            playbook=playbook,
+            steps_tried=outcome.steps_tried,
+            unanswered=None,
+            flow_id=flow_id,
+        )
     send(dispatcher, outcome.replies)
     return progress_events(playbook, outcome, STAGE_TROUBLESHOOTING, flow_id)
 
@@ -387,7 +465,7 @@ class ActionStepFeedback(DyAction):
 
     reads_step_answers = True
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_step_feedback"
 
     async def handle(self, dispatcher, tracker, domain):
@@ -417,10 +495,17 @@ class ActionStepFeedback(DyAction):
 # --- escalation and tickets -----------------------------------------------------------------
 
 
-async def escalate(dispatcher, tracker, *, reason: str, playbook: Optional[Playbook],
-                   steps_tried: List[str], unanswered: Optional[str],
-                   flow_id: Optional[str],
-                   known: Optional[store.TicketView] = None) -> List[EventType]:
+async def escalate(
+    dispatcher,
+    tracker,
+    *,
+    reason: str,
+    playbook: Playbook | None,
+    steps_tried: list[str],
+    unanswered: str | None,
+    flow_id: str | None,
+    known: store.TicketView | None = None,
+) -> list[EventType]:
     """Create (or find) the ticket of this escalation and tell the user its number and SLA.
 
     One escalation makes one ticket (idempotent key from sender and flow), and a sender who
@@ -445,7 +530,8 @@ async def escalate(dispatcher, tracker, *, reason: str, playbook: Optional[Playb
             playbook=playbook.id if playbook else None,
             playbook_priority=playbook.escalation.priority if playbook else None,
             steps_tried=engine.tried_steps_detail(playbook, steps_tried, unanswered)
-            if playbook else [],
+            if playbook
+            else [],
             urgent_signal=urgent_signal(tracker),
             transcript=build_transcript(tracker.events),
             policy=current_policy,
@@ -458,14 +544,23 @@ async def escalate(dispatcher, tracker, *, reason: str, playbook: Optional[Playb
         "due_time": format_time(ticket.sla_due_at),
     }
     if ticket.created_now:
-        logger.info("ticket %s created: %s/%s (conversation %s)", ticket.number, ticket.category,
-                    ticket.priority, conversation_ref(tracker.sender_id))
+        logger.info(
+            "ticket %s created: %s/%s (conversation %s)",
+            ticket.number,
+            ticket.category,
+            ticket.priority,
+            conversation_ref(tracker.sender_id),
+        )
         dispatcher.utter_message(response="utter_ticket_created", **values)
     else:
         dispatcher.utter_message(response="utter_ticket_exists", **values)
-    events = [SlotSet("ticket_id", ticket.number), SlotSet("flow_id", flow_id),
-              SlotSet("playbook", playbook.id if playbook else None), SlotSet("playbook_step", None),
-              SlotSet("steps_tried", steps_tried)]
+    events = [
+        SlotSet("ticket_id", ticket.number),
+        SlotSet("flow_id", flow_id),
+        SlotSet("playbook", playbook.id if playbook else None),
+        SlotSet("playbook_step", None),
+        SlotSet("steps_tried", steps_tried),
+    ]
     if ticket.contact_phone or ticket.contact_email:
         return events + [SlotSet("dy_stage", None)]
     dispatcher.utter_message(response="utter_ask_contact")
@@ -477,21 +572,21 @@ class ActionEscalate(DyAction):
 
     reads_step_answers = True
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_escalate"
 
     async def handle(self, dispatcher, tracker, domain):
         return await hand_over(dispatcher, tracker, flow_state(tracker))
 
 
-async def hand_over(dispatcher, tracker, state: Progress) -> List[EventType]:
+async def hand_over(dispatcher, tracker, state: Progress) -> list[EventType]:
     """The user asked for a person: hand over with a ticket, whatever step they were at."""
     if state.in_playbook:
-        outcome = engine.answer(state.playbook, state.step_id, HUMAN, engine_slots(tracker),
-                                state.steps_tried)
+        outcome = engine.answer(
+            state.playbook, state.step_id, HUMAN, engine_slots(tracker), state.steps_tried
+        )
         if not outcome.escalate:  # an editor routed 转人工 to another step
-            return await finish_outcome(dispatcher, tracker, state.playbook, outcome,
-                                        state.flow_id)
+            return await finish_outcome(dispatcher, tracker, state.playbook, outcome, state.flow_id)
     # this conversation's unfinished ticket (e.g. the user chases it after the contact step)
     known = None
     number = tracker.get_slot("ticket_id")
@@ -504,10 +599,14 @@ async def hand_over(dispatcher, tracker, state: Progress) -> List[EventType]:
     # the problem being worked on (or just resolved / escalated) stays the ticket's subject
     playbook = state.playbook if state.stage in STAGES else None
     return await escalate(
-        dispatcher, tracker, reason="user_request", playbook=playbook,
+        dispatcher,
+        tracker,
+        reason="user_request",
+        playbook=playbook,
         steps_tried=list(state.steps_tried) if playbook else [],
         unanswered=state.step_id if state.in_playbook else None,
-        flow_id=state.flow_id if playbook else None, known=known,
+        flow_id=state.flow_id if playbook else None,
+        known=known,
     )
 
 
@@ -516,7 +615,7 @@ class ActionSaveContact(DyAction):
 
     reads_step_answers = True
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_save_contact"
 
     async def handle(self, dispatcher, tracker, domain):
@@ -533,20 +632,27 @@ class ActionSaveContact(DyAction):
         phone_match = PHONE_IN_TEXT.search(text)
         email_match = EMAIL_IN_TEXT.search(text)
         phone = phone_match.group(1) if phone_match else None
-        email = email_match.group(0) if email_match and store.EMAIL_RE.match(email_match.group(0)) \
+        email = (
+            email_match.group(0)
+            if email_match and store.EMAIL_RE.match(email_match.group(0))
             else None
+        )
         if not phone and not email:
             dispatcher.utter_message(response="utter_contact_invalid")
             return [SlotSet("dy_stage", STAGE_CONTACT)]
-        await asyncio.to_thread(store.set_contact, ticket.number, tracker.sender_id,
-                                phone=phone, email=email)
-        shown = "、".join(v for v in (phone and mask_phone(phone), email and mask_email(email)) if v)
-        dispatcher.utter_message(response="utter_contact_saved", contact=shown,
-                                 ticket_number=ticket.number)
+        await asyncio.to_thread(
+            store.set_contact, ticket.number, tracker.sender_id, phone=phone, email=email
+        )
+        shown = "、".join(
+            v for v in (phone and mask_phone(phone), email and mask_email(email)) if v
+        )
+        dispatcher.utter_message(
+            response="utter_contact_saved", contact=shown, ticket_number=ticket.number
+        )
         return [SlotSet("dy_stage", None), SlotSet("ticket_id", ticket.number)]
 
     @staticmethod
-    def _ticket(tracker: Tracker) -> Optional[store.TicketView]:
+    def _ticket(tracker: Tracker) -> store.TicketView | None:
         """This conversation's ticket, or the sender's newest unfinished one (e.g. after the
         session expired); always one of the sender's own."""
         number = tracker.get_slot("ticket_id")
@@ -554,16 +660,25 @@ class ActionSaveContact(DyAction):
             ticket = store.get_for_sender(number, tracker.sender_id)
             if ticket is not None:
                 return ticket
-        return next((t for t in store.list_for_sender(tracker.sender_id, limit=5)
-                     if t.status in OPEN_STATUSES), None)
+        return next(
+            (
+                t
+                for t in store.list_for_sender(tracker.sender_id, limit=5)
+                if t.status in OPEN_STATUSES
+            ),
+            None,
+        )
 
 
-def parse_rating(tracker: Tracker) -> Optional[int]:
+def parse_rating(tracker: Tracker) -> int | None:
     """A 1-5 rating from the rating button or the text (“4”, “5分”, “给你打3分吧”, “五星”,
     “满分”); anything vague (“一般”, “不满意”) or out of range is None."""
     for entity in tracker.latest_message.get("entities") or []:
-        if isinstance(entity, dict) and entity.get("entity") == "rating" \
-                and str(entity.get("value")) in ("1", "2", "3", "4", "5"):
+        if (
+            isinstance(entity, dict)
+            and entity.get("entity") == "rating"
+            and str(entity.get("value")) in ("1", "2", "3", "4", "5")
+        ):
             return int(entity["value"])
     text = (tracker.latest_message.get("text") or "").strip()
     if "满分" in text:
@@ -582,7 +697,7 @@ class ActionSaveRating(DyAction):
 
     reads_step_answers = True
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_save_rating"
 
     async def handle(self, dispatcher, tracker, domain):
@@ -601,13 +716,18 @@ class ActionSaveRating(DyAction):
         if rating is None:
             dispatcher.utter_message(response="utter_rating_invalid")
             return []
-        ticket_number = state.flow_id[len(FOLLOWUP_PREFIX):] \
-            if state.flow_id.startswith(FOLLOWUP_PREFIX) else None
+        ticket_number = (
+            state.flow_id[len(FOLLOWUP_PREFIX) :]
+            if state.flow_id.startswith(FOLLOWUP_PREFIX)
+            else None
+        )
         await asyncio.to_thread(
             store.record_feedback,
             idempotency_key=store.escalation_key(tracker.sender_id, state.flow_id),
-            sender_id=tracker.sender_id, playbook=state.playbook.id if state.playbook else None,
-            resolved_step=tracker.get_slot("playbook_step"), rating=rating,
+            sender_id=tracker.sender_id,
+            playbook=state.playbook.id if state.playbook else None,
+            resolved_step=tracker.get_slot("playbook_step"),
+            rating=rating,
             ticket_number=ticket_number,
         )
         dispatcher.utter_message(response="utter_thanks_for_rating", rating=rating)
@@ -617,7 +737,7 @@ class ActionSaveRating(DyAction):
 class ActionTicketStatus(DyAction):
     """Tell the user the status of their own tickets (looked up by sender, never by a slot)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ticket_status"
 
     async def handle(self, dispatcher, tracker, domain):
@@ -666,7 +786,7 @@ class ActionFallback(DyAction):
 
     reads_step_answers = True
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_fallback"
 
     async def handle(self, dispatcher, tracker, domain):
@@ -699,7 +819,8 @@ class ActionFallback(DyAction):
             ask_open_question(dispatcher, state)
             return []
         dispatcher.utter_message(
-            response="utter_out_of_scope" if latest_intent(tracker) == "out_of_scope"
+            response="utter_out_of_scope"
+            if latest_intent(tracker) == "out_of_scope"
             else "utter_default"
         )
         return []
@@ -710,7 +831,7 @@ class ActionResumeFlow(DyAction):
 
     reads_step_answers = True
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_resume_flow"
 
     async def handle(self, dispatcher, tracker, domain):
@@ -736,20 +857,24 @@ class ActionRelayStaffMessage(DyAction):
     the staff's mouth.
     """
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_relay_staff_message"
 
     async def handle(self, dispatcher, tracker, domain):
         message = None
         for entity in tracker.latest_message.get("entities") or []:
-            if isinstance(entity, dict) and entity.get("entity") == "staff_message" \
-                    and entity.get("extractor") != INJECTED:
+            if (
+                isinstance(entity, dict)
+                and entity.get("entity") == "staff_message"
+                and entity.get("extractor") != INJECTED
+            ):
                 message = entity.get("value")
         if not isinstance(message, str) or not message.strip():
             dispatcher.utter_message(response="utter_default")
             return []
-        dispatcher.utter_message(response="utter_staff_message",
-                                 staff_message=message.strip()[:MAX_STAFF_MESSAGE_CHARS])
+        dispatcher.utter_message(
+            response="utter_staff_message", staff_message=message.strip()[:MAX_STAFF_MESSAGE_CHARS]
+        )
         logger.info("staff message relayed (conversation %s)", conversation_ref(tracker.sender_id))
         return []
 
@@ -757,11 +882,15 @@ class ActionRelayStaffMessage(DyAction):
 # --- the follow-up visit after staff resolved a ticket ---------------------------------------
 
 
-def external_entity(tracker: Tracker, name: str) -> Optional[str]:
+def external_entity(tracker: Tracker, name: str) -> str | None:
     """An entity sent by another system through Rasa's HTTP API (never one a user typed)."""
     for entity in tracker.latest_message.get("entities") or []:
-        if isinstance(entity, dict) and entity.get("entity") == name \
-                and entity.get("extractor") != INJECTED and isinstance(entity.get("value"), str):
+        if (
+            isinstance(entity, dict)
+            and entity.get("entity") == name
+            and entity.get("extractor") != INJECTED
+            and isinstance(entity.get("value"), str)
+        ):
             return entity["value"]
     return None
 
@@ -770,23 +899,30 @@ class ActionTicketFollowup(DyAction):
     """Staff resolved a ticket (the console sends ``EXTERNAL_ticket_resolved``): ask the user
     whether it is really fixed. Only a resolved ticket of this very user is asked about."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_ticket_followup"
 
     async def handle(self, dispatcher, tracker, domain):
         number = external_entity(tracker, "ticket_number")
-        ticket = await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id) \
-            if number else None
+        ticket = (
+            await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id)
+            if number
+            else None
+        )
         if ticket is None or ticket.status != "resolved":
             logger.warning("follow-up refused: no resolved ticket of this conversation")
             return []
         dispatcher.utter_message(response="utter_followup_ask", ticket_number=ticket.number)
-        return [SlotSet("dy_stage", STAGE_FOLLOWUP), SlotSet("ticket_id", ticket.number),
-                SlotSet("flow_id", FOLLOWUP_PREFIX + ticket.number), SlotSet("playbook", None),
-                SlotSet("playbook_step", None)]
+        return [
+            SlotSet("dy_stage", STAGE_FOLLOWUP),
+            SlotSet("ticket_id", ticket.number),
+            SlotSet("flow_id", FOLLOWUP_PREFIX + ticket.number),
+            SlotSet("playbook", None),
+            SlotSet("playbook_step", None),
+        ]
 
 
-async def followup_answer(dispatcher, tracker, state: Progress, answer: str) -> List[EventType]:
+async def followup_answer(dispatcher, tracker, state: Progress, answer: str) -> list[EventType]:
     """解决了 closes the ticket and asks for a rating; 还是不行 reopens it with a note."""
     number = tracker.get_slot("ticket_id")
     if not isinstance(number, str):
@@ -800,13 +936,19 @@ async def followup_answer(dispatcher, tracker, state: Progress, answer: str) -> 
         await asyncio.to_thread(
             store.record_feedback,
             idempotency_key=store.escalation_key(tracker.sender_id, FOLLOWUP_PREFIX + number),
-            sender_id=tracker.sender_id, playbook=None, resolved_step=None, ticket_number=number,
+            sender_id=tracker.sender_id,
+            playbook=None,
+            resolved_step=None,
+            ticket_number=number,
         )
         dispatcher.utter_message(response="utter_followup_closed", ticket_number=number)
         dispatcher.utter_message(response="utter_ask_rating")
         return [SlotSet("dy_stage", STAGE_RATING)]
-    reopened = await asyncio.to_thread(workflow.reopen_by_user, number, tracker.sender_id,
-                                       "用户回访时表示问题仍未解决")
-    dispatcher.utter_message(response="utter_followup_reopened" if reopened
-                             else "utter_anything_else", ticket_number=number)
+    reopened = await asyncio.to_thread(
+        workflow.reopen_by_user, number, tracker.sender_id, "用户回访时表示问题仍未解决"
+    )
+    dispatcher.utter_message(
+        response="utter_followup_reopened" if reopened else "utter_anything_else",
+        ticket_number=number,
+    )
     return [SlotSet("dy_stage", None)]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from playbook.registry import PlaybookRegistry
 from tickets.policy import load_policy
 
-_default: Optional[PlaybookRegistry] = None
+_default: PlaybookRegistry | None = None
 
 
 def default_registry() -> PlaybookRegistry:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Text
+from typing import Any
 
 import yaml
 from rasa.core.channels.channel import UserMessage
@@ -14,7 +15,7 @@ DOMAIN_PATH = Path(__file__).resolve().parent.parent / "domain.yml"
 MAX_MESSAGE_CHARS = 20_000
 
 
-def domain_text(response: Text) -> Text:
+def domain_text(response: str) -> str:
     """A response's text from domain.yml (read when needed, so editors' changes count)."""
     try:
         domain = yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8"))
@@ -24,8 +25,11 @@ def domain_text(response: Text) -> Text:
         return "抱歉，系统出了点问题，请稍后再试。"
 
 
-async def guarded_turn(message: UserMessage, on_new_message: Callable[[UserMessage], Awaitable[Any]],
-                       replied: Callable[[], bool]) -> None:
+async def guarded_turn(
+    message: UserMessage,
+    on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    replied: Callable[[], bool],
+) -> None:
     """Process one message; an overlong one gets ``utter_message_too_long`` unparsed, and a
     turn that produced no reply (``replied()`` is false) gets ``utter_action_failed``."""
     output = message.output_channel

@@ -11,7 +11,7 @@ being parsed.
 from __future__ import annotations
 
 import re
-from typing import Awaitable, Callable, Optional, Text
+from collections.abc import Awaitable, Callable
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
@@ -19,9 +19,9 @@ from sanic import Blueprint
 from sanic.exceptions import InvalidUsage as BadRequest  # sanic 21.12: 400 Bad Request
 from sanic.request import Request
 
-from actions.privacy import install_log_redaction
 from channels import speedups
 from channels.guard import guarded_turn
+from tickets.privacy import install_log_redaction
 
 SENDER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
@@ -37,15 +37,17 @@ class DyRestInput(RestInput):
     """
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         async def answered(message: UserMessage) -> None:
             output = message.output_channel
-            await guarded_turn(message, on_new_message,
-                               lambda: not isinstance(output, CollectingOutputChannel)
-                               or bool(output.messages))
+            await guarded_turn(
+                message,
+                on_new_message,
+                lambda: not isinstance(output, CollectingOutputChannel) or bool(output.messages),
+            )
 
         return super().blueprint(answered)
 
@@ -53,17 +55,21 @@ class DyRestInput(RestInput):
     def _body(req: Request) -> dict:
         body = req.json
         if not isinstance(body, dict):
-            raise BadRequest('request body must be a JSON object: {"sender": "...", "message": "..."}')
+            raise BadRequest(
+                'request body must be a JSON object: {"sender": "...", "message": "..."}'
+            )
         return body
 
-    async def _extract_sender(self, req: Request) -> Optional[Text]:
+    async def _extract_sender(self, req: Request) -> str | None:
         sender = self._body(req).get("sender")
         if not isinstance(sender, str) or not sender.strip() or not SENDER_RE.match(sender):
-            raise BadRequest("'sender' must be a string of 1-128 printable characters "
-                             "identifying the conversation")
+            raise BadRequest(
+                "'sender' must be a string of 1-128 printable characters "
+                "identifying the conversation"
+            )
         return sender
 
-    def _extract_message(self, req: Request) -> Optional[Text]:
+    def _extract_message(self, req: Request) -> str | None:
         message = self._body(req).get("message")
         if message is None:
             return ""

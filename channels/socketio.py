@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Awaitable, Callable, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
-from actions.privacy import install_log_redaction
 from channels import speedups
 from channels.guard import guarded_turn
+from tickets.privacy import install_log_redaction
 
 logger = logging.getLogger(__name__)
 SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
@@ -34,11 +35,11 @@ class _CountingOutput(SocketIOOutput):
         super().__init__(inner.sio, inner.bot_message_evt)
         self.sent = 0
 
-    async def _send_message(self, socket_id: Text, response: Any) -> None:
+    async def _send_message(self, socket_id: str, response: Any) -> None:
         self.sent += 1
         await super()._send_message(socket_id, response)
 
-    async def send_custom_json(self, recipient_id: Text, json_message: Any, **kwargs: Any) -> None:
+    async def send_custom_json(self, recipient_id: str, json_message: Any, **kwargs: Any) -> None:
         self.sent += 1
         await super().send_custom_json(recipient_id, json_message, **kwargs)
 
@@ -47,7 +48,7 @@ class DySocketIOInput(SocketIOInput):
     """Rasa's socket.io channel, validating the session id and the message."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "socketio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:

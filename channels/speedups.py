@@ -9,7 +9,7 @@ reused: same schema, same check, same error. Figures in the README ("Performance
 
 from __future__ import annotations
 
-from typing import Any, Dict, Text
+from typing import Any
 
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
@@ -19,7 +19,7 @@ from rasa.shared.constants import DOCS_BASE_URL
 _validator = None
 
 
-def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool:
+def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     global _validator
     if _validator is None:
         spec = RemoteAction.action_response_format_spec()

@@ -22,7 +22,6 @@ import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
 
 from editing.project import ANNOTATION, Project, line_of
 from playbook import engine
@@ -38,16 +37,16 @@ ENTITY = re.compile(r"\[([^\]]*)\]\(([^):]+)(?::([^)]+))?\)")
 class Coverage:
     """What the stories exercised: steps shown, (step, answer) pairs, (step, case) branches."""
 
-    shown: Dict[Tuple[str, str], Set[str]] = field(default_factory=lambda: defaultdict(set))
-    answered: Dict[Tuple[str, str, str], Set[str]] = field(default_factory=lambda: defaultdict(set))
-    branches: Dict[Tuple[str, str, str], Set[str]] = field(default_factory=lambda: defaultdict(set))
+    shown: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    answered: dict[tuple[str, str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    branches: dict[tuple[str, str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
-def entity_synonyms(project: Project) -> Dict[str, str]:
+def entity_synonyms(project: Project) -> dict[str, str]:
     """Surface form (lower case) -> canonical value, as the assistant's entity ruler uses them."""
     from rasa.shared.nlu.training_data.loading import load_data
 
-    synonyms: Dict[str, str] = {}
+    synonyms: dict[str, str] = {}
     for path in sorted((project.data_dir / "nlu").glob("*.yml")):
         try:
             data = load_data(str(path))
@@ -60,9 +59,9 @@ def entity_synonyms(project: Project) -> Dict[str, str]:
     return synonyms
 
 
-def entities_of(text: str, synonyms: Dict[str, str], slot: str = "feature") -> Dict[str, str]:
+def entities_of(text: str, synonyms: dict[str, str], slot: str = "feature") -> dict[str, str]:
     """Entities a user sentence carries: annotations first, else the longest synonym found."""
-    found: Dict[str, str] = {}
+    found: dict[str, str] = {}
     for surface, entity, value in ENTITY.findall(text or ""):
         found.setdefault(entity, value or synonyms.get(surface.lower(), surface))
     plain = ANNOTATION.sub(r"\1", text or "").lower()
@@ -77,18 +76,19 @@ def entities_of(text: str, synonyms: Dict[str, str], slot: str = "feature") -> D
 class Walker:
     """Follows one story through the playbooks, recording what it exercises."""
 
-    def __init__(self, playbooks: List[Playbook], coverage: Coverage, story: str,
-                 synonyms: Dict[str, str]) -> None:
+    def __init__(
+        self, playbooks: list[Playbook], coverage: Coverage, story: str, synonyms: dict[str, str]
+    ) -> None:
         self.playbooks = playbooks
         self.coverage = coverage
         self.story = story
         self.synonyms = synonyms
-        self.playbook: Optional[Playbook] = None
-        self.step: Optional[str] = None
-        self.tried: List[str] = []
-        self.slots: Dict[str, str] = {}
+        self.playbook: Playbook | None = None
+        self.step: str | None = None
+        self.tried: list[str] = []
+        self.slots: dict[str, str] = {}
 
-    def _show(self, outcome: engine.Outcome, entered_at: Optional[str]) -> None:
+    def _show(self, outcome: engine.Outcome, entered_at: str | None) -> None:
         assert self.playbook is not None
         if entered_at is not None:
             self._record_branches(entered_at)
@@ -142,13 +142,14 @@ class Walker:
         self._show(outcome, trigger.start)
 
 
-def measure(project: Project) -> Tuple[List[Playbook], Coverage, List[str]]:
+def measure(project: Project) -> tuple[list[Playbook], Coverage, list[str]]:
     """Walk every test story; returns the playbooks, the coverage and reading problems."""
     from editing.validate import check_policy
 
     policy, problems = check_policy(project)
-    registry = PlaybookRegistry(project.playbook_dir,
-                                priorities=list(policy.levels) if policy else None, root=project.root)
+    registry = PlaybookRegistry(
+        project.playbook_dir, priorities=list(policy.levels) if policy else None, root=project.root
+    )
     playbooks = registry.all()
     for errors in registry.errors.values():
         problems.extend(errors)
@@ -166,18 +167,20 @@ def measure(project: Project) -> Tuple[List[Playbook], Coverage, List[str]]:
                 try:
                     walker.user(str(step["intent"]), str(step.get("user") or ""))
                 except engine.EngineError as exc:  # a broken playbook the validator reports
-                    problems.append(f"{project.rel(project.test_stories_path)}:{line_of(step)}: "
-                                    f"故事「{walker.story}」走不下去：{exc} (playbook cannot be walked)")
+                    problems.append(
+                        f"{project.rel(project.test_stories_path)}:{line_of(step)}: "
+                        f"故事「{walker.story}」走不下去：{exc} (playbook cannot be walked)"
+                    )
                     break
     return playbooks, coverage, problems
 
 
-def report(project: Project) -> Tuple[List[str], List[str], List[str]]:
+def report(project: Project) -> tuple[list[str], list[str], list[str]]:
     """(report lines, failures, hints). A failure is a step no test story reaches."""
     playbooks, coverage, problems = measure(project)
-    lines: List[str] = []
-    failures: List[str] = list(problems)
-    hints: List[str] = []
+    lines: list[str] = []
+    failures: list[str] = list(problems)
+    hints: list[str] = []
     stories_file = project.rel(project.test_stories_path)
     for playbook in playbooks:
         lines.append(f"{playbook.id}（{playbook.title}，{playbook.source}）")
@@ -192,34 +195,44 @@ def report(project: Project) -> Tuple[List[str], List[str], List[str]]:
                     hit = bool(coverage.branches.get((playbook.id, step.id, case)))
                     parts.append(f"{case} {'✓' if hit else '✗'}")
                     if stories and not hit:
-                        hints.append(f"{playbook.source}:{line}: 分支步骤 {step.id} 的「{case}」还没有"
-                                     f"测试故事走过 (branch case not tested)")
+                        hints.append(
+                            f"{playbook.source}:{line}: 分支步骤 {step.id} 的「{case}」还没有"
+                            f"测试故事走过 (branch case not tested)"
+                        )
             else:
                 for answer in (engine.YES, engine.NO):
                     hit = bool(coverage.answered.get((playbook.id, step.id, answer)))
                     parts.append(f"{ANSWER_LABELS[answer]} {'✓' if hit else '✗'}")
                     if stories and not hit:
-                        hints.append(f"{playbook.source}:{line}: 步骤 {step.id} 还没有测试用户回答"
-                                     f"「{ANSWER_LABELS[answer]}」的故事 (answer not tested)")
+                        hints.append(
+                            f"{playbook.source}:{line}: 步骤 {step.id} 还没有测试用户回答"
+                            f"「{ANSWER_LABELS[answer]}」的故事 (answer not tested)"
+                        )
                 human = bool(coverage.answered.get((playbook.id, step.id, engine.HUMAN)))
                 parts.append(f"转人工 {'✓' if human else '-'}")
             lines.append("  ".join(parts))
             if not stories:
-                failures.append(f"{playbook.source}:{line}: 步骤 {step.id}（{step.title}）没有任何测试"
-                                f"故事走到，请在 {stories_file} 中添加一个走到这一步的故事 "
-                                f"(step has no test story)")
+                failures.append(
+                    f"{playbook.source}:{line}: 步骤 {step.id}（{step.title}）没有任何测试"
+                    f"故事走到，请在 {stories_file} 中添加一个走到这一步的故事 "
+                    f"(step has no test story)"
+                )
     return lines, failures, hints
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="手册测试覆盖报告 (playbook coverage by the test stories)")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="手册测试覆盖报告 (playbook coverage by the test stories)"
+    )
     parser.add_argument("--project", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.getLogger("playbook.registry").disabled = True  # rejected files are listed below
     project = Project(args.project)
     lines, failures, hints = report(project)
-    print(f"手册步骤的测试覆盖（{project.rel(project.test_stories_path)}）"
-          f"(playbook coverage by the test stories)")
+    print(
+        f"手册步骤的测试覆盖（{project.rel(project.test_stories_path)}）"
+        f"(playbook coverage by the test stories)"
+    )
     for line in lines:
         print(line)
     for hint in hints:
@@ -227,7 +240,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for failure in failures:
         print(failure)
     if failures:
-        print(f"\n{len(failures)} 个问题 (problems)：没有测试的步骤，或无法读取的文件", file=sys.stderr)
+        print(
+            f"\n{len(failures)} 个问题 (problems)：没有测试的步骤，或无法读取的文件",
+            file=sys.stderr,
+        )
         return 1
     print("每个步骤都有测试故事 (every step has a test story)")
     return 0

@@ -18,7 +18,6 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import yaml
 
@@ -48,16 +47,21 @@ def _content_hash(path: Path) -> str:
 TRAINED_SUFFIXES = (".yml", ".yaml", ".txt")
 
 
-def training_inputs(project: Project) -> List[Path]:
+def training_inputs(project: Project) -> list[Path]:
     """The files a trained model depends on."""
     files = [project.config_path, project.domain_path]
-    files += [p for p in sorted(project.data_dir.rglob("*"))
-              if p.is_file() and p.suffix in TRAINED_SUFFIXES and not p.name.startswith(".")
-              and p.relative_to(project.data_dir).parts[0] not in ("playbooks", "policy")]
+    files += [
+        p
+        for p in sorted(project.data_dir.rglob("*"))
+        if p.is_file()
+        and p.suffix in TRAINED_SUFFIXES
+        and not p.name.startswith(".")
+        and p.relative_to(project.data_dir).parts[0] not in ("playbooks", "policy")
+    ]
     return [f for f in files if f.is_file()]
 
 
-def compute(project: Project) -> Dict[str, str]:
+def compute(project: Project) -> dict[str, str]:
     return {project.rel(path): _content_hash(path) for path in training_inputs(project)}
 
 
@@ -65,11 +69,18 @@ def sidecar(model: Path) -> Path:
     return model.with_name(model.name.split(".")[0] + ".fingerprint.json")
 
 
-def record(project: Project, model: Optional[Path] = None) -> Path:
+def record(project: Project, model: Path | None = None) -> Path:
     model = model or project.model_path
     target = sidecar(model)
-    target.write_text(json.dumps({"model_sha256": _file_hash(model), "files": compute(project)},
-                                 ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    target.write_text(
+        json.dumps(
+            {"model_sha256": _file_hash(model), "files": compute(project)},
+            ensure_ascii=False,
+            indent=1,
+            sort_keys=True,
+        ),
+        encoding="utf-8",
+    )
     return target
 
 
@@ -87,38 +98,50 @@ def _kind(name: str) -> str:
     return next((label for prefix, label in KINDS if name.startswith(prefix)), "训练数据")
 
 
-def training_notices(project: Project, model: Optional[Path] = None) -> List[str]:
+def training_notices(project: Project, model: Path | None = None) -> list[str]:
     """``file:line: message`` for each training input changed since the model was trained.
 
     Empty when the model is up to date."""
     model = model or project.model_path
     model_name = project.rel(model)
     if not model.is_file():
-        return [f"{model_name}:1: 还没有训练好的模型，请运行 make train（make run 和 make test "
-                f"会自动训练）(no trained model)"]
+        return [
+            f"{model_name}:1: 还没有训练好的模型，请运行 make train（make run 和 make test "
+            f"会自动训练）(no trained model)"
+        ]
     current = compute(project)
-    recorded: Optional[Dict[str, str]] = None
+    recorded: dict[str, str] | None = None
     try:
         saved = json.loads(sidecar(model).read_text(encoding="utf-8"))
         if saved.get("model_sha256") == _file_hash(model):
             recorded = saved.get("files") or {}
     except (OSError, ValueError):
         pass
-    needs = "需要运行 make train 重新训练，修改才会生效 (changed since the model was trained: run rasa train)"
+    needs = (
+        "需要运行 make train 重新训练，修改才会生效 "
+        "(changed since the model was trained: run rasa train)"
+    )
     if recorded is None:
         trained_at = model.stat().st_mtime
         newer = [name for name in current if (project.root / name).stat().st_mtime > trained_at]
         return [f"{name}:1: {_kind(name)}在模型训练之后修改过，{needs}" for name in newer]
-    notices = [f"{name}:1: {_kind(name)}自上次训练以来有修改，{needs}"
-               for name, digest in current.items() if recorded.get(name) not in (None, digest)]
-    notices += [f"{name}:1: 新增的{_kind(name)}文件还没有训练进模型，{needs}"
-                for name in current if name not in recorded]
-    notices += [f"{name}:1: 这个文件在训练之后被删除了，{needs}"
-                for name in recorded if name not in current]
+    notices = [
+        f"{name}:1: {_kind(name)}自上次训练以来有修改，{needs}"
+        for name, digest in current.items()
+        if recorded.get(name) not in (None, digest)
+    ]
+    notices += [
+        f"{name}:1: 新增的{_kind(name)}文件还没有训练进模型，{needs}"
+        for name in current
+        if name not in recorded
+    ]
+    notices += [
+        f"{name}:1: 这个文件在训练之后被删除了，{needs}" for name in recorded if name not in current
+    ]
     return notices
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("record", "check"))
     parser.add_argument("--project", type=Path, default=None)

@@ -27,17 +27,18 @@ import re
 import stat
 import threading
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any
 
 import yaml
 
-from actions.privacy import redact
 from editing.project import ANNOTATION, Project
 from playbook.model import ANSWER_KEYS, MAX_ANSWER_PHRASE_CHARS
 from playbook.registry import PlaybookRegistry
 from playbook.sourcefile import PROJECT_ROOT, SourceError, line_of, read_yaml_with_lines
+from tickets.privacy import redact
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ _BARE_KEY = re.compile(r"^\s*(?:-\s+)?[A-Za-z_][\w]*:\s*(#.*)?$")
 
 _lock = threading.Lock()
 #: (project root, with Rasa's checks) -> (fingerprint of its files, their problems)
-_before: Dict[Tuple[str, bool], Tuple[str, List[str]]] = {}
-_registries: Dict[str, PlaybookRegistry] = {}
+_before: dict[tuple[str, bool], tuple[str, list[str]]] = {}
+_registries: dict[str, PlaybookRegistry] = {}
 
 
 class LabelRefused(ValueError):
@@ -67,10 +68,10 @@ class Outcome:
     kind: str  # intent | answer
     target: str  # the intent, or playbook/step:label
     text: str  # the phrase as filed (masked)
-    file: Optional[str] = None  # relative to the project
-    line: Optional[int] = None
-    problems: Tuple[str, ...] = ()  # refused: the new problems; written: the project's others
-    notices: Tuple[str, ...] = ()
+    file: str | None = None  # relative to the project
+    line: int | None = None
+    problems: tuple[str, ...] = ()  # refused: the new problems; written: the project's others
+    notices: tuple[str, ...] = ()
     message: str = ""
 
     @property
@@ -89,7 +90,7 @@ def project_dir() -> Path:
 # --- what may be labelled ------------------------------------------------------------------------
 
 
-def label_intents(project: Project) -> List[str]:
+def label_intents(project: Project) -> list[str]:
     """The domain's intents a message may be filed under (in the domain's order)."""
     from editing.validate import Domain
 
@@ -103,15 +104,22 @@ def _registry(project: Project) -> PlaybookRegistry:
     return _registries[key]
 
 
-def label_steps(project: Project) -> List[Dict[str, str]]:
+def label_steps(project: Project) -> list[dict[str, str]]:
     """The steps of the project's valid playbooks whose answers can be given phrases."""
     steps = []
     for playbook in _registry(project).all():
         for step in playbook.steps.values():
             if step.branch is None:
-                steps.append({"value": f"{playbook.id}/{step.id}", "playbook": playbook.id,
-                              "step": step.id, "playbook_title": playbook.title,
-                              "title": step.title, "file": playbook.source})
+                steps.append(
+                    {
+                        "value": f"{playbook.id}/{step.id}",
+                        "playbook": playbook.id,
+                        "step": step.id,
+                        "playbook_title": playbook.title,
+                        "title": step.title,
+                        "file": playbook.source,
+                    }
+                )
     return steps
 
 
@@ -124,12 +132,16 @@ def clean_text(text: Any, limit: int, what: str) -> str:
     if not flat:
         raise LabelRefused(f"请填写要写入的{what}。")
     if len(flat) > limit:
-        raise LabelRefused(f"{what}太长了（{len(flat)} 字），请只保留用户的那句话，不超过 {limit} 字。")
+        raise LabelRefused(
+            f"{what}太长了（{len(flat)} 字），请只保留用户的那句话，不超过 {limit} 字。"
+        )
     if any(unicodedata.category(c) in ("Cc", "Cs", "Co") for c in flat):
         raise LabelRefused(f"{what}里有看不见的控制字符，请重新输入。")
     if _HTML.search(flat):
-        raise LabelRefused(f"{what}里有 HTML 标签（例如 <script>），工作台不写入这样的句子。"
-                           f"如果确实需要，请直接编辑 data/ 下的文件并运行 make validate。")
+        raise LabelRefused(
+            f"{what}里有 HTML 标签（例如 <script>），工作台不写入这样的句子。"
+            f"如果确实需要，请直接编辑 data/ 下的文件并运行 make validate。"
+        )
     return redact(flat)  # phone numbers and e-mail addresses never go into training data
 
 
@@ -144,7 +156,7 @@ def _newline(lines: Sequence[str]) -> str:
     return "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
 
 
-def _insert(lines: List[str], after: int, new: List[str]) -> Tuple[List[str], int]:
+def _insert(lines: list[str], after: int, new: list[str]) -> tuple[list[str], int]:
     """``new`` lines (without line ends) after the 0-based line ``after``; returns the lines
     and the 1-based number of the first new line."""
     nl = _newline(lines)
@@ -156,12 +168,13 @@ def _insert(lines: List[str], after: int, new: List[str]) -> Tuple[List[str], in
     added = [line + nl for line in new]
     if tail:
         added[-1] = added[-1][: -len(nl)]
-    result[after + 1:after + 1] = added
+    result[after + 1 : after + 1] = added
     return result, after + 2
 
 
-def _block_end(lines: Sequence[str], start: int, indent: int, *,
-               same_indent_items: bool = False) -> int:
+def _block_end(
+    lines: Sequence[str], start: int, indent: int, *, same_indent_items: bool = False
+) -> int:
     """The 0-based last content line of the block that follows line ``start`` (0-based):
     lines indented deeper than ``indent`` (and ``- `` items at ``indent`` when allowed);
     blank lines and comments in between do not end it."""
@@ -178,7 +191,7 @@ def _block_end(lines: Sequence[str], start: int, indent: int, *,
     return last
 
 
-def _first_item_indent(lines: Sequence[str], start: int, end: int) -> Optional[int]:
+def _first_item_indent(lines: Sequence[str], start: int, end: int) -> int | None:
     for index in range(start + 1, end + 1):
         if lines[index].lstrip().startswith("- "):
             return _indent(lines[index])
@@ -195,7 +208,7 @@ def _scalar(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted one
 
 
-def _nlu_block(project: Project, intent: str) -> Tuple[Path, Any, int]:
+def _nlu_block(project: Project, intent: str) -> tuple[Path, Any, int]:
     """The first NLU file with an ``- intent:`` block for ``intent``: (file, its data, the
     block's index in ``nlu``)."""
     from editing.validate import nlu_files
@@ -205,22 +218,28 @@ def _nlu_block(project: Project, intent: str) -> Tuple[Path, Any, int]:
         for index, block in enumerate(data.get("nlu") or []):
             if isinstance(block, dict) and str(block.get("intent")) == intent:
                 return path, data, index
-    raise LabelRefused(f"data/nlu/ 里还没有意图 {intent} 的例句块，请先在训练文件中为它写一个"
-                       f"「- intent: {intent} / examples: |」块。")
+    raise LabelRefused(
+        f"data/nlu/ 里还没有意图 {intent} 的例句块，请先在训练文件中为它写一个"
+        f"「- intent: {intent} / examples: |」块。"
+    )
 
 
-def _example_lines(project: Project, intent: str, text: str) -> Tuple[Path, bytes, bytes, int]:
+def _example_lines(project: Project, intent: str, text: str) -> tuple[Path, bytes, bytes, int]:
     path, data, index = _nlu_block(project, intent)
     block = data["nlu"][index]
     if "examples" not in block or not isinstance(block.get("examples"), str):
-        raise LabelRefused(f"{project.rel(path)} 中意图 {intent} 的 examples 不是文字块，"
-                           f"请先运行 make validate 按提示修好。")
+        raise LabelRefused(
+            f"{project.rel(path)} 中意图 {intent} 的 examples 不是文字块，"
+            f"请先运行 make validate 按提示修好。"
+        )
     original = path.read_bytes()
     lines = original.decode("utf-8").splitlines(keepends=True)
     key = line_of(block, "examples") - 1
     if not _EXAMPLES_KEY.match(lines[key].rstrip("\r\n")):
-        raise LabelRefused(f"{project.rel(path)}:{key + 1}: 意图 {intent} 的例句没有写成 "
-                           f"「examples: |」文字块，工作台无法安全地追加，请手工添加。")
+        raise LabelRefused(
+            f"{project.rel(path)}:{key + 1}: 意图 {intent} 的例句没有写成 "
+            f"「examples: |」文字块，工作台无法安全地追加，请手工添加。"
+        )
     end = _block_end(lines, key, _indent(lines[key]))
     indent = _first_item_indent(lines, key, end)
     indent = indent if indent is not None else _indent(lines[key]) + 2
@@ -230,8 +249,9 @@ def _example_lines(project: Project, intent: str, text: str) -> Tuple[Path, byte
     expected = copy.deepcopy(yaml.safe_load(original.decode("utf-8")))
     old = expected["nlu"][index]["examples"]
     body = old.rstrip("\n").split("\n") if old.strip() else []
-    expected["nlu"][index]["examples"] = "\n".join(body + ["- " + text]) + \
-        ("\n" if old.endswith("\n") or not old else "")
+    expected["nlu"][index]["examples"] = "\n".join(body + ["- " + text]) + (
+        "\n" if old.endswith("\n") or not old else ""
+    )
     _same_or_refuse(updated, expected, project.rel(path))
     return path, original, updated.encode("utf-8"), line
 
@@ -242,12 +262,14 @@ def _same_or_refuse(updated: str, expected: Any, file: str) -> None:
     except yaml.YAMLError:
         reread = None
     if reread != expected:
-        raise LabelRefused(f"{file}: 这个文件的写法比较特殊，工作台无法只追加这一行而不改动其他内容，"
-                           f"请手工添加。")
+        raise LabelRefused(
+            f"{file}: 这个文件的写法比较特殊，工作台无法只追加这一行而不改动其他内容，请手工添加。"
+        )
 
 
-def _answer_lines(project: Project, playbook_id: str, step_id: str, label: str,
-                  text: str) -> Tuple[Path, bytes, bytes, int]:
+def _answer_lines(
+    project: Project, playbook_id: str, step_id: str, label: str, text: str
+) -> tuple[Path, bytes, bytes, int]:
     playbook = next((p for p in _registry(project).all() if p.id == playbook_id), None)
     if playbook is None:
         raise LabelRefused(f"找不到手册 {playbook_id}：它可能已改名、被删除，或者文件未通过检查。")
@@ -255,12 +277,22 @@ def _answer_lines(project: Project, playbook_id: str, step_id: str, label: str,
     try:
         data = read_yaml_with_lines(path, playbook.source)
     except (SourceError, OSError):
-        raise LabelRefused(f"{playbook.source} 目前读不出来，请先运行 make validate 按提示修好。") from None
+        raise LabelRefused(
+            f"{playbook.source} 目前读不出来，请先运行 make validate 按提示修好。"
+        ) from None
     steps = data.get("steps") if isinstance(data, dict) else None
-    index, raw = next(((i, s) for i, s in enumerate(steps or [])
-                       if isinstance(s, dict) and s.get("id") == step_id), (None, None))
+    index, raw = next(
+        (
+            (i, s)
+            for i, s in enumerate(steps or [])
+            if isinstance(s, dict) and s.get("id") == step_id
+        ),
+        (None, None),
+    )
     if raw is None or "branch" in raw:
-        raise LabelRefused(f"手册 {playbook_id} 里没有可以回答的步骤 {step_id}，请刷新页面后重新选择。")
+        raise LabelRefused(
+            f"手册 {playbook_id} 里没有可以回答的步骤 {step_id}，请刷新页面后重新选择。"
+        )
     original = path.read_bytes()
     lines = original.decode("utf-8").splitlines(keepends=True)
     first = line_of(raw) - 1
@@ -269,14 +301,19 @@ def _answer_lines(project: Project, playbook_id: str, step_id: str, label: str,
     answers = raw.get("answers")
     answers_key = lines[line_of(raw, "answers") - 1].rstrip("\r\n") if "answers" in raw else ""
     if "answers" in raw and not (isinstance(answers, dict) and _BARE_KEY.match(answers_key)):
-        raise LabelRefused(f"{playbook.source}:{line_of(raw, 'answers')}: 步骤 {step_id} 的 answers "
-                           f"不是「answers: / worked: / - 说法」的写法，请先手工改成每行一条。")
+        raise LabelRefused(
+            f"{playbook.source}:{line_of(raw, 'answers')}: 步骤 {step_id} 的 answers "
+            f"不是「answers: / worked: / - 说法」的写法，请先手工改成每行一条。"
+        )
     if isinstance(answers, dict) and label in answers:
         label_at = line_of(answers, label) - 1
-        if not isinstance(answers[label], list) \
-                or not _BARE_KEY.match(lines[label_at].rstrip("\r\n")):
-            raise LabelRefused(f"{playbook.source}:{label_at + 1}: answers.{label} 不是每行一条"
-                               f"「- 说法」的列表，请先手工改好。")
+        if not isinstance(answers[label], list) or not _BARE_KEY.match(
+            lines[label_at].rstrip("\r\n")
+        ):
+            raise LabelRefused(
+                f"{playbook.source}:{label_at + 1}: answers.{label} 不是每行一条"
+                f"「- 说法」的列表，请先手工改好。"
+            )
         end = _block_end(lines, label_at, _indent(lines[label_at]), same_indent_items=True)
         indent = _first_item_indent(lines, label_at, end)
         indent = indent if indent is not None else _indent(lines[label_at]) + 2
@@ -284,14 +321,22 @@ def _answer_lines(project: Project, playbook_id: str, step_id: str, label: str,
     elif isinstance(answers, dict):
         answers_at = line_of(raw, "answers") - 1
         end = _block_end(lines, answers_at, key_indent)
-        label_indent = next((_indent(lines[i]) for i in range(answers_at + 1, end + 1)
-                             if lines[i].strip() and not lines[i].strip().startswith("#")),
-                            key_indent + 2)
+        label_indent = next(
+            (
+                _indent(lines[i])
+                for i in range(answers_at + 1, end + 1)
+                if lines[i].strip() and not lines[i].strip().startswith("#")
+            ),
+            key_indent + 2,
+        )
         new = [" " * label_indent + f"{label}:", " " * (label_indent + 2) + "- " + _scalar(text)]
     else:
         end = _block_end(lines, first, key_indent - 1)  # the step's own keys belong to it
-        new = [" " * key_indent + "answers:", " " * (key_indent + 2) + f"{label}:",
-               " " * (key_indent + 4) + "- " + _scalar(text)]
+        new = [
+            " " * key_indent + "answers:",
+            " " * (key_indent + 2) + f"{label}:",
+            " " * (key_indent + 4) + "- " + _scalar(text),
+        ]
     new_lines, line = _insert(lines, end, new)
     updated = "".join(new_lines)
     expected = copy.deepcopy(yaml.safe_load(original.decode("utf-8")))
@@ -322,15 +367,21 @@ def _fingerprint(project: Project) -> str:
     from editing.validate import _code_files
 
     digest = hashlib.sha256()
-    files = [project.domain_path, project.config_path, project.test_stories_path,
-             project.test_nlu_path, *sorted(project.data_dir.rglob("*")), *_code_files(project)]
+    files = [
+        project.domain_path,
+        project.config_path,
+        project.test_stories_path,
+        project.test_nlu_path,
+        *sorted(project.data_dir.rglob("*")),
+        *_code_files(project),
+    ]
     for path in files:
         if path.is_file():
             digest.update(str(path).encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _problems(root: Path, with_rasa: bool) -> List[str]:
+def _problems(root: Path, with_rasa: bool) -> list[str]:
     from editing.validate import validate
 
     return validate(Project(root), with_rasa=with_rasa)
@@ -354,8 +405,15 @@ def _signature(problem: str) -> str:
     return where + separator + re.sub(r"\d+", "#", text)
 
 
-def _file_problems(project: Project, path: Path, original: bytes, content: bytes, at: int,
-                   count: int, with_rasa: bool) -> Tuple[bool, List[str], List[str]]:
+def _file_problems(
+    project: Project,
+    path: Path,
+    original: bytes,
+    content: bytes,
+    at: int,
+    count: int,
+    with_rasa: bool,
+) -> tuple[bool, list[str], list[str]]:
     """Write ``content`` over ``original`` (``count`` new lines from line ``at``) and validate;
     (accepted, the problems to show, the problems the project had before)."""
     root = project.root
@@ -369,8 +427,14 @@ def _file_problems(project: Project, path: Path, original: bytes, content: bytes
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the file goes back
         _replace(path, original)
         logger.error("validator failed after a label (%s); %s restored", type(exc).__name__, file)
-        return False, [f"{file}:{at}: 校验程序运行出错（{type(exc).__name__}），这条标注没有写入，"
-                       f"请联系开发人员 (validator failed)"], before
+        return (
+            False,
+            [
+                f"{file}:{at}: 校验程序运行出错（{type(exc).__name__}），这条标注没有写入，"
+                f"请联系开发人员 (validator failed)"
+            ],
+            before,
+        )
     new = [p for p in after if _signature(p) not in known]
     if new:
         _replace(path, original)
@@ -379,7 +443,7 @@ def _file_problems(project: Project, path: Path, original: bytes, content: bytes
     return True, after, before
 
 
-def _before_problems(project: Project, fingerprint: str, with_rasa: bool) -> List[str]:
+def _before_problems(project: Project, fingerprint: str, with_rasa: bool) -> list[str]:
     cached = _before.get((str(project.root), with_rasa))
     if cached and cached[0] == fingerprint:
         return cached[1]
@@ -388,7 +452,7 @@ def _before_problems(project: Project, fingerprint: str, with_rasa: bool) -> Lis
     return problems
 
 
-_warming: Set[str] = set()
+_warming: set[str] = set()
 
 
 def prepare(project: Project) -> None:
@@ -412,7 +476,7 @@ def prepare(project: Project) -> None:
     threading.Thread(target=run, name="label-validate", daemon=True).start()
 
 
-def _notices(project: Project) -> Tuple[str, ...]:
+def _notices(project: Project) -> tuple[str, ...]:
     from editing.fingerprint import training_notices
 
     try:
@@ -425,23 +489,49 @@ def _apply(project: Project, kind: str, target: str, text: str, build, with_rasa
     with _lock:
         project = Project(project.root)  # read afresh: an earlier label may have changed a file
         path, original, updated, line = build(project)
-        count = len(updated.decode("utf-8").splitlines()) - \
-            len(original.decode("utf-8").splitlines())
+        count = len(updated.decode("utf-8").splitlines()) - len(
+            original.decode("utf-8").splitlines()
+        )
         first = line - count + 1
-        accepted, problems, _ = _file_problems(project, path, original, updated, first, count,
-                                               with_rasa)
+        accepted, problems, _ = _file_problems(
+            project, path, original, updated, first, count, with_rasa
+        )
     file = project.rel(path)
     where = f"{file} 第 {line} 行"
-    what = f"意图 {target} 的例句" if kind == "intent" else \
-        f"步骤 {target.split(':')[0]} 的「{ANSWER_LABELS.get(target.split(':')[-1], '')}」说法"
+    what = (
+        f"意图 {target} 的例句"
+        if kind == "intent"
+        else f"步骤 {target.split(':')[0]} 的「{ANSWER_LABELS.get(target.split(':')[-1], '')}」说法"
+    )
     if not accepted:
-        return Outcome(False, kind, target, text, file, line, tuple(problems), (),
-                       f"没有写入：这条标注会让校验报告新的问题，{file} 已恢复原样。请看下面校验的说明。")
+        return Outcome(
+            False,
+            kind,
+            target,
+            text,
+            file,
+            line,
+            tuple(problems),
+            (),
+            f"没有写入：这条标注会让校验报告新的问题，{file} 已恢复原样。请看下面校验的说明。",
+        )
     logger.info("label written: %s %s at %s:%d", kind, target, file, line)
-    effect = "需要运行 make train 重新训练后才会生效。" if kind == "intent" else \
-        "手册的回答说法不需要训练：读取这个项目的动作服务器在下一轮对话就会用上。"
-    return Outcome(True, kind, target, text, file, line, tuple(problems),
-                   _notices(Project(project.root)), f"已写入 {where}，作为{what}。{effect}")
+    effect = (
+        "需要运行 make train 重新训练后才会生效。"
+        if kind == "intent"
+        else "手册的回答说法不需要训练：读取这个项目的动作服务器在下一轮对话就会用上。"
+    )
+    return Outcome(
+        True,
+        kind,
+        target,
+        text,
+        file,
+        line,
+        tuple(problems),
+        _notices(Project(project.root)),
+        f"已写入 {where}，作为{what}。{effect}",
+    )
 
 
 def add_example(project: Project, intent: str, text: Any, *, with_rasa: bool = True) -> Outcome:
@@ -450,25 +540,41 @@ def add_example(project: Project, intent: str, text: Any, *, with_rasa: bool = T
     if phrase.startswith("/"):
         raise LabelRefused("例句不能以 / 开头：Rasa 会把它当成「/意图」指令，而不是用户的话。")
     if ANNOTATION.search(phrase):
-        raise LabelRefused("例句里有「[文字](名称)」这样的写法，训练时会被当成实体标注。"
-                           "请去掉方括号，或直接编辑 data/nlu/ 下的文件。")
+        raise LabelRefused(
+            "例句里有「[文字](名称)」这样的写法，训练时会被当成实体标注。"
+            "请去掉方括号，或直接编辑 data/nlu/ 下的文件。"
+        )
     if intent not in label_intents(project):
         raise LabelRefused(f"没有可以写入例句的意图 {intent!r}，请从列表中选择一个意图。")
-    return _apply(project, "intent", intent, phrase,
-                  lambda fresh: _example_lines(fresh, intent, phrase), with_rasa)
+    return _apply(
+        project,
+        "intent",
+        intent,
+        phrase,
+        lambda fresh: _example_lines(fresh, intent, phrase),
+        with_rasa,
+    )
 
 
-def add_answer(project: Project, step: str, label: str, text: Any, *,
-               with_rasa: bool = True) -> Outcome:
+def add_answer(
+    project: Project, step: str, label: str, text: Any, *, with_rasa: bool = True
+) -> Outcome:
     """File ``text`` as an answer phrase (``label``: worked / failed / human) of ``step``
     (``playbook/step``)."""
     phrase = clean_text(text, MAX_ANSWER_PHRASE_CHARS, "回答说法")
     if label not in ANSWER_KEYS:
-        raise LabelRefused("请选择这句话的意思：解决了（worked）、没解决（failed）或要人工（human）。")
+        raise LabelRefused(
+            "请选择这句话的意思：解决了（worked）、没解决（failed）或要人工（human）。"
+        )
     playbook_id, _, step_id = str(step or "").partition("/")
     known = {s["value"] for s in label_steps(project)}
     if f"{playbook_id}/{step_id}" not in known:
         raise LabelRefused(f"没有这个手册步骤 {str(step)[:80]!r}，请从列表中选择一个步骤。")
-    return _apply(project, "answer", f"{playbook_id}/{step_id}:{label}", phrase,
-                  lambda fresh: _answer_lines(fresh, playbook_id, step_id, label, phrase),
-                  with_rasa)
+    return _apply(
+        project,
+        "answer",
+        f"{playbook_id}/{step_id}:{label}",
+        phrase,
+        lambda fresh: _answer_lines(fresh, playbook_id, step_id, label, phrase),
+        with_rasa,
+    )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 from playbook.sourcefile import PROJECT_ROOT, SourceError, line_of, read_yaml_with_lines
 
@@ -44,9 +45,9 @@ class Example:
 class Project:
     """An assistant project folder (domain.yml, config.yml, data/, tests/)."""
 
-    def __init__(self, root: Optional[Path] = None) -> None:
+    def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root or PROJECT_ROOT).resolve()
-        self._cache: Dict[Path, Tuple[Any, List[str]]] = {}
+        self._cache: dict[Path, tuple[Any, list[str]]] = {}
 
     # --- paths -----------------------------------------------------------------------------
 
@@ -94,7 +95,7 @@ class Project:
                 return os.path.relpath(path, base)
         return str(path)
 
-    def training_files(self) -> List[Path]:
+    def training_files(self) -> list[Path]:
         """Every YAML file Rasa trains on: data/ except the playbooks and the policy."""
         files = []
         for path in sorted(self.data_dir.rglob("*.yml")) + sorted(self.data_dir.rglob("*.yaml")):
@@ -106,7 +107,7 @@ class Project:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def read(self, path: Path) -> Tuple[Any, List[str]]:
+    def read(self, path: Path) -> tuple[Any, list[str]]:
         """YAML data with line numbers, and the syntax problem if the file cannot be read."""
         path = Path(path)
         if path not in self._cache:
@@ -115,11 +116,16 @@ class Project:
             except SourceError as exc:
                 self._cache[path] = (None, exc.problems)
             except OSError:
-                self._cache[path] = (None, [f"{self.rel(path)}:1: 找不到或无法打开这个文件，请检查它是否存在 "
-                                            f"(file missing)"])
+                self._cache[path] = (
+                    None,
+                    [
+                        f"{self.rel(path)}:1: 找不到或无法打开这个文件，请检查它是否存在 "
+                        f"(file missing)"
+                    ],
+                )
         return self._cache[path]
 
-    def lines(self, path: Path) -> List[str]:
+    def lines(self, path: Path) -> list[str]:
         try:
             return Path(path).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
@@ -128,7 +134,7 @@ class Project:
     def find_line(self, path: Path, pattern: str, start: int = 1) -> int:
         """The first 1-based line at or after ``start`` matching the regex, else ``start``."""
         regex = re.compile(pattern)
-        for number, text in enumerate(self.lines(path)[start - 1:], start=start):
+        for number, text in enumerate(self.lines(path)[start - 1 :], start=start):
             if regex.search(text):
                 return number
         return start
@@ -154,10 +160,14 @@ class Project:
                     if raw_lines[number - 1].strip() == stripped:
                         cursor = number
                         break
-                yield Example(intent=str(block["intent"]), text=stripped[2:].strip(),
-                              file=self.rel(path), line=cursor)
+                yield Example(
+                    intent=str(block["intent"]),
+                    text=stripped[2:].strip(),
+                    file=self.rel(path),
+                    line=cursor,
+                )
 
-    def intent_blocks(self, path: Path) -> Iterator[Tuple[str, int]]:
+    def intent_blocks(self, path: Path) -> Iterator[tuple[str, int]]:
         """(intent, line) for each ``- intent:`` block of an NLU file."""
         data, _ = self.read(path)
         if isinstance(data, dict) and isinstance(data.get("nlu"), list):

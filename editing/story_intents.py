@@ -1,4 +1,4 @@
-"""Check that the trained model recognises every test story sentence as the intent it is labelled with.
+"""Check that the trained model recognises every test story sentence as its labelled intent.
 
 ``rasa test core`` walks test stories with the *labelled* intents: it never asks the model what
 the user's sentence means, so a story can pass while the assistant misunderstands its sentence.
@@ -16,12 +16,11 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 from editing.project import Project, line_of
 
 
-def story_sentences(project: Project) -> List[Tuple[int, str, str, str]]:
+def story_sentences(project: Project) -> list[tuple[int, str, str, str]]:
     """(line, story name, sentence, labelled intent) for every user step of the test stories."""
     data, problems = project.read(project.test_stories_path)
     if problems:
@@ -35,13 +34,14 @@ def story_sentences(project: Project) -> List[Tuple[int, str, str, str]]:
                 text = str(step["user"]).strip()
                 if not text.startswith("/"):  # "/intent" payloads are button clicks, not language
                     first = text.splitlines()[0]
-                    line = project.find_line(project.test_stories_path, re.escape(first),
-                                             start=line_of(step, "user"))
+                    line = project.find_line(
+                        project.test_stories_path, re.escape(first), start=line_of(step, "user")
+                    )
                     found.append((line, str(story.get("story")), text, str(step["intent"])))
     return found
 
 
-async def mismatches(project: Project, model: Path) -> List[str]:
+async def mismatches(project: Project, model: Path) -> list[str]:
     from rasa.core.agent import Agent
 
     from editing.project import ANNOTATION
@@ -55,13 +55,15 @@ async def mismatches(project: Project, model: Path) -> List[str]:
         if got != intent:
             problems.append(
                 f"{file}:{line}: 故事「{story}」里的句子「{text}」被模型识别为 {got}"
-                f"（置信度 {parsed['intent']['confidence']:.2f}），而标注的是 {intent}：请在 data/nlu/ "
+                f"（置信度 {parsed['intent']['confidence']:.2f}），而标注的是 {intent}："
+                f"请在 data/nlu/ "
                 f"为 {intent} 补充类似的说法后重新训练，或换一句用户更常说的话 "
-                f"(story sentence recognised as another intent)")
+                f"(story sentence recognised as another intent)"
+            )
     return problems
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, default=None)
     parser.add_argument("--model", type=Path, default=None)
@@ -80,10 +82,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(problem)
     total = len(story_sentences(project))
     if problems:
-        print(f"\n{len(problems)} / {total} 个测试故事的句子识别错了意图 "
-              f"(story sentences recognised as another intent)", file=sys.stderr)
+        print(
+            f"\n{len(problems)} / {total} 个测试故事的句子识别错了意图 "
+            f"(story sentences recognised as another intent)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"测试故事的 {total} 个句子都被识别为标注的意图 (every story sentence is recognised as labelled)")
+    print(
+        f"测试故事的 {total} 个句子都被识别为标注的意图 "
+        f"(every story sentence is recognised as labelled)"
+    )
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Troubleshooting playbooks: model, loading and checks, registry, engine, progress slots; imports nothing of the project but understanding."""
+"""Troubleshooting playbooks: model, loading and checks, registry, engine, progress slots.
+
+Imports nothing of the project but understanding.
+"""
 
 from playbook.parse import PlaybookError
 from playbook.sourcefile import SourceError

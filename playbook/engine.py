@@ -8,8 +8,9 @@ editors' coverage report walk playbooks with the same functions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any
 
 from playbook.model import ESCALATE, RESOLVED, Playbook, Step, Trigger
 
@@ -29,17 +30,17 @@ class Reply:
     """One message to the user: a domain response (``response`` + ``values``), playbook
     ``text``, or an ``image`` URL."""
 
-    response: Optional[str] = None
-    text: Optional[str] = None
-    image: Optional[str] = None
+    response: str | None = None
+    text: str | None = None
+    image: str | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class Outcome:
-    replies: List[Reply]
-    step: Optional[str] = None
-    steps_tried: List[str] = field(default_factory=list)
+    replies: list[Reply]
+    step: str | None = None
+    steps_tried: list[str] = field(default_factory=list)
     resolved: bool = False
     escalate: bool = False
 
@@ -52,7 +53,7 @@ def target(step: Step, answer: str) -> str:
     return {YES: step.on_yes, NO: step.on_no, HUMAN: step.on_human}[answer]
 
 
-def branch_case(step: Step, slots: Mapping[str, Any]) -> Optional[str]:
+def branch_case(step: Step, slots: Mapping[str, Any]) -> str | None:
     """The case of the branch step ``step`` that the slot values select, None for its
     default (and for a step without a branch)."""
     branch = step.branch
@@ -76,10 +77,10 @@ def resolve_branches(playbook: Playbook, step_id: str, slots: Mapping[str, Any])
     raise EngineError(f"playbook {playbook.id}: branch loop at {step_id!r}")
 
 
-def branch_path(playbook: Playbook, start: str, shown: str) -> List[Tuple[str, str]]:
+def branch_path(playbook: Playbook, start: str, shown: str) -> list[tuple[str, str]]:
     """The branch hops from ``start`` to the step ``shown`` ([] when ``start`` is a step)."""
-    frontier: List[Tuple[str, List[Tuple[str, str]]]] = [(start, [])]
-    seen: Set[str] = set()
+    frontier: list[tuple[str, list[tuple[str, str]]]] = [(start, [])]
+    seen: set[str] = set()
     while frontier:
         current, path = frontier.pop(0)
         if current == shown:
@@ -93,10 +94,10 @@ def branch_path(playbook: Playbook, start: str, shown: str) -> List[Tuple[str, s
     return []
 
 
-def entry_steps(playbook: Playbook, start: str) -> Set[str]:
+def entry_steps(playbook: Playbook, start: str) -> set[str]:
     """The steps a conversation can land on when it enters at ``start`` (through branches)."""
-    found: Set[str] = set()
-    seen: Set[str] = set()
+    found: set[str] = set()
+    seen: set[str] = set()
     frontier = [start]
     while frontier:
         current = frontier.pop()
@@ -114,15 +115,23 @@ def entry_steps(playbook: Playbook, start: str) -> Set[str]:
 # --- moving a conversation ---------------------------------------------------------------
 
 
-def present(step: Step) -> List[Reply]:
+def present(step: Step) -> list[Reply]:
     """The messages that show one step: its text, link, video, image and the check question."""
     replies = [Reply(text=step.message)]
     if step.link:
-        replies.append(Reply(response="utter_step_link",
-                             values={"link_title": step.link.title, "link_url": step.link.url}))
+        replies.append(
+            Reply(
+                response="utter_step_link",
+                values={"link_title": step.link.title, "link_url": step.link.url},
+            )
+        )
     if step.video:
-        replies.append(Reply(response="utter_step_video",
-                             values={"video_title": step.video.title, "video_url": step.video.url}))
+        replies.append(
+            Reply(
+                response="utter_step_video",
+                values={"video_title": step.video.title, "video_url": step.video.url},
+            )
+        )
     if step.image:
         replies.append(Reply(image=step.image))
     replies.append(check_question(step))
@@ -134,8 +143,9 @@ def check_question(step: Step) -> Reply:
     return Reply(response="utter_check_step", values={"check_question": step.check})
 
 
-def enter(playbook: Playbook, step_id: str, slots: Mapping[str, Any],
-          steps_tried: Sequence[str]) -> Outcome:
+def enter(
+    playbook: Playbook, step_id: str, slots: Mapping[str, Any], steps_tried: Sequence[str]
+) -> Outcome:
     """Move to ``step_id`` (following branches) and show it."""
     step = resolve_branches(playbook, step_id, slots)
     tried = list(steps_tried)
@@ -151,8 +161,13 @@ def start(playbook: Playbook, trigger: Trigger, slots: Mapping[str, Any]) -> Out
     return outcome
 
 
-def restate(playbook: Playbook, trigger: Trigger, current: str, slots: Mapping[str, Any],
-            steps_tried: Sequence[str]) -> Outcome:
+def restate(
+    playbook: Playbook,
+    trigger: Trigger,
+    current: str,
+    slots: Mapping[str, Any],
+    steps_tried: Sequence[str],
+) -> Outcome:
     """The user describes the same problem again in the middle of its playbook.
 
     A trigger that starts at a step not tried yet jumps there (e.g. "忘记密码" while
@@ -166,8 +181,13 @@ def restate(playbook: Playbook, trigger: Trigger, current: str, slots: Mapping[s
     return answer(playbook, current, NO, slots, steps_tried)
 
 
-def answer(playbook: Playbook, current: str, reply: str, slots: Mapping[str, Any],
-           steps_tried: Sequence[str]) -> Outcome:
+def answer(
+    playbook: Playbook,
+    current: str,
+    reply: str,
+    slots: Mapping[str, Any],
+    steps_tried: Sequence[str],
+) -> Outcome:
     """Apply the user's answer (yes / no / human) to the current step."""
     step = playbook.step(current)
     if step is None:
@@ -183,14 +203,20 @@ def answer(playbook: Playbook, current: str, reply: str, slots: Mapping[str, Any
     return outcome
 
 
-def tried_steps_detail(playbook: Playbook, steps_tried: Sequence[str],
-                       unanswered: Optional[str] = None) -> List[Dict[str, str]]:
+def tried_steps_detail(
+    playbook: Playbook, steps_tried: Sequence[str], unanswered: str | None = None
+) -> list[dict[str, str]]:
     """The steps shown to the user, with titles, for the ticket: ``failed`` when the user
     said it did not help, ``unanswered`` for the step open when they asked for a person."""
     detail = []
     for step_id in steps_tried:
         step = playbook.step(step_id)
         if step is not None:
-            detail.append({"id": step.id, "title": step.title,
-                           "outcome": "unanswered" if step_id == unanswered else "failed"})
+            detail.append(
+                {
+                    "id": step.id,
+                    "title": step.title,
+                    "outcome": "unanswered" if step_id == unanswered else "failed",
+                }
+            )
     return detail

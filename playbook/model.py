@@ -7,8 +7,8 @@ Plain frozen data, built by :mod:`playbook.parse` from ``data/playbooks/*.yml`` 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
 
 from understanding.answers import ANSWER_LABELS
 
@@ -44,15 +44,15 @@ class Step:
     title: str
     message: str = ""
     check: str = ""
-    link: Optional[Link] = None
-    image: Optional[str] = None
-    video: Optional[Link] = None
+    link: Link | None = None
+    image: str | None = None
+    video: Link | None = None
     on_yes: str = RESOLVED
     on_no: str = ESCALATE
     on_human: str = ESCALATE
-    branch: Optional[Branch] = None
+    branch: Branch | None = None
     #: the editor's answer phrases for this step, by label (see :data:`ANSWER_KEYS`)
-    answers: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
+    answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     line: int = field(default=1, compare=False)  # where the editor wrote the step's id
 
 
@@ -62,7 +62,7 @@ class Trigger:
     start: str
     #: words that show a message mentions this problem (「密码也忘了」): when a message starts
     #: another playbook and names this problem too, this trigger is offered after it
-    mentions: Tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
     line: int = field(default=1, compare=False)  # where the editor wrote it, for messages
 
 
@@ -79,7 +79,7 @@ class Playbook:
     id: str
     title: str
     category: str
-    triggers: Tuple[Trigger, ...]
+    triggers: tuple[Trigger, ...]
     intro: str
     steps: Mapping[str, Step]
     escalation: Escalation
@@ -87,11 +87,11 @@ class Playbook:
     source: str = ""
     line: int = field(default=1, compare=False)  # the line of its id, for messages
 
-    def step(self, step_id: Optional[str]) -> Optional[Step]:
+    def step(self, step_id: str | None) -> Step | None:
         return self.steps.get(step_id) if step_id else None
 
-    def trigger_for(self, intent: Optional[str]) -> Optional[Trigger]:
+    def trigger_for(self, intent: str | None) -> Trigger | None:
         return next((t for t in self.triggers if t.intent == intent), None)
 
-    def intro_for(self, intent: Optional[str]) -> str:
+    def intro_for(self, intent: str | None) -> str:
         return self.intros.get(intent or "", self.intro)

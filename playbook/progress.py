@@ -10,8 +10,9 @@ read the slots through it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Tuple, Union
+from typing import Any
 
 from playbook.engine import STAGE_TROUBLESHOOTING
 from playbook.model import Playbook, Step
@@ -28,9 +29,9 @@ STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP}
 FLOW_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 
 #: Slot values: a mapping of slot name to value, or a getter such as ``tracker.get_slot``.
-SlotValues = Union[Mapping[str, Any], Callable[[str], Any]]
+SlotValues = Mapping[str, Any] | Callable[[str], Any]
 #: The playbooks that exist: by id, or a lookup such as ``PlaybookRegistry.get``.
-KnownPlaybooks = Union[Mapping[str, Playbook], Callable[[Optional[str]], Optional[Playbook]]]
+KnownPlaybooks = Mapping[str, Playbook] | Callable[[str | None], Playbook | None]
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,11 @@ class Progress:
     out, a malformed flow id is None, and a troubleshooting stage without a playbook and a
     step (damaged slots, or the playbook is gone) is no stage."""
 
-    stage: Optional[str] = None
-    playbook: Optional[Playbook] = None
-    step_id: Optional[str] = None
-    steps_tried: Tuple[str, ...] = ()
-    flow_id: Optional[str] = None
+    stage: str | None = None
+    playbook: Playbook | None = None
+    step_id: str | None = None
+    steps_tried: tuple[str, ...] = ()
+    flow_id: str | None = None
 
     @classmethod
     def read(cls, slots: SlotValues, playbooks: KnownPlaybooks) -> Progress:
@@ -53,11 +54,13 @@ class Progress:
         stage = get("dy_stage")
         playbook = _find(playbooks, get("playbook"))
         step_id = get("playbook_step")
-        step_id = step_id if playbook and isinstance(step_id, str) and playbook.step(step_id) \
-            else None
+        step_id = (
+            step_id if playbook and isinstance(step_id, str) and playbook.step(step_id) else None
+        )
         tried = get("steps_tried")
         steps_tried = tuple(
-            s for s in (tried if isinstance(tried, list) else [])
+            s
+            for s in (tried if isinstance(tried, list) else [])
             if isinstance(s, str) and playbook and playbook.step(s)
         )
         flow_id = get("flow_id")
@@ -65,8 +68,13 @@ class Progress:
         stage = stage if isinstance(stage, str) and stage in STAGES else None
         if stage == STAGE_TROUBLESHOOTING and not (playbook and step_id):
             stage = None  # progress slots were damaged or the playbook is gone
-        return cls(stage=stage, playbook=playbook, step_id=step_id, steps_tried=steps_tried,
-                   flow_id=flow_id)
+        return cls(
+            stage=stage,
+            playbook=playbook,
+            step_id=step_id,
+            steps_tried=steps_tried,
+            flow_id=flow_id,
+        )
 
     @property
     def in_playbook(self) -> bool:
@@ -74,21 +82,21 @@ class Progress:
         return self.stage == STAGE_TROUBLESHOOTING
 
     @property
-    def step(self) -> Optional[Step]:
+    def step(self) -> Step | None:
         """The step the conversation is at, while it is in its playbook."""
         if not self.in_playbook or self.playbook is None:
             return None
         return self.playbook.step(self.step_id)
 
     @property
-    def open_step(self) -> Optional[Step]:
+    def open_step(self) -> Step | None:
         """The step waiting for the user's answer, as the actions accept one: None outside a
         playbook and for a branch step (a branch is a choice, never shown)."""
         step = self.step
         return step if step is not None and step.branch is None else None
 
 
-def _find(playbooks: KnownPlaybooks, playbook_id: Any) -> Optional[Playbook]:
+def _find(playbooks: KnownPlaybooks, playbook_id: Any) -> Playbook | None:
     if callable(playbooks):
         return playbooks(playbook_id)
     return playbooks.get(playbook_id) if isinstance(playbook_id, str) else None

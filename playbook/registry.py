@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from playbook.model import Playbook, Trigger
 from playbook.parse import PlaybookError, load_playbook_file
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_PLAYBOOK_DIR = PROJECT_ROOT / "data" / "playbooks"
 
 #: The priority levels an escalation may name: fixed, or read afresh on every refresh.
-Priorities = Union[Iterable[str], Callable[[], Iterable[str]], None]
+Priorities = Iterable[str] | Callable[[], Iterable[str]] | None
 
 
 class PlaybookRegistry:
@@ -34,26 +34,33 @@ class PlaybookRegistry:
     new priority level is accepted without a restart.
     """
 
-    def __init__(self, directory: Optional[Path] = None, priorities: Priorities = None,
-                 root: Optional[Path] = None) -> None:
-        self.directory = Path(directory or os.environ.get("DY_PLAYBOOK_DIR") or DEFAULT_PLAYBOOK_DIR)
+    def __init__(
+        self,
+        directory: Path | None = None,
+        priorities: Priorities = None,
+        root: Path | None = None,
+    ) -> None:
+        self.directory = Path(
+            directory or os.environ.get("DY_PLAYBOOK_DIR") or DEFAULT_PLAYBOOK_DIR
+        )
         self.root = root
-        self._priorities: Union[List[str], Callable[[], Iterable[str]], None] = \
+        self._priorities: list[str] | Callable[[], Iterable[str]] | None = (
             priorities if callable(priorities) or priorities is None else list(priorities)
-        self._last_priorities: Optional[List[str]] = None
+        )
+        self._last_priorities: list[str] | None = None
         self._priority_error = ""
         self._lock = threading.Lock()
-        self._stamp: Tuple = ()
-        self._parsed: Dict[str, Playbook] = {}  # file -> its content on disk, when valid
-        self._served: Dict[str, Playbook] = {}  # file -> the version that is live
-        self._active: List[Playbook] = []
-        self._parse_errors: Dict[str, List[str]] = {}
-        self.errors: Dict[str, List[str]] = {}
+        self._stamp: tuple = ()
+        self._parsed: dict[str, Playbook] = {}  # file -> its content on disk, when valid
+        self._served: dict[str, Playbook] = {}  # file -> the version that is live
+        self._active: list[Playbook] = []
+        self._parse_errors: dict[str, list[str]] = {}
+        self.errors: dict[str, list[str]] = {}
 
-    def _files(self) -> List[Path]:
+    def _files(self) -> list[Path]:
         return sorted(p for p in self.directory.glob("*.yml") if p.is_file())
 
-    def _current_priorities(self) -> Optional[List[str]]:
+    def _current_priorities(self) -> list[str] | None:
         """The policy's priority levels; while the policy is unreadable, the last good ones."""
         if not callable(self._priorities):
             return self._priorities
@@ -73,9 +80,13 @@ class PlaybookRegistry:
             # size, times and inode: a same-size edit within the file system's time resolution
             # still changes the ctime or (when saved by rename) the inode
             stats = [(str(p), p.stat()) for p in files]  # one stat per file: this runs every turn
-            stamp = (tuple(priorities or ()),
-                     tuple((name, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
-                           for name, st in stats))
+            stamp = (
+                tuple(priorities or ()),
+                tuple(
+                    (name, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_size)
+                    for name, st in stats
+                ),
+            )
         except OSError:  # a file vanished while we looked: the next turn sees the new state
             return
         if stamp == self._stamp:
@@ -86,25 +97,33 @@ class PlaybookRegistry:
             seen = {str(path) for path in files}
             for path in files:
                 try:
-                    self._parsed[str(path)] = load_playbook_file(path, priorities=priorities,
-                                                                  root=self.root)
+                    self._parsed[str(path)] = load_playbook_file(
+                        path, priorities=priorities, root=self.root
+                    )
                     self._parse_errors.pop(str(path), None)
                 except PlaybookError as exc:
                     self._reject(str(path), exc.problems)
                 except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
                     source = os.path.relpath(path, self.root or PROJECT_ROOT)
-                    self._reject(str(path), [f"{source}:1: 文件无法读取：{type(exc).__name__}，请检查"
-                                             f"文件内容 (playbook unreadable)"])
+                    self._reject(
+                        str(path),
+                        [
+                            f"{source}:1: 文件无法读取：{type(exc).__name__}，请检查"
+                            f"文件内容 (playbook unreadable)"
+                        ],
+                    )
             for table in (self._parsed, self._served, self._parse_errors):
                 for gone in set(table) - seen:
                     del table[gone]
             clash_errors = self._resolve()
-            self.errors = {path: self._parse_errors.get(path, []) + clash_errors.get(path, [])
-                           for path in sorted(set(self._parse_errors) | set(clash_errors))}
+            self.errors = {
+                path: self._parse_errors.get(path, []) + clash_errors.get(path, [])
+                for path in sorted(set(self._parse_errors) | set(clash_errors))
+            }
             self._active = sorted(self._served.values(), key=lambda p: p.source)
             self._stamp = stamp
 
-    def _reject(self, path: str, problems: List[str]) -> None:
+    def _reject(self, path: str, problems: list[str]) -> None:
         self._parsed.pop(path, None)  # the content on disk is not valid: nothing new to serve
         if problems != self._parse_errors.get(path):
             for line in problems:
@@ -112,25 +131,29 @@ class PlaybookRegistry:
         self._parse_errors[path] = problems
 
     @staticmethod
-    def _clashes(playbook: Playbook, others: Mapping[str, Playbook]) -> List[str]:
+    def _clashes(playbook: Playbook, others: Mapping[str, Playbook]) -> list[str]:
         problems = []
         for other in others.values():
             if other.id == playbook.id:
-                problems.append(f"{playbook.source}:{playbook.line}: 手册 id {playbook.id!r} 已在 "
-                                f"{other.source} 中使用，请换一个名字 (duplicate playbook id)")
+                problems.append(
+                    f"{playbook.source}:{playbook.line}: 手册 id {playbook.id!r} 已在 "
+                    f"{other.source} 中使用，请换一个名字 (duplicate playbook id)"
+                )
         for trigger in playbook.triggers:
             owner = next((o for o in others.values() if o.trigger_for(trigger.intent)), None)
             if owner is not None:
-                problems.append(f"{playbook.source}:{trigger.line}: 触发意图 {trigger.intent} 已由 "
-                                f"{owner.source} 使用，一个意图只能启动一本手册 "
-                                f"(intent already triggers another playbook)")
+                problems.append(
+                    f"{playbook.source}:{trigger.line}: 触发意图 {trigger.intent} 已由 "
+                    f"{owner.source} 使用，一个意图只能启动一本手册 "
+                    f"(intent already triggers another playbook)"
+                )
         return problems
 
-    def _resolve(self) -> Dict[str, List[str]]:
+    def _resolve(self) -> dict[str, list[str]]:
         """Decide what is live: every live version stays, and each new version goes live if
         it takes no id or intent from what is live (repeated, so that an intent moved from
         one file to another in a single update goes through). Returns the clash messages."""
-        clash_errors: Dict[str, List[str]] = {}
+        clash_errors: dict[str, list[str]] = {}
         changed = True
         while changed:
             changed = False
@@ -144,8 +167,9 @@ class PlaybookRegistry:
                 if problems:
                     if problems != clash_errors.get(path):
                         for line in problems:
-                            logger.error("playbook rejected, keeping the last valid version: %s",
-                                         line)
+                            logger.error(
+                                "playbook rejected, keeping the last valid version: %s", line
+                            )
                     clash_errors[path] = problems
                 else:
                     self._served[path] = candidate
@@ -153,16 +177,16 @@ class PlaybookRegistry:
                     changed = True
         return clash_errors
 
-    def all(self) -> List[Playbook]:
+    def all(self) -> list[Playbook]:
         self.refresh()
         return list(self._active)
 
-    def get(self, playbook_id: Optional[str]) -> Optional[Playbook]:
+    def get(self, playbook_id: str | None) -> Playbook | None:
         if not isinstance(playbook_id, str):
             return None
         return next((p for p in self.all() if p.id == playbook_id), None)
 
-    def for_intent(self, intent: Optional[str]) -> Optional[Tuple[Playbook, Trigger]]:
+    def for_intent(self, intent: str | None) -> tuple[Playbook, Trigger] | None:
         for playbook in self.all():
             trigger = playbook.trigger_for(intent)
             if trigger:

@@ -8,7 +8,7 @@ instead of YAML's silent choice. Problems are raised as :class:`SourceError`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any
 
 import yaml
 
@@ -19,7 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class SourceError(ValueError):
     """A source file has mistakes. ``problems`` holds one ``file:line: message`` per mistake."""
 
-    def __init__(self, problems: List[str]) -> None:
+    def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -28,7 +28,7 @@ class _LineDict(dict):
     """A dict that remembers the 1-based line of itself and of each key."""
 
     line: int = 0
-    key_lines: Dict[str, int]
+    key_lines: dict[str, int]
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -38,20 +38,26 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
     # keys written here (not merged in with "<<:", which they may override) must be usable
     # and written once: YAML would silently keep the last of two
-    seen: Set[Tuple[str, Any]] = set()
+    seen: set[tuple[str, Any]] = set()
     for key_node, _value in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, (list, dict, set)):
             raise yaml.constructor.ConstructorError(
-                None, None, "冒号前的名字不能是列表或映射（例如 [直播, 推流]:），每个取值请单独写一行",
-                key_node.start_mark)
+                None,
+                None,
+                "冒号前的名字不能是列表或映射（例如 [直播, 推流]:），每个取值请单独写一行",
+                key_node.start_mark,
+            )
         marker = (type(key).__name__, key)
         if marker in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"字段 {key} 在同一处写了两次，后一个会悄悄覆盖前一个，请删除多余的一行",
-                key_node.start_mark)
+                None,
+                None,
+                f"字段 {key} 在同一处写了两次，后一个会悄悄覆盖前一个，请删除多余的一行",
+                key_node.start_mark,
+            )
         seen.add(marker)
     loader.flatten_mapping(node)
     mapping = _LineDict()
@@ -61,8 +67,11 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, (list, dict, set)):
             raise yaml.constructor.ConstructorError(
-                None, None, "冒号前的名字不能是列表或映射，请检查合并进来（<<:）的内容",
-                key_node.start_mark)
+                None,
+                None,
+                "冒号前的名字不能是列表或映射，请检查合并进来（<<:）的内容",
+                key_node.start_mark,
+            )
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.key_lines[str(key)] = key_node.start_mark.line + 1
     return mapping
@@ -71,7 +80,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def line_of(mapping: Any, key: Optional[str] = None) -> int:
+def line_of(mapping: Any, key: str | None = None) -> int:
     """The 1-based line of a mapping read by :func:`read_yaml_with_lines`, or of one of its
     keys (the mapping's own line when the key is not there; 1 for anything else)."""
     if isinstance(mapping, _LineDict):
@@ -93,8 +102,13 @@ def read_yaml_with_lines(path: Path, source: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise SourceError([f"{source}:{line}: YAML 格式错误：{getattr(exc, 'problem', exc)}，"
-                           f"请检查缩进和冒号 (YAML syntax error)"]) from None
+        raise SourceError(
+            [
+                f"{source}:{line}: YAML 格式错误：{getattr(exc, 'problem', exc)}，"
+                f"请检查缩进和冒号 (YAML syntax error)"
+            ]
+        ) from None
     except UnicodeDecodeError:
-        raise SourceError([f"{source}:1: 文件不是 UTF-8 编码，请用 UTF-8 保存 "
-                           f"(file is not UTF-8)"]) from None
+        raise SourceError(
+            [f"{source}:1: 文件不是 UTF-8 编码，请用 UTF-8 保存 (file is not UTF-8)"]
+        ) from None

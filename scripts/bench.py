@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,8 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.harness import MODEL, Servers  # noqa: E402
 
-APOLOGY = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))[
-    "responses"]["utter_action_failed"][0]["text"]
+APOLOGY = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"][
+    "utter_action_failed"
+][0]["text"]
 
 
 def rss_mb(pid: int) -> float:
@@ -44,13 +44,34 @@ def percentiles(samples):
 
 
 def train(config: Path, out: Path) -> float:
-    env = dict(os.environ, RASA_CACHE_DIRECTORY=str(out / "cache"), RASA_TELEMETRY_ENABLED="false",
-               TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(
+        os.environ,
+        RASA_CACHE_DIRECTORY=str(out / "cache"),
+        RASA_TELEMETRY_ENABLED="false",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
     started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "rasa"), "train", "--config", str(config),
-                    "--domain", str(ROOT / "domain.yml"), "--data", str(ROOT / "data"),
-                    "--out", str(out), "--fixed-model-name", "bench"],
-                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "rasa"),
+            "train",
+            "--config",
+            str(config),
+            "--domain",
+            str(ROOT / "domain.yml"),
+            "--data",
+            str(ROOT / "data"),
+            "--out",
+            str(out),
+            "--fixed-model-name",
+            "bench",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -73,11 +94,15 @@ def flow_figures(tracker_db: Path, conversations: int, scale_to: int = 10_000) -
     engine.dispose()
     copies = max(1, scale_to // max(1, conversations))
     t0 = time.perf_counter()
-    flows.count_events(playbooks, ((f"{n}-{row[0]}", *row[1:]) for n in range(copies) for row in rows))
+    flows.count_events(
+        playbooks, ((f"{n}-{row[0]}", *row[1:]) for n in range(copies) for row in rows)
+    )
     scaled = time.perf_counter() - t0
-    print(f"flow statistics (console): {conversations} conversations, {len(rows)} events read and "
-          f"counted in {elapsed:.0f} ms (escalations counted: {escalated}); replaying "
-          f"{copies * conversations} conversations ({copies * len(rows)} events): {scaled:.2f} s")
+    print(
+        f"flow statistics (console): {conversations} conversations, {len(rows)} events read and "
+        f"counted in {elapsed:.0f} ms (escalations counted: {escalated}); replaying "
+        f"{copies * conversations} conversations ({copies * len(rows)} events): {scaled:.2f} s"
+    )
 
 
 def main() -> int:
@@ -86,8 +111,12 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--parses", type=int, default=300)
     parser.add_argument("--skip-train", action="store_true", help="use models/dy.tar.gz")
-    parser.add_argument("--tracker-store", choices=["sql", "memory"], default="sql",
-                        help="sql: SQLite as in endpoints.yml (default); memory: Rasa's in-memory store")
+    parser.add_argument(
+        "--tracker-store",
+        choices=["sql", "memory"],
+        default="sql",
+        help="sql: SQLite as in endpoints.yml (default); memory: Rasa's in-memory store",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,19 +129,24 @@ def main() -> int:
         servers = Servers(workdir, model=model, tracker_store=args.tracker_store)
         started = time.perf_counter()
         servers.start()
-        print(f"start-up (both servers until /status answers): {time.perf_counter() - started:.1f} s")
+        print(
+            f"start-up (both servers until /status answers): {time.perf_counter() - started:.1f} s"
+        )
         try:
             session = requests.Session()
             texts = ["网络老是掉线", "登录不上了", "搜索功能用不了", "视频不见了", "你好", "转人工"]
             parse = []
             for i in range(args.parses):
                 t0 = time.perf_counter()
-                session.post(f"{servers.url}/model/parse", json={"text": texts[i % len(texts)]},
-                             timeout=30).raise_for_status()
+                session.post(
+                    f"{servers.url}/model/parse", json={"text": texts[i % len(texts)]}, timeout=30
+                ).raise_for_status()
                 parse.append((time.perf_counter() - t0) * 1000)
             p50, p95, worst = percentiles(parse)
-            print(f"/model/parse over {args.parses} requests: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
-                  f"max {worst:.1f} ms")
+            print(
+                f"/model/parse over {args.parses} requests: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+                f"max {worst:.1f} ms"
+            )
 
             # Whole REST turns that run a custom action: start a playbook, answer "no" until
             # the last step fails and a ticket is written to the database.
@@ -123,21 +157,28 @@ def main() -> int:
                 sender = f"bench-{uuid.uuid4().hex[:10]}"
                 for message in script:
                     t0 = time.perf_counter()
-                    reply = session.post(f"{servers.url}/webhooks/rest/webhook",
-                                         json={"sender": sender, "message": message}, timeout=60)
+                    reply = session.post(
+                        f"{servers.url}/webhooks/rest/webhook",
+                        json={"sender": sender, "message": message},
+                        timeout=60,
+                    )
                     reply.raise_for_status()
                     assert reply.json(), "empty reply"
                     assert all(m.get("text") != APOLOGY for m in reply.json()), "an action failed"
                     turns.append((time.perf_counter() - t0) * 1000)
                     done += 1
             p50, p95, worst = percentiles(turns)
-            print(f"REST turn running a custom action, single user, {len(turns)} turns: "
-                  f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms")
+            print(
+                f"REST turn running a custom action, single user, {len(turns)} turns: "
+                f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms"
+            )
             if args.tracker_store == "sql":
                 flow_figures(workdir / "trackers.db", done // len(script))
             action_pid, rasa_pid = servers.pids()
-            print(f"memory (RSS): Rasa server {rss_mb(rasa_pid):.0f} MB, "
-                  f"action server {rss_mb(action_pid):.0f} MB")
+            print(
+                f"memory (RSS): Rasa server {rss_mb(rasa_pid):.0f} MB, "
+                f"action server {rss_mb(action_pid):.0f} MB"
+            )
         finally:
             servers.stop()
     return 0

@@ -58,12 +58,16 @@ def build(nlu_path: Path, out: Path) -> int:
     ruler.add_patterns(patterns)
     out.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(out)
-    (out / "patterns.json").write_text(json.dumps(patterns, ensure_ascii=False, indent=1),
-                                       encoding="utf-8")
+    (out / "patterns.json").write_text(
+        json.dumps(patterns, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     counts = {label: sum(1 for p in patterns if p["label"] == label) for label in ENTITY_LABELS}
-    print(f"spaCy pipeline written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
-          f" ({counts['feature']} feature, {counts['urgency']} urgency, {counts['business']} business "
-          f"patterns)")
+    print(
+        f"spaCy pipeline written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
+        f" ({counts['feature']} feature, {counts['urgency']} urgency, "
+        f"{counts['business']} business "
+        f"patterns)"
+    )
     return 0
 
 

@@ -27,9 +27,9 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -53,7 +53,7 @@ NEAR_COPY_JACCARD = 0.8
 # --- data ------------------------------------------------------------------------------------
 
 
-def nlu_examples(paths: Iterable[Path]) -> List[Tuple[str, str]]:
+def nlu_examples(paths: Iterable[Path]) -> list[tuple[str, str]]:
     """(text, intent) of Rasa NLU files, annotations removed."""
     from rasa.shared.nlu.training_data.loading import load_data
 
@@ -66,10 +66,12 @@ def nlu_examples(paths: Iterable[Path]) -> List[Tuple[str, str]]:
 
 def bigrams(text: str) -> set:
     norm = re.sub(r"[\s，,。.!！?？~～、]", "", normalize(text))
-    return {norm[i:i + 2] for i in range(max(1, len(norm) - 1))}
+    return {norm[i : i + 2] for i in range(max(1, len(norm) - 1))}
 
 
-def near_copies(test: Sequence[Tuple[str, str]], train: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]]:
+def near_copies(
+    test: Sequence[tuple[str, str]], train: Sequence[tuple[str, str]]
+) -> list[tuple[str, str]]:
     """Test messages that are (near-)copies of a training example: (test text, training text)."""
     train_norm = {normalize(t): t for t, _ in train}
     train_grams = [(t, bigrams(t)) for t, _ in train]
@@ -97,17 +99,27 @@ class Answer:
     source: str
 
 
-def answer_sets() -> List[Answer]:
+def answer_sets() -> list[Answer]:
     found = []
     for path in ANSWER_SETS:
         for entry in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
             if not isinstance(entry, dict) or not isinstance(entry.get("answers"), dict):
-                raise SystemExit(f"{path.relative_to(ROOT)}: every entry needs playbook, step, "
-                                 f"question and answers")
+                raise SystemExit(
+                    f"{path.relative_to(ROOT)}: every entry needs playbook, step, "
+                    f"question and answers"
+                )
             for label, texts in entry["answers"].items():
                 for text in texts:
-                    found.append(Answer(entry["playbook"], entry["step"], entry["question"], label,
-                                        str(text), path.stem.replace("answers_", "")))
+                    found.append(
+                        Answer(
+                            entry["playbook"],
+                            entry["step"],
+                            entry["question"],
+                            label,
+                            str(text),
+                            path.stem.replace("answers_", ""),
+                        )
+                    )
     return found
 
 
@@ -117,10 +129,10 @@ def answer_sets() -> List[Answer]:
 @dataclass
 class Pipeline:
     name: str
-    parse: Callable[[str], Tuple[str, float]]
+    parse: Callable[[str], tuple[str, float]]
     read_answer: Callable[[Answer], str]
-    train_seconds: Optional[float] = None
-    latencies_ms: List[float] = field(default_factory=list)
+    train_seconds: float | None = None
+    latencies_ms: list[float] = field(default_factory=list)
 
 
 class RasaModel:
@@ -131,16 +143,16 @@ class RasaModel:
 
         self.agent = Agent.load(str(path))
         self.loop = asyncio.new_event_loop()
-        self.latencies_ms: List[float] = []
+        self.latencies_ms: list[float] = []
 
-    def parse(self, text: str) -> Tuple[str, float, Dict]:
+    def parse(self, text: str) -> tuple[str, float, dict]:
         started = time.perf_counter()
         parsed = self.loop.run_until_complete(self.agent.parse_message(text))
         self.latencies_ms.append((time.perf_counter() - started) * 1000)
         return parsed["intent"]["name"], float(parsed["intent"].get("confidence") or 0.0), parsed
 
 
-def train_nlu(config: Path, out: Path, epochs: Optional[int] = None) -> Tuple[Path, float]:
+def train_nlu(config: Path, out: Path, epochs: int | None = None) -> tuple[Path, float]:
     """Train an NLU-only model with ``config`` (epochs overridden if given); (model, seconds)."""
     if epochs is not None:
         data = yaml.safe_load(config.read_text(encoding="utf-8"))
@@ -151,37 +163,66 @@ def train_nlu(config: Path, out: Path, epochs: Optional[int] = None) -> Tuple[Pa
         config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     env = dict(os.environ, RASA_CACHE_DIRECTORY=str(out / "cache"))
     started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "rasa"), "train", "nlu", "--config", str(config),
-                    "--nlu", str(ROOT / "data" / "nlu"), "--out", str(out), "--fixed-model-name",
-                    config.stem], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "rasa"),
+            "train",
+            "nlu",
+            "--config",
+            str(config),
+            "--nlu",
+            str(ROOT / "data" / "nlu"),
+            "--out",
+            str(out),
+            "--fixed-model-name",
+            config.stem,
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return out / f"{config.stem}.tar.gz", time.perf_counter() - started
 
 
 class Keywords:
     """The keyword baseline: an intent's telling words, and yes / no / person word lists."""
 
-    YES = ("好了", "可以", "解决", "成功", "正常", "恢复", "找到", "行了", "ok", "yes", "是的", "对")
+    YES = (
+        "好了",
+        "可以",
+        "解决",
+        "成功",
+        "正常",
+        "恢复",
+        "找到",
+        "行了",
+        "ok",
+        "yes",
+        "是的",
+        "对",
+    )
     NO = ("不", "没", "还是", "失败", "no", "依然", "仍然")
     HUMAN = ("人工", "真人", "客服", "human", "agent")
 
-    def __init__(self, train: Sequence[Tuple[str, str]]) -> None:
+    def __init__(self, train: Sequence[tuple[str, str]]) -> None:
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
         jieba.load_userdict(str(ROOT / "data" / "dictionary" / "dy_terms.txt"))
         self.cut = lambda text: [w for w in jieba.lcut(normalize(text)) if w.strip()]
-        counts: Dict[str, Counter] = defaultdict(Counter)
+        counts: dict[str, Counter] = defaultdict(Counter)
         for text, intent in train:
             for word in set(self.cut(text)):
                 counts[word][intent] += 1
-        self.words: Dict[str, str] = {}
+        self.words: dict[str, str] = {}
         for word, by_intent in counts.items():
             intent, hits = by_intent.most_common(1)[0]
             if hits >= 2 and hits / sum(by_intent.values()) >= 0.6:
                 self.words[word] = intent
 
-    def parse(self, text: str) -> Tuple[str, float]:
+    def parse(self, text: str) -> tuple[str, float]:
         votes = Counter(self.words[w] for w in self.cut(text) if w in self.words)
         if not votes:
             return "out_of_scope", 0.0
@@ -210,9 +251,12 @@ def ours(model: RasaModel) -> Pipeline:
         step = playbook.step(answer.step) if playbook else None
         found = registry.for_intent(intent)
         judgement = read_reply(
-            answer.text, StepContext(answer.question, step.answers if step else {}),
-            intent=intent, confidence=confidence,
-            starts_other_playbook=bool(found) and found[0].id != answer.playbook)
+            answer.text,
+            StepContext(answer.question, step.answers if step else {}),
+            intent=intent,
+            confidence=confidence,
+            starts_other_playbook=bool(found) and found[0].id != answer.playbook,
+        )
         return judgement.verdict.value
 
     return Pipeline("ours", lambda text: model.parse(text)[:2], read_answer)
@@ -236,13 +280,13 @@ class IntentFigures:
     out_of_scope_recall: float
     accuracy: float
     macro_f1: float
-    report: Dict
-    errors: List[Tuple[str, str, str, float]]
-    labels: List[str]
-    matrix: List[List[int]]
+    report: dict
+    errors: list[tuple[str, str, str, float]]
+    labels: list[str]
+    matrix: list[list[int]]
 
 
-def intent_figures(pipeline: Pipeline, test: Sequence[Tuple[str, str]]) -> IntentFigures:
+def intent_figures(pipeline: Pipeline, test: Sequence[tuple[str, str]]) -> IntentFigures:
     from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
     gold, predicted, errors = [], [], []
@@ -254,17 +298,21 @@ def intent_figures(pipeline: Pipeline, test: Sequence[Tuple[str, str]]) -> Inten
         predicted.append(got)
         if got != intent:
             errors.append((text, intent, got, confidence))
-    in_scope = [(g, p) for g, p in zip(gold, predicted) if g != "out_of_scope"]
-    oos = [(g, p) for g, p in zip(gold, predicted) if g == "out_of_scope"]
+    in_scope = [(g, p) for g, p in zip(gold, predicted, strict=False) if g != "out_of_scope"]
+    oos = [(g, p) for g, p in zip(gold, predicted, strict=False) if g == "out_of_scope"]
     labels = sorted(set(gold) | set(predicted))
     return IntentFigures(
         in_scope_accuracy=sum(g == p for g, p in in_scope) / max(1, len(in_scope)),
         out_of_scope_recall=sum(g == p for g, p in oos) / max(1, len(oos)),
-        accuracy=sum(g == p for g, p in zip(gold, predicted)) / max(1, len(gold)),
-        macro_f1=f1_score(gold, predicted, labels=sorted(set(gold)), average="macro", zero_division=0),
-        report=classification_report(gold, predicted, labels=sorted(set(gold)), output_dict=True,
-                                     zero_division=0),
-        errors=errors, labels=labels,
+        accuracy=sum(g == p for g, p in zip(gold, predicted, strict=False)) / max(1, len(gold)),
+        macro_f1=f1_score(
+            gold, predicted, labels=sorted(set(gold)), average="macro", zero_division=0
+        ),
+        report=classification_report(
+            gold, predicted, labels=sorted(set(gold)), output_dict=True, zero_division=0
+        ),
+        errors=errors,
+        labels=labels,
         matrix=confusion_matrix(gold, predicted, labels=labels).tolist(),
     )
 
@@ -274,18 +322,20 @@ class AnswerFigures:
     total: int
     correct: int
     wrong_direction: int
-    by_set: Dict[str, Tuple[int, int, int]]  # set -> (total, correct, wrong direction)
-    errors: List[Tuple[Answer, str]]
+    by_set: dict[str, tuple[int, int, int]]  # set -> (total, correct, wrong direction)
+    errors: list[tuple[Answer, str]]
 
 
 def wrong_way(label: str, got: str) -> bool:
     """A "no" (or a request for a person) taken as solved, or a "yes" taken as failed."""
-    return (got == "worked" and label in ("failed", "human")) or (got == "failed" and label == "worked")
+    return (got == "worked" and label in ("failed", "human")) or (
+        got == "failed" and label == "worked"
+    )
 
 
 def answer_figures(pipeline: Pipeline, answers: Sequence[Answer]) -> AnswerFigures:
     correct = wrong = 0
-    by_set: Dict[str, List[int]] = defaultdict(lambda: [0, 0, 0])
+    by_set: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     errors = []
     for answer in answers:
         got = pipeline.read_answer(answer)
@@ -299,11 +349,12 @@ def answer_figures(pipeline: Pipeline, answers: Sequence[Answer]) -> AnswerFigur
             if wrong_way(answer.label, got):
                 wrong += 1
                 counts[2] += 1
-    return AnswerFigures(len(answers), correct, wrong, {k: tuple(v) for k, v in by_set.items()},
-                         errors)
+    return AnswerFigures(
+        len(answers), correct, wrong, {k: tuple(v) for k, v in by_set.items()}, errors
+    )
 
 
-def cross_validation(folds: int, out: Path, epochs: Optional[int]) -> Dict:
+def cross_validation(folds: int, out: Path, epochs: int | None) -> dict:
     """Rasa's own k-fold cross-validation of config.yml on data/nlu (intent report)."""
     config = ROOT / "config.yml"
     if epochs is not None:
@@ -314,10 +365,27 @@ def cross_validation(folds: int, out: Path, epochs: Optional[int]) -> Dict:
         config = out / "config_cv.yml"
         config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     env = dict(os.environ, RASA_CACHE_DIRECTORY=str(out / "cache"))
-    subprocess.run([str(Path(sys.executable).parent / "rasa"), "test", "nlu", "--config", str(config),
-                    "--nlu", str(ROOT / "data" / "nlu"), "--cross-validation", "--folds", str(folds),
-                    "--out", str(out / "cv")], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "rasa"),
+            "test",
+            "nlu",
+            "--config",
+            str(config),
+            "--nlu",
+            str(ROOT / "data" / "nlu"),
+            "--cross-validation",
+            "--folds",
+            str(folds),
+            "--out",
+            str(out / "cv"),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return json.loads((out / "cv" / "intent_report.json").read_text(encoding="utf-8"))
 
 
@@ -335,8 +403,15 @@ def confusion_png(figures: IntentFigures, path: Path, title: str) -> None:
     for i, row in enumerate(figures.matrix):
         for j, value in enumerate(row):
             if value:
-                ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
-                        color="white" if value > max(map(max, figures.matrix)) / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(value),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value > max(map(max, figures.matrix)) / 2 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("labelled")
     ax.set_title(title)
@@ -353,10 +428,11 @@ def percentile(samples: Sequence[float], q: float) -> float:
 # --- the report -------------------------------------------------------------------------------
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="2 folds, 10 epochs for the learned baselines (CI)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 folds, 10 epochs for the learned baselines (CI)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     args = parser.parse_args(argv)
     logging.getLogger("rasa").setLevel(logging.ERROR)
@@ -376,10 +452,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     copy_texts = {text for text, _ in copies}
     test = [(text, intent) for text, intent in test if text not in copy_texts]
     answers = answer_sets()
-    print(f"training examples {len(train)}, held-out messages {len(test)} "
-          f"({len(copies)} near-copies of training examples left out), step answers {len(answers)}")
+    print(
+        f"training examples {len(train)}, held-out messages {len(test)} "
+        f"({len(copies)} near-copies of training examples left out), step answers {len(answers)}"
+    )
 
-    pipelines: List[Pipeline] = []
+    pipelines: list[Pipeline] = []
     ours_model = RasaModel(MODEL)
     pipelines.append(ours(ours_model))
     with tempfile.TemporaryDirectory(prefix="dy-eval-") as tmp:
@@ -390,8 +468,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         pipelines.append(baseline)
         keywords = Keywords(train)
         started = time.perf_counter()
-        keyword_pipeline = Pipeline("keywords", keywords.parse, keywords.read_answer,
-                                    train_seconds=time.perf_counter() - started)
+        keyword_pipeline = Pipeline(
+            "keywords",
+            keywords.parse,
+            keywords.read_answer,
+            train_seconds=time.perf_counter() - started,
+        )
         pipelines.append(keyword_pipeline)
         ours_train = Path(tmp) / "ours"
         ours_train.mkdir()
@@ -410,7 +492,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             slug = re.sub(r"[^a-z0-9]+", "-", pipeline.name).strip("-")
             confusion_png(intents, out / "eval" / f"confusion-{slug}.png", pipeline.name)
             (out / "eval" / f"misread-{slug}.md").write_text(
-                misread_markdown(pipeline.name, intents, replies), encoding="utf-8")
+                misread_markdown(pipeline.name, intents, replies), encoding="utf-8"
+            )
 
     report = render(rows, cv, folds, train, test, copies, answers, args.quick)
     (out / "eval.md").write_text(report, encoding="utf-8")
@@ -420,13 +503,27 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def misread_markdown(name: str, intents: IntentFigures, replies: AnswerFigures) -> str:
-    lines = [f"# {name}: misread messages", "", "## Intents (held-out messages)", "",
-             "| message | labelled | predicted | confidence |", "|---|---|---|---|"]
+    lines = [
+        f"# {name}: misread messages",
+        "",
+        "## Intents (held-out messages)",
+        "",
+        "| message | labelled | predicted | confidence |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {cell(t)} | {g} | {p} | {c:.2f} |" for t, g, p, c in intents.errors]
-    lines += ["", "## Step answers", "", "| set | step | reply | labelled | read as | wrong way |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {a.source} | {a.playbook}/{a.step} | {cell(a.text)} | {a.label} | {got} | "
-              f"{'**yes**' if wrong_way(a.label, got) else ''} |" for a, got in replies.errors]
+    lines += [
+        "",
+        "## Step answers",
+        "",
+        "| set | step | reply | labelled | read as | wrong way |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {a.source} | {a.playbook}/{a.step} | {cell(a.text)} | {a.label} | {got} | "
+        f"{'**yes**' if wrong_way(a.label, got) else ''} |"
+        for a, got in replies.errors
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -434,49 +531,84 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(rows, cv: Dict, folds: int, train, test, copies, answers, quick: bool) -> str:
-    lines = ["# Evaluation (`make eval`)", "",
-             f"{'Quick run (CI): 2 folds, 10 epochs for the learned baselines. ' if quick else ''}"
-             f"{len(train)} training examples (data/nlu); {len(test)} held-out messages "
-             f"(tests/nlu/*.yml; {len(copies)} near-copies of "
-             f"training examples left out); {len(answers)} labelled replies to step questions "
-             f"(tests/answers/).", "",
-             "| pipeline | in-scope accuracy | out-of-scope recall | macro-F1 | step answers correct "
-             "| wrong direction | parse p50 / p95 (ms) | NLU training (s) |",
-             "|---|---|---|---|---|---|---|---|"]
+def render(rows, cv: dict, folds: int, train, test, copies, answers, quick: bool) -> str:
+    lines = [
+        "# Evaluation (`make eval`)",
+        "",
+        f"{'Quick run (CI): 2 folds, 10 epochs for the learned baselines. ' if quick else ''}"
+        f"{len(train)} training examples (data/nlu); {len(test)} held-out messages "
+        f"(tests/nlu/*.yml; {len(copies)} near-copies of "
+        f"training examples left out); {len(answers)} labelled replies to step questions "
+        f"(tests/answers/).",
+        "",
+        "| pipeline | in-scope accuracy | out-of-scope recall | macro-F1 | step answers correct "
+        "| wrong direction | parse p50 / p95 (ms) | NLU training (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for pipeline, intents, replies, latencies in rows:
-        lat = f"{percentile(latencies, 0.5):.1f} / {percentile(latencies, 0.95):.1f}" if latencies \
+        lat = (
+            f"{percentile(latencies, 0.5):.1f} / {percentile(latencies, 0.95):.1f}"
+            if latencies
             else "< 0.1"
-        trained = f"{pipeline.train_seconds:.0f}" if pipeline.train_seconds and pipeline.train_seconds > 1 \
+        )
+        trained = (
+            f"{pipeline.train_seconds:.0f}"
+            if pipeline.train_seconds and pipeline.train_seconds > 1
             else "< 1"
-        lines.append(f"| {pipeline.name} | {intents.in_scope_accuracy:.3f} | "
-                     f"{intents.out_of_scope_recall:.3f} | {intents.macro_f1:.3f} | "
-                     f"{replies.correct / max(1, replies.total):.3f} ({replies.correct}/{replies.total}) | "
-                     f"{replies.wrong_direction} | {lat} | {trained} |")
-    lines += ["", "Step answers per labelled set (correct / total, wrong direction):", "",
-              "| pipeline | " + " | ".join(sorted(rows[0][2].by_set)) + " |",
-              "|---|" + "---|" * len(rows[0][2].by_set)]
+        )
+        lines.append(
+            f"| {pipeline.name} | {intents.in_scope_accuracy:.3f} | "
+            f"{intents.out_of_scope_recall:.3f} | {intents.macro_f1:.3f} | "
+            f"{replies.correct / max(1, replies.total):.3f} ({replies.correct}/{replies.total}) | "
+            f"{replies.wrong_direction} | {lat} | {trained} |"
+        )
+    lines += [
+        "",
+        "Step answers per labelled set (correct / total, wrong direction):",
+        "",
+        "| pipeline | " + " | ".join(sorted(rows[0][2].by_set)) + " |",
+        "|---|" + "---|" * len(rows[0][2].by_set),
+    ]
     for pipeline, _intents, replies, _lat in rows:
-        cells = [f"{c / t:.3f} ({c}/{t}), {w}" for t, c, w in
-                 (replies.by_set[k] for k in sorted(replies.by_set))]
+        cells = [
+            f"{c / t:.3f} ({c}/{t}), {w}"
+            for t, c, w in (replies.by_set[k] for k in sorted(replies.by_set))
+        ]
         lines.append(f"| {pipeline.name} | " + " | ".join(cells) + " |")
     ours_intents = rows[0][1]
-    lines += ["", "## Ours, per intent (held-out messages)", "",
-              "| intent | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Ours, per intent (held-out messages)",
+        "",
+        "| intent | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
     for intent, row in sorted(ours_intents.report.items()):
         if isinstance(row, dict) and "support" in row and not intent.endswith("avg"):
-            lines.append(f"| {intent} | {row['precision']:.3f} | {row['recall']:.3f} | "
-                         f"{row['f1-score']:.3f} | {int(row['support'])} |")
-    lines += ["", f"## Ours, {folds}-fold cross-validation on data/nlu (Rasa's `--cross-validation`)",
-              "", "| intent | precision | recall | F1 |", "|---|---|---|---|"]
+            lines.append(
+                f"| {intent} | {row['precision']:.3f} | {row['recall']:.3f} | "
+                f"{row['f1-score']:.3f} | {int(row['support'])} |"
+            )
+    lines += [
+        "",
+        f"## Ours, {folds}-fold cross-validation on data/nlu (Rasa's `--cross-validation`)",
+        "",
+        "| intent | precision | recall | F1 |",
+        "|---|---|---|---|",
+    ]
     for intent, row in sorted(cv.items()):
         if isinstance(row, dict) and "f1-score" in row:
-            lines.append(f"| {intent} | {row['precision']:.3f} | {row['recall']:.3f} | "
-                         f"{row['f1-score']:.3f} |")
+            lines.append(
+                f"| {intent} | {row['precision']:.3f} | {row['recall']:.3f} | "
+                f"{row['f1-score']:.3f} |"
+            )
     if "accuracy" in cv:
         lines.append(f"\nCross-validation accuracy {cv['accuracy']:.3f}.")
-    lines += ["", "Confusion matrices: results/eval/confusion-*.png; every misread message: "
-              "results/eval/misread-*.md."]
+    lines += [
+        "",
+        "Confusion matrices: results/eval/confusion-*.png; every misread message: "
+        "results/eval/misread-*.md.",
+    ]
     if copies:
         lines += ["", "Near-copies left out of the held-out messages:", ""]
         lines += [f"- {cell(t)}  ≈  {cell(o)}" for t, o in copies]

@@ -7,27 +7,41 @@ import json
 import sys
 from pathlib import Path
 
-
 #: Intents that start a playbook, answer a step or open a ticket: a mistake here misleads.
-CRITICAL = ("network_problem", "login_problem", "forgot_password", "feature_problem", "data_loss",
-            "affirm", "deny", "request_human")
+CRITICAL = (
+    "network_problem",
+    "login_problem",
+    "forgot_password",
+    "feature_problem",
+    "data_loss",
+    "affirm",
+    "deny",
+    "request_human",
+)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("report", type=Path)
-    parser.add_argument("--min-f1", type=float, default=0.85,
-                        help="fail when the weighted-average F1 is below this")
-    parser.add_argument("--critical-min-f1", type=float, default=0.8,
-                        help="fail when an intent that moves a conversation is below this")
+    parser.add_argument(
+        "--min-f1", type=float, default=0.85, help="fail when the weighted-average F1 is below this"
+    )
+    parser.add_argument(
+        "--critical-min-f1",
+        type=float,
+        default=0.8,
+        help="fail when an intent that moves a conversation is below this",
+    )
     args = parser.parse_args()
     report = json.loads(args.report.read_text(encoding="utf-8"))
     print(f"{'intent':<18}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}")
     for name, row in sorted(report.items()):
         if not isinstance(row, dict) or "f1-score" not in row or name.endswith("avg"):
             continue
-        print(f"{name:<18}{row['precision']:>10.3f}{row['recall']:>8.3f}"
-              f"{row['f1-score']:>8.3f}{row['support']:>9}")
+        print(
+            f"{name:<18}{row['precision']:>10.3f}{row['recall']:>8.3f}"
+            f"{row['f1-score']:>8.3f}{row['support']:>9}"
+        )
     weighted = report["weighted avg"]["f1-score"]
     macro = report["macro avg"]["f1-score"]
     accuracy = report.get("accuracy")
@@ -41,8 +55,11 @@ def main() -> int:
     for name in CRITICAL:
         f1 = report.get(name, {}).get("f1-score", 0.0)
         if f1 < args.critical_min_f1:
-            print(f"NLU F1 of {name} is {f1:.3f}, below the bar {args.critical_min_f1} for intents "
-                  f"that start a playbook, answer a step or open a ticket", file=sys.stderr)
+            print(
+                f"NLU F1 of {name} is {f1:.3f}, below the bar {args.critical_min_f1} for intents "
+                f"that start a playbook, answer a step or open a ticket",
+                file=sys.stderr,
+            )
             failed = True
     return 1 if failed else 0
 

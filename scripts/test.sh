@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# Run the test suites: unit | validate | stories | nlu | eval | integration | browser | all (CI).
-# Order as a user cares: unit tests -> data validation -> train -> test stories -> NLU
-# evaluation -> integration tests on the real servers.
+# Run the test suites: lint | types | unit | validate | stories | nlu | eval | integration |
+# browser | all (CI). Order as a user cares: lint and types (seconds) -> unit tests -> data
+# validation -> train -> test stories -> NLU evaluation -> integration tests on the real servers.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 mkdir -p results tests/artifacts var
 
 NLU_MIN_F1="${NLU_MIN_F1:-0.85}"
+
+PACKAGES=(actions channels editing playbook tickets understanding web)
+
+run_lint() {
+  log "lint: ruff check, ruff format --check, and the import layers (pyproject.toml)"
+  "$VENV/bin/ruff" check "${PACKAGES[@]}" scripts tests
+  "$VENV/bin/ruff" format --check "${PACKAGES[@]}" scripts tests
+  "$VENV/bin/lint-imports" --no-cache
+}
+
+run_types() {
+  log "types: mypy (strict on playbook/ and tickets/, see pyproject.toml)"
+  "$VENV/bin/mypy" "${PACKAGES[@]}"
+}
 
 run_unit() {
   log "unit tests (engine, playbooks, priority policy, ticket store, actions)"
@@ -73,6 +87,8 @@ run_integration() {
 }
 
 case "${1:-all}" in
+  lint) run_lint ;;
+  types) run_types ;;
   unit) run_unit ;;
   validate) run_validate ;;
   stories) run_stories ;;
@@ -82,6 +98,8 @@ case "${1:-all}" in
   browser) run_browser ;;
   all)
     ensure_browser  # early: a missing package should fail the run before training, not after
+    run_lint
+    # run_types  (on once mypy is clean)
     run_unit
     run_validate
     run_train
@@ -92,5 +110,5 @@ case "${1:-all}" in
     run_browser
     log "all test suites passed"
     ;;
-  *) die "unknown suite '$1' (unit | validate | stories | nlu | eval | integration | browser | all)" ;;
+  *) die "unknown suite '$1' (lint | types | unit | validate | stories | nlu | eval | integration | browser | all)" ;;
 esac

@@ -6,7 +6,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 import yaml
@@ -32,7 +32,6 @@ def copy_project(copy: Path) -> Path:
 def database_url(tmp_path, monkeypatch) -> str:
     """A fresh SQLite ticket database for one test (DATABASE_URL points at it)."""
     from tickets import db
-
     from tickets.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'tickets.db'}"
@@ -43,7 +42,7 @@ def database_url(tmp_path, monkeypatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def domain() -> Dict[str, Any]:
+def domain() -> dict[str, Any]:
     """domain.yml as the action server receives it."""
     with (ROOT / "domain.yml").open(encoding="utf-8") as handle:
         return yaml.safe_load(handle)
@@ -54,20 +53,30 @@ def dispatcher() -> CollectingDispatcher:
     return CollectingDispatcher()
 
 
-def user_event(text: str, intent: str, entities: Optional[List[Dict]] = None,
-               timestamp: Optional[float] = None) -> Dict[str, Any]:
+def user_event(
+    text: str, intent: str, entities: list[dict] | None = None, timestamp: float | None = None
+) -> dict[str, Any]:
     return {
         "event": "user",
         "text": text,
         "timestamp": timestamp if timestamp is not None else time.time(),
-        "parse_data": {"text": text, "intent": {"name": intent, "confidence": 0.99},
-                       "entities": entities or []},
+        "parse_data": {
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.99},
+            "entities": entities or [],
+        },
     }
 
 
-def make_tracker(text: str, intent: str, *, slots: Optional[Dict[str, Any]] = None,
-                 entities: Optional[List[Dict]] = None, sender_id: Optional[str] = None,
-                 history: Optional[List[Dict[str, Any]]] = None) -> Tracker:
+def make_tracker(
+    text: str,
+    intent: str,
+    *,
+    slots: dict[str, Any] | None = None,
+    entities: list[dict] | None = None,
+    sender_id: str | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> Tracker:
     """A tracker whose latest message is ``text`` classified as ``intent``."""
     latest = user_event(text, intent, entities)
     events = list(history or []) + [latest]
@@ -83,7 +92,7 @@ def make_tracker(text: str, intent: str, *, slots: Optional[Dict[str, Any]] = No
     )
 
 
-def slot_values(events) -> Dict[str, Any]:
+def slot_values(events) -> dict[str, Any]:
     """The slots an action set, as a dict (last write wins)."""
     values = {}
     for event in events:
@@ -92,7 +101,7 @@ def slot_values(events) -> Dict[str, Any]:
     return values
 
 
-def responses(dispatcher: CollectingDispatcher) -> List[str]:
+def responses(dispatcher: CollectingDispatcher) -> list[str]:
     """The response keys (or ``text:...``/``image:...``) the action sent, in order."""
     out = []
     for message in dispatcher.messages:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 from rasa.core.tracker_store import SQLTrackerStore
@@ -24,10 +24,16 @@ from tickets.policy import load_policy
 from web import flows
 
 #: Which action the rules (data/rules.yml) run for each intent.
-RULES = {"network_problem": dy.ActionStartPlaybook(), "login_problem": dy.ActionStartPlaybook(),
-         "forgot_password": dy.ActionStartPlaybook(), "feature_problem": dy.ActionStartPlaybook(),
-         "data_loss": dy.ActionStartPlaybook(), "affirm": dy.ActionStepFeedback(),
-         "deny": dy.ActionStepFeedback(), "request_human": dy.ActionEscalate()}
+RULES = {
+    "network_problem": dy.ActionStartPlaybook(),
+    "login_problem": dy.ActionStartPlaybook(),
+    "forgot_password": dy.ActionStartPlaybook(),
+    "feature_problem": dy.ActionStartPlaybook(),
+    "data_loss": dy.ActionStartPlaybook(),
+    "affirm": dy.ActionStepFeedback(),
+    "deny": dy.ActionStepFeedback(),
+    "request_human": dy.ActionEscalate(),
+}
 #: What the user says for each intent (the actions read the reply to a step in context).
 SENTENCES = {"affirm": "解决了", "deny": "还是不行", "request_human": "转人工"}
 LATER = 2 * 3600  # seconds after the conversations: every one of them is over
@@ -37,27 +43,35 @@ class Chat:
     """One conversation as Rasa records it: each user message, the action the rules pick,
     and the events that real action returns."""
 
-    def __init__(self, rasa_domain: Domain, domain: Dict[str, Any]) -> None:
+    def __init__(self, rasa_domain: Domain, domain: dict[str, Any]) -> None:
         self.rasa_domain, self.domain = rasa_domain, domain
         self.tracker = DialogueStateTracker(f"flow-{uuid.uuid4().hex[:10]}", rasa_domain.slots)
         self.new_session()
 
     def new_session(self) -> None:
         """What Rasa writes when a session starts (slots are not carried over)."""
-        self.tracker.update_with_events([ActionExecuted("action_session_start"), SessionStarted(),
-                                         ActionExecuted("action_listen")], self.rasa_domain)
+        self.tracker.update_with_events(
+            [
+                ActionExecuted("action_session_start"),
+                SessionStarted(),
+                ActionExecuted("action_listen"),
+            ],
+            self.rasa_domain,
+        )
 
-    async def say(self, intent: str, text: Optional[str] = None,
-                  entities: Optional[List[Dict]] = None):
+    async def say(self, intent: str, text: str | None = None, entities: list[dict] | None = None):
         text = text or SENTENCES.get(intent, "…")
-        self.tracker.update(UserUttered(text, intent={"name": intent, "confidence": 0.99},
-                                        entities=entities or []), self.rasa_domain)
+        self.tracker.update(
+            UserUttered(text, intent={"name": intent, "confidence": 0.99}, entities=entities or []),
+            self.rasa_domain,
+        )
         action = RULES[intent]
         state = self.tracker.current_state(EventVerbosity.AFTER_RESTART)
         returned = await action.run(CollectingDispatcher(), Tracker.from_dict(state), self.domain)
         self.tracker.update(ActionExecuted(action.name()), self.rasa_domain)
-        self.tracker.update_with_events([Event.from_parameters(e) for e in returned],
-                                        self.rasa_domain)
+        self.tracker.update_with_events(
+            [Event.from_parameters(e) for e in returned], self.rasa_domain
+        )
         self.tracker.update(ActionExecuted("action_listen"), self.rasa_domain)
         return self
 
@@ -116,8 +130,9 @@ async def test_edges_escalations_and_gave_up_are_counted(recorded, playbooks):
     stats = flows.flow_stats(playbooks, url, now=time.time() + LATER)
     network = stats["network"]
     assert network.conversations == 6 and network.starts == {"network_problem": 6}
-    check, restart, isp = (network.steps[s] for s in ("check_network", "restart_device",
-                                                      "contact_isp"))
+    check, restart, isp = (
+        network.steps[s] for s in ("check_network", "restart_device", "contact_isp")
+    )
     assert check.shown == 6 and check.answers == {"yes": 1, "no": 3, "human": 1}
     assert check.resolved == 1 and check.escalated == 1 and check.gave_up == 1
     # resolved: yes at restart_device; restated: the repeated problem counts as "no"
@@ -174,32 +189,50 @@ def test_the_diagram_without_statistics(playbooks):
     login = next(p for p in playbooks if p.id == "login")
     source = flows.mermaid(login)
     assert 't0(["用户说：login_problem"])' in source and 't1(["用户说：forgot_password"])' in source
-    assert '|"还是不行"|' in source and '|"解决了"|' in source and "·" not in source.split("human{{")[0]
+    assert (
+        '|"还是不行"|' in source
+        and '|"解决了"|' in source
+        and "·" not in source.split("human{{")[0]
+    )
     assert "优先级：紧急 · 1 小时内响应" in source
     assert "-.->" not in source  # 转人工 goes to a person everywhere: no extra edges drawn
     assert "gone" not in source.split("classDef")[0]
 
 
-NASTY = ('He said "hi" [x] {y} (z) <script>alert(1)</script> & #35; `md` %% a|b\n第二行')
+NASTY = 'He said "hi" [x] {y} (z) <script>alert(1)</script> & #35; `md` %% a|b\n第二行'
 
 
 def nasty_playbook(title: str = NASTY):
     """A playbook whose first step title is full of Mermaid and HTML syntax."""
-    return parse_playbook({
-        "id": "nasty", "title": "t", "category": "other", "intro": "i",
-        "triggers": [{"intent": "network_problem", "start": "one"}],
-        "steps": [{"id": "one", "title": title, "message": "m", "check": "c",
-                   "on_no": "two", "on_human": "two"},
-                  {"id": "two", "title": "第二步", "message": "m", "check": "c"}],
-        "escalation": {"category": "other", "priority": "general"},
-    }, "nasty.yml")
+    return parse_playbook(
+        {
+            "id": "nasty",
+            "title": "t",
+            "category": "other",
+            "intro": "i",
+            "triggers": [{"intent": "network_problem", "start": "one"}],
+            "steps": [
+                {
+                    "id": "one",
+                    "title": title,
+                    "message": "m",
+                    "check": "c",
+                    "on_no": "two",
+                    "on_human": "two",
+                },
+                {"id": "two", "title": "第二步", "message": "m", "check": "c"},
+            ],
+            "escalation": {"category": "other", "priority": "general"},
+        },
+        "nasty.yml",
+    )
 
 
 def test_editor_text_is_escaped():
     playbook = nasty_playbook()
     source = flows.mermaid(playbook)
-    line = next(l for l in source.splitlines() if l.startswith("  s0["))
-    inner = line[len('  s0["'):-len('"]')]
+    line = next(row for row in source.splitlines() if row.startswith("  s0["))
+    inner = line[len('  s0["') : -len('"]')]
     for raw in ('"', "[", "]", "{", "}", "(", ")", "<script", "&", "`", "%", "|", "\n"):
         assert raw not in inner.replace("<br/>", ""), raw
     assert "#60;script#62;" in inner and "#34;hi#34;" in inner and "第二行" in inner
@@ -233,21 +266,33 @@ def test_an_empty_tracker_store_counts_zero(tracker_db, playbooks):
 def test_the_tracker_store_is_found_like_rasa_finds_it(tmp_path, monkeypatch):
     monkeypatch.delenv("DY_TRACKER_DB_URL", raising=False)
     endpoints = tmp_path / "endpoints.yml"
-    endpoints.write_text('tracker_store:\n  type: SQL\n  dialect: "sqlite"\n'
-                         f'  db: "{tmp_path / "trackers.db"}"\n', encoding="utf-8")
+    endpoints.write_text(
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp_path / "trackers.db"}"\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("DY_ENDPOINTS", str(endpoints))
     assert str(flows.tracker_store_url()) == f"sqlite:///{tmp_path / 'trackers.db'}"
 
     monkeypatch.setenv("DB_PASSWORD", "s3cret")
-    endpoints.write_text("tracker_store:\n  type: sql\n  dialect: postgresql\n"
-                         "  url: 127.0.0.1\n  port: 5432\n  db: rasa\n  username: dy\n"
-                         "  password: ${DB_PASSWORD}\n  login_db: postgres\n", encoding="utf-8")
+    endpoints.write_text(
+        "tracker_store:\n  type: sql\n  dialect: postgresql\n"
+        "  url: 127.0.0.1\n  port: 5432\n  db: rasa\n  username: dy\n"
+        "  password: ${DB_PASSWORD}\n  login_db: postgres\n",
+        encoding="utf-8",
+    )
     url = flows.tracker_store_url()
-    assert (url.drivername, url.host, url.port, url.database, url.username, url.password) == \
-        ("postgresql", "127.0.0.1", 5432, "rasa", "dy", "s3cret")
+    assert (url.drivername, url.host, url.port, url.database, url.username, url.password) == (
+        "postgresql",
+        "127.0.0.1",
+        5432,
+        "rasa",
+        "dy",
+        "s3cret",
+    )
 
-    endpoints.write_text('action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n',
-                         encoding="utf-8")
+    endpoints.write_text(
+        'action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n', encoding="utf-8"
+    )
     assert flows.tracker_store_url() is None  # Rasa keeps conversations in memory
 
     monkeypatch.setenv("DY_TRACKER_DB_URL", "sqlite:////srv/dy/trackers.db")

@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 import requests
@@ -44,55 +44,85 @@ from web import inbox
 PHONE, EMAIL = "13800138000", "zhang.wei@example.com"
 START = dy.ActionStartPlaybook()
 #: What the rules (data/rules.yml) run for each intent.
-RULES = {"network_problem": [START], "login_problem": [START], "forgot_password": [START],
-         "feature_problem": [START], "data_loss": [START],
-         "affirm": [dy.ActionStepFeedback()], "deny": [dy.ActionStepFeedback()],
-         "request_human": [dy.ActionEscalate()], "nlu_fallback": [dy.ActionFallback()],
-         "out_of_scope": [dy.ActionFallback()], "greet": ["utter_greet", dy.ActionResumeFlow()]}
+RULES = {
+    "network_problem": [START],
+    "login_problem": [START],
+    "forgot_password": [START],
+    "feature_problem": [START],
+    "data_loss": [START],
+    "affirm": [dy.ActionStepFeedback()],
+    "deny": [dy.ActionStepFeedback()],
+    "request_human": [dy.ActionEscalate()],
+    "nlu_fallback": [dy.ActionFallback()],
+    "out_of_scope": [dy.ActionFallback()],
+    "greet": ["utter_greet", dy.ActionResumeFlow()],
+}
 
 
 class Chat:
     """One conversation as Rasa records it: the user message with what the NLU said, the
     actions the rules pick, the bot messages Rasa makes of their responses, their events."""
 
-    def __init__(self, rasa_domain: Domain, domain: Dict[str, Any]) -> None:
+    def __init__(self, rasa_domain: Domain, domain: dict[str, Any]) -> None:
         self.rasa_domain, self.domain = rasa_domain, domain
         self.nlg = TemplatedNaturalLanguageGenerator(rasa_domain.responses)
         self.tracker = DialogueStateTracker(f"inbox-{uuid.uuid4().hex[:10]}", rasa_domain.slots)
         self.new_session()
-        self.said: List[str] = []  # the responses of the bot, in order
+        self.said: list[str] = []  # the responses of the bot, in order
 
     def new_session(self) -> None:
         """What Rasa writes when a session starts (slots are not carried over)."""
-        self.tracker.update_with_events([ActionExecuted("action_session_start"), SessionStarted(),
-                                         ActionExecuted("action_listen")], self.rasa_domain)
+        self.tracker.update_with_events(
+            [
+                ActionExecuted("action_session_start"),
+                SessionStarted(),
+                ActionExecuted("action_listen"),
+            ],
+            self.rasa_domain,
+        )
 
-    async def say(self, text: str, intent: str, confidence: float = 0.95,
-                  ranking: Optional[List[tuple]] = None, at: Optional[float] = None) -> "Chat":
+    async def say(
+        self,
+        text: str,
+        intent: str,
+        confidence: float = 0.95,
+        ranking: list[tuple] | None = None,
+        at: float | None = None,
+    ) -> Chat:
         ranking = ranking or [(intent, confidence)]
-        parse = {"text": text, "intent": {"name": intent, "confidence": confidence},
-                 "entities": [],
-                 "intent_ranking": [{"name": n, "confidence": c} for n, c in ranking]}
-        self.tracker.update(UserUttered(text, intent=parse["intent"], parse_data=parse,
-                                        timestamp=at), self.rasa_domain)
+        parse = {
+            "text": text,
+            "intent": {"name": intent, "confidence": confidence},
+            "entities": [],
+            "intent_ranking": [{"name": n, "confidence": c} for n, c in ranking],
+        }
+        self.tracker.update(
+            UserUttered(text, intent=parse["intent"], parse_data=parse, timestamp=at),
+            self.rasa_domain,
+        )
         channel = CollectingOutputChannel()
         for action in RULES[intent]:
             if isinstance(action, str):
-                events = await ActionBotResponse(action).run(channel, self.nlg, self.tracker,
-                                                             self.rasa_domain)
+                events = await ActionBotResponse(action).run(
+                    channel, self.nlg, self.tracker, self.rasa_domain
+                )
                 name = action
             else:
                 state = self.tracker.current_state(EventVerbosity.AFTER_RESTART)
                 dispatcher = CollectingDispatcher()
                 returned = await action.run(dispatcher, Tracker.from_dict(state), self.domain)
                 events = await RemoteAction._utter_responses(  # noqa: SLF001 - Rasa's own code
-                    [dict(m) for m in dispatcher.messages], channel, self.nlg, self.tracker)
+                    [dict(m) for m in dispatcher.messages], channel, self.nlg, self.tracker
+                )
                 events = list(events) + [Event.from_parameters(e) for e in returned]
                 name = action.name()
             self.tracker.update(ActionExecuted(name), self.rasa_domain)
             self.tracker.update_with_events(events, self.rasa_domain)
-            self.said += [e.metadata.get("utter_action") for e in events
-                          if getattr(e, "type_name", "") == "bot"]
+            self.said += [
+                e.metadata.get("utter_action")
+                for e in events
+                if getattr(e, "type_name", "") == "bot"
+            ]
         self.tracker.update(ActionExecuted("action_listen"), self.rasa_domain)
         return self
 
@@ -110,21 +140,47 @@ BASE = time.time() - 3 * DAY
 async def recorded(database_url, tmp_path, rasa_domain, domain):
     """Conversations through the real actions, saved in a SQLite tracker store; yields
     (url, the chats by name)."""
-    chats = {name: Chat(rasa_domain, domain) for name in (
-        "fallback", "in_step", "off_topic", "unsure", "corrected", "answered", "contact",
-        "empty", "again", "other_fallback", "came_back")}
+    chats = {
+        name: Chat(rasa_domain, domain)
+        for name in (
+            "fallback",
+            "in_step",
+            "off_topic",
+            "unsure",
+            "corrected",
+            "answered",
+            "contact",
+            "empty",
+            "again",
+            "other_fallback",
+            "came_back",
+        )
+    }
     c = chats
     # not understood outside a playbook: asked again; the second time a person is offered
-    await c["fallback"].say("帮我弄一下那个东西", "nlu_fallback", 0.55, at=BASE,
-                            ranking=[("nlu_fallback", 0.55), ("out_of_scope", 0.23),
-                                     ("data_loss", 0.16)])
-    await c["fallback"].say("帮我弄一下，那个东西吧", "nlu_fallback", 0.55, at=BASE + 60,
-                            ranking=[("nlu_fallback", 0.55), ("feature_problem", 0.3)])
+    await c["fallback"].say(
+        "帮我弄一下那个东西",
+        "nlu_fallback",
+        0.55,
+        at=BASE,
+        ranking=[("nlu_fallback", 0.55), ("out_of_scope", 0.23), ("data_loss", 0.16)],
+    )
+    await c["fallback"].say(
+        "帮我弄一下，那个东西吧",
+        "nlu_fallback",
+        0.55,
+        at=BASE + 60,
+        ranking=[("nlu_fallback", 0.55), ("feature_problem", 0.3)],
+    )
     # the same normal form in another conversation (traditional characters, spaces)
     await c["again"].say(" 帮我弄一下那个東西 ", "nlu_fallback", 0.55, at=BASE + DAY)
-    await c["other_fallback"].say("视频发出去没人看", "nlu_fallback", 0.55, at=BASE + 2 * DAY,
-                                  ranking=[("nlu_fallback", 0.55), ("affirm", 0.41),
-                                           ("feature_problem", 0.36)])
+    await c["other_fallback"].say(
+        "视频发出去没人看",
+        "nlu_fallback",
+        0.55,
+        at=BASE + 2 * DAY,
+        ranking=[("nlu_fallback", 0.55), ("affirm", 0.41), ("feature_problem", 0.36)],
+    )
     # off topic while a step is open
     await c["in_step"].say("网络老是掉线", "network_problem", at=BASE + 100)
     await c["in_step"].say("今天天气怎么样", "out_of_scope", 0.98, at=BASE + 160)
@@ -141,8 +197,9 @@ async def recorded(database_url, tmp_path, rasa_domain, domain):
     await c["answered"].say("还是不行", "deny", at=BASE + 560)
     await c["answered"].say("解决了", "affirm", at=BASE + 620)
     # personal data in a message that was not understood
-    await c["contact"].say(f"我手机{PHONE}收不到验证码，邮箱 {EMAIL}", "nlu_fallback", 0.55,
-                           at=BASE + 700)
+    await c["contact"].say(
+        f"我手机{PHONE}收不到验证码，邮箱 {EMAIL}", "nlu_fallback", 0.55, at=BASE + 700
+    )
     await c["empty"].say("   ", "nlu_fallback", 0.55, at=BASE + 800)
     # 「不对」 in a new session corrects nothing said in the old one
     await c["came_back"].say("手机网络总是断", "network_problem", at=BASE + 900)
@@ -156,7 +213,7 @@ async def recorded(database_url, tmp_path, rasa_domain, domain):
     yield f"sqlite:///{path}", chats
 
 
-def messages_by_text(url: str) -> Dict[str, inbox.Message]:
+def messages_by_text(url: str) -> dict[str, inbox.Message]:
     found = inbox.inbox(url)
     return {e.message.text: e.message for g in found.groups for e in g.examples}
 
@@ -185,7 +242,15 @@ async def test_each_reason_is_found(recorded):
     assert wrong.intent == "network_problem" and wrong.confidence == 0.7
     assert wrong.open_step is None  # no step was open when it was written
 
-    for text in ("网络老是掉线", "还是不行", "解决了", "不对，我是登录不上", "", "手机网络总是断", "不对"):
+    for text in (
+        "网络老是掉线",
+        "还是不行",
+        "解决了",
+        "不对，我是登录不上",
+        "",
+        "手机网络总是断",
+        "不对",
+    ):
         assert text not in found, text
     assert inbox.inbox(url).messages == 8
 
@@ -201,11 +266,17 @@ async def test_phone_numbers_and_emails_are_masked(recorded):
 async def test_similar_messages_are_grouped_newest_first(recorded):
     url, _ = recorded
     groups = inbox.inbox(url).groups
-    fallback = next(g for g in groups if "帮我弄一下那个东西" in [e.message.text for e in g.examples])
-    # the same normal form (「 帮我弄一下那个東西 」) and a near-duplicate (「帮我弄一下，那个东西吧」)
+    fallback = next(
+        g for g in groups if "帮我弄一下那个东西" in [e.message.text for e in g.examples]
+    )
+    # the same normal form (「 帮我弄一下那个東西 」)
+    # and a near-duplicate (「帮我弄一下，那个东西吧」)
     assert fallback.count == 3 and fallback.conversations == 2
     assert {e.message.text for e in fallback.examples} == {
-        "帮我弄一下那个东西", "帮我弄一下，那个东西吧", "帮我弄一下那个東西"}
+        "帮我弄一下那个东西",
+        "帮我弄一下，那个东西吧",
+        "帮我弄一下那个東西",
+    }
     assert set(fallback.forms) == {"帮我弄一下那个东西", "帮我弄一下,那个东西吧"}
     assert fallback.examples[0].message.text in ("帮我弄一下那个东西", "帮我弄一下那个東西")
     assert fallback.reasons == {"fallback": 3, "asked_again": 3}
@@ -216,21 +287,24 @@ async def test_similar_messages_are_grouped_newest_first(recorded):
     assert groups[0].text == "视频发出去没人看"  # the newest
 
 
-def brute_force(messages: List[inbox.Message]) -> List[set]:
+def brute_force(messages: list[inbox.Message]) -> list[set]:
     """The same grouping, comparing every form with every leader."""
-    counts: Dict[str, List[inbox.Message]] = {}
+    counts: dict[str, list[inbox.Message]] = {}
     for m in messages:
         counts.setdefault(m.norm, []).append(m)
     newest = {f: max(m.at for m in found).timestamp() for f, found in counts.items()}
     forms = sorted(counts, key=lambda f: (-len(counts[f]), -newest[f], f))
-    leaders: Dict[str, List[str]] = {}
+    leaders: dict[str, list[str]] = {}
     for form in forms:
         mine = inbox.bigrams(form)
-        scored = [(len(mine & inbox.bigrams(l)) / len(mine | inbox.bigrams(l)), l)
-                  for l in leaders if inbox.similar(mine, inbox.bigrams(l))]
+        scored = [
+            (len(mine & inbox.bigrams(leader)) / len(mine | inbox.bigrams(leader)), leader)
+            for leader in leaders
+            if inbox.similar(mine, inbox.bigrams(leader))
+        ]
         if scored:
             best = max(scored, key=lambda s: s[0])[0]
-            leaders[next(l for s, l in scored if s == best)].append(form)
+            leaders[next(leader for s, leader in scored if s == best)].append(form)
         else:
             leaders[form] = [form]
     return sorted((set(v) for v in leaders.values()), key=sorted)
@@ -249,11 +323,23 @@ def test_grouping_finds_every_near_duplicate_a_full_comparison_finds():
             chars = list(seed)
             chars.insert(rng.randint(0, len(chars)), rng.choice(alphabet))
             texts.append("".join(chars))
-    messages = [inbox.Message(text=t, norm=t, intent=None, confidence=None, guess=None,
-                              playbook=None, step=None, reasons=("fallback",), asked=(),
-                              correction=None, conversation=i,
-                              at=datetime.fromtimestamp(1_700_000_000 + i, tz=timezone.utc))
-                for i, t in enumerate(texts)]
+    messages = [
+        inbox.Message(
+            text=t,
+            norm=t,
+            intent=None,
+            confidence=None,
+            guess=None,
+            playbook=None,
+            step=None,
+            reasons=("fallback",),
+            asked=(),
+            correction=None,
+            conversation=i,
+            at=datetime.fromtimestamp(1_700_000_000 + i, tz=timezone.utc),
+        )
+        for i, t in enumerate(texts)
+    ]
     grouped = sorted((set(g.forms) for g in inbox.group_messages(messages)), key=sorted)
     assert grouped == brute_force(messages)
     assert any(len(g) > 1 for g in grouped)
@@ -268,16 +354,45 @@ def test_jaccard_threshold_is_exact():
     assert not inbox.similar(five, frozenset("abc"))
 
 
-@pytest.mark.parametrize("text", ["不对", "不是", "不是的", "错了", "你搞错了吧", "我不是这个意思",
-                                  "不是这个问题", "不对，我是登录不上", "不是，我说的是直播",
-                                  "我说的不是网络", "不是网络问题", "不是网络，是登录", "答非所问",
-                                  "不對", "No, that's not what I meant", "wrong"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "不对",
+        "不是",
+        "不是的",
+        "错了",
+        "你搞错了吧",
+        "我不是这个意思",
+        "不是这个问题",
+        "不对，我是登录不上",
+        "不是，我说的是直播",
+        "我说的不是网络",
+        "不是网络问题",
+        "不是网络，是登录",
+        "答非所问",
+        "不對",
+        "No, that's not what I meant",
+        "wrong",
+    ],
+)
 def test_corrections(text):
     assert inbox.is_correction(text)
 
 
-@pytest.mark.parametrize("text", ["还是不行", "不对劲，还是卡", "不是很急", "不对，还是不行", "解决了",
-                                  "网络老是掉线", "不错", "错误代码 500", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "还是不行",
+        "不对劲，还是卡",
+        "不是很急",
+        "不对，还是不行",
+        "解决了",
+        "网络老是掉线",
+        "不错",
+        "错误代码 500",
+        "",
+    ],
+)
 def test_not_corrections(text):
     assert not inbox.is_correction(text)
 
@@ -314,28 +429,50 @@ def test_ten_thousand_conversations_are_read_quickly(tmp_path, rasa_domain):
     engine = create_engine(f"sqlite:///{tmp_path / 'big.db'}")
 
     def event(sender, kind, intent=None, action=None, **data):
-        return {"sender_id": sender, "type_name": kind, "timestamp": time.time(),
-                "intent_name": intent, "action_name": action,
-                "data": json.dumps({"event": kind, **data})}
+        return {
+            "sender_id": sender,
+            "type_name": kind,
+            "timestamp": time.time(),
+            "intent_name": intent,
+            "action_name": action,
+            "data": json.dumps({"event": kind, **data}),
+        }
 
     rows = []
     for n in range(10_000):
         sender = f"big-{n}"
         said = ["网络老是掉线", f"帮我弄一下第{n % 300}个东西", "还是不行"][n % 3]
         intent = ["network_problem", "nlu_fallback", "deny"][n % 3]
-        rows += [event(sender, "action", action="action_session_start"),
-                 event(sender, "action", action="action_listen")]
+        rows += [
+            event(sender, "action", action="action_session_start"),
+            event(sender, "action", action="action_listen"),
+        ]
         for _ in range(3):
-            rows += [event(sender, "user", intent, text=said, parse_data={
-                         "intent": {"name": intent, "confidence": 0.6}, "intent_ranking": []}),
-                     event(sender, "action", action="action_fallback"),
-                     event(sender, "bot", text="抱歉……", metadata={"utter_action": "utter_default"}),
-                     event(sender, "slot", name="dy_stage", value=None),
-                     event(sender, "action", action="action_listen")]
+            rows += [
+                event(
+                    sender,
+                    "user",
+                    intent,
+                    text=said,
+                    parse_data={
+                        "intent": {"name": intent, "confidence": 0.6},
+                        "intent_ranking": [],
+                    },
+                ),
+                event(sender, "action", action="action_fallback"),
+                event(sender, "bot", text="抱歉……", metadata={"utter_action": "utter_default"}),
+                event(sender, "slot", name="dy_stage", value=None),
+                event(sender, "action", action="action_listen"),
+            ]
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO events (sender_id, type_name, timestamp, intent_name, "
-                                "action_name, data) VALUES (:sender_id, :type_name, :timestamp, "
-                                ":intent_name, :action_name, :data)"), rows)
+        connection.execute(
+            text(
+                "INSERT INTO events (sender_id, type_name, timestamp, intent_name, "
+                "action_name, data) VALUES (:sender_id, :type_name, :timestamp, "
+                ":intent_name, :action_name, :data)"
+            ),
+            rows,
+        )
     engine.dispose()
     started = time.perf_counter()
     box = inbox.inbox(f"sqlite:///{tmp_path / 'big.db'}")
@@ -361,9 +498,12 @@ def editor(database_url):
     return staff.create_staff("li.editor", PASSWORD, "editor", "李编辑", database_url=database_url)
 
 
-def file_bytes(root: Path) -> Dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "data").rglob("*"))
-            if p.is_file()}
+def file_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted((root / "data").rglob("*"))
+        if p.is_file()
+    }
 
 
 def first_example(root: Path, intent: str) -> str:
@@ -374,11 +514,13 @@ def first_example(root: Path, intent: str) -> str:
     raise AssertionError(intent)
 
 
-def inserted(before: bytes, after: bytes, line: int, new: List[str]) -> None:
+def inserted(before: bytes, after: bytes, line: int, new: list[str]) -> None:
     """``after`` is ``before`` with exactly ``new`` inserted as lines from ``line``."""
     old = before.decode("utf-8").splitlines(keepends=True)
-    assert after.decode("utf-8").splitlines(keepends=True) == \
-        old[:line - 1] + [n + "\n" for n in new] + old[line - 1:]
+    assert (
+        after.decode("utf-8").splitlines(keepends=True)
+        == old[: line - 1] + [n + "\n" for n in new] + old[line - 1 :]
+    )
 
 
 def test_an_example_is_filed_checked_and_audited(project, editor, database_url):
@@ -388,18 +530,26 @@ def test_an_example_is_filed_checked_and_audited(project, editor, database_url):
     text = "视频发出去没人看，一个赞都没有"
     label_id = file_label(editor, {"kind": "intent", "intent": "feature_problem", "text": text})
     record = label_audit.get_label(label_id)
-    assert (record.outcome, record.kind, record.target, record.text) == \
-        ("written", "intent", "feature_problem", text)
+    assert (record.outcome, record.kind, record.target, record.text) == (
+        "written",
+        "intent",
+        "feature_problem",
+        text,
+    )
     assert record.author == "李编辑" and record.file == "data/nlu/problems.yml"
     assert record.message == "校验通过 (validation passed)"
     after = file_bytes(project)
     changed = [name for name in after if after[name] != before[name]]
     assert changed == ["data/nlu/problems.yml"]
-    inserted(before["data/nlu/problems.yml"], after["data/nlu/problems.yml"], record.line,
-             [f"    - {text}"])
+    inserted(
+        before["data/nlu/problems.yml"],
+        after["data/nlu/problems.yml"],
+        record.line,
+        [f"    - {text}"],
+    )
     # the line closes the feature_problem block
     lines = (project / "data/nlu/problems.yml").read_text(encoding="utf-8").splitlines()
-    below = next(l for l in lines[record.line:] if l.strip())
+    below = next(line for line in lines[record.line :] if line.strip())
     assert below.startswith("- intent:") or below.startswith("#")
     assert validate(Project(project), with_rasa=True) == []
     assert [r.id for r in label_audit.latest_labels()] == [label_id]
@@ -413,9 +563,11 @@ def test_a_duplicate_example_is_refused_and_the_file_left_byte_identical(project
     label_id = file_label(editor, {"kind": "intent", "intent": "network_problem", "text": text})
     record = label_audit.get_label(label_id)
     assert record.outcome == "refused" and record.file == "data/nlu/problems.yml"
-    assert re.fullmatch(rf"data/nlu/problems\.yml:\d+: 例句「{re.escape(text)}」在意图 network_problem "
-                        rf"下重复（第一次在 data/nlu/problems\.yml:\d+），请删除这一行 \(duplicate example\)",
-                        record.message), record.message
+    assert re.fullmatch(
+        rf"data/nlu/problems\.yml:\d+: 例句「{re.escape(text)}」在意图 network_problem "
+        rf"下重复（第一次在 data/nlu/problems\.yml:\d+），请删除这一行 \(duplicate example\)",
+        record.message,
+    ), record.message
     assert file_bytes(project) == before
 
 
@@ -427,28 +579,42 @@ def test_an_example_of_another_intent_is_refused(project):
     assert f"例句「{text}」同时出现在意图 network_problem" in outcome.problems[0]
     assert outcome.problems[0].endswith("(same example under two intents)")
     # Rasa's own check fails on it too
-    assert outcome.problems[1:] == ("domain.yml:1: rasa data validate 校验失败，详见上方 Rasa 的输出 "
-                                    "(rasa data validate failed)",)
+    assert outcome.problems[1:] == (
+        "domain.yml:1: rasa data validate 校验失败，详见上方 Rasa 的输出 "
+        "(rasa data validate failed)",
+    )
 
 
 def test_answer_phrases_are_filed_under_the_step(project):
     path = project / "data/playbooks/login.yml"
     original = path.read_bytes()
-    first = labels.add_answer(Project(project), "login/check_credentials", "worked", "登上去了",
-                              with_rasa=False)
+    first = labels.add_answer(
+        Project(project), "login/check_credentials", "worked", "登上去了", with_rasa=False
+    )
     assert first.written and first.file == "data/playbooks/login.yml"
-    inserted(original, path.read_bytes(), first.line - 2,
-             ["    answers:", "      worked:", "        - 登上去了"])
+    inserted(
+        original,
+        path.read_bytes(),
+        first.line - 2,
+        ["    answers:", "      worked:", "        - 登上去了"],
+    )
     second_before = path.read_bytes()
-    second = labels.add_answer(Project(project), "login/check_credentials", "worked",
-                               "yes: 进去了", with_rasa=False)
+    second = labels.add_answer(
+        Project(project), "login/check_credentials", "worked", "yes: 进去了", with_rasa=False
+    )
     inserted(second_before, path.read_bytes(), second.line, ['        - "yes: 进去了"'])
     third_before = path.read_bytes()
-    third = labels.add_answer(Project(project), "login/check_credentials", "human",
-                              "找你们客服", with_rasa=False)
-    inserted(third_before, path.read_bytes(), third.line - 1, ["      human:", "        - 找你们客服"])
-    step = PlaybookRegistry(project / "data/playbooks", root=project).get("login") \
+    third = labels.add_answer(
+        Project(project), "login/check_credentials", "human", "找你们客服", with_rasa=False
+    )
+    inserted(
+        third_before, path.read_bytes(), third.line - 1, ["      human:", "        - 找你们客服"]
+    )
+    step = (
+        PlaybookRegistry(project / "data/playbooks", root=project)
+        .get("login")
         .step("check_credentials")
+    )
     assert step.answers == {"worked": ("登上去了", "yes: 进去了"), "human": ("找你们客服",)}
     assert validate(Project(project), with_rasa=False) == []
 
@@ -456,37 +622,73 @@ def test_answer_phrases_are_filed_under_the_step(project):
 def test_a_phrase_under_two_labels_is_refused(project, editor):
     from web.console import file_label
 
-    assert labels.add_answer(Project(project), "network/check_network", "worked", "能刷出来了",
-                             with_rasa=False).written
+    assert labels.add_answer(
+        Project(project), "network/check_network", "worked", "能刷出来了", with_rasa=False
+    ).written
     before = file_bytes(project)
-    label_id = file_label(editor, {"kind": "answer", "step": "network/check_network",
-                                   "label": "failed", "text": "能刷出来了"})
+    label_id = file_label(
+        editor,
+        {
+            "kind": "answer",
+            "step": "network/check_network",
+            "label": "failed",
+            "text": "能刷出来了",
+        },
+    )
     record = label_audit.get_label(label_id)
     assert record.outcome == "refused" and record.target == "network/check_network:failed"
-    assert re.fullmatch(r"data/playbooks/network\.yml:\d+: 步骤 check_network 的说法「能刷出来了」同时写在 "
-                        r"answers\.worked 和 answers\.failed 里，一句话只能有一种意思 "
-                        r"\(answer phrase under two labels\)", record.message), record.message
+    assert re.fullmatch(
+        r"data/playbooks/network\.yml:\d+: 步骤 check_network 的说法「能刷出来了」同时写在 "
+        r"answers\.worked 和 answers\.failed 里，一句话只能有一种意思 "
+        r"\(answer phrase under two labels\)",
+        record.message,
+    ), record.message
     assert file_bytes(project) == before
 
 
-@pytest.mark.parametrize("form, answer", [
-    ({"kind": "intent", "intent": "feature_problem", "text": "   "}, "请填写要写入的例句"),
-    ({"kind": "intent", "intent": "feature_problem", "text": "卡" * 5000}, "例句太长了（5000 字）"),
-    ({"kind": "intent", "intent": "feature_problem", "text": "<script>alert(1)</script>"},
-     "HTML 标签"),
-    ({"kind": "intent", "intent": "feature_problem", "text": "第一行\n第二行"}, "只能是一行"),
-    ({"kind": "intent", "intent": "feature_problem", "text": "[直播](feature)开不了"}, "实体标注"),
-    ({"kind": "intent", "intent": "feature_problem", "text": "/greet"}, "不能以 / 开头"),
-    ({"kind": "intent", "intent": "no_such_intent", "text": "你好"}, "没有可以写入例句的意图"),
-    ({"kind": "intent", "intent": "nlu_fallback", "text": "你好"}, "没有可以写入例句的意图"),
-    ({"kind": "answer", "step": "login/nope", "label": "worked", "text": "好了"}, "没有这个手册步骤"),
-    ({"kind": "answer", "step": "feature/choose_guide", "label": "worked", "text": "好了"},
-     "没有这个手册步骤"),  # a branch asks nothing
-    ({"kind": "answer", "step": "login/check_credentials", "label": "maybe", "text": "好了"},
-     "请选择这句话的意思"),
-    ({"kind": "answer", "step": "login/check_credentials", "label": "worked", "text": "好" * 41},
-     "回答说法太长了（41 字）"),
-])
+@pytest.mark.parametrize(
+    "form, answer",
+    [
+        ({"kind": "intent", "intent": "feature_problem", "text": "   "}, "请填写要写入的例句"),
+        (
+            {"kind": "intent", "intent": "feature_problem", "text": "卡" * 5000},
+            "例句太长了（5000 字）",
+        ),
+        (
+            {"kind": "intent", "intent": "feature_problem", "text": "<script>alert(1)</script>"},
+            "HTML 标签",
+        ),
+        ({"kind": "intent", "intent": "feature_problem", "text": "第一行\n第二行"}, "只能是一行"),
+        (
+            {"kind": "intent", "intent": "feature_problem", "text": "[直播](feature)开不了"},
+            "实体标注",
+        ),
+        ({"kind": "intent", "intent": "feature_problem", "text": "/greet"}, "不能以 / 开头"),
+        ({"kind": "intent", "intent": "no_such_intent", "text": "你好"}, "没有可以写入例句的意图"),
+        ({"kind": "intent", "intent": "nlu_fallback", "text": "你好"}, "没有可以写入例句的意图"),
+        (
+            {"kind": "answer", "step": "login/nope", "label": "worked", "text": "好了"},
+            "没有这个手册步骤",
+        ),
+        (
+            {"kind": "answer", "step": "feature/choose_guide", "label": "worked", "text": "好了"},
+            "没有这个手册步骤",
+        ),  # a branch asks nothing
+        (
+            {"kind": "answer", "step": "login/check_credentials", "label": "maybe", "text": "好了"},
+            "请选择这句话的意思",
+        ),
+        (
+            {
+                "kind": "answer",
+                "step": "login/check_credentials",
+                "label": "worked",
+                "text": "好" * 41,
+            },
+            "回答说法太长了（41 字）",
+        ),
+    ],
+)
 def test_bad_input_gets_a_clear_answer_and_changes_nothing(project, editor, form, answer):
     from web.console import file_label
 
@@ -498,8 +700,9 @@ def test_bad_input_gets_a_clear_answer_and_changes_nothing(project, editor, form
 
 
 def test_personal_data_never_reaches_the_training_data(project):
-    outcome = labels.add_example(Project(project), "login_problem",
-                                 f"手机号{PHONE}登录不上，邮箱{EMAIL}", with_rasa=False)
+    outcome = labels.add_example(
+        Project(project), "login_problem", f"手机号{PHONE}登录不上，邮箱{EMAIL}", with_rasa=False
+    )
     assert outcome.written and outcome.text == "手机号138****8000登录不上，邮箱z***@example.com"
     text = (project / outcome.file).read_text(encoding="utf-8")
     assert PHONE not in text and EMAIL not in text
@@ -520,8 +723,12 @@ def inbox_site(tmp_path_factory, rasa_domain):
     chats = [Chat(rasa_domain, domain), Chat(rasa_domain, domain)]
 
     async def record() -> None:
-        await chats[0].say("视频发出去没人看", "nlu_fallback", 0.55,
-                           ranking=[("nlu_fallback", 0.55), ("feature_problem", 0.36)])
+        await chats[0].say(
+            "视频发出去没人看",
+            "nlu_fallback",
+            0.55,
+            ranking=[("nlu_fallback", 0.55), ("feature_problem", 0.36)],
+        )
         await chats[1].say(f"<b>加粗</b> 打给 {PHONE}", "nlu_fallback", 0.55)
         store = SQLTrackerStore(rasa_domain, dialect="sqlite", db=str(work / "trackers.db"))
         for chat in chats:
@@ -529,13 +736,20 @@ def inbox_site(tmp_path_factory, rasa_domain):
         store.engine.dispose()
 
     asyncio.run(record())
-    people = {role: staff.create_staff(f"{role}.inbox", PASSWORD, role, database_url=database_url)
-              for role in ("agent", "supervisor", "editor")}
-    with console_server(work, DATABASE_URL=database_url,
-                        DY_TRACKER_DB_URL=f"sqlite:///{work / 'trackers.db'}", DY_PROJECT_DIR=str(copy),
-                        CONSOLE_SECRET="inbox-test-secret") as url:
-        yield SimpleNamespace(url=url, people=people, database_url=database_url, project=copy,
-                              log=work / "web.log")
+    people = {
+        role: staff.create_staff(f"{role}.inbox", PASSWORD, role, database_url=database_url)
+        for role in ("agent", "supervisor", "editor")
+    }
+    with console_server(
+        work,
+        DATABASE_URL=database_url,
+        DY_TRACKER_DB_URL=f"sqlite:///{work / 'trackers.db'}",
+        DY_PROJECT_DIR=str(copy),
+        CONSOLE_SECRET="inbox-test-secret",
+    ) as url:
+        yield SimpleNamespace(
+            url=url, people=people, database_url=database_url, project=copy, log=work / "web.log"
+        )
 
 
 def csrf_of(page: str) -> str:
@@ -561,27 +775,49 @@ def test_only_editors_and_supervisors_see_the_inbox(inbox_site):
 def test_a_label_through_the_page_is_written_and_shown_with_its_author(inbox_site):
     editor = login(inbox_site, "editor")
     page = editor.get(inbox_site.url + "/console/inbox", timeout=30).text
-    no_token = editor.post(inbox_site.url + "/console/inbox/label", timeout=30,
-                           data={"kind": "intent", "intent": "feature_problem", "text": "x"})
+    no_token = editor.post(
+        inbox_site.url + "/console/inbox/label",
+        timeout=30,
+        data={"kind": "intent", "intent": "feature_problem", "text": "x"},
+    )
     assert no_token.status_code == 403 and "表单已过期" in no_token.text
-    unknown = editor.post(inbox_site.url + "/console/inbox/label", timeout=30,
-                          data={"csrf": csrf_of(page), "kind": "delete", "text": "x"})
+    unknown = editor.post(
+        inbox_site.url + "/console/inbox/label",
+        timeout=30,
+        data={"csrf": csrf_of(page), "kind": "delete", "text": "x"},
+    )
     assert unknown.status_code == 400 and "请选择写入方式" in unknown.text
 
-    reply = editor.post(inbox_site.url + "/console/inbox/label", timeout=120,
-                        data={"csrf": csrf_of(page), "kind": "intent", "page": "1",
-                              "intent": "feature_problem", "text": "视频发出去没人看"})
+    reply = editor.post(
+        inbox_site.url + "/console/inbox/label",
+        timeout=120,
+        data={
+            "csrf": csrf_of(page),
+            "kind": "intent",
+            "page": "1",
+            "intent": "feature_problem",
+            "text": "视频发出去没人看",
+        },
+    )
     assert reply.status_code == 200 and "已写入" in reply.text
     assert "校验通过 (validation passed)" in reply.text and "make train" in reply.text
     assert "- 视频发出去没人看\n" in (inbox_site.project / "data/nlu/problems.yml").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     labels_table = re.search(r'<table id="labels">.*?</table>', reply.text, re.S).group(0)
     assert "editor.inbox" in labels_table and "已写入" in labels_table
     assert "已标注：feature_problem" in reply.text
 
-    html = editor.post(inbox_site.url + "/console/inbox/label", timeout=60,
-                       data={"csrf": csrf_of(reply.text), "kind": "intent",
-                             "intent": "out_of_scope", "text": "<b>加粗</b> 打给 138****8000"})
+    html = editor.post(
+        inbox_site.url + "/console/inbox/label",
+        timeout=60,
+        data={
+            "csrf": csrf_of(reply.text),
+            "kind": "intent",
+            "intent": "out_of_scope",
+            "text": "<b>加粗</b> 打给 138****8000",
+        },
+    )
     assert html.status_code == 200 and "没有写入" in html.text and "HTML 标签" in html.text
     assert "<b>加粗</b>" not in html.text
     log = inbox_site.log.read_text(encoding="utf-8")

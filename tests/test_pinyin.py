@@ -28,26 +28,44 @@ def index() -> PinyinIndex:
     return PinyinIndex.from_texts(_training_texts())
 
 
-@pytest.mark.parametrize("typed,read", [
-    ("wang luo lian bu shang a", "网络连不上啊"),
-    ("wang ji mi ma le", "忘记密码了"),
-    ("zhuanrengong", "转人工"),
-    ("zhuan ren gong", "转人工"),
-    ("ni shi ji qi ren ma", "你是机器人吗"),
-    ("wo de shi pin bu jian le", "我的视频不见了"),
-    ("deng lu bu liao", "登录不了"),
-    ("Xie Xie", "谢谢"),
-    ("zai ma?", "在吗?"),
-])
+@pytest.mark.parametrize(
+    "typed,read",
+    [
+        ("wang luo lian bu shang a", "网络连不上啊"),
+        ("wang ji mi ma le", "忘记密码了"),
+        ("zhuanrengong", "转人工"),
+        ("zhuan ren gong", "转人工"),
+        ("ni shi ji qi ren ma", "你是机器人吗"),
+        ("wo de shi pin bu jian le", "我的视频不见了"),
+        ("deng lu bu liao", "登录不了"),
+        ("Xie Xie", "谢谢"),
+        ("zai ma?", "在吗?"),
+    ],
+)
 def test_pinyin_is_read_as_the_training_words(index, typed, read):
     assert index.read(typed) == read
 
 
-@pytest.mark.parametrize("text", [
-    "r u human", "hello", "change password", "ticket status? submitted last week", "ok", "a",
-    "网络连不上", "wifi 断了", "886", "", "   ", "<script>alert(1)</script>", "' or 1=1 --",
-    "zzzz qqqq", "😀😀",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "r u human",
+        "hello",
+        "change password",
+        "ticket status? submitted last week",
+        "ok",
+        "a",
+        "网络连不上",
+        "wifi 断了",
+        "886",
+        "",
+        "   ",
+        "<script>alert(1)</script>",
+        "' or 1=1 --",
+        "zzzz qqqq",
+        "😀😀",
+    ],
+)
 def test_anything_that_is_not_wholly_pinyin_is_left_alone(index, text):
     assert index.read(text) is None
 

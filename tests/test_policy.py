@@ -29,15 +29,25 @@ POLICY = load_policy()
     ],
 )
 def test_guide_defaults(category, reason, urgent, playbook_priority, expected, hours):
-    decision = POLICY.decide(category=category, reason=reason, urgent_signal=urgent,
-                             created_at=NOW, playbook_priority=playbook_priority)
+    decision = POLICY.decide(
+        category=category,
+        reason=reason,
+        urgent_signal=urgent,
+        created_at=NOW,
+        playbook_priority=playbook_priority,
+    )
     assert decision.priority == expected
     assert decision.due_at == NOW + timedelta(hours=hours)
 
 
 def test_playbook_priority_never_lowers_a_rule():
-    decision = POLICY.decide(category="data_loss", reason="playbook_exhausted",
-                             urgent_signal=False, created_at=NOW, playbook_priority="complex")
+    decision = POLICY.decide(
+        category="data_loss",
+        reason="playbook_exhausted",
+        urgent_signal=False,
+        created_at=NOW,
+        playbook_priority="complex",
+    )
     assert decision.priority == "urgent"
 
 
@@ -52,10 +62,22 @@ def test_labels_are_chinese():
     [
         ({"levels": {}}, "缺少 levels"),
         ({"levels": {"a": {"rank": 1, "response_hours": 1}}, "default": "b"}, "default"),
-        ({"levels": {"a": {"rank": 1, "response_hours": 1}}, "default": "a",
-          "escalation_rules": [{"when": {"colour": "red"}, "priority": "a"}]}, "未知条件"),
-        ({"levels": {"a": {"rank": 1, "response_hours": 1}}, "default": "a",
-          "escalation_rules": [{"when": {"category": "x"}, "priority": "zzz"}]}, "zzz"),
+        (
+            {
+                "levels": {"a": {"rank": 1, "response_hours": 1}},
+                "default": "a",
+                "escalation_rules": [{"when": {"colour": "red"}, "priority": "a"}],
+            },
+            "未知条件",
+        ),
+        (
+            {
+                "levels": {"a": {"rank": 1, "response_hours": 1}},
+                "default": "a",
+                "escalation_rules": [{"when": {"category": "x"}, "priority": "zzz"}],
+            },
+            "zzz",
+        ),
         ({"levels": {"a": {"rank": 1, "response_hours": -1}}, "default": "a"}, "大于 0"),
     ],
 )

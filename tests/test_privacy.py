@@ -6,19 +6,22 @@ import logging
 
 import pytest
 
-from actions.privacy import install_log_redaction, mask_email, mask_phone, redact
+from tickets.privacy import install_log_redaction, mask_email, mask_phone, redact
 
 
-@pytest.mark.parametrize("text, secret", [
-    ("电话 13912345678", "13912345678"),
-    ("手机 +8613912345678", "13912345678"),
-    ("手机 138-1234-5678", "1234-5678"),
-    ("手机 139 1234 5678", "1234 5678"),
-    ("邮箱 li.na@example.com", "li.na@example.com"),
-    ("我的密码是 Secr3t!", "Secr3t!"),
-    ("我的密碼：abc123", "abc123"),
-    ("password: hunter2", "hunter2"),
-])
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        ("电话 13912345678", "13912345678"),
+        ("手机 +8613912345678", "13912345678"),
+        ("手机 138-1234-5678", "1234-5678"),
+        ("手机 139 1234 5678", "1234 5678"),
+        ("邮箱 li.na@example.com", "li.na@example.com"),
+        ("我的密码是 Secr3t!", "Secr3t!"),
+        ("我的密碼：abc123", "abc123"),
+        ("password: hunter2", "hunter2"),
+    ],
+)
 def test_personal_data_is_masked(text, secret):
     assert secret not in redact(text)
 

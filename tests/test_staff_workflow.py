@@ -16,10 +16,15 @@ PASSWORD = "correct horse battery"
 @pytest.fixture()
 def people(any_database):  # noqa: F811
     return {
-        "agent": staff.create_staff("wang.agent", PASSWORD, "agent", "小王", database_url=any_database),
-        "other": staff.create_staff("li.agent", PASSWORD, "agent", "小李", database_url=any_database),
-        "boss": staff.create_staff("zhao.sup", PASSWORD, "supervisor", "赵主管",
-                                   database_url=any_database),
+        "agent": staff.create_staff(
+            "wang.agent", PASSWORD, "agent", "小王", database_url=any_database
+        ),
+        "other": staff.create_staff(
+            "li.agent", PASSWORD, "agent", "小李", database_url=any_database
+        ),
+        "boss": staff.create_staff(
+            "zhao.sup", PASSWORD, "supervisor", "赵主管", database_url=any_database
+        ),
     }
 
 
@@ -66,28 +71,57 @@ def test_the_whole_workflow_is_audited(people, any_database):  # noqa: F811
     agent, boss = people["agent"], people["boss"]
     workflow.claim(ticket.number, agent, database_url=any_database)
     workflow.transition(ticket.number, agent, "in_progress", database_url=any_database)
-    workflow.record_reply(ticket.number, agent, "您好，我们正在处理", now=NOW + timedelta(minutes=30),
-                          database_url=any_database)
+    workflow.record_reply(
+        ticket.number,
+        agent,
+        "您好，我们正在处理",
+        now=NOW + timedelta(minutes=30),
+        database_url=any_database,
+    )
     workflow.add_note(ticket.number, agent, "用户网络在小区内普遍不稳定", database_url=any_database)
-    workflow.transition(ticket.number, agent, "resolved", "已联系运营商修复", database_url=any_database)
-    assert workflow.reopen_by_user(ticket.number, "alice", "用户说还是不行", database_url=any_database)
+    workflow.transition(
+        ticket.number, agent, "resolved", "已联系运营商修复", database_url=any_database
+    )
+    assert workflow.reopen_by_user(
+        ticket.number, "alice", "用户说还是不行", database_url=any_database
+    )
     workflow.transition(ticket.number, agent, "resolved", database_url=any_database)
     workflow.transition(ticket.number, boss, "closed", database_url=any_database)
 
     trail = workflow.audit_trail(ticket.number, database_url=any_database)
     assert [(e["kind"], e["actor"]) for e in trail] == [
-        ("assign", "wang.agent"), ("status", "wang.agent"), ("status", "wang.agent"),
-        ("reply", "wang.agent"), ("note", "wang.agent"), ("status", "wang.agent"),
-        ("status", None), ("status", "wang.agent"), ("status", "zhao.sup")]
+        ("assign", "wang.agent"),
+        ("status", "wang.agent"),
+        ("status", "wang.agent"),
+        ("reply", "wang.agent"),
+        ("note", "wang.agent"),
+        ("status", "wang.agent"),
+        ("status", None),
+        ("status", "wang.agent"),
+        ("status", "zhao.sup"),
+    ]
     assert [e["detail"].get("new") for e in trail if e["kind"] == "status"] == [
-        "assigned", "in_progress", "resolved", "in_progress", "resolved", "closed"]
+        "assigned",
+        "in_progress",
+        "resolved",
+        "in_progress",
+        "resolved",
+        "closed",
+    ]
     stored = store.get_for_sender(ticket.number, "alice", database_url=any_database)
     assert stored.status == "closed"
     assert stored.transcript[-1]["role"] == "staff"
 
 
-@pytest.mark.parametrize("path, bad", [([], "resolved"), ([], "closed"), (["assigned"], "closed"),
-                                       (["assigned", "in_progress", "resolved", "closed"], "open")])
+@pytest.mark.parametrize(
+    "path, bad",
+    [
+        ([], "resolved"),
+        ([], "closed"),
+        (["assigned"], "closed"),
+        (["assigned", "in_progress", "resolved", "closed"], "open"),
+    ],
+)
 def test_illegal_transitions_are_refused(people, any_database, path, bad):  # noqa: F811
     ticket = new_ticket(any_database)
     boss = people["boss"]
@@ -106,7 +140,9 @@ def test_agents_cannot_do_supervisor_work(people, any_database):  # noqa: F811
     with pytest.raises(workflow.WorkflowError, match="只有主管"):
         workflow.assign(ticket.number, agent, "li.agent", database_url=any_database)
     with pytest.raises(workflow.WorkflowError, match="只有主管"):
-        workflow.change_priority(ticket.number, agent, "urgent", "用户很急", database_url=any_database)
+        workflow.change_priority(
+            ticket.number, agent, "urgent", "用户很急", database_url=any_database
+        )
     workflow.claim(ticket.number, agent, database_url=any_database)
     with pytest.raises(workflow.WorkflowError, match="只有负责"):
         workflow.transition(ticket.number, other, "in_progress", database_url=any_database)
@@ -116,7 +152,9 @@ def test_agents_cannot_do_supervisor_work(people, any_database):  # noqa: F811
 
 def test_editors_never_work_tickets(people, any_database):  # noqa: F811
     ticket = new_ticket(any_database)
-    editor = staff.create_staff("chen.editor", PASSWORD, "editor", "陈编辑", database_url=any_database)
+    editor = staff.create_staff(
+        "chen.editor", PASSWORD, "editor", "陈编辑", database_url=any_database
+    )
     assert not editor.works_tickets and people["agent"].works_tickets
     with pytest.raises(workflow.WorkflowError, match="内容编辑账号不能处理工单"):
         workflow.claim(ticket.number, editor, database_url=any_database)
@@ -128,17 +166,20 @@ def test_editors_never_work_tickets(people, any_database):  # noqa: F811
     for write in (workflow.add_note, workflow.record_reply):
         with pytest.raises(workflow.WorkflowError, match="内容编辑账号不能处理工单"):
             write(ticket.number, editor, "你好", database_url=any_database)
-    assert store.get_for_sender(ticket.number, "alice", database_url=any_database).status == "assigned"
+    assert (
+        store.get_for_sender(ticket.number, "alice", database_url=any_database).status == "assigned"
+    )
 
 
-def test_supervisor_changes_priority_with_a_reason_and_the_due_time_follows(people,
-                                                                            any_database):  # noqa: F811
+def test_supervisor_changes_priority_with_a_reason_and_the_due_time_follows(people, any_database):  # noqa: F811
     ticket = new_ticket(any_database)  # general: due 6 h after NOW
     with pytest.raises(workflow.WorkflowError, match="原因"):
-        workflow.change_priority(ticket.number, people["boss"], "urgent", " ",
-                                 database_url=any_database)
-    workflow.change_priority(ticket.number, people["boss"], "urgent", "商家直播带货中断",
-                             database_url=any_database)
+        workflow.change_priority(
+            ticket.number, people["boss"], "urgent", " ", database_url=any_database
+        )
+    workflow.change_priority(
+        ticket.number, people["boss"], "urgent", "商家直播带货中断", database_url=any_database
+    )
     stored = store.get_for_sender(ticket.number, "alice", database_url=any_database)
     assert stored.priority == "urgent" and stored.sla_due_at == NOW + timedelta(hours=1)
     trail = workflow.audit_trail(ticket.number, database_url=any_database)
@@ -153,8 +194,9 @@ def test_create_staff_command(any_database, monkeypatch, capsys):  # noqa: F811
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
     assert staff.main(["create", "first.boss", "--role", "supervisor", "--password-stdin"]) == 0
     assert "first.boss" in capsys.readouterr().out
-    assert staff.authenticate("first.boss", PASSWORD, now=utcnow(),
-                              database_url=any_database).is_supervisor
+    assert staff.authenticate(
+        "first.boss", PASSWORD, now=utcnow(), database_url=any_database
+    ).is_supervisor
 
 
 def test_api_tokens_are_stored_hashed_and_identify_their_owner(people, any_database):  # noqa: F811

@@ -16,11 +16,15 @@ NOW = datetime(2026, 11, 24, 1, 30, tzinfo=timezone.utc)  # 09:30 in China
 def new_ticket(url, **overrides):
     values = dict(
         idempotency_key=store.escalation_key("alice", uuid.uuid4().hex),
-        sender_id="alice", category="network", reason="playbook_exhausted", playbook="network",
+        sender_id="alice",
+        category="network",
+        reason="playbook_exhausted",
+        playbook="network",
         playbook_priority="general",
         steps_tried=[{"id": "check_network", "title": "检查网络环境"}],
         transcript=[{"role": "user", "text": "网络老掉线", "ts": NOW.isoformat()}],
-        now=NOW, database_url=url,
+        now=NOW,
+        database_url=url,
     )
     values.update(overrides)
     return store.create_ticket(**values)
@@ -39,8 +43,9 @@ def any_database(request, tmp_path):
     psycopg2 = pytest.importorskip("psycopg2")
     name = f"dy_test_{uuid.uuid4().hex[:10]}"
     try:
-        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres",
-                                 connect_timeout=3)
+        admin = psycopg2.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
+        )
     except psycopg2.OperationalError as exc:  # pragma: no cover - depends on the machine
         pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
     admin.autocommit = True
@@ -84,10 +89,15 @@ def test_same_escalation_never_makes_two_tickets(any_database):
 def test_concurrent_retries_make_one_ticket_and_distinct_escalations_unique_numbers(any_database):
     key = store.escalation_key("bob", "flow-x")
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        same = list(pool.map(lambda _: new_ticket(any_database, sender_id="bob",
-                                                  idempotency_key=key).number, range(4)))
-        distinct = list(pool.map(lambda _: new_ticket(any_database, sender_id="carol").number,
-                                 range(6)))
+        same = list(
+            pool.map(
+                lambda _: new_ticket(any_database, sender_id="bob", idempotency_key=key).number,
+                range(4),
+            )
+        )
+        distinct = list(
+            pool.map(lambda _: new_ticket(any_database, sender_id="carol").number, range(6))
+        )
     assert len(set(same)) == 1
     assert len(set(distinct)) == 6
     assert len(store.list_for_sender("bob", limit=50, database_url=any_database)) == 1
@@ -97,8 +107,9 @@ def test_tickets_are_only_visible_to_their_sender(any_database):
     ticket = new_ticket(any_database)
     assert store.get_for_sender(ticket.number, "mallory", database_url=any_database) is None
     assert store.list_for_sender("mallory", database_url=any_database) == []
-    assert not store.set_contact(ticket.number, "mallory", phone="13800138000",
-                                 database_url=any_database)
+    assert not store.set_contact(
+        ticket.number, "mallory", phone="13800138000", database_url=any_database
+    )
 
 
 def test_contact_is_validated(any_database):
@@ -107,18 +118,27 @@ def test_contact_is_validated(any_database):
         store.set_contact(ticket.number, "alice", phone="12345", database_url=any_database)
     with pytest.raises(ValueError):
         store.set_contact(ticket.number, "alice", email="not-an-email", database_url=any_database)
-    assert store.set_contact(ticket.number, "alice", phone="13800138000",
-                             email="zhang.wei@example.com", database_url=any_database)
+    assert store.set_contact(
+        ticket.number,
+        "alice",
+        phone="13800138000",
+        email="zhang.wei@example.com",
+        database_url=any_database,
+    )
     stored = store.get_for_sender(ticket.number, "alice", database_url=any_database)
     assert (stored.contact_phone, stored.contact_email) == ("13800138000", "zhang.wei@example.com")
 
 
 def test_sql_looking_and_huge_text_is_stored_as_data(any_database):
     evil = "'; DROP TABLE tickets; --" + "网" * 10000
-    ticket = new_ticket(any_database, sender_id="x'); DROP TABLE tickets;--",
-                        transcript=[{"role": "user", "text": evil, "ts": None}])
-    stored = store.get_for_sender(ticket.number, "x'); DROP TABLE tickets;--",
-                                  database_url=any_database)
+    ticket = new_ticket(
+        any_database,
+        sender_id="x'); DROP TABLE tickets;--",
+        transcript=[{"role": "user", "text": evil, "ts": None}],
+    )
+    stored = store.get_for_sender(
+        ticket.number, "x'); DROP TABLE tickets;--", database_url=any_database
+    )
     assert stored.transcript[0]["text"].startswith("'; DROP TABLE tickets; --")
     assert stored.transcript[0]["truncated_chars"] == len(evil) - store.MAX_TURN_CHARS
     assert len(store.list_for_sender("alice", database_url=any_database)) == 0
@@ -127,14 +147,31 @@ def test_sql_looking_and_huge_text_is_stored_as_data(any_database):
 
 def test_feedback_is_recorded_once_and_rated(any_database):
     key = store.escalation_key("alice", "flow-r")
-    store.record_feedback(idempotency_key=key, sender_id="alice", playbook="network",
-                          resolved_step="restart_device", database_url=any_database)
-    store.record_feedback(idempotency_key=key, sender_id="alice", playbook="network",
-                          resolved_step="restart_device", rating=4, database_url=any_database)
+    store.record_feedback(
+        idempotency_key=key,
+        sender_id="alice",
+        playbook="network",
+        resolved_step="restart_device",
+        database_url=any_database,
+    )
+    store.record_feedback(
+        idempotency_key=key,
+        sender_id="alice",
+        playbook="network",
+        resolved_step="restart_device",
+        rating=4,
+        database_url=any_database,
+    )
     assert store.get_feedback(key, database_url=any_database)["rating"] == 4
     with pytest.raises(ValueError):
-        store.record_feedback(idempotency_key=key, sender_id="alice", playbook=None,
-                              resolved_step=None, rating=9, database_url=any_database)
+        store.record_feedback(
+            idempotency_key=key,
+            sender_id="alice",
+            playbook=None,
+            resolved_step=None,
+            rating=9,
+            database_url=any_database,
+        )
 
 
 def test_numbers_keep_counting_past_9999(any_database):
@@ -142,10 +179,22 @@ def test_numbers_keep_counting_past_9999(any_database):
     from tickets.models import Ticket
 
     with session_scope(any_database) as session:
-        session.add(Ticket(number="DY-20261124-9999", idempotency_key="k9999", sender_id="z",
-                           category="other", reason="user_request", steps_tried=[],
-                           priority="general", sla_due_at=NOW, status="open", transcript=[],
-                           created_at=NOW, updated_at=NOW))
+        session.add(
+            Ticket(
+                number="DY-20261124-9999",
+                idempotency_key="k9999",
+                sender_id="z",
+                category="other",
+                reason="user_request",
+                steps_tried=[],
+                priority="general",
+                sla_due_at=NOW,
+                status="open",
+                transcript=[],
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
     assert new_ticket(any_database).number == "DY-20261124-10000"
     assert new_ticket(any_database).number == "DY-20261124-10001"
 
@@ -160,15 +209,16 @@ def test_local_times_are_stored_as_utc(any_database):
 
 def test_unfinished_ticket_is_found_per_sender_and_category(any_database):
     ticket = new_ticket(any_database)
-    assert store.find_unfinished("alice", "network", database_url=any_database).number == \
-        ticket.number
+    assert (
+        store.find_unfinished("alice", "network", database_url=any_database).number == ticket.number
+    )
     assert store.find_unfinished("alice", "login", database_url=any_database) is None
     assert store.find_unfinished("bob", "network", database_url=any_database) is None
 
 
 def test_migrations_build_exactly_the_models_schema(any_database):
-    from alembic.migration import MigrationContext
     from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
     from sqlalchemy import create_engine
 
     from tickets.models import Base

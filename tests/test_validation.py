@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import List
 
 import pytest
 
@@ -28,7 +27,7 @@ def project(tmp_path) -> Path:
     return copy_project(tmp_path / "project")
 
 
-def problems_of(copy: Path, with_rasa: bool = False) -> List[str]:
+def problems_of(copy: Path, with_rasa: bool = False) -> list[str]:
     return validate(Project(copy), with_rasa=with_rasa)
 
 
@@ -116,15 +115,18 @@ def test_two_playbooks_with_the_same_id_and_intent(project):
 def test_the_action_server_refuses_a_broken_playbook_with_the_same_message(project, caplog):
     from playbook.registry import PlaybookRegistry
 
-    registry = PlaybookRegistry(project / "data/playbooks", priorities=["urgent", "general", "complex"],
-                                root=project)
+    registry = PlaybookRegistry(
+        project / "data/playbooks", priorities=["urgent", "general", "complex"], root=project
+    )
     assert registry.get("network").steps["restart_device"].on_no == "contact_isp"
     edit(project / "data/playbooks/network.yml", "on_no: contact_isp", "on_no: contact_ips")
     with caplog.at_level("ERROR", logger="playbook.registry"):
         still = registry.get("network")
-    expected = ("data/playbooks/network.yml:34: 步骤 restart_device 的 on_no 指向的步骤 'contact_ips' "
-                "不存在，可选：check_network, restart_device, contact_isp, escalate, resolved "
-                "(unknown step)")
+    expected = (
+        "data/playbooks/network.yml:34: 步骤 restart_device 的 on_no 指向的步骤 'contact_ips' "
+        "不存在，可选：check_network, restart_device, contact_isp, escalate, resolved "
+        "(unknown step)"
+    )
     assert still.steps["restart_device"].on_no == "contact_isp"  # the last valid version serves
     assert expected in caplog.text
     assert expected in problems_of(project)
@@ -156,8 +158,11 @@ def test_intent_in_domain_without_any_example(project):
 
 
 def test_repeated_example_and_test_example_leaking_into_training(project):
-    edit(project / "data/nlu/problems.yml", "    - 频繁掉线咋回事\n",
-         "    - 频繁掉线咋回事\n    - 频繁掉线咋回事\n    - 网一直掉，根本连不上\n")
+    edit(
+        project / "data/nlu/problems.yml",
+        "    - 频繁掉线咋回事\n",
+        "    - 频繁掉线咋回事\n    - 频繁掉线咋回事\n    - 网一直掉，根本连不上\n",
+    )
     assert problems_of(project) == [
         "data/nlu/problems.yml:9: 例句「频繁掉线咋回事」在意图 network_problem 下重复（第一次在 "
         "data/nlu/problems.yml:8），请删除这一行 (duplicate example)",
@@ -180,15 +185,22 @@ def test_rules_with_unknown_response_intent_and_slot(project):
 
 
 def test_test_story_using_an_action_missing_from_the_domain(project):
-    edit(project / "tests/test_stories.yml", "      - action: action_save_rating\n",
-         "      - action: action_save_ratings\n")
+    edit(
+        project / "tests/test_stories.yml",
+        "      - action: action_save_rating\n",
+        "      - action: action_save_ratings\n",
+    )
     lines = (project / "tests/test_stories.yml").read_text(encoding="utf-8").splitlines()
     line = lines.index("      - action: action_save_ratings") + 1
     problems = problems_of(project)
     assert len(problems) == 1
-    assert problems[0].startswith(f"tests/test_stories.yml:{line}: 故事「网络 第一步就解决 并打分」用到的 "
-                                  f"action_save_ratings 不在 domain.yml 的 actions 中")
-    assert problems[0].endswith("是不是想写 action_save_rating？ (action or response not in domain)")
+    assert problems[0].startswith(
+        f"tests/test_stories.yml:{line}: 故事「网络 第一步就解决 并打分」用到的 "
+        f"action_save_ratings 不在 domain.yml 的 actions 中"
+    )
+    assert problems[0].endswith(
+        "是不是想写 action_save_rating？ (action or response not in domain)"
+    )
 
 
 def test_code_and_domain_disagree(project):
@@ -196,9 +208,13 @@ def test_code_and_domain_disagree(project):
     (project / "actions" / "extra.py").write_text(
         'def name():\n    return "action_not_listed"\n\n'
         'def run(dispatcher):\n    dispatcher.utter_message(response="utter_not_written")\n',
-        encoding="utf-8")
-    edit(project / "domain.yml", "  - action_ticket_followup\n",
-         "  - action_ticket_followup\n  - action_nobody_wrote\n")
+        encoding="utf-8",
+    )
+    edit(
+        project / "domain.yml",
+        "  - action_ticket_followup\n",
+        "  - action_ticket_followup\n  - action_nobody_wrote\n",
+    )
     assert problems_of(project) == [
         "actions/extra.py:5: 代码要发送的回复 utter_not_written 不在 domain.yml 的 responses 中，用户会"
         "看不到这句话，请在 domain.yml 中添加 (response used by the code is not in the domain)",
@@ -215,8 +231,11 @@ def line_of_text(path, text):
 
 
 def test_rasa_findings_are_reported_at_their_line(project):
-    edit(project / "domain.yml", "responses:\n",
-         "responses:\n  utter_orphan:\n    - text: 这句回复没有任何故事或动作使用。\n")
+    edit(
+        project / "domain.yml",
+        "responses:\n",
+        "responses:\n  utter_orphan:\n    - text: 这句回复没有任何故事或动作使用。\n",
+    )
     assert problems_of(project, with_rasa=True) == [
         f"domain.yml:{line_of_text(project / 'domain.yml', '  utter_orphan:')}: 回复 utter_orphan 没有被任何规则、故事或代码使用，请删除它，或在规则中使用它 "
         "(response not used)",
@@ -234,13 +253,16 @@ def test_every_step_of_the_repository_has_a_test_story():
 
 def test_a_new_step_without_a_story_fails_coverage(project):
     # reached only when the user asks for a person at the last step: no story does that
-    edit(project / "data/playbooks/network.yml", "    on_no: escalate\nescalation:",
-         "    on_no: escalate\n    on_human: ask_neighbours\n"
-         "  - id: ask_neighbours\n"
-         "    title: 询问周边网络\n"
-         "    message: 请问身边其他人的网络是否也有同样的问题？\n"
-         "    check: 问过之后，网络恢复正常了吗？\n"
-         "    on_no: escalate\nescalation:")
+    edit(
+        project / "data/playbooks/network.yml",
+        "    on_no: escalate\nescalation:",
+        "    on_no: escalate\n    on_human: ask_neighbours\n"
+        "  - id: ask_neighbours\n"
+        "    title: 询问周边网络\n"
+        "    message: 请问身边其他人的网络是否也有同样的问题？\n"
+        "    check: 问过之后，网络恢复正常了吗？\n"
+        "    on_no: escalate\nescalation:",
+    )
     _lines, failures, hints = coverage_report(Project(project))
     assert failures == [
         "data/playbooks/network.yml:44: 步骤 ask_neighbours（询问周边网络）没有任何测试故事走到，请在 "
@@ -250,12 +272,17 @@ def test_a_new_step_without_a_story_fails_coverage(project):
 
 
 def test_an_untested_branch_case_is_a_hint(project):
-    edit(project / "data/playbooks/feature.yml", "        直播: live_guide\n",
-         "        直播: live_guide\n        评论: general_guide\n")
+    edit(
+        project / "data/playbooks/feature.yml",
+        "        直播: live_guide\n",
+        "        直播: live_guide\n        评论: general_guide\n",
+    )
     _lines, failures, hints = coverage_report(Project(project))
     assert failures == []
-    assert hints == ["data/playbooks/feature.yml:11: 分支步骤 choose_guide 的「评论」还没有测试故事走过 "
-                     "(branch case not tested)"]
+    assert hints == [
+        "data/playbooks/feature.yml:11: 分支步骤 choose_guide 的「评论」还没有测试故事走过 "
+        "(branch case not tested)"
+    ]
 
 
 # --- when to train --------------------------------------------------------------------------------
@@ -273,7 +300,11 @@ def test_fingerprint_names_what_needs_training(project):
     edit(project / "data/playbooks/network.yml", "第一步：", "第一步（已更新）：")
     assert training_notices(Project(project)) == []
 
-    edit(project / "data/nlu/problems.yml", "    - 频繁掉线咋回事\n", "    - 频繁掉线咋回事\n    - 老掉线\n")
+    edit(
+        project / "data/nlu/problems.yml",
+        "    - 频繁掉线咋回事\n",
+        "    - 频繁掉线咋回事\n    - 老掉线\n",
+    )
     edit(project / "domain.yml", "请问遇到了什么问题？", "请问您遇到了什么问题？")
     assert training_notices(Project(project)) == [
         "domain.yml:1: domain（意图、回复、槽位、动作）自上次训练以来有修改，需要运行 make train 重新训练，"
@@ -290,7 +321,10 @@ def test_a_model_trained_elsewhere_is_compared_by_date(project):
     import os
 
     old = model.stat().st_mtime - 3600
-    for path in Project(project).training_files() + [project / "domain.yml", project / "config.yml"]:
+    for path in Project(project).training_files() + [
+        project / "domain.yml",
+        project / "config.yml",
+    ]:
         os.utime(path, (old, old))
     assert training_notices(Project(project)) == []
     (project / "data/rules.yml").touch()
@@ -336,16 +370,27 @@ def test_empty_domain_and_misplaced_playbook(project):
     (project / "domain.yml").write_text("", encoding="utf-8")
     shutil.copy(BROKEN / "unknown_step.yml", project / "data/playbooks/unknown_step.yaml")
     problems = problems_of(project)
-    assert problems[0] == "domain.yml:1: domain.yml 是空的，它需要列出意图、回复和动作 (domain is empty)"
-    assert "data/playbooks/unknown_step.yaml:1: 手册文件必须直接放在 data/playbooks/ 下，并以 .yml 结尾，" \
-           "这个文件不会被读取 (playbook file ignored)" in problems
+    assert (
+        problems[0]
+        == "domain.yml:1: domain.yml 是空的，它需要列出意图、回复和动作 (domain is empty)"
+    )
+    assert (
+        "data/playbooks/unknown_step.yaml:1: 手册文件必须直接放在 data/playbooks/ 下，并以 .yml 结尾，"
+        "这个文件不会被读取 (playbook file ignored)" in problems
+    )
 
 
 def test_list_key_and_duplicate_key_in_a_playbook(project):
-    edit(project / "data/playbooks/feature.yml", "        直播: live_guide\n",
-         "        [直播, 推流]: live_guide\n")
-    edit(project / "data/playbooks/network.yml", "    on_no: restart_device\n",
-         "    on_no: restart_device\n    on_no: contact_isp\n")
+    edit(
+        project / "data/playbooks/feature.yml",
+        "        直播: live_guide\n",
+        "        [直播, 推流]: live_guide\n",
+    )
+    edit(
+        project / "data/playbooks/network.yml",
+        "    on_no: restart_device\n",
+        "    on_no: restart_device\n    on_no: contact_isp\n",
+    )
     assert problems_of(project) == [
         "data/playbooks/feature.yml:19: YAML 格式错误：冒号前的名字不能是列表或映射（例如 [直播, 推流]:），"
         "每个取值请单独写一行，请检查缩进和冒号 (YAML syntax error)",
@@ -357,11 +402,15 @@ def test_list_key_and_duplicate_key_in_a_playbook(project):
 def test_a_broken_file_never_stops_the_other_playbooks(project):
     from playbook.registry import PlaybookRegistry
 
-    registry = PlaybookRegistry(project / "data/playbooks", priorities=["urgent", "general", "complex"],
-                                root=project)
+    registry = PlaybookRegistry(
+        project / "data/playbooks", priorities=["urgent", "general", "complex"], root=project
+    )
     assert registry.get("feature").steps["choose_guide"].branch.cases["直播"] == "live_guide"
-    edit(project / "data/playbooks/feature.yml", "        直播: live_guide\n",
-         "        [直播, 推流]: live_guide\n")
+    edit(
+        project / "data/playbooks/feature.yml",
+        "        直播: live_guide\n",
+        "        [直播, 推流]: live_guide\n",
+    )
     playbook, trigger = registry.for_intent("network_problem")
     assert (playbook.id, trigger.start) == ("network", "check_network")
     assert registry.get("feature").steps["choose_guide"].branch.cases["直播"] == "live_guide"
@@ -373,16 +422,23 @@ def test_a_broken_file_never_stops_the_other_playbooks(project):
 def test_the_edited_file_is_refused_on_a_clash_not_the_one_already_live(project):
     from playbook.registry import PlaybookRegistry
 
-    registry = PlaybookRegistry(project / "data/playbooks", priorities=["urgent", "general", "complex"],
-                                root=project)
+    registry = PlaybookRegistry(
+        project / "data/playbooks", priorities=["urgent", "general", "complex"], root=project
+    )
     assert registry.for_intent("network_problem")[0].id == "network"
-    edit(project / "data/playbooks/login.yml", "triggers:\n",
-         "triggers:\n  - intent: network_problem\n    start: check_credentials\n")
+    edit(
+        project / "data/playbooks/login.yml",
+        "triggers:\n",
+        "triggers:\n  - intent: network_problem\n    start: check_credentials\n",
+    )
     assert registry.for_intent("network_problem")[0].id == "network"  # still the network playbook
     assert registry.for_intent("login_problem")[0].id == "login"  # login's previous version serves
-    assert registry.errors == {str(project / "data/playbooks/login.yml"): [
-        "data/playbooks/login.yml:7: 触发意图 network_problem 已由 data/playbooks/network.yml 使用，"
-        "一个意图只能启动一本手册 (intent already triggers another playbook)"]}
+    assert registry.errors == {
+        str(project / "data/playbooks/login.yml"): [
+            "data/playbooks/login.yml:7: 触发意图 network_problem 已由 data/playbooks/network.yml 使用，"
+            "一个意图只能启动一本手册 (intent already triggers another playbook)"
+        ]
+    }
 
 
 def test_a_new_priority_level_is_accepted_without_a_restart(project):
@@ -390,12 +446,17 @@ def test_a_new_priority_level_is_accepted_without_a_restart(project):
     from tickets.policy import load_policy
 
     policy_path = project / "data/policy/priority.yml"
-    registry = PlaybookRegistry(project / "data/playbooks", root=project,
-                                priorities=lambda: load_policy(policy_path).levels)
+    registry = PlaybookRegistry(
+        project / "data/playbooks", root=project, priorities=lambda: load_policy(policy_path).levels
+    )
     assert registry.get("network").escalation.priority == "general"
     edit(project / "data/playbooks/network.yml", "  priority: general", "  priority: vip")
     assert registry.get("network").escalation.priority == "general"  # vip is unknown: refused
-    edit(policy_path, "levels:\n", "levels:\n  vip:\n    label: 贵宾\n    rank: 5\n    response_hours: 2\n")
+    edit(
+        policy_path,
+        "levels:\n",
+        "levels:\n  vip:\n    label: 贵宾\n    rank: 5\n    response_hours: 2\n",
+    )
     assert registry.get("network").escalation.priority == "vip"
 
 
@@ -403,15 +464,25 @@ def test_a_live_playbook_is_never_pushed_out_by_a_clashing_edit(project):
     from playbook.registry import PlaybookRegistry
 
     playbooks = project / "data/playbooks"
-    registry = PlaybookRegistry(playbooks, priorities=["urgent", "general", "complex"], root=project)
+    registry = PlaybookRegistry(
+        playbooks, priorities=["urgent", "general", "complex"], root=project
+    )
     registry.all()
-    edit(playbooks / "login.yml", "triggers:\n",
-         "triggers:\n  - intent: network_problem\n    start: check_credentials\n")
-    edit(playbooks / "network.yml", "title: 网络连接问题", "title: 网络连接问题（新）")  # edited too
+    edit(
+        playbooks / "login.yml",
+        "triggers:\n",
+        "triggers:\n  - intent: network_problem\n    start: check_credentials\n",
+    )
+    edit(
+        playbooks / "network.yml", "title: 网络连接问题", "title: 网络连接问题（新）"
+    )  # edited too
     (playbooks / "aaa_new.yml").write_text(
-        (playbooks / "data_loss.yml").read_text(encoding="utf-8")
-        .replace("id: data_loss", "id: newcomer").replace("intent: data_loss", "intent: login_problem"),
-        encoding="utf-8")
+        (playbooks / "data_loss.yml")
+        .read_text(encoding="utf-8")
+        .replace("id: data_loss", "id: newcomer")
+        .replace("intent: data_loss", "intent: login_problem"),
+        encoding="utf-8",
+    )
     network, _ = registry.for_intent("network_problem")
     assert (network.id, network.title) == ("network", "网络连接问题（新）")
     assert registry.for_intent("login_problem")[0].id == "login"
@@ -423,17 +494,24 @@ def test_an_intent_moved_between_files_in_one_update_goes_through(project):
     from playbook.registry import PlaybookRegistry
 
     playbooks = project / "data/playbooks"
-    registry = PlaybookRegistry(playbooks, priorities=["urgent", "general", "complex"], root=project)
+    registry = PlaybookRegistry(
+        playbooks, priorities=["urgent", "general", "complex"], root=project
+    )
     registry.all()
     # forgot_password moves from login (the later file) to data_loss (the earlier one)
     edit(playbooks / "login.yml", "  - intent: forgot_password\n    start: reset_password\n", "")
     login = (playbooks / "login.yml").read_text(encoding="utf-8")
-    intros = login[login.index("intros:\n"):login.index("steps:\n")]
+    intros = login[login.index("intros:\n") : login.index("steps:\n")]
     edit(playbooks / "login.yml", intros, "")  # its own intro for forgot_password goes too
     login = (playbooks / "login.yml").read_text(encoding="utf-8")
-    edit(playbooks / "login.yml", login[login.index("  forgot_password:\n"):], "")  # and its mentions
-    edit(playbooks / "data_loss.yml", "triggers:\n",
-         "triggers:\n  - intent: forgot_password\n    start: check_local_storage\n")
+    edit(
+        playbooks / "login.yml", login[login.index("  forgot_password:\n") :], ""
+    )  # and its mentions
+    edit(
+        playbooks / "data_loss.yml",
+        "triggers:\n",
+        "triggers:\n  - intent: forgot_password\n    start: check_local_storage\n",
+    )
     assert registry.for_intent("forgot_password")[0].id == "data_loss"
     assert registry.errors == {}
 
@@ -444,7 +522,9 @@ def test_a_same_size_edit_with_the_old_time_is_still_seen(project):
     from playbook.registry import PlaybookRegistry
 
     path = project / "data/playbooks/network.yml"
-    registry = PlaybookRegistry(path.parent, priorities=["urgent", "general", "complex"], root=project)
+    registry = PlaybookRegistry(
+        path.parent, priorities=["urgent", "general", "complex"], root=project
+    )
     assert registry.get("network").title == "网络连接问题"
     before = path.stat()
     edit(path, "title: 网络连接问题", "title: 网络连接问答")  # same length
@@ -453,22 +533,43 @@ def test_a_same_size_edit_with_the_old_time_is_still_seen(project):
 
 
 def test_merge_keys_may_be_overridden(project):
-    edit(project / "domain.yml", "slots:\n", "x-text-slot: &text_slot\n  type: text\n  "
-         "influence_conversation: false\n  mappings:\n    - type: custom\nslots:\n")
-    edit(project / "domain.yml", "  playbook:\n    type: text\n",
-         "  playbook:\n    <<: *text_slot\n    type: text\n")
+    edit(
+        project / "domain.yml",
+        "slots:\n",
+        "x-text-slot: &text_slot\n  type: text\n  "
+        "influence_conversation: false\n  mappings:\n    - type: custom\nslots:\n",
+    )
+    edit(
+        project / "domain.yml",
+        "  playbook:\n    type: text\n",
+        "  playbook:\n    <<: *text_slot\n    type: text\n",
+    )
     problems = problems_of(project)
     assert not any("(YAML syntax error)" in problem for problem in problems), problems
 
 
 def test_intros_and_trigger_values_must_be_text(project):
-    edit(project / "data/playbooks/login.yml", "intros:\n", "intros:\n  login_problm: 打错了意图名。\n")
-    edit(project / "data/playbooks/network.yml", "    start: check_network", "    start: [check_network]")
+    edit(
+        project / "data/playbooks/login.yml",
+        "intros:\n",
+        "intros:\n  login_problm: 打错了意图名。\n",
+    )
+    edit(
+        project / "data/playbooks/network.yml",
+        "    start: check_network",
+        "    start: [check_network]",
+    )
     problems = problems_of(project)
-    assert any(p.startswith("data/playbooks/login.yml:") and "intros 中的 login_problm 不是这本手册的"
-               "触发意图" in p and p.endswith("(intro for an unknown trigger)") for p in problems), problems
-    assert "data/playbooks/network.yml:8: 每个 trigger 需要 intent 和 start (trigger needs intent and " \
-           "start)" in problems
+    assert any(
+        p.startswith("data/playbooks/login.yml:")
+        and "intros 中的 login_problm 不是这本手册的触发意图" in p
+        and p.endswith("(intro for an unknown trigger)")
+        for p in problems
+    ), problems
+    assert (
+        "data/playbooks/network.yml:8: 每个 trigger 需要 intent 和 start (trigger needs intent and "
+        "start)" in problems
+    )
 
 
 def test_policy_of_the_wrong_shape_and_a_branch_on_an_unknown_slot(project):
@@ -476,11 +577,14 @@ def test_policy_of_the_wrong_shape_and_a_branch_on_an_unknown_slot(project):
     text = policy.read_text(encoding="utf-8")
     start = text.index("categories:\n")
     end = text.index("\n\n", start) if "\n\n" in text[start:] else len(text)
-    policy.write_text(text[:start] + "categories:\n  - network\n  - login\n" + text[end:],
-                      encoding="utf-8")
+    policy.write_text(
+        text[:start] + "categories:\n  - network\n  - login\n" + text[end:], encoding="utf-8"
+    )
     edit(project / "data/playbooks/feature.yml", "      slot: feature", "      slot: featrue")
     problems = problems_of(project)
     assert problems[0].startswith("data/policy/priority.yml:1: 优先级策略的格式不对：")
     assert problems[0].endswith("(priority policy invalid)")
-    assert "data/playbooks/feature.yml:11: 步骤 choose_guide 按槽位 featrue 分支，但 domain.yml 的 slots " \
-           "中没有它，所有用户都会走 default，是不是想写 feature？ (unknown branch slot)" in problems
+    assert (
+        "data/playbooks/feature.yml:11: 步骤 choose_guide 按槽位 featrue 分支，但 domain.yml 的 slots "
+        "中没有它，所有用户都会走 default，是不是想写 feature？ (unknown branch slot)" in problems
+    )

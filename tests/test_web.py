@@ -16,18 +16,22 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from actions.privacy import mask_phone
 from tests.conftest import ROOT
 from tests.integration.harness import free_port, wait_until_up
 from tickets import staff, store
+from tickets.privacy import mask_phone
 from web.app import SESSION_ID_RE, history_from_events
 
 
 def test_history_shows_button_titles_and_hides_the_silent_opener():
     events = [
         {"event": "user", "text": "/greet", "timestamp": 1},
-        {"event": "bot", "text": "您好", "timestamp": 2,
-         "data": {"buttons": [{"title": "网络问题", "payload": "/network_problem"}]}},
+        {
+            "event": "bot",
+            "text": "您好",
+            "timestamp": 2,
+            "data": {"buttons": [{"title": "网络问题", "payload": "/network_problem"}]},
+        },
         {"event": "user", "text": "/network_problem", "timestamp": 3},
         {"event": "action", "name": "action_start_playbook"},
         {"event": "bot", "text": "第一步", "timestamp": 4, "data": {"image": "https://x/y.png"}},
@@ -35,7 +39,11 @@ def test_history_shows_button_titles_and_hides_the_silent_opener():
     ]
     turns = history_from_events(events)
     assert [(t["role"], t["text"]) for t in turns] == [
-        ("bot", "您好"), ("user", "网络问题"), ("bot", "第一步"), ("user", "<script>x</script>")]
+        ("bot", "您好"),
+        ("user", "网络问题"),
+        ("bot", "第一步"),
+        ("user", "<script>x</script>"),
+    ]
     assert turns[0]["buttons"] == [{"title": "网络问题", "payload": "/network_problem"}]
     assert turns[2]["image"] == "https://x/y.png"
 
@@ -47,15 +55,30 @@ def test_only_widget_session_ids_are_accepted():
 
 
 def test_transcripts_show_button_titles_to_staff():
-    from actions.transcript import build_transcript
+    from tickets.transcript import build_transcript
 
-    turns = build_transcript([
-        {"event": "bot", "text": "解决了吗？", "timestamp": 1,
-         "data": {"buttons": [{"title": "还是不行", "payload": "/deny"}]}},
-        {"event": "user", "text": "/deny", "timestamp": 2, "parse_data": {"intent": {"name": "deny"}}},
-        {"event": "user", "text": "EXTERNAL: EXTERNAL_staff_message", "timestamp": 3,
-         "metadata": {"is_external": True}},
-    ])
+    turns = build_transcript(
+        [
+            {
+                "event": "bot",
+                "text": "解决了吗？",
+                "timestamp": 1,
+                "data": {"buttons": [{"title": "还是不行", "payload": "/deny"}]},
+            },
+            {
+                "event": "user",
+                "text": "/deny",
+                "timestamp": 2,
+                "parse_data": {"intent": {"name": "deny"}},
+            },
+            {
+                "event": "user",
+                "text": "EXTERNAL: EXTERNAL_staff_message",
+                "timestamp": 3,
+                "metadata": {"is_external": True},
+            },
+        ]
+    )
     assert [(t["role"], t["text"]) for t in turns] == [("bot", "解决了吗？"), ("user", "还是不行")]
     assert turns[1]["payload"] == "/deny"
 
@@ -79,14 +102,19 @@ def record_conversation(path) -> None:
     tracker = DialogueStateTracker("web-test-user", domain.slots)
     long_ago = 1_700_000_000.0
     for step, tried, intent, action in [
-            ("check_network", ["check_network"], "network_problem", "action_start_playbook"),
-            ("restart_device", ["check_network", "restart_device"], "deny",
-             "action_step_feedback")]:
-        tracker.update(UserUttered("…", intent={"name": intent, "confidence": 1.0},
-                                   timestamp=long_ago), domain)
+        ("check_network", ["check_network"], "network_problem", "action_start_playbook"),
+        ("restart_device", ["check_network", "restart_device"], "deny", "action_step_feedback"),
+    ]:
+        tracker.update(
+            UserUttered("…", intent={"name": intent, "confidence": 1.0}, timestamp=long_ago), domain
+        )
         tracker.update(ActionExecuted(action, timestamp=long_ago), domain)
-        for name, value in (("dy_stage", "troubleshooting"), ("playbook", "network"),
-                            ("playbook_step", step), ("steps_tried", tried)):
+        for name, value in (
+            ("dy_stage", "troubleshooting"),
+            ("playbook", "network"),
+            ("playbook_step", step),
+            ("steps_tried", tried),
+        ):
             tracker.update(SlotSet(name, value, timestamp=long_ago), domain)
         tracker.update(ActionExecuted("action_listen", timestamp=long_ago), domain)
     asyncio.run(tracker_store.save(tracker))
@@ -103,23 +131,42 @@ def console_site(tmp_path_factory):
     record_conversation(work / "trackers.db")
     (work / "endpoints.yml").write_text(
         f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{work / "trackers.db"}"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     playbooks = work / "playbooks"
     shutil.copytree(ROOT / "data" / "playbooks", playbooks)
     (playbooks / "zz_broken.yml").write_text("id: broken\ntitle: 坏掉的手册\n", encoding="utf-8")
-    people = {role: staff.create_staff(f"{role}.web", PASSWORD, role, database_url=database_url)
-              for role in ("agent", "supervisor", "editor")}
+    people = {
+        role: staff.create_staff(f"{role}.web", PASSWORD, role, database_url=database_url)
+        for role in ("agent", "supervisor", "editor")
+    }
     ticket = store.create_ticket(
-        idempotency_key="web-test", sender_id="web-test-user", category="network",
-        reason="user_request", transcript=[{"role": "user", "text": f"请打 {PHONE} 联系我",
-                                            "ts": "2026-11-24T10:00:00+00:00"}],
-        database_url=database_url)
-    store.set_contact(ticket.number, "web-test-user", phone=PHONE, email=None,
-                      database_url=database_url)
-    with console_server(work, DATABASE_URL=database_url, DY_ENDPOINTS=str(work / "endpoints.yml"),
-                        DY_PLAYBOOK_DIR=str(playbooks), CONSOLE_SECRET="web-test-secret") as url:
-        yield SimpleNamespace(url=url, people=people, ticket=ticket.number,
-                              database_url=database_url, log=work / "web.log")
+        idempotency_key="web-test",
+        sender_id="web-test-user",
+        category="network",
+        reason="user_request",
+        transcript=[
+            {"role": "user", "text": f"请打 {PHONE} 联系我", "ts": "2026-11-24T10:00:00+00:00"}
+        ],
+        database_url=database_url,
+    )
+    store.set_contact(
+        ticket.number, "web-test-user", phone=PHONE, email=None, database_url=database_url
+    )
+    with console_server(
+        work,
+        DATABASE_URL=database_url,
+        DY_ENDPOINTS=str(work / "endpoints.yml"),
+        DY_PLAYBOOK_DIR=str(playbooks),
+        CONSOLE_SECRET="web-test-secret",
+    ) as url:
+        yield SimpleNamespace(
+            url=url,
+            people=people,
+            ticket=ticket.number,
+            database_url=database_url,
+            log=work / "web.log",
+        )
 
 
 @contextlib.contextmanager
@@ -132,9 +179,13 @@ def console_server(work, **settings):
     env = {k: v for k, v in os.environ.items() if k not in ("DY_TRACKER_DB_URL", "DY_PLAYBOOK_DIR")}
     env.update(settings, PYTHONPATH=str(ROOT))
     log = work / "web.log"
-    server = subprocess.Popen([sys.executable, "-m", "web", "--host", "127.0.0.1", "--port",
-                               str(port)], cwd=ROOT, env=env, stdout=log.open("a"),
-                              stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/config.js", server, log, 60)
@@ -149,9 +200,12 @@ def login(site, role: str) -> requests.Session:
     session = requests.Session()
     form = session.get(f"{site.url}/console/login", timeout=30).text
     token = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
-    reply = session.post(f"{site.url}/console/login", allow_redirects=False, timeout=30,
-                         data={"username": site.people[role].username, "password": PASSWORD,
-                               "csrf": token})
+    reply = session.post(
+        f"{site.url}/console/login",
+        allow_redirects=False,
+        timeout=30,
+        data={"username": site.people[role].username, "password": PASSWORD, "csrf": token},
+    )
     assert reply.status_code == 302
     session.landing = reply.headers["Location"]
     return session
@@ -181,8 +235,9 @@ def test_editor_lands_on_the_flow_diagrams_with_real_counts(console_site):
 
     page = editor.get(console_site.url + "/console/playbooks/network", timeout=30)
     assert page.status_code == 200 and page.headers["Content-Security-Policy"]
-    diagram = re.search(r'<pre class="mermaid" id="flow"[^>]*>(.*?)</pre>', page.text,
-                        re.S).group(1)
+    diagram = re.search(r'<pre class="mermaid" id="flow"[^>]*>(.*?)</pre>', page.text, re.S).group(
+        1
+    )
     assert diagram.startswith("flowchart TD") and "还是不行 · 1" in diagram
     assert "离开 · 1" in diagram and "展示 1 次" in diagram
     assert '<script src="/vendor/mermaid.min.js"></script>' in page.text
@@ -204,23 +259,34 @@ def test_a_broken_playbook_file_is_shown_as_not_live(console_site):
 def test_editor_is_refused_tickets_transcripts_contacts_and_dashboards(console_site):
     editor = login(console_site, "editor")
     number = console_site.ticket
-    for path in ("/console/", f"/console/tickets/{number}", "/console/dashboard",
-                 "/console/export.csv"):
+    for path in (
+        "/console/",
+        f"/console/tickets/{number}",
+        "/console/dashboard",
+        "/console/export.csv",
+    ):
         reply = editor.get(console_site.url + path, allow_redirects=False, timeout=30)
         assert reply.status_code == 403, path
         assert PHONE not in reply.text and mask_phone(PHONE) not in reply.text
         assert number not in reply.text
         assert "抱歉" in reply.text or "只有主管" in reply.text
     page = editor.get(console_site.url + "/console/playbooks", timeout=30).text
-    claim = editor.post(f"{console_site.url}/console/tickets/{number}/claim",
-                        data={"csrf": csrf_of(page)}, allow_redirects=False, timeout=30)
+    claim = editor.post(
+        f"{console_site.url}/console/tickets/{number}/claim",
+        data={"csrf": csrf_of(page)},
+        allow_redirects=False,
+        timeout=30,
+    )
     assert claim.status_code == 403
-    assert store.get_for_sender(number, "web-test-user",
-                                database_url=console_site.database_url).status == "open"
+    assert (
+        store.get_for_sender(number, "web-test-user", database_url=console_site.database_url).status
+        == "open"
+    )
     token = staff.create_token("editor.web", database_url=console_site.database_url)
     for path in ("/console/api/tickets", f"/console/api/tickets/{number}"):
-        reply = requests.get(console_site.url + path, timeout=30,
-                             headers={"Authorization": f"Bearer {token}"})
+        reply = requests.get(
+            console_site.url + path, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        )
         assert reply.status_code == 403 and PHONE not in reply.text
 
 
@@ -246,11 +312,16 @@ def test_tickets_cannot_be_assigned_to_an_editor(console_site):
     boss = login(console_site, "supervisor")
     number = console_site.ticket
     page = boss.get(f"{console_site.url}/console/tickets/{number}", timeout=30).text
-    reply = boss.post(f"{console_site.url}/console/tickets/{number}/assign", timeout=30,
-                      data={"csrf": csrf_of(page), "assignee": "editor.web"})
+    reply = boss.post(
+        f"{console_site.url}/console/tickets/{number}/assign",
+        timeout=30,
+        data={"csrf": csrf_of(page), "assignee": "editor.web"},
+    )
     assert "工单只能分配给客服或主管" in reply.text
-    assert store.get_for_sender(number, "web-test-user",
-                                database_url=console_site.database_url).status == "open"
+    assert (
+        store.get_for_sender(number, "web-test-user", database_url=console_site.database_url).status
+        == "open"
+    )
 
 
 def test_mermaid_is_served_locally(console_site):

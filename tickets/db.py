@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, Optional
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tickets import config
 
 _lock = threading.Lock()
-_engines: Dict[str, Engine] = {}
-_sessionmakers: Dict[str, sessionmaker] = {}
+_engines: dict[str, Engine] = {}
+_sessionmakers: dict[str, sessionmaker] = {}
 
 
 def _make_engine(url: str) -> Engine:
@@ -24,7 +24,9 @@ def _make_engine(url: str) -> Engine:
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, future=True,
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            future=True,
             hide_parameters=True,  # SQL errors must not print phone numbers into logs
         )
 
@@ -41,19 +43,20 @@ def _make_engine(url: str) -> Engine:
     return engine
 
 
-def get_engine(url: Optional[str] = None) -> Engine:
+def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: ``DATABASE_URL``), created once per process."""
     url = url or config.database_url()
     with _lock:
         if url not in _engines:
             _engines[url] = _make_engine(url)
-            _sessionmakers[url] = sessionmaker(bind=_engines[url], future=True,
-                                               expire_on_commit=False)
+            _sessionmakers[url] = sessionmaker(
+                bind=_engines[url], future=True, expire_on_commit=False
+            )
         return _engines[url]
 
 
 @contextmanager
-def session_scope(url: Optional[str] = None) -> Iterator[Session]:
+def session_scope(url: str | None = None) -> Iterator[Session]:
     """One session per unit of work: commit on success, roll back on error."""
     url = url or config.database_url()
     get_engine(url)

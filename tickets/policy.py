@@ -5,10 +5,11 @@ The policy is data (``data/policy/priority.yml``); this module only reads and ap
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -46,16 +47,16 @@ class Decision:
     priority: str
     level: Level
     due_at: datetime
-    matched_rules: List[str] = field(default_factory=list)
+    matched_rules: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class PriorityPolicy:
-    levels: Dict[str, Level]
-    rules: List[Rule]
+    levels: dict[str, Level]
+    rules: list[Rule]
     default: str
-    statuses: Dict[str, str]
-    categories: Dict[str, str]
+    statuses: dict[str, str]
+    categories: dict[str, str]
 
     def decide(
         self,
@@ -64,7 +65,7 @@ class PriorityPolicy:
         reason: str,
         urgent_signal: bool,
         created_at: datetime,
-        playbook_priority: Optional[str] = None,
+        playbook_priority: str | None = None,
     ) -> Decision:
         """Choose the most urgent priority among every matching rule.
 
@@ -72,14 +73,12 @@ class PriorityPolicy:
         every step of the playbook failed; it can raise the priority, never lower it.
         """
         facts = {"category": category, "reason": reason, "urgent_signal": bool(urgent_signal)}
-        candidates: List[tuple] = []
+        candidates: list[tuple] = []
         for rule in self.rules:
             if rule.matches(facts):
                 candidates.append((self.levels[rule.priority].rank, rule.priority, rule.name))
         if reason == "playbook_exhausted" and playbook_priority in self.levels:
-            candidates.append(
-                (self.levels[playbook_priority].rank, playbook_priority, "playbook")
-            )
+            candidates.append((self.levels[playbook_priority].rank, playbook_priority, "playbook"))
         if candidates:
             candidates.sort()
             priority = candidates[0][1]
@@ -103,11 +102,13 @@ class PriorityPolicy:
 def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
     """Build a policy from parsed YAML, raising :class:`PolicyError` on any mistake."""
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}: 文件内容必须是一个映射（mapping），包含 levels、escalation_rules、default")
+        raise PolicyError(
+            f"{source}: 文件内容必须是一个映射（mapping），包含 levels、escalation_rules、default"
+        )
     raw_levels = data.get("levels")
     if not isinstance(raw_levels, dict) or not raw_levels:
         raise PolicyError(f"{source}: 缺少 levels（优先级列表），请至少定义一个优先级")
-    levels: Dict[str, Level] = {}
+    levels: dict[str, Level] = {}
     for name, spec in raw_levels.items():
         if not isinstance(spec, dict):
             raise PolicyError(f"{source}: levels.{name} 必须包含 label、rank、response_hours")
@@ -129,8 +130,10 @@ def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
         )
     default = data.get("default")
     if default not in levels:
-        raise PolicyError(f"{source}: default 的取值 {default!r} 不在 levels 中（可选：{', '.join(levels)}）")
-    rules: List[Rule] = []
+        raise PolicyError(
+            f"{source}: default 的取值 {default!r} 不在 levels 中（可选：{', '.join(levels)}）"
+        )
+    rules: list[Rule] = []
     for index, raw in enumerate(data.get("escalation_rules") or []):
         where = f"{source}: escalation_rules[{index}]"
         if not isinstance(raw, dict) or not isinstance(raw.get("when"), dict):
@@ -142,12 +145,18 @@ def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
             )
         if raw.get("priority") not in levels:
             raise PolicyError(
-                f"{where}.priority 的取值 {raw.get('priority')!r} 不在 levels 中（可选：{', '.join(levels)}）"
+                f"{where}.priority 的取值 {raw.get('priority')!r} 不在 levels 中"
+                f"（可选：{', '.join(levels)}）"
             )
         if "reason" in raw["when"] and raw["when"]["reason"] not in REASONS:
             raise PolicyError(f"{where}.when.reason 只能是 {sorted(REASONS)}")
-        rules.append(Rule(name=str(raw.get("name") or f"rule {index}"), when=dict(raw["when"]),
-                          priority=raw["priority"]))
+        rules.append(
+            Rule(
+                name=str(raw.get("name") or f"rule {index}"),
+                when=dict(raw["when"]),
+                priority=raw["priority"],
+            )
+        )
     return PriorityPolicy(
         levels=levels,
         rules=rules,
@@ -157,10 +166,10 @@ def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
     )
 
 
-_cache: Dict[str, tuple] = {}
+_cache: dict[str, tuple] = {}
 
 
-def load_policy(path: Optional[Path] = None) -> PriorityPolicy:
+def load_policy(path: Path | None = None) -> PriorityPolicy:
     """Load (and cache until the file changes) the priority policy."""
     path = Path(path or config.policy_path())
     mtime = path.stat().st_mtime_ns

@@ -18,7 +18,6 @@ import secrets
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
 
 from sqlalchemy import select
 
@@ -26,7 +25,7 @@ from tickets.db import session_scope
 from tickets.models import STAFF_ROLES, TICKET_ROLES, StaffToken, StaffUser, utcnow
 
 #: scrypt cost: ~150 ms and 32 MiB per hash on these 2-core machines: guessing is slow.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,64}$")
 MIN_PASSWORD = 10
 #: After this many failed logins in a row, each further attempt waits longer (up to 15 min).
@@ -74,8 +73,15 @@ def _view(user: StaffUser) -> Staff:
 
 def hash_password(password: str) -> str:
     salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
-                            p=SCRYPT_P, maxmem=64 * 1024 * 1024, dklen=32)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt,
+        n=SCRYPT_N,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        maxmem=64 * 1024 * 1024,
+        dklen=32,
+    )
     encode = lambda raw: base64.b64encode(raw).decode("ascii")  # noqa: E731
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt)}${encode(digest)}"
 
@@ -86,15 +92,28 @@ def verify_password(password: str, encoded: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=int(n),
-                                r=int(r), p=int(p), maxmem=64 * 1024 * 1024, dklen=len(expected))
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=64 * 1024 * 1024,
+            dklen=len(expected),
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
 
 
-def create_staff(username: str, password: str, role: str, display_name: Optional[str] = None,
-                 *, database_url: Optional[str] = None) -> Staff:
+def create_staff(
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None = None,
+    *,
+    database_url: str | None = None,
+) -> Staff:
     username = username.strip().lower()
     if not USERNAME_RE.match(username):
         raise StaffError("用户名只能包含小写字母、数字和 _ . -，长度 3-64")
@@ -105,9 +124,14 @@ def create_staff(username: str, password: str, role: str, display_name: Optional
     with session_scope(database_url) as session:
         if session.execute(select(StaffUser).where(StaffUser.username == username)).scalar():
             raise StaffError(f"用户名 {username} 已存在")
-        user = StaffUser(username=username, display_name=(display_name or username).strip()[:64],
-                         role=role, password_hash=hash_password(password), active=True,
-                         failed_logins=0)
+        user = StaffUser(
+            username=username,
+            display_name=(display_name or username).strip()[:64],
+            role=role,
+            password_hash=hash_password(password),
+            active=True,
+            failed_logins=0,
+        )
         session.add(user)
         session.flush()
         return _view(user)
@@ -118,11 +142,16 @@ def lock_delay(failures: int) -> timedelta:
     if failures < FREE_FAILURES:
         return timedelta(0)
     exponent = min(failures - FREE_FAILURES + 1, 20)
-    return min(timedelta(seconds=2 ** exponent), MAX_LOCK)
+    return min(timedelta(seconds=2**exponent), MAX_LOCK)
 
 
-def authenticate(username: str, password: str, *, now: Optional[datetime] = None,
-                 database_url: Optional[str] = None) -> Staff:
+def authenticate(
+    username: str,
+    password: str,
+    *,
+    now: datetime | None = None,
+    database_url: str | None = None,
+) -> Staff:
     """The staff member, or StaffError with the same message for every kind of failure
     (no hint whether the name exists). Failed attempts make the next ones wait."""
     now = now or utcnow()
@@ -158,31 +187,41 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(username: str, label: str = "", *, database_url: Optional[str] = None) -> str:
+def create_token(username: str, label: str = "", *, database_url: str | None = None) -> str:
     """A new API token for the staff member (shown once; only its hash is kept)."""
     token = "dy_" + secrets.token_urlsafe(32)
     with session_scope(database_url) as session:
-        user = session.execute(select(StaffUser).where(
-            StaffUser.username == username.strip().lower(), StaffUser.active.is_(True))).scalar()
+        user = session.execute(
+            select(StaffUser).where(
+                StaffUser.username == username.strip().lower(), StaffUser.active.is_(True)
+            )
+        ).scalar()
         if user is None:
             raise StaffError(f"找不到账号 {username}")
-        session.add(StaffToken(staff_id=user.id, token_hash=_token_hash(token), label=label[:64],
-                               created_at=utcnow()))
+        session.add(
+            StaffToken(
+                staff_id=user.id,
+                token_hash=_token_hash(token),
+                label=label[:64],
+                created_at=utcnow(),
+            )
+        )
     return token
 
 
-def staff_for_token(token: str, *, database_url: Optional[str] = None) -> Optional[Staff]:
+def staff_for_token(token: str, *, database_url: str | None = None) -> Staff | None:
     if not token or len(token) > 200:
         return None
     with session_scope(database_url) as session:
         user = session.execute(
-            select(StaffUser).join(StaffToken, StaffToken.staff_id == StaffUser.id)
+            select(StaffUser)
+            .join(StaffToken, StaffToken.staff_id == StaffUser.id)
             .where(StaffToken.token_hash == _token_hash(token), StaffUser.active.is_(True))
         ).scalar()
         return _view(user) if user is not None else None
 
 
-def get_staff(staff_id: int, *, database_url: Optional[str] = None) -> Optional[Staff]:
+def get_staff(staff_id: int, *, database_url: str | None = None) -> Staff | None:
     with session_scope(database_url) as session:
         user = session.get(StaffUser, staff_id)
         return _view(user) if user is not None and user.active else None
@@ -195,8 +234,11 @@ def main(argv=None) -> int:
     create.add_argument("username")
     create.add_argument("--role", choices=STAFF_ROLES, default="agent")
     create.add_argument("--name", help="the name shown in the console (default: username)")
-    create.add_argument("--password-stdin", action="store_true",
-                        help="read the password from standard input instead of asking")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of asking",
+    )
     token = commands.add_parser("token", help="create an API token for a staff account")
     token.add_argument("username")
     token.add_argument("--label", default="")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -33,15 +34,15 @@ class TicketView:
     number: str
     sender_id: str
     category: str
-    playbook: Optional[str]
+    playbook: str | None
     reason: str
-    steps_tried: List[Dict[str, Any]]
+    steps_tried: list[dict[str, Any]]
     priority: str
     sla_due_at: datetime
     status: str
-    contact_phone: Optional[str]
-    contact_email: Optional[str]
-    transcript: List[Dict[str, Any]]
+    contact_phone: str | None
+    contact_email: str | None
+    transcript: list[dict[str, Any]]
     created_at: datetime
     created_now: bool = False
 
@@ -72,10 +73,10 @@ def _view(ticket: Ticket, created_now: bool = False) -> TicketView:
 
 def escalation_key(sender_id: str, flow_id: str) -> str:
     """The idempotency key of one escalation of one conversation."""
-    return hashlib.sha256(f"{sender_id}\x1f{flow_id}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{sender_id}\x1f{flow_id}".encode()).hexdigest()
 
 
-def _clip_transcript(transcript: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _clip_transcript(transcript: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     turns = list(transcript)[-MAX_TRANSCRIPT_TURNS:]
     clipped = []
     for turn in turns:
@@ -93,8 +94,10 @@ def _next_number(session, created_at: datetime) -> str:
     prefix = f"DY-{day}-"
     # longest, then greatest: DY-...-10000 sorts after DY-...-9999
     last = session.execute(
-        select(Ticket.number).where(Ticket.number.like(prefix + "%"))
-        .order_by(func.length(Ticket.number).desc(), Ticket.number.desc()).limit(1)
+        select(Ticket.number)
+        .where(Ticket.number.like(prefix + "%"))
+        .order_by(func.length(Ticket.number).desc(), Ticket.number.desc())
+        .limit(1)
     ).scalar()
     seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}{seq:04d}"
@@ -106,14 +109,14 @@ def create_ticket(
     sender_id: str,
     category: str,
     reason: str,
-    playbook: Optional[str] = None,
-    playbook_priority: Optional[str] = None,
-    steps_tried: Sequence[Dict[str, Any]] = (),
+    playbook: str | None = None,
+    playbook_priority: str | None = None,
+    steps_tried: Sequence[dict[str, Any]] = (),
     urgent_signal: bool = False,
-    transcript: Sequence[Dict[str, Any]] = (),
-    policy: Optional[PriorityPolicy] = None,
-    now: Optional[datetime] = None,
-    database_url: Optional[str] = None,
+    transcript: Sequence[dict[str, Any]] = (),
+    policy: PriorityPolicy | None = None,
+    now: datetime | None = None,
+    database_url: str | None = None,
 ) -> TicketView:
     """Create the ticket for one escalation, or return the one that key already made."""
     policy = policy or load_policy()
@@ -159,7 +162,7 @@ def create_ticket(
     raise RuntimeError("could not allocate a ticket number after 8 attempts")
 
 
-def get_by_key(idempotency_key: str, *, database_url: Optional[str] = None) -> Optional[TicketView]:
+def get_by_key(idempotency_key: str, *, database_url: str | None = None) -> TicketView | None:
     with session_scope(database_url) as session:
         ticket = session.execute(
             select(Ticket).where(Ticket.idempotency_key == idempotency_key)
@@ -168,8 +171,8 @@ def get_by_key(idempotency_key: str, *, database_url: Optional[str] = None) -> O
 
 
 def get_for_sender(
-    number: str, sender_id: str, *, database_url: Optional[str] = None
-) -> Optional[TicketView]:
+    number: str, sender_id: str, *, database_url: str | None = None
+) -> TicketView | None:
     """The ticket ``number`` if and only if it belongs to ``sender_id``."""
     if not isinstance(number, str) or not NUMBER_RE.match(number):
         return None
@@ -181,15 +184,21 @@ def get_for_sender(
 
 
 def find_unfinished(
-    sender_id: str, category: str, *, statuses: Sequence[str] = ("open", "assigned", "in_progress"),
-    database_url: Optional[str] = None,
-) -> Optional[TicketView]:
+    sender_id: str,
+    category: str,
+    *,
+    statuses: Sequence[str] = ("open", "assigned", "in_progress"),
+    database_url: str | None = None,
+) -> TicketView | None:
     """The sender's newest ticket of ``category`` that staff have not finished yet."""
     with session_scope(database_url) as session:
         ticket = session.execute(
             select(Ticket)
-            .where(Ticket.sender_id == sender_id, Ticket.category == category,
-                   Ticket.status.in_(list(statuses)))
+            .where(
+                Ticket.sender_id == sender_id,
+                Ticket.category == category,
+                Ticket.status.in_(list(statuses)),
+            )
             .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             .limit(1)
         ).scalar_one_or_none()
@@ -197,8 +206,8 @@ def find_unfinished(
 
 
 def list_for_sender(
-    sender_id: str, *, limit: int = 5, database_url: Optional[str] = None
-) -> List[TicketView]:
+    sender_id: str, *, limit: int = 5, database_url: str | None = None
+) -> list[TicketView]:
     """The sender's own most recent tickets, newest first."""
     with session_scope(database_url) as session:
         rows = session.execute(
@@ -214,9 +223,9 @@ def set_contact(
     number: str,
     sender_id: str,
     *,
-    phone: Optional[str] = None,
-    email: Optional[str] = None,
-    database_url: Optional[str] = None,
+    phone: str | None = None,
+    email: str | None = None,
+    database_url: str | None = None,
 ) -> bool:
     """Attach validated contact details to the sender's own ticket."""
     if phone is not None and not PHONE_RE.match(phone):
@@ -240,11 +249,11 @@ def record_feedback(
     *,
     idempotency_key: str,
     sender_id: str,
-    playbook: Optional[str],
-    resolved_step: Optional[str],
-    rating: Optional[int] = None,
-    ticket_number: Optional[str] = None,
-    database_url: Optional[str] = None,
+    playbook: str | None,
+    resolved_step: str | None,
+    rating: int | None = None,
+    ticket_number: str | None = None,
+    database_url: str | None = None,
 ) -> None:
     """Record a resolution (by the bot, or a ticket the user confirmed) and later its 1-5
     rating (upsert)."""
@@ -257,9 +266,13 @@ def record_feedback(
                     select(Feedback).where(Feedback.idempotency_key == idempotency_key)
                 ).scalar_one_or_none()
                 if row is None:
-                    row = Feedback(idempotency_key=idempotency_key, sender_id=sender_id,
-                                   playbook=playbook, resolved_step=resolved_step,
-                                   ticket_number=ticket_number)
+                    row = Feedback(
+                        idempotency_key=idempotency_key,
+                        sender_id=sender_id,
+                        playbook=playbook,
+                        resolved_step=resolved_step,
+                        ticket_number=ticket_number,
+                    )
                     session.add(row)
                 if rating is not None:
                     row.rating = rating
@@ -268,13 +281,17 @@ def record_feedback(
             continue
 
 
-def get_feedback(idempotency_key: str, *, database_url: Optional[str] = None) -> Optional[Dict]:
+def get_feedback(idempotency_key: str, *, database_url: str | None = None) -> dict | None:
     with session_scope(database_url) as session:
         row = session.execute(
             select(Feedback).where(Feedback.idempotency_key == idempotency_key)
         ).scalar_one_or_none()
         if row is None:
             return None
-        return {"sender_id": row.sender_id, "playbook": row.playbook,
-                "resolved_step": row.resolved_step, "rating": row.rating,
-                **({"ticket_number": row.ticket_number} if row.ticket_number else {})}
+        return {
+            "sender_id": row.sender_id,
+            "playbook": row.playbook,
+            "resolved_step": row.resolved_step,
+            "rating": row.rating,
+            **({"ticket_number": row.ticket_number} if row.ticket_number else {}),
+        }

@@ -8,7 +8,7 @@ broken goes back to in_progress; supervisors may assign to anyone and change pri
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from sqlalchemy import select
 
@@ -38,12 +38,19 @@ def _ticket(session, number: str) -> Ticket:
     return ticket
 
 
-def _audit(session, ticket: Ticket, actor: Optional[Staff], kind: str, **detail: Any) -> None:
-    session.add(TicketEvent(ticket_id=ticket.id, actor_id=actor.id if actor else None, kind=kind,
-                            detail=detail, created_at=utcnow()))
+def _audit(session, ticket: Ticket, actor: Staff | None, kind: str, **detail: Any) -> None:
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            actor_id=actor.id if actor else None,
+            kind=kind,
+            detail=detail,
+            created_at=utcnow(),
+        )
+    )
 
 
-def _move(session, ticket: Ticket, actor: Optional[Staff], to: str, note: str = "") -> None:
+def _move(session, ticket: Ticket, actor: Staff | None, to: str, note: str = "") -> None:
     if to not in TRANSITIONS.get(ticket.status, set()):
         raise WorkflowError(f"工单状态不能从「{ticket.status}」直接变为「{to}」")
     now = utcnow()
@@ -58,7 +65,7 @@ def _move(session, ticket: Ticket, actor: Optional[Staff], to: str, note: str = 
     ticket.updated_at = now
 
 
-def claim(number: str, actor: Staff, *, database_url: Optional[str] = None) -> None:
+def claim(number: str, actor: Staff, *, database_url: str | None = None) -> None:
     """The agent takes an open ticket."""
     if not actor.works_tickets:
         raise WorkflowError("内容编辑账号不能处理工单")
@@ -71,15 +78,19 @@ def claim(number: str, actor: Staff, *, database_url: Optional[str] = None) -> N
         _move(session, ticket, actor, "assigned")
 
 
-def assign(number: str, actor: Staff, assignee_username: str, *,
-           database_url: Optional[str] = None) -> None:
+def assign(
+    number: str, actor: Staff, assignee_username: str, *, database_url: str | None = None
+) -> None:
     """A supervisor gives the ticket to an agent."""
     if not actor.is_supervisor:
         raise WorkflowError("只有主管可以把工单分配给他人")
     with session_scope(database_url) as session:
         ticket = _ticket(session, number)
-        assignee = session.execute(select(StaffUser).where(
-            StaffUser.username == assignee_username, StaffUser.active.is_(True))).scalar()
+        assignee = session.execute(
+            select(StaffUser).where(
+                StaffUser.username == assignee_username, StaffUser.active.is_(True)
+            )
+        ).scalar()
         if assignee is None:
             raise WorkflowError(f"找不到客服 {assignee_username}")
         if assignee.role not in TICKET_ROLES:
@@ -92,8 +103,9 @@ def assign(number: str, actor: Staff, assignee_username: str, *,
             _move(session, ticket, actor, "assigned")
 
 
-def transition(number: str, actor: Staff, to: str, note: str = "", *,
-               database_url: Optional[str] = None) -> None:
+def transition(
+    number: str, actor: Staff, to: str, note: str = "", *, database_url: str | None = None
+) -> None:
     """Move the ticket to ``to``; only its assignee or a supervisor may."""
     if not actor.works_tickets:
         raise WorkflowError("内容编辑账号不能处理工单")
@@ -104,31 +116,35 @@ def transition(number: str, actor: Staff, to: str, note: str = "", *,
         _move(session, ticket, actor, to, note)
 
 
-def reopen_by_user(number: str, sender_id: str, note: str, *,
-                   database_url: Optional[str] = None) -> bool:
+def reopen_by_user(
+    number: str, sender_id: str, note: str, *, database_url: str | None = None
+) -> bool:
     """The user says a resolved ticket is still broken: back to in_progress, with a note."""
     with session_scope(database_url) as session:
-        ticket = session.execute(select(Ticket).where(
-            Ticket.number == number, Ticket.sender_id == sender_id)).scalar()
+        ticket = session.execute(
+            select(Ticket).where(Ticket.number == number, Ticket.sender_id == sender_id)
+        ).scalar()
         if ticket is None or ticket.status != "resolved":
             return False
         _move(session, ticket, None, "in_progress", note)
         return True
 
 
-def close_by_user(number: str, sender_id: str, *, database_url: Optional[str] = None) -> bool:
+def close_by_user(number: str, sender_id: str, *, database_url: str | None = None) -> bool:
     """The user confirms the fix of a resolved ticket: it is closed (the follow-up visit)."""
     with session_scope(database_url) as session:
-        ticket = session.execute(select(Ticket).where(
-            Ticket.number == number, Ticket.sender_id == sender_id)).scalar()
+        ticket = session.execute(
+            select(Ticket).where(Ticket.number == number, Ticket.sender_id == sender_id)
+        ).scalar()
         if ticket is None or ticket.status != "resolved":
             return False
         _move(session, ticket, None, "closed", "用户确认问题已解决")
         return True
 
 
-def change_priority(number: str, actor: Staff, priority: str, reason: str, *,
-                    database_url: Optional[str] = None) -> None:
+def change_priority(
+    number: str, actor: Staff, priority: str, reason: str, *, database_url: str | None = None
+) -> None:
     """A supervisor changes the priority (with a reason); the due time follows the new level."""
     if not actor.is_supervisor:
         raise WorkflowError("只有主管可以修改优先级")
@@ -139,16 +155,26 @@ def change_priority(number: str, actor: Staff, priority: str, reason: str, *,
         raise WorkflowError(f"优先级只能是 {'、'.join(levels)}")
     with session_scope(database_url) as session:
         ticket = _ticket(session, number)
-        created = ticket.created_at if ticket.created_at.tzinfo else \
-            ticket.created_at.replace(tzinfo=timezone.utc)
-        _audit(session, ticket, actor, "priority", old=ticket.priority, new=priority,
-               reason=reason.strip()[:MAX_NOTE])
+        created = (
+            ticket.created_at
+            if ticket.created_at.tzinfo
+            else ticket.created_at.replace(tzinfo=timezone.utc)
+        )
+        _audit(
+            session,
+            ticket,
+            actor,
+            "priority",
+            old=ticket.priority,
+            new=priority,
+            reason=reason.strip()[:MAX_NOTE],
+        )
         ticket.priority = priority
         ticket.sla_due_at = created + timedelta(hours=levels[priority].response_hours)
         ticket.updated_at = utcnow()
 
 
-def add_note(number: str, actor: Staff, text: str, *, database_url: Optional[str] = None) -> None:
+def add_note(number: str, actor: Staff, text: str, *, database_url: str | None = None) -> None:
     """An internal note (never shown to the user)."""
     if not actor.works_tickets:
         raise WorkflowError("内容编辑账号不能处理工单")
@@ -158,8 +184,14 @@ def add_note(number: str, actor: Staff, text: str, *, database_url: Optional[str
         _audit(session, _ticket(session, number), actor, "note", text=text.strip()[:MAX_NOTE])
 
 
-def record_reply(number: str, actor: Staff, text: str, *, now: Optional[datetime] = None,
-                 database_url: Optional[str] = None) -> None:
+def record_reply(
+    number: str,
+    actor: Staff,
+    text: str,
+    *,
+    now: datetime | None = None,
+    database_url: str | None = None,
+) -> None:
     """A reply sent to the user: audited, and the first one is the ticket's first response."""
     if not actor.works_tickets:
         raise WorkflowError("内容编辑账号不能处理工单")
@@ -172,12 +204,17 @@ def record_reply(number: str, actor: Staff, text: str, *, now: Optional[datetime
             ticket.first_response_at = moment
         _audit(session, ticket, actor, "reply", text=text.strip()[:MAX_NOTE])
         ticket.transcript = list(ticket.transcript or []) + [
-            {"role": "staff", "text": text.strip()[:MAX_NOTE], "ts": moment.isoformat(),
-             "staff": actor.display_name}]
+            {
+                "role": "staff",
+                "text": text.strip()[:MAX_NOTE],
+                "ts": moment.isoformat(),
+                "staff": actor.display_name,
+            }
+        ]
         ticket.updated_at = moment
 
 
-def audit_trail(number: str, *, database_url: Optional[str] = None) -> List[Dict[str, Any]]:
+def audit_trail(number: str, *, database_url: str | None = None) -> list[dict[str, Any]]:
     """Every change of the ticket, oldest first, with the staff member's username."""
     with session_scope(database_url) as session:
         ticket = _ticket(session, number)
@@ -187,5 +224,12 @@ def audit_trail(number: str, *, database_url: Optional[str] = None) -> List[Dict
             .where(TicketEvent.ticket_id == ticket.id)
             .order_by(TicketEvent.id)
         ).all()
-        return [{"kind": event.kind, "actor": username, "detail": dict(event.detail or {}),
-                 "at": event.created_at} for event, username in rows]
+        return [
+            {
+                "kind": event.kind,
+                "actor": username,
+                "detail": dict(event.detail or {}),
+                "at": event.created_at,
+            }
+            for event, username in rows
+        ]

@@ -1,1 +1,4 @@
-"""How the assistant reads what users write: text normalisation and step answers in context (imports nothing of the project)."""
+"""How the assistant reads what users write: text normalisation and step answers in context.
+
+Imports nothing of the project.
+"""

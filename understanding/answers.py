@@ -18,9 +18,9 @@ not a classifier: README, "Step answers".
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from understanding.normalize import normalize
 
@@ -41,7 +41,7 @@ ANSWER_LABELS = (Verdict.WORKED.value, Verdict.FAILED.value, Verdict.HUMAN.value
 class Judgement:
     verdict: Verdict
     #: for UNSURE: the reading it leans to (WORKED or FAILED), if any
-    lean: Optional[Verdict] = None
+    lean: Verdict | None = None
     #: the words that decided, for logs and the evaluation ("没+恢复", "still:还是")
     cue: str = ""
     #: OTHER because the user has not tried yet (「我试试」, 「稍等」)
@@ -80,6 +80,8 @@ def _alt(words: Iterable[str]) -> str:
     return "|".join(sorted({re.escape(w) for w in words}, key=len, reverse=True))
 
 
+# The word tables keep one line per family, not one word per line.
+# fmt: off
 #: Words that negate what follows (checked right before a completion or symptom word).
 NEGATORS = ["没有", "没能", "没法", "没办法", "木有", "莫得", "没得", "并没有", "并没", "并不", "还没有",
             "还没", "都没", "也没", "没", "未能", "未", "无法", "无从", "无处", "没处", "不能", "不会", "不可以", "不太", "不大",
@@ -289,78 +291,109 @@ _PLAIN_SIGNALS = (
     (_UNABLE, NEG, STRONG, "cannot"),
     (_ABSENT, NEG, STRONG, "absent"),
 )
+# fmt: on
 
 
-def _spans(pattern: re.Pattern, text: str) -> List[Tuple[int, int]]:
+def _spans(pattern: re.Pattern, text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
 
-def _inside(span: Tuple[int, int], taken: Sequence[Tuple[int, int]]) -> bool:
+def _inside(span: tuple[int, int], taken: Sequence[tuple[int, int]]) -> bool:
     return any(a <= span[0] and span[1] <= b and (a, b) != span for a, b in taken)
 
 
-def _negated(text: str, start: int) -> Optional[int]:
+def _negated(text: str, start: int) -> int | None:
     """Where the negation of the word at ``start`` begins, or None if it is not negated."""
     window = max(0, start - 8)
     match = _NEGATED_BEFORE.search(text[window:start])
     return window + match.start() if match else None
 
 
-_COMPLETION_RE = re.compile(r"还在(?=$|[的呢啊呀，,。.!！~～])|[看找登连打用进搜刷播传发]得(?:到|着|上|见|开|了|进|出来)|" + _alt(COMPLETIONS) + r"|[搜找登连传发刷看播收接进弄装打翻开](?:到|着|上|好|出来|进去|上去|通|成)了?|登录到|登录上")
+_COMPLETION_RE = re.compile(
+    r"还在(?=$|[的呢啊呀，,。.!！~～])|[看找登连打用进搜刷播传发]得(?:到|着|上|见|开|了|进|出来)|"
+    + _alt(COMPLETIONS)
+    + r"|[搜找登连传发刷看播收接进弄装打翻开](?:到|着|上|好|出来|进去|上去|通|成)了?|登录到|登录上"
+)
 _SYMPTOM_RE = re.compile(_alt(SYMPTOMS))
 _NEGATIVE_RE = re.compile(_alt(NEGATIVES))
-_ABILITY = re.compile(r"(?<!一)(?<!多)(?<!才)(?<!只)(?:能|可以|阔以|能够|会)(?!儿)(?!再)(?!找人|找客服|转人工)(?:正常)?[^不没又还卡断掉，,。.!！?？\s]{0,5}了")
+_ABILITY = re.compile(
+    r"(?<!一)(?<!多)(?<!才)(?<!只)(?:能|可以|阔以|能够|会)(?!儿)(?!再)(?!找人|找客服|转人工)(?:正常)?[^不没又还卡断掉，,。.!！?？\s]{0,5}了"
+)
 
 
-def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
+def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> list[Signal]:
     """Every answer signal in ``text`` (normalised), in order of position."""
-    found: List[Signal] = []
+    found: list[Signal] = []
     masked = _A_NOT_A.sub(lambda m: "□" * len(m.group()), text)
     masked = _NOT_NEGATION.sub(lambda m: "□" * len(m.group()), masked)
     masked = _NOT_HUMAN.sub(lambda m: "□" * len(m.group()), masked)
     masked = _ASKING.sub(lambda m: "□" * len(m.group()), masked)
 
     # the editor's phrases for this step come first: they know the step
-    for label, kind in ((Verdict.WORKED.value, POS), (Verdict.FAILED.value, NEG),
-                        (Verdict.HUMAN.value, HUMAN)):
+    for label, kind in (
+        (Verdict.WORKED.value, POS),
+        (Verdict.FAILED.value, NEG),
+        (Verdict.HUMAN.value, HUMAN),
+    ):
         for phrase in phrases.get(label, ()) or ():
             norm = normalize(phrase)
             for match in re.finditer(re.escape(norm), masked) if norm else ():
                 negator = _negated(masked, match.start()) if kind != HUMAN else None
                 if negator is None:
-                    found.append(Signal(kind, match.start(), match.end(), STRONG, f"phrase:{phrase}"))
+                    found.append(
+                        Signal(kind, match.start(), match.end(), STRONG, f"phrase:{phrase}")
+                    )
                 else:  # 「没进首页了」 is the opposite of the phrase 「进首页了」
-                    found.append(Signal(NEG if kind == POS else POS, negator, match.end(), STRONG,
-                                        f"phrase:not {phrase}"))
+                    found.append(
+                        Signal(
+                            NEG if kind == POS else POS,
+                            negator,
+                            match.end(),
+                            STRONG,
+                            f"phrase:not {phrase}",
+                        )
+                    )
 
     for start, end in _spans(_HUMAN, masked):
-        if not _HUMAN_NEGATED.search(masked[max(0, start - 6):start]):
+        if not _HUMAN_NEGATED.search(masked[max(0, start - 6) : start]):
             found.append(Signal(HUMAN, start, end, STRONG, f"human:{masked[start:end]}"))
     for start, end in _spans(_PENDING, masked):
         found.append(Signal(PENDING, start, end, STRONG, f"pending:{masked[start:end]}"))
     for match in _NOT_YET.finditer(masked):
-        rest = masked[match.end():]
+        rest = masked[match.end() :]
         if not _NOT_YET_RESULT.match(rest) and not _COMPLETION_RE.match(rest):
             verb = re.match(r"[\u4e00-\u9fff]{1,2}", rest)
             end = match.end() + (verb.end() if verb else 0)
-            found.append(Signal(PENDING, match.start(), end, STRONG, f"pending:{masked[match.start():end]}"))
+            found.append(
+                Signal(
+                    PENDING, match.start(), end, STRONG, f"pending:{masked[match.start() : end]}"
+                )
+            )
     asks = bool(_QUESTION.search(masked))
     for start, end in _spans(_STILL_PLAIN, masked) + _spans(_STILL_CHAR, masked):
-        cue = "or" if asks and (_OR.match(masked, start) or masked.startswith("一样", start)) else "still"
+        cue = (
+            "or"
+            if asks and (_OR.match(masked, start) or masked.startswith("一样", start))
+            else "still"
+        )
         found.append(Signal(NEG, start, end, STRONG, f"{cue}:{masked[start:end]}"))
     for start, end in _spans(_CANNOT, masked):
         verb = max(0, start - 1)
         negator = _negated(masked, verb)
-        if negator is not None and (re.search(r"不会|再", masked[negator:verb])
-                                    or (masked.startswith("不是", negator) and masked.startswith("了", end))
-                                    or re.match(r"[\u4e00-\u9fff]{0,2}的(?:情况|问题|现象|地方|时候|功能)", masked[end:])):
+        if negator is not None and (
+            re.search(r"不会|再", masked[negator:verb])
+            or (masked.startswith("不是", negator) and masked.startswith("了", end))
+            or re.match(r"[\u4e00-\u9fff]{0,2}的(?:情况|问题|现象|地方|时候|功能)", masked[end:])
+        ):
             # 不会再登不上了: it will not fail again
             found.append(Signal(POS, negator, end, STRONG, f"no-recurrence:{masked[negator:end]}"))
         else:
             found.append(Signal(NEG, verb, end, STRONG, f"cannot:{masked[verb:end]}"))
     for start, end in _spans(_NEGATIVE_RE, masked):
         word = masked[start:end]
-        found.append(Signal(NEG, start, end, STRONG, f"{'fact' if word in FACTS else 'neg'}:{word}"))
+        found.append(
+            Signal(NEG, start, end, STRONG, f"{'fact' if word in FACTS else 'neg'}:{word}")
+        )
     symptom_free = _NOT_SYMPTOM.sub(lambda m: "□" * len(m.group()), masked)
     none_of = {m.end(): m.start() for m in _NONE_OF.finditer(symptom_free)}
     for start, end in _spans(_SYMPTOM_RE, symptom_free):
@@ -374,9 +407,14 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
     for pattern in (_COMPLETION_RE, _ABILITY):
         for start, end in _spans(pattern, masked):
             negator = _negated(masked, start)
-            if negator is not None and negator == start - 1 and masked[negator] == "不" \
-                    and negator > 0 and "\u4e00" <= masked[negator - 1] <= "\u9fff" \
-                    and _CANNOT.match(masked, negator):
+            if (
+                negator is not None
+                and negator == start - 1
+                and masked[negator] == "不"
+                and negator > 0
+                and "\u4e00" <= masked[negator - 1] <= "\u9fff"
+                and _CANNOT.match(masked, negator)
+            ):
                 continue  # 传不上去了 is the verb's "cannot", read by _CANNOT (不会传不上去了)
             if negator is not None:
                 found.append(Signal(NEG, negator, end, STRONG, f"not:{masked[negator:end]}"))
@@ -400,31 +438,46 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> List[Signal]:
     spans = [(s.start, s.end) for s in found]
     kept = [s for s in found if s.kind == HUMAN or not _inside((s.start, s.end), spans)]
     editor = [s for s in kept if s.cue.startswith("phrase")]
-    kept = [s for s in kept if s in editor or not any(
-        e.start < s.end and s.start < e.end for e in editor)]
+    kept = [
+        s
+        for s in kept
+        if s in editor or not any(e.start < s.end and s.start < e.end for e in editor)
+    ]
     kept = [s for s in kept if not any(_beats(o, s) for o in kept)]
     # 没恢复正常: the negation reaches the completion right after it
-    kept = [s for s in kept if not (s.kind == POS and s.cue.startswith("done") and any(
-        o.cue.startswith("not") and o.end == s.start for o in kept))]
+    kept = [
+        s
+        for s in kept
+        if not (
+            s.kind == POS
+            and s.cue.startswith("done")
+            and any(o.cue.startswith("not") and o.end == s.start for o in kept)
+        )
+    ]
     # at one place the negative reading of a completion beats the positive one
     kept.sort(key=lambda s: (s.start, -s.end))
     return kept
 
 
 #: Acknowledgements that answer nothing: 好吧, 知道了, 算了.
+# fmt: off
 ACKNOWLEDGED = {"好的收到", "收到收到", "好吧", "行吧", "那好吧", "好的吧", "算了", "算了吧", "知道了", "好的我知道了", "我知道了", "明白了",
                 "明白", "收到", "了解", "懂了", "哦", "噢", "喔", "哦哦", "噢噢", "额", "呃", "嗯?", "嗯？", "emmm",
                 "emm", "em", "hmm", "hm", "ok?"}
+# fmt: on
 _REPEAT = re.compile(r"^(.{1,3}?)\1+$")
 
 
 def _beats(one: Signal, other: Signal) -> bool:
     """Of two partly overlapping signals of opposite kinds, which stands: a negation
     (恢复不了, 没恢复) always, otherwise the one that begins first (解封了, 被踢出来了)."""
-    if one.kind == other.kind or HUMAN in (one.kind, other.kind) \
-            or not (one.start < other.end and other.start < one.end) \
-            or _inside((one.start, one.end), [(other.start, other.end)]) \
-            or _inside((other.start, other.end), [(one.start, one.end)]):
+    if (
+        one.kind == other.kind
+        or HUMAN in (one.kind, other.kind)
+        or not (one.start < other.end and other.start < one.end)
+        or _inside((one.start, one.end), [(other.start, other.end)])
+        or _inside((other.start, other.end), [(one.start, one.end)])
+    ):
         return False
     negation = ("cannot", "not")
     if one.cue.startswith(negation) != other.cue.startswith(negation):
@@ -432,7 +485,7 @@ def _beats(one: Signal, other: Signal) -> bool:
     return one.start < other.start
 
 
-def _bare(text: str) -> Optional[Judgement]:
+def _bare(text: str) -> Judgement | None:
     """A reply that is only a yes, a no, an acknowledgement or emoji."""
     raw = re.sub(r"^(?:哈|呵|嘿|嘻)+[\s,，]*", "", text.strip()) or text.strip()
     if raw in ACKNOWLEDGED or raw.rstrip("。.!！~～") in ACKNOWLEDGED:
@@ -462,17 +515,19 @@ def _bare(text: str) -> Optional[Judgement]:
 
 
 #: What might happen, not what did: 卡了再来找你, 如果还断的话.
-_HYPOTHETICAL = re.compile(r"(?:如果|要是|万一|假如|假设|若是|再有|下次)[^，,。.!！?？;；]*|"
-                           r"[^，,。.!！?？;；\s]*(?:了|的话)再(?:来|找|联系|说|问)[^，,。.!！?？;；]*")
+_HYPOTHETICAL = re.compile(
+    r"(?:如果|要是|万一|假如|假设|若是|再有|下次)[^，,。.!！?？;；]*|"
+    r"[^，,。.!！?？;；\s]*(?:了|的话)再(?:来|找|联系|说|问)[^，,。.!！?？;；]*"
+)
 
 
-def _history_spans(text: str) -> List[Tuple[int, int]]:
+def _history_spans(text: str) -> list[tuple[int, int]]:
     """Clauses about the past, someone else's word, and what might happen: they count only
     when nothing else in the reply answers."""
     return _spans(_HISTORY, text) + _spans(_HYPOTHETICAL, text)
 
 
-def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signal]]:
+def _decide(signals: list[Signal], text: str) -> tuple[Judgement, Signal | None]:
     """The last decisive signal wins; a person asked for wins over everything."""
     every = signals
     humans = [s for s in signals if s.kind == HUMAN]
@@ -487,41 +542,62 @@ def _decide(signals: List[Signal], text: str) -> Tuple[Judgement, Optional[Signa
         # 「刚才一直提示密码错误，这次一次就进了」: the past is told, the present not read
         return Judgement(Verdict.UNSURE, cue="history-only"), None
     else:  # 「原来大写锁定开着」 explains a cause: it says nothing of the result
-        signals = [s for s in signals if not any(
-            a <= s.start < b and text.startswith("原来", a) for a, b in history)]
+        signals = [
+            s
+            for s in signals
+            if not any(a <= s.start < b and text.startswith("原来", a) for a, b in history)
+        ]
     answers = [s for s in signals if s.kind in (POS, NEG)]
     strong = [s for s in answers if s.strength == STRONG]
     pending = [s for s in signals if s.kind == PENDING]
-    after_pending = [s for s in strong if pending and s.start > pending[-1].start
-                     and not s.cue.startswith("absent")]
+    after_pending = [
+        s
+        for s in strong
+        if pending and s.start > pending[-1].start and not s.cue.startswith("absent")
+    ]
     if pending and not after_pending:
         return Judgement(Verdict.OTHER, cue=pending[-1].cue, pending=True), pending[-1]
     if strong:
         last = strong[-1]
         # "好了一点" after "不行" is not a fix
-        weak_after = [s for s in answers if s.strength == WEAK and s.start > last.start
-                      and not s.cue.startswith("emoji")]
+        weak_after = [
+            s
+            for s in answers
+            if s.strength == WEAK and s.start > last.start and not s.cue.startswith("emoji")
+        ]
         if weak_after and weak_after[-1].kind != last.kind:
-            return Judgement(Verdict.UNSURE, lean=_verdict(weak_after[-1].kind),
-                             cue=weak_after[-1].cue), weak_after[-1]
+            return Judgement(
+                Verdict.UNSURE, lean=_verdict(weak_after[-1].kind), cue=weak_after[-1].cue
+            ), weak_after[-1]
         # a contrary reading right before, with no comma or contrast word between
-        earlier = [s for s in strong if s.kind != last.kind and s.end <= last.start
-                   and not s.cue.startswith("fact")]
-        if earlier and not _CONTRAST.search(text[earlier[-1].end:last.start]) \
-                and not re.search(r"[，,。.!！~～\s;；、]", text[earlier[-1].end:last.start]):
+        earlier = [
+            s
+            for s in strong
+            if s.kind != last.kind and s.end <= last.start and not s.cue.startswith("fact")
+        ]
+        if (
+            earlier
+            and not _CONTRAST.search(text[earlier[-1].end : last.start])
+            and not re.search(r"[，,。.!！~～\s;；、]", text[earlier[-1].end : last.start])
+        ):
             if last.kind == NEG:  # "好了又断" / "找到了一部分没找到": what is left is broken
                 return Judgement(Verdict.FAILED, cue=last.cue), last
             return Judgement(Verdict.UNSURE, lean=Verdict.WORKED, cue=last.cue), last
         if last.kind == POS and _contradicted(last, strong, text):
             # 「上传失败，发布成功了」: success is declared only when nothing says otherwise
-            return Judgement(Verdict.UNSURE, lean=Verdict.WORKED, cue=f"contradicted:{last.cue}"), last
+            return Judgement(
+                Verdict.UNSURE, lean=Verdict.WORKED, cue=f"contradicted:{last.cue}"
+            ), last
         if last.kind == POS and _unread_negation(last, every, text):
             # 「妹有成功」: a negation the rules do not know, right before the success
-            return Judgement(Verdict.UNSURE, lean=Verdict.WORKED, cue=f"negation-near:{last.cue}"), last
+            return Judgement(
+                Verdict.UNSURE, lean=Verdict.WORKED, cue=f"negation-near:{last.cue}"
+            ), last
         return Judgement(_verdict(last.kind), cue=last.cue), last
     if answers:
-        return Judgement(Verdict.UNSURE, lean=_verdict(answers[-1].kind), cue=answers[-1].cue), \
-            answers[-1]
+        return Judgement(
+            Verdict.UNSURE, lean=_verdict(answers[-1].kind), cue=answers[-1].cue
+        ), answers[-1]
     return Judgement(Verdict.OTHER, cue="", question=bool(_QUESTION.search(text))), None
 
 
@@ -529,12 +605,17 @@ def _contradicted(last: Signal, strong: Sequence[Signal], text: str) -> bool:
     """True when a negative reading stands elsewhere in the reply with no contrast word
     (但, 现在, 其实…) between it and the positive one that would decide."""
     for other in strong:
-        if other.kind != NEG or other.cue.startswith(("fact", "absent")) \
-                or (last.cue.startswith("accepted") and other.start < last.start):
+        if (
+            other.kind != NEG
+            or other.cue.startswith(("fact", "absent"))
+            or (last.cue.startswith("accepted") and other.start < last.start)
+        ):
             continue
         first, second = sorted((other, last), key=lambda s: s.start)
-        between = text[first.end:second.start]
-        if not _CONTRAST.search(between) and not re.search(r"已经|其实|只是|就是|是|所以|之后|以后|后|完|刚才|刚刚|第二次|再次", between):
+        between = text[first.end : second.start]
+        if not _CONTRAST.search(between) and not re.search(
+            r"已经|其实|只是|就是|是|所以|之后|以后|后|完|刚才|刚刚|第二次|再次", between
+        ):
             return True
     return False
 
@@ -542,8 +623,10 @@ def _contradicted(last: Signal, strong: Sequence[Signal], text: str) -> bool:
 #: Characters that may negate in words the rules do not list (妹有, 无从, 冇得).
 _NEGATION_CHAR = re.compile(r"[没不无未别冇妹莫否非]")
 #: Words with those characters that negate nothing.
-_NOT_NEGATING_WORDS = re.compile(r"识别|区别|分别|告别|特别|级别|类别|别人|别的|非常|无论|无线|不少|不错|没少|"
-                                 r"不到\d|未来|姐妹|妹妹|莫名")
+_NOT_NEGATING_WORDS = re.compile(
+    r"识别|区别|分别|告别|特别|级别|类别|别人|别的|非常|无论|无线|不少|不错|没少|"
+    r"不到\d|未来|姐妹|妹妹|莫名"
+)
 
 
 def _unread_negation(last: Signal, signals: Sequence[Signal], text: str) -> bool:
@@ -566,6 +649,7 @@ def _verdict(kind: str) -> Verdict:
 _ANSWERING_CUES = ("still", "neg", "cannot", "partial", "bare", "emoji", "phrase", "but-not")
 
 
+# fmt: off
 #: Dialect and chat spellings read as standard words before the rules (木有 → 没有).
 DIALECT = {"木有": "没有", "莫得": "没有", "没得": "没有", "么有": "没有", "冇": "没有", "阔以": "可以",
            "咋": "怎么", "啥子": "什么", "整不了": "弄不了", "中不中": "行不行", "整好了": "弄好了",
@@ -581,12 +665,13 @@ DIALECT = {"木有": "没有", "莫得": "没有", "没得": "没有", "么有":
            "dengbushang": "登不上", "lianbushang": "连不上", "zhaobudao": "找不到", "zhaodaole": "找到了",
            "jiejuele": "解决了", "zhuanrengong": "转人工", "rengong": "人工", "chenggongle": "成功了",
            "流唱": "流畅", "好哒": "好的", "不型": "不行", "不形": "不行", "木得": "没有", "登陆不尚": "登录不上", "号了号了": "好了好了"}
+# fmt: on
 _DIALECT = re.compile(r"(?<![a-z])(?:" + _alt(DIALECT) + r")(?![a-z])|^号了")
 #: An answer is short; a longer text is judged on its beginning.
 MAX_CHARS = 300
 
 
-def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
+def judge(text: str, context: StepContext | None = None) -> Judgement:
     """What ``text`` means as the reply to the open step's check question."""
     context = context or StepContext()
     norm = _DIALECT.sub(lambda m: DIALECT.get(m.group(), "好了"), normalize(text)[:MAX_CHARS])
@@ -597,19 +682,33 @@ def judge(text: str, context: Optional[StepContext] = None) -> Judgement:
         if bare.cue.startswith("bare:") and asks_about_the_problem(context.question):
             # 「还会卡吗？」 「是的」: yes, it still does
             flipped = Verdict.FAILED if bare.verdict == Verdict.WORKED else Verdict.WORKED
-            return Judgement(flipped, cue=f"bare:{norm} (the question asks about the problem)",
-                             tied=True)
+            return Judgement(
+                flipped, cue=f"bare:{norm} (the question asks about the problem)", tied=True
+            )
         return replace(bare, tied=bare.verdict in (Verdict.WORKED, Verdict.FAILED))
     signals = _signals(norm, context.phrases)
     judgement = _leading_answer(norm, _read(signals, norm))
-    tied = any(s.kind in (POS, NEG) and not s.cue.startswith(REPORT_CUES) for s in signals) \
-        or judgement.cue.startswith("leading")
+    tied = any(
+        s.kind in (POS, NEG) and not s.cue.startswith(REPORT_CUES) for s in signals
+    ) or judgement.cue.startswith("leading")
     return replace(judgement, tied=tied)
 
 
 #: A first clause that answers plainly (「没有，…」, 「是的，…」); the yes words leave out 好 / 好的 /
 #: ok, which acknowledge as often as they answer (「好的，我试试」).
-_LEADING_YES = {"是的", "是啊", "对", "对的", "对啊", "可以", "可以的", "没错", "yes", "yep", "yeah"}
+_LEADING_YES = {
+    "是的",
+    "是啊",
+    "对",
+    "对的",
+    "对啊",
+    "可以",
+    "可以的",
+    "没错",
+    "yes",
+    "yep",
+    "yeah",
+}
 _FIRST_CLAUSE = re.compile(r"^([^，,。.!！;；~～\s]+)[，,。.!！;；~～\s]+(?=\S)")
 
 
@@ -620,20 +719,26 @@ def _leading_answer(norm: str, judgement: Judgement) -> Judgement:
     match = _FIRST_CLAUSE.match(norm)
     if not match or judgement.verdict == Verdict.HUMAN or judgement.pending:
         return judgement
-    first, rest = match.group(1), norm[match.end():]
+    first, rest = match.group(1), norm[match.end() :]
     lead = _bare(first)
     if lead is None or not lead.cue.startswith("bare:"):
         return judgement
-    if lead.verdict == Verdict.WORKED and (first.strip(_PARTICLES) not in _LEADING_YES
-                                           or _QUESTION.search(rest)):
+    if lead.verdict == Verdict.WORKED and (
+        first.strip(_PARTICLES) not in _LEADING_YES or _QUESTION.search(rest)
+    ):
         return judgement
-    if lead.verdict not in (Verdict.WORKED, Verdict.FAILED) or _CONTRAST.search(rest) \
-            or re.search(r"已经|其实|不过|只是", rest):
+    if (
+        lead.verdict not in (Verdict.WORKED, Verdict.FAILED)
+        or _CONTRAST.search(rest)
+        or re.search(r"已经|其实|不过|只是", rest)
+    ):
         return judgement
     if judgement.verdict in (Verdict.OTHER, Verdict.UNSURE) and not judgement.question:
         return Judgement(lead.verdict, cue=f"leading:{first}")
     if judgement.verdict in (Verdict.WORKED, Verdict.FAILED) and judgement.verdict != lead.verdict:
-        return Judgement(Verdict.UNSURE, lean=lead.verdict, cue=f"leading:{first} against {judgement.cue}")
+        return Judgement(
+            Verdict.UNSURE, lean=lead.verdict, cue=f"leading:{first} against {judgement.cue}"
+        )
     return judgement
 
 
@@ -642,13 +747,20 @@ def _leading_answer(norm: str, judgement: Judgement) -> Judgement:
 REPORT_CUES = ("symptom", "fact", "cannot", "absent")
 
 
-def _read(signals: List[Signal], norm: str) -> Judgement:
+def _read(signals: list[Signal], norm: str) -> Judgement:
     """:func:`_decide`, then what a new topic or a question changes."""
     judgement, decisive = _decide(signals, norm)
-    if _NEW_TOPIC.search(norm) and judgement.verdict != Verdict.HUMAN \
-            and not judgement.cue.startswith(("still", "phrase")):
+    if (
+        _NEW_TOPIC.search(norm)
+        and judgement.verdict != Verdict.HUMAN
+        and not judgement.cue.startswith(("still", "phrase"))
+    ):
         return Judgement(Verdict.OTHER, cue="new-topic")
-    if decisive is not None and judgement.verdict in (Verdict.WORKED, Verdict.FAILED, Verdict.UNSURE):
+    if decisive is not None and judgement.verdict in (
+        Verdict.WORKED,
+        Verdict.FAILED,
+        Verdict.UNSURE,
+    ):
         asked = any(a <= decisive.start < b for a, b in _question_clauses(norm))
         if asked and not decisive.cue.startswith(_ANSWERING_CUES):
             # 「清晰度在哪里调？」, 「为什么我的号会被锁？」: a question, not an answer
@@ -662,21 +774,33 @@ BUTTON_VERDICTS = {"affirm": Verdict.WORKED, "deny": Verdict.FAILED, "request_hu
 NEW_PROBLEM_CONFIDENCE = 0.7
 
 
-def read_reply(text: str, context: Optional[StepContext] = None, *, intent: Optional[str] = None,
-               confidence: float = 0.0, starts_other_playbook: bool = False) -> Judgement:
+def read_reply(
+    text: str,
+    context: StepContext | None = None,
+    *,
+    intent: str | None = None,
+    confidence: float = 0.0,
+    starts_other_playbook: bool = False,
+) -> Judgement:
     """The reply as the assistant reads it while the step is open: :func:`judge` with what
     the NLU said. A button carries its intent; a confident report of another playbook's
     problem with nothing tying it to this step is a new problem (OTHER), not an answer."""
     if (text or "").strip().startswith("/"):
         return Judgement(BUTTON_VERDICTS.get(intent or "", Verdict.OTHER), cue=f"button:{intent}")
     judgement = judge(text, context)
-    if judgement.verdict in (Verdict.FAILED, Verdict.UNSURE, Verdict.OTHER) \
-            and not judgement.tied and starts_other_playbook and confidence >= NEW_PROBLEM_CONFIDENCE:
+    if (
+        judgement.verdict in (Verdict.FAILED, Verdict.UNSURE, Verdict.OTHER)
+        and not judgement.tied
+        and starts_other_playbook
+        and confidence >= NEW_PROBLEM_CONFIDENCE
+    ):
         return Judgement(Verdict.OTHER, cue=f"new-problem:{intent}")
     return judgement
 
 
-_PROBLEM_QUESTION = re.compile(r"(?:还|仍|依然|是否还|会不会)[^，,。?？]{0,6}(?:" + _alt(SYMPTOMS) + r")")
+_PROBLEM_QUESTION = re.compile(
+    r"(?:还|仍|依然|是否还|会不会)[^，,。?？]{0,6}(?:" + _alt(SYMPTOMS) + r")"
+)
 
 
 def asks_about_the_problem(question: str) -> bool:
@@ -685,12 +809,15 @@ def asks_about_the_problem(question: str) -> bool:
     return bool(question) and bool(_PROBLEM_QUESTION.search(normalize(question)))
 
 
-def _question_clauses(text: str) -> List[Tuple[int, int]]:
+def _question_clauses(text: str) -> list[tuple[int, int]]:
     """The (start, end) of every clause that asks something."""
     clauses, start = [], 0
     for match in re.finditer(r"[，,。.!！~～;；]|$", text):
-        if _QUESTION.search(text, start, match.end() if match.group() in "?？" else match.start()) \
-                or "?" in text[start:match.end()] or "？" in text[start:match.end()]:
+        if (
+            _QUESTION.search(text, start, match.end() if match.group() in "?？" else match.start())
+            or "?" in text[start : match.end()]
+            or "？" in text[start : match.end()]
+        ):
             clauses.append((start, match.end()))
         start = match.end()
         if start >= len(text):

@@ -14,7 +14,7 @@ its index from the training examples and keeps it in the model (see understandin
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -33,8 +33,13 @@ class TraditionalToSimplified(GraphComponent):
     """Converts traditional characters to simplified ones before tokenization."""
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "TraditionalToSimplified":
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> TraditionalToSimplified:
         return cls()
 
     @staticmethod
@@ -48,7 +53,7 @@ class TraditionalToSimplified(GraphComponent):
             self._convert(message)
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             self._convert(message)
         return messages
@@ -60,20 +65,32 @@ class PinyinToHanzi(GraphComponent):
 
     FILE = "pinyin_index.json"
 
-    def __init__(self, model_storage: ModelStorage, resource: Resource,
-                 index: Optional[PinyinIndex] = None) -> None:
+    def __init__(
+        self, model_storage: ModelStorage, resource: Resource, index: PinyinIndex | None = None
+    ) -> None:
         self._storage = model_storage
         self._resource = resource
         self._index = index or PinyinIndex()
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "PinyinToHanzi":
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> PinyinToHanzi:
         return cls(model_storage, resource)
 
     @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "PinyinToHanzi":
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> PinyinToHanzi:
         try:
             with model_storage.read_from(resource) as directory:
                 words = json.loads((directory / cls.FILE).read_text(encoding="utf-8"))
@@ -85,8 +102,9 @@ class PinyinToHanzi(GraphComponent):
         texts = [m.get(TEXT) for m in training_data.training_examples if m.get(TEXT)]
         self._index = PinyinIndex.from_texts(texts)
         with self._storage.write_to(self._resource) as directory:
-            (directory / self.FILE).write_text(json.dumps(self._index.words, ensure_ascii=False),
-                                               encoding="utf-8")
+            (directory / self.FILE).write_text(
+                json.dumps(self._index.words, ensure_ascii=False), encoding="utf-8"
+            )
         return self._resource
 
     def _convert(self, message: Message, training: bool) -> None:
@@ -102,7 +120,7 @@ class PinyinToHanzi(GraphComponent):
             self._convert(message, training=True)
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             self._convert(message, training=False)
         return messages

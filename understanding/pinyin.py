@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import jieba
 from pypinyin import Style, lazy_pinyin
@@ -30,7 +30,7 @@ MIN_SYLLABLES = 2
 MAX_CHARS = 200
 
 
-def syllables_of(word: str) -> List[str]:
+def syllables_of(word: str) -> list[str]:
     """The toneless pinyin of ``word``, one syllable per character (ü written v)."""
     return lazy_pinyin(word, style=Style.NORMAL, v_to_u=False)
 
@@ -47,10 +47,10 @@ def all_syllables() -> frozenset:
 class PinyinIndex:
     """Toneless pinyin ("wang luo") -> the most frequent training word spelt so (网络)."""
 
-    words: Dict[str, str] = field(default_factory=dict)
+    words: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> "PinyinIndex":
+    def from_texts(cls, texts: Iterable[str]) -> PinyinIndex:
         words: Counter = Counter()
         inner: Counter = Counter()  # characters seen only inside longer words
         for text in texts:
@@ -59,7 +59,7 @@ class PinyinIndex:
                     words[word] += 1
                     if len(word) > 1:
                         inner.update(word)
-        best: Dict[str, Tuple[int, int, str]] = {}
+        best: dict[str, tuple[int, int, str]] = {}
         for counts, standing in ((words, 1), (inner, 0)):
             for word, count in counts.items():
                 key = " ".join(syllables_of(word))
@@ -68,14 +68,19 @@ class PinyinIndex:
                     best[key] = (standing, count, word)
         return cls({key: word for key, (_standing, _count, word) in best.items()})
 
-    def read(self, text: str) -> Optional[str]:
+    def read(self, text: str) -> str | None:
         """The characters ``text`` spells if it is wholly pinyin, else None."""
         lowered = (text or "").strip().lower()
-        if not lowered or len(lowered) > MAX_CHARS or not _PINYIN_ONLY.match(lowered) or not re.search(r"[a-z]", lowered):
+        if (
+            not lowered
+            or len(lowered) > MAX_CHARS
+            or not _PINYIN_ONLY.match(lowered)
+            or not re.search(r"[a-z]", lowered)
+        ):
             return None
-        pieces: List[str] = []
+        pieces: list[str] = []
         syllable_count = 0
-        pending: List[str] = []
+        pending: list[str] = []
         for chunk in _CHUNKS.findall(lowered):
             if not re.match(r"[a-zü']", chunk):
                 if pending:
@@ -99,10 +104,10 @@ class PinyinIndex:
             return None
         return "".join(pieces)
 
-    def _spell(self, syllables: Sequence[str]) -> Optional[str]:
+    def _spell(self, syllables: Sequence[str]) -> str | None:
         """The fewest index words covering ``syllables`` in order, or None."""
         count = len(syllables)
-        best: List[Optional[Tuple[int, List[str]]]] = [None] * (count + 1)
+        best: list[tuple[int, list[str]] | None] = [None] * (count + 1)
         best[0] = (0, [])
         for end in range(1, count + 1):
             for start in range(max(0, end - 8), end):
@@ -117,10 +122,10 @@ class PinyinIndex:
         return "".join(best[count][1]) if best[count] is not None else None
 
 
-def _split(letters: str, known: frozenset) -> Optional[List[str]]:
+def _split(letters: str, known: frozenset) -> list[str] | None:
     """``letters`` cut into the fewest pinyin syllables (zhuanrengong -> zhuan ren gong)."""
     count = len(letters)
-    best: List[Optional[List[str]]] = [None] * (count + 1)
+    best: list[list[str] | None] = [None] * (count + 1)
     best[0] = []
     for end in range(1, count + 1):
         for start in range(max(0, end - _LONGEST), end):

@@ -17,14 +17,14 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import aiohttp
 import yaml
 from sanic import Sanic, response
 from sanic.request import Request
 
-from actions.transcript import is_external
+from tickets.transcript import is_external
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
@@ -41,37 +41,46 @@ def rasa_url() -> str:
     return os.environ.get("RASA_URL") or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}"
 
 
-def history_from_events(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def history_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """User and bot turns as the widget shows them: button payloads become their titles."""
-    turns: List[Dict[str, Any]] = []
-    last_buttons: Dict[str, str] = {}
+    turns: list[dict[str, Any]] = []
+    last_buttons: dict[str, str] = {}
     for event in events:
         kind = event.get("event")
         if kind == "user":
             text = event.get("text") or ""
             if text in HIDDEN_PAYLOADS or is_external(event):
                 continue
-            turns.append({"role": "user", "text": last_buttons.get(text, text),
-                          "ts": event.get("timestamp")})
+            turns.append(
+                {"role": "user", "text": last_buttons.get(text, text), "ts": event.get("timestamp")}
+            )
         elif kind == "bot":
             data = event.get("data") or {}
             buttons = [b for b in data.get("buttons") or [] if isinstance(b, dict)]
             if buttons:
                 last_buttons = {b.get("payload"): b.get("title") for b in buttons}
-            turn = {"role": "bot", "text": event.get("text") or "", "ts": event.get("timestamp"),
-                    "buttons": [{"title": b.get("title"), "payload": b.get("payload")}
-                                for b in buttons]}
+            turn = {
+                "role": "bot",
+                "text": event.get("text") or "",
+                "ts": event.get("timestamp"),
+                "buttons": [
+                    {"title": b.get("title"), "payload": b.get("payload")} for b in buttons
+                ],
+            }
             if data.get("image"):
                 turn["image"] = data["image"]
             turns.append(turn)
     return turns
 
 
-def widget_strings() -> Dict[str, str]:
+def widget_strings() -> dict[str, str]:
     """The page's own words (title, placeholder, connection states) from domain.yml."""
     responses = yaml.safe_load(DOMAIN.read_text(encoding="utf-8")).get("responses") or {}
-    return {key: value[0]["text"] for key, value in responses.items()
-            if key.startswith("utter_widget_") and value and "text" in value[0]}
+    return {
+        key: value[0]["text"]
+        for key, value in responses.items()
+        if key.startswith("utter_widget_") and value and "text" in value[0]
+    }
 
 
 def create_app(name: str = "dy_web") -> Sanic:
@@ -81,8 +90,10 @@ def create_app(name: str = "dy_web") -> Sanic:
     @app.get("/")
     async def index(_: Request):
         strings = widget_strings()
-        page = PLACEHOLDER_RE.sub(lambda m: html.escape(strings.get(m.group(1), "")),
-                                  (STATIC / "index.html").read_text(encoding="utf-8"))
+        page = PLACEHOLDER_RE.sub(
+            lambda m: html.escape(strings.get(m.group(1), "")),
+            (STATIC / "index.html").read_text(encoding="utf-8"),
+        )
         return response.html(page)
 
     @app.get("/favicon.ico")
@@ -91,12 +102,16 @@ def create_app(name: str = "dy_web") -> Sanic:
 
     @app.get("/config.js")
     async def config(_: Request):
-        settings = {"rasaUrl": os.environ.get("RASA_PUBLIC_URL") or "",
-                    "rasaPort": int(os.environ.get("RASA_PORT", "5005")),
-                    "strings": widget_strings()}
-        return response.text(f"window.DY_CONFIG = {json.dumps(settings, ensure_ascii=False)};",
-                             content_type="application/javascript",
-                             headers={"Cache-Control": "no-store"})
+        settings = {
+            "rasaUrl": os.environ.get("RASA_PUBLIC_URL") or "",
+            "rasaPort": int(os.environ.get("RASA_PORT", "5005")),
+            "strings": widget_strings(),
+        }
+        return response.text(
+            f"window.DY_CONFIG = {json.dumps(settings, ensure_ascii=False)};",
+            content_type="application/javascript",
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.get("/vendor/socket.io.min.js")
     async def socket_io(_: Request):
@@ -108,8 +123,11 @@ def create_app(name: str = "dy_web") -> Sanic:
     async def mermaid(_: Request):
         if not MERMAID.exists():
             return response.json({"error": "mermaid missing: run make setup"}, status=500)
-        return await response.file(MERMAID, mime_type="application/javascript",
-                                   headers={"Cache-Control": "public, max-age=86400"})
+        return await response.file(
+            MERMAID,
+            mime_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @app.get("/api/history/<session_id>")
     async def history(_: Request, session_id: str):
@@ -120,8 +138,9 @@ def create_app(name: str = "dy_web") -> Sanic:
             params["token"] = os.environ["RASA_AUTH_TOKEN"]
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-                async with session.get(f"{rasa_url()}/conversations/{session_id}/tracker",
-                                       params=params) as reply:
+                async with session.get(
+                    f"{rasa_url()}/conversations/{session_id}/tracker", params=params
+                ) as reply:
                     if reply.status != 200:
                         logger.warning("history: Rasa answered %s", reply.status)
                         return response.json({"error": "assistant unavailable"}, status=502)
@@ -129,9 +148,10 @@ def create_app(name: str = "dy_web") -> Sanic:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             logger.warning("history: Rasa unreachable (%s)", type(exc).__name__)
             return response.json({"error": "assistant unavailable"}, status=502)
-        return response.json({"session_id": session_id,
-                              "turns": history_from_events(tracker.get("events") or [])},
-                             headers={"Cache-Control": "no-store"})
+        return response.json(
+            {"session_id": session_id, "turns": history_from_events(tracker.get("events") or [])},
+            headers={"Cache-Control": "no-store"},
+        )
 
     from web.console import console
 
@@ -140,6 +160,9 @@ def create_app(name: str = "dy_web") -> Sanic:
     return app
 
 
-def run(host: Optional[str] = None, port: Optional[int] = None) -> None:
-    create_app().run(host=host or os.environ.get("DY_HOST", "127.0.0.1"),
-                     port=port or int(os.environ.get("WEB_PORT", "8000")), access_log=False)
+def run(host: str | None = None, port: int | None = None) -> None:
+    create_app().run(
+        host=host or os.environ.get("DY_HOST", "127.0.0.1"),
+        port=port or int(os.environ.get("WEB_PORT", "8000")),
+        access_log=False,
+    )

@@ -19,9 +19,10 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -31,19 +32,19 @@ from sanic.request import Request
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from actions.registry import default_registry
 from editing import labels as label_files
 from editing.project import Project
+from playbook.registry import PlaybookRegistry
 from tickets import config as ticket_config
 from tickets import labels as label_audit
-from tickets import staff as staff_accounts
 from tickets import metrics, workflow
+from tickets import staff as staff_accounts
 from tickets.db import session_scope
 from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
 from tickets.policy import load_policy
+from tickets.privacy import mask_email, mask_phone, redact
 from tickets.staff import Staff, StaffError
-from actions.privacy import mask_email, mask_phone, redact
-from actions.registry import default_registry
-from playbook.registry import PlaybookRegistry
 from understanding.normalize import normalize
 from web import flows, inbox
 
@@ -51,8 +52,9 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
 COOKIE = "dy_console"
 SESSION_SECONDS = 8 * 3600
-templates = Environment(loader=FileSystemLoader(str(ROOT / "templates")),
-                        autoescape=select_autoescape(["html"]))
+templates = Environment(
+    loader=FileSystemLoader(str(ROOT / "templates")), autoescape=select_autoescape(["html"])
+)
 console = Blueprint("console", url_prefix="/console")
 
 
@@ -77,7 +79,7 @@ def make_session(staff_id: int) -> str:
     return f"{body}.{_sign(body)}"
 
 
-def read_session(value: Optional[str]) -> Optional[Tuple[int, str]]:
+def read_session(value: str | None) -> tuple[int, str] | None:
     """(staff id, session value) for a valid, unexpired cookie."""
     try:
         staff_id, expires, signature = (value or "").split(".")
@@ -94,7 +96,7 @@ def csrf_token(session_value: str) -> str:
     return _sign("csrf:" + session_value)
 
 
-def current_staff(request: Request) -> Optional[Staff]:
+def current_staff(request: Request) -> Staff | None:
     session = read_session(request.cookies.get(COOKIE))
     if session is None:
         return None
@@ -106,7 +108,8 @@ def current_staff(request: Request) -> Optional[Staff]:
 
 def render(name: str, request: Request, status: int = 200, **values: Any):
     page = templates.get_template(f"console/{name}").render(
-        csrf=getattr(request.ctx, "csrf", ""), policy=load_policy(), **values)
+        csrf=getattr(request.ctx, "csrf", ""), policy=load_policy(), **values
+    )
     return response.html(page, status=status, headers={"Cache-Control": "no-store"})
 
 
@@ -123,10 +126,10 @@ def _local(moment):
     return moment.astimezone(ticket_config.DISPLAY_TZ)
 
 
-templates.filters["local"] = lambda m: (_local(m).strftime("%m-%d %H:%M") if m else "")
+templates.filters["local"] = lambda m: _local(m).strftime("%m-%d %H:%M") if m else ""
 
 
-def _local_iso(text: Optional[str]) -> str:
+def _local_iso(text: str | None) -> str:
     try:
         return _local(datetime.fromisoformat(text)).strftime("%m-%d %H:%M:%S")
     except (TypeError, ValueError):
@@ -164,7 +167,9 @@ async def login(request: Request):
     password = (request.form.get("password") or "")[:256]
     expected = request.cookies.get(LOGIN_COOKIE) or ""
     if not expected or not hmac.compare_digest(request.form.get("csrf") or "", expected):
-        return _login_form(request, status=403, error="登录页面已过期，请重新输入", username=username)
+        return _login_form(
+            request, status=403, error="登录页面已过期，请重新输入", username=username
+        )
     try:
         person = await asyncio.to_thread(staff_accounts.authenticate, username, password)
     except StaffError as exc:
@@ -183,8 +188,9 @@ async def login(request: Request):
 async def logout(request: Request):
     person = current_staff(request)
     if person is not None and not _form_ok(request):
-        return render("message.html", request, status=403, me=person,
-                      text="表单已过期，请刷新页面后重试")
+        return render(
+            "message.html", request, status=403, me=person, text="表单已过期，请刷新页面后重试"
+        )
     reply = response.redirect("/console/login")
     del reply.cookies[COOKIE]
     return reply
@@ -198,6 +204,7 @@ EDITOR_REFUSAL = "抱歉，内容编辑账号只能查看手册流程图，不�
 def staff_page(allowed: Callable[[Staff], bool], refusal: str):
     """A console page for logged-in staff that ``allowed`` admits; anonymous visitors are
     sent to the login, other staff get ``refusal`` (403)."""
+
     def wrap(handler):
         @functools.wraps(handler)
         async def page(request: Request, *args: Any, **kwargs: Any):
@@ -207,7 +214,9 @@ def staff_page(allowed: Callable[[Staff], bool], refusal: str):
             if not allowed(person):
                 return render("message.html", request, status=403, me=person, text=refusal)
             return await handler(request, person, *args, **kwargs)
+
         return page
+
     return wrap
 
 
@@ -225,16 +234,21 @@ ticket_workers_only = staff_page(lambda person: person.works_tickets, EDITOR_REF
 QUEUE_STATUSES = ("open", "assigned", "in_progress")
 
 
-def queue_rows(filters: Dict[str, str]):
+def queue_rows(filters: dict[str, str]):
     policy = load_policy()
-    rank = case({name: level.rank for name, level in policy.levels.items()},
-                value=Ticket.priority, else_=99)
+    rank = case(
+        {name: level.rank for name, level in policy.levels.items()}, value=Ticket.priority, else_=99
+    )
     with session_scope() as session:
         query = select(Ticket, StaffUser.username).join(
-            StaffUser, Ticket.assignee_id == StaffUser.id, isouter=True)
+            StaffUser, Ticket.assignee_id == StaffUser.id, isouter=True
+        )
         status = filters.get("status")
-        query = query.where(Ticket.status == status) if status in ticket_statuses() else \
-            query.where(Ticket.status.in_(QUEUE_STATUSES))
+        query = (
+            query.where(Ticket.status == status)
+            if status in ticket_statuses()
+            else query.where(Ticket.status.in_(QUEUE_STATUSES))
+        )
         if filters.get("priority") in policy.levels:
             query = query.where(Ticket.priority == filters["priority"])
         if filters.get("category") in policy.categories:
@@ -242,11 +256,18 @@ def queue_rows(filters: Dict[str, str]):
         if filters.get("assignee"):
             query = query.where(StaffUser.username == filters["assignee"][:64])
         rows = session.execute(query.order_by(rank, Ticket.sla_due_at).limit(500)).all()
-        counts = dict(session.execute(
-            select(Ticket.status, func.count()).group_by(Ticket.status)).all())
+        counts = dict(
+            session.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all()
+        )
     now = utcnow()
-    items = [{"t": t, "assignee": name, "overdue": t.status in QUEUE_STATUSES and
-              _local(t.sla_due_at) < now} for t, name in rows]
+    items = [
+        {
+            "t": t,
+            "assignee": name,
+            "overdue": t.status in QUEUE_STATUSES and _local(t.sla_due_at) < now,
+        }
+        for t, name in rows
+    ]
     return items, counts
 
 
@@ -259,29 +280,45 @@ def ticket_statuses():
 async def queue(request: Request, person: Staff):
     filters = {k: request.args.get(k, "") for k in ("status", "priority", "category", "assignee")}
     items, counts = await asyncio.to_thread(queue_rows, filters)
-    return render("queue.html", request, me=person, items=items, counts=counts, filters=filters,
-                  statuses=ticket_statuses(),
-                  refresh_ms=int(os.environ.get("CONSOLE_REFRESH_MS", "20000")))
+    return render(
+        "queue.html",
+        request,
+        me=person,
+        items=items,
+        counts=counts,
+        filters=filters,
+        statuses=ticket_statuses(),
+        refresh_ms=int(os.environ.get("CONSOLE_REFRESH_MS", "20000")),
+    )
 
 
 # --- one ticket -------------------------------------------------------------------------------
+
 
 def ticket_view(number: str, reveal: bool = False):
     with session_scope() as session:
         row = session.execute(
             select(Ticket, StaffUser.username)
             .join(StaffUser, Ticket.assignee_id == StaffUser.id, isouter=True)
-            .where(Ticket.number == number)).first()
+            .where(Ticket.number == number)
+        ).first()
         if row is None:
             return None
         ticket, assignee = row
         session.expunge(ticket)
     contact = {"phone": ticket.contact_phone, "email": ticket.contact_email}
     if not reveal:
-        contact = {"phone": ticket.contact_phone and mask_phone(ticket.contact_phone),
-                   "email": ticket.contact_email and mask_email(ticket.contact_email)}
-    return {"t": ticket, "assignee": assignee, "contact": contact,
-            "trail": workflow.audit_trail(number), "next": sorted(workflow.TRANSITIONS[ticket.status])}
+        contact = {
+            "phone": ticket.contact_phone and mask_phone(ticket.contact_phone),
+            "email": ticket.contact_email and mask_email(ticket.contact_email),
+        }
+    return {
+        "t": ticket,
+        "assignee": assignee,
+        "contact": contact,
+        "trail": workflow.audit_trail(number),
+        "next": sorted(workflow.TRANSITIONS[ticket.status]),
+    }
 
 
 @console.get("/tickets/<number>")
@@ -298,7 +335,7 @@ async def push_to_user(sender_id: str, text: str) -> bool:
     return await trigger(sender_id, "EXTERNAL_staff_message", {"staff_message": text})
 
 
-async def trigger(sender_id: str, intent: str, entities: Dict[str, str]) -> bool:
+async def trigger(sender_id: str, intent: str, entities: dict[str, str]) -> bool:
     """Send an external event into the user's conversation (live to an open widget)."""
     url = os.environ.get("RASA_URL") or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}"
     params = {"output_channel": "latest"}
@@ -307,8 +344,9 @@ async def trigger(sender_id: str, intent: str, entities: Dict[str, str]) -> bool
     body = {"name": intent, "entities": entities}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-            async with session.post(f"{url}/conversations/{sender_id}/trigger_intent",
-                                    params=params, json=body) as reply:
+            async with session.post(
+                f"{url}/conversations/{sender_id}/trigger_intent", params=params, json=body
+            ) as reply:
                 return reply.status == 200
     except (aiohttp.ClientError, asyncio.TimeoutError):
         return False
@@ -318,8 +356,9 @@ async def trigger(sender_id: str, intent: str, entities: Dict[str, str]) -> bool
 @ticket_workers_only
 async def ticket_action(request: Request, person: Staff, number: str, action: str):
     if not _form_ok(request):
-        return render("message.html", request, status=403, me=person,
-                      text="表单已过期，请刷新页面后重试")
+        return render(
+            "message.html", request, status=403, me=person, text="表单已过期，请刷新页面后重试"
+        )
     number = number[:32]
     form = request.form
     error = None
@@ -331,16 +370,22 @@ async def ticket_action(request: Request, person: Staff, number: str, action: st
             await asyncio.to_thread(workflow.transition, number, person, to, form.get("note", ""))
             if to == "resolved":  # the follow-up visit: the user is asked to confirm and rate
                 view = await asyncio.to_thread(ticket_view, number)
-                if not await trigger(view["t"].sender_id, "EXTERNAL_ticket_resolved",
-                                     {"ticket_number": number}):
+                if not await trigger(
+                    view["t"].sender_id, "EXTERNAL_ticket_resolved", {"ticket_number": number}
+                ):
                     error = "工单已标记为已解决，但暂时无法向用户发出回访（客服助手未响应）"
         elif action == "note":
             await asyncio.to_thread(workflow.add_note, number, person, form.get("text", ""))
         elif action == "assign":
             await asyncio.to_thread(workflow.assign, number, person, form.get("assignee", ""))
         elif action == "priority":
-            await asyncio.to_thread(workflow.change_priority, number, person,
-                                    form.get("priority", ""), form.get("reason", ""))
+            await asyncio.to_thread(
+                workflow.change_priority,
+                number,
+                person,
+                form.get("priority", ""),
+                form.get("reason", ""),
+            )
         elif action == "reply":
             text = (form.get("text") or "").strip()
             view = await asyncio.to_thread(ticket_view, number)
@@ -368,11 +413,19 @@ def _log_reveal(number: str, person: Staff) -> None:
         ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
         if ticket is None:
             raise workflow.WorkflowError("工单不存在")
-        session.add(TicketEvent(ticket_id=ticket.id, actor_id=person.id, kind="contact_view",
-                                detail={}, created_at=utcnow()))
+        session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                actor_id=person.id,
+                kind="contact_view",
+                detail={},
+                created_at=utcnow(),
+            )
+        )
 
 
 # --- supervisors: the dashboard and the CSV export ----------------------------------------------
+
 
 @console.get("/dashboard")
 @supervisors_only("只有主管可以查看统计看板")
@@ -385,19 +438,27 @@ async def dashboard(request: Request, person: Staff):
 @supervisors_only("只有主管可以导出数据")
 async def export_csv(request: Request, person: Staff):
     body = await asyncio.to_thread(metrics.tickets_csv)
-    return response.text(body, content_type="text/csv; charset=utf-8",
-                         headers={"Content-Disposition": 'attachment; filename="tickets.csv"',
-                                  "Cache-Control": "no-store"})
+    return response.text(
+        body,
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="tickets.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # --- supervisors and editors: the playbooks as flow diagrams ------------------------------------
 
 #: The flow pages draw editors' text with Mermaid: only this site's scripts may run.
-FLOW_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
-            "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-flow_readers_only = staff_page(lambda person: person.sees_flows,
-                               "抱歉，手册流程图只对主管和内容编辑开放。")
+FLOW_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+flow_readers_only = staff_page(
+    lambda person: person.sees_flows, "抱歉，手册流程图只对主管和内容编辑开放。"
+)
 
 
 def playbook_registry() -> PlaybookRegistry:
@@ -405,7 +466,7 @@ def playbook_registry() -> PlaybookRegistry:
     return default_registry()
 
 
-def flow_overview() -> Dict[str, Any]:
+def flow_overview() -> dict[str, Any]:
     """Live playbooks, their statistics from the tracker store, and the files refused."""
     registry = playbook_registry()
     playbooks = registry.all()
@@ -414,37 +475,57 @@ def flow_overview() -> Dict[str, Any]:
     try:
         stats = flows.flow_stats(playbooks, flows.tracker_store_url(), idle_seconds=idle)
     except SQLAlchemyError as exc:
-        logger.warning("flow statistics unavailable: tracker store not readable (%s)",
-                       type(exc).__name__)
+        logger.warning(
+            "flow statistics unavailable: tracker store not readable (%s)", type(exc).__name__
+        )
         stats, note = {}, "暂时无法读取对话记录库，下面只显示流程图，请稍后刷新。"
     sources = {p.source for p in playbooks}
     broken = []
     for path, problems in sorted(registry.errors.items()):
-        shown = os.path.relpath(path, ticket_config.PROJECT_ROOT) \
-            if Path(path).is_relative_to(ticket_config.PROJECT_ROOT) else path
+        shown = (
+            os.path.relpath(path, ticket_config.PROJECT_ROOT)
+            if Path(path).is_relative_to(ticket_config.PROJECT_ROOT)
+            else path
+        )
         broken.append({"file": shown, "problems": problems, "older_live": shown in sources})
-    return {"playbooks": playbooks, "stats": stats, "broken": broken,
-            "idle_minutes": round(idle / 60), "note": note or (None if stats else "暂无对话数据")}
+    return {
+        "playbooks": playbooks,
+        "stats": stats,
+        "broken": broken,
+        "idle_minutes": round(idle / 60),
+        "note": note or (None if stats else "暂无对话数据"),
+    }
 
 
-def step_rows(playbook, stats: Optional[flows.PlaybookStats]) -> List[Dict[str, Any]]:
+def step_rows(playbook, stats: flows.PlaybookStats | None) -> list[dict[str, Any]]:
     """One row per step shown to users (branches are choices, not steps)."""
     rows = []
     for step in playbook.steps.values():
         if step.branch is None:
-            rows.append({"step": step, "number": len(rows) + 1,
-                         "n": (stats.steps.get(step.id) if stats else None) or flows.StepStats()})
+            rows.append(
+                {
+                    "step": step,
+                    "number": len(rows) + 1,
+                    "n": (stats.steps.get(step.id) if stats else None) or flows.StepStats(),
+                }
+            )
     return rows
 
 
-def branch_rows(playbook, stats: Optional[flows.PlaybookStats]) -> List[Dict[str, Any]]:
+def branch_rows(playbook, stats: flows.PlaybookStats | None) -> list[dict[str, Any]]:
     rows = []
     for step in playbook.steps.values():
         if step.branch is not None:
             cases = [*step.branch.cases.items(), ("其他", step.branch.default)]
-            rows += [{"branch": step, "case": case, "target": playbook.step(target),
-                      "count": stats.branches.get((step.id, target), 0) if stats else 0}
-                     for case, target in cases]
+            rows += [
+                {
+                    "branch": step,
+                    "case": case,
+                    "target": playbook.step(target),
+                    "count": stats.branches.get((step.id, target), 0) if stats else 0,
+                }
+                for case, target in cases
+            ]
     return rows
 
 
@@ -467,22 +548,38 @@ async def playbook_page(request: Request, person: Staff, playbook_id: str):
     overview = await asyncio.to_thread(flow_overview)
     playbook = next((p for p in overview["playbooks"] if p.id == playbook_id[:64]), None)
     if playbook is None:
-        return render("message.html", request, status=404, me=person,
-                      text="找不到这本手册：它可能已改名、被删除，或者文件未通过检查。")
+        return render(
+            "message.html",
+            request,
+            status=404,
+            me=person,
+            text="找不到这本手册：它可能已改名、被删除，或者文件未通过检查。",
+        )
     stats = overview["stats"].get(playbook.id)
-    return _flow_page("playbook.html", request, me=person, p=playbook, s=stats,
-                      note=overview["note"], idle_minutes=overview["idle_minutes"],
-                      source=flows.mermaid(playbook, stats),
-                      rows=step_rows(playbook, stats), branches=branch_rows(playbook, stats))
+    return _flow_page(
+        "playbook.html",
+        request,
+        me=person,
+        p=playbook,
+        s=stats,
+        note=overview["note"],
+        idle_minutes=overview["idle_minutes"],
+        source=flows.mermaid(playbook, stats),
+        rows=step_rows(playbook, stats),
+        branches=branch_rows(playbook, stats),
+    )
 
 
 # --- supervisors and editors: the inbox of misunderstandings -----------------------------------
 
-inbox_readers_only = staff_page(lambda person: person.sees_flows,
-                                "抱歉，误解收件箱只对主管和内容编辑开放。")
+inbox_readers_only = staff_page(
+    lambda person: person.sees_flows, "抱歉，误解收件箱只对主管和内容编辑开放。"
+)
 #: The inbox page runs no script at all.
-INBOX_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-             "base-uri 'none'; frame-ancestors 'none'")
+INBOX_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def _page_number(value: Any) -> int:
@@ -492,7 +589,7 @@ def _page_number(value: Any) -> int:
         return 1
 
 
-def inbox_view(page: int, result_id: Optional[int]) -> Dict[str, Any]:
+def inbox_view(page: int, result_id: int | None) -> dict[str, Any]:
     """One page of the inbox, what may be labelled, the latest labels and one label's result."""
     project = Project(label_files.project_dir())
     note = None
@@ -500,18 +597,26 @@ def inbox_view(page: int, result_id: Optional[int]) -> Dict[str, Any]:
         box = inbox.inbox(flows.tracker_store_url())
     except SQLAlchemyError as exc:
         logger.warning("inbox unavailable: tracker store not readable (%s)", type(exc).__name__)
-        box, note = inbox.Inbox(groups=[], messages=0, conversations=0), \
-            "暂时无法读取对话记录库，请稍后刷新。"
+        box, note = (
+            inbox.Inbox(groups=[], messages=0, conversations=0),
+            "暂时无法读取对话记录库，请稍后刷新。",
+        )
     label_files.prepare(project)  # the project's own problems, known before the first label
     recent = label_audit.latest_labels(200)
     written = {normalize(r.text): r for r in reversed(recent) if r.written}
     groups = box.page(page)
     return {
-        "groups": groups, "box": box, "page": min(page, box.pages()), "pages": box.pages(),
-        "labelled": {g.key: next((written[f] for f in g.forms if f in written), None)
-                     for g in groups},
-        "intents": label_files.label_intents(project), "steps": label_files.label_steps(project),
-        "recent": recent[:20], "note": note,
+        "groups": groups,
+        "box": box,
+        "page": min(page, box.pages()),
+        "pages": box.pages(),
+        "labelled": {
+            g.key: next((written[f] for f in g.forms if f in written), None) for g in groups
+        },
+        "intents": label_files.label_intents(project),
+        "steps": label_files.label_steps(project),
+        "recent": recent[:20],
+        "note": note,
         "result": label_audit.get_label(result_id) if result_id else None,
         "max_example": label_files.MAX_EXAMPLE_CHARS,
         "max_answer": label_files.MAX_ANSWER_PHRASE_CHARS,
@@ -522,53 +627,85 @@ def inbox_view(page: int, result_id: Optional[int]) -> Dict[str, Any]:
 @inbox_readers_only
 async def inbox_page(request: Request, person: Staff):
     result = request.args.get("result", "")
-    view = await asyncio.to_thread(inbox_view, _page_number(request.args.get("page", "1")),
-                                   _page_number(result) if result else None)
+    view = await asyncio.to_thread(
+        inbox_view,
+        _page_number(request.args.get("page", "1")),
+        _page_number(result) if result else None,
+    )
     page = render("inbox.html", request, me=person, **view)
     page.headers["Content-Security-Policy"] = INBOX_CSP
     return page
 
 
-def file_label(person: Staff, form: Dict[str, str]) -> int:
+def file_label(person: Staff, form: dict[str, str]) -> int:
     """Write (or refuse) one label from the inbox form and audit it; returns the audit id."""
     kind, text = form.get("kind", ""), form.get("text", "")
-    target = form.get("intent", "") if kind == "intent" else \
-        f"{form.get('step', '')}:{form.get('label', '')}"
+    target = (
+        form.get("intent", "")
+        if kind == "intent"
+        else f"{form.get('step', '')}:{form.get('label', '')}"
+    )
     project = Project(label_files.project_dir())
     try:
         if kind == "intent":
             outcome = label_files.add_example(project, form.get("intent", "")[:64], text)
         else:
-            outcome = label_files.add_answer(project, form.get("step", "")[:160],
-                                             form.get("label", "")[:16], text)
+            outcome = label_files.add_answer(
+                project, form.get("step", "")[:160], form.get("label", "")[:16], text
+            )
     except label_files.LabelRefused as exc:
-        return label_audit.record_label(person, kind=kind, target=target[:160],
-                                        text=redact(" ".join(text.split())), outcome="refused",
-                                        message=str(exc))
-    except (OSError, UnicodeError) as exc:
-        logger.error("label not written: training file unreadable or not writable (%s)",
-                     type(exc).__name__)
         return label_audit.record_label(
-            person, kind=kind, target=target[:160], text=redact(" ".join(text.split())),
-            outcome="refused", message=f"无法读写训练文件（{type(exc).__name__}），这条标注没有写入，"
-                                       f"请联系管理员检查项目文件夹的权限。")
-    return label_audit.record_label(person, kind=kind, target=outcome.target, text=outcome.text,
-                                    file=outcome.file, line=outcome.line,
-                                    outcome="written" if outcome.written else "refused",
-                                    message=outcome.validator_text)
+            person,
+            kind=kind,
+            target=target[:160],
+            text=redact(" ".join(text.split())),
+            outcome="refused",
+            message=str(exc),
+        )
+    except (OSError, UnicodeError) as exc:
+        logger.error(
+            "label not written: training file unreadable or not writable (%s)", type(exc).__name__
+        )
+        return label_audit.record_label(
+            person,
+            kind=kind,
+            target=target[:160],
+            text=redact(" ".join(text.split())),
+            outcome="refused",
+            message=f"无法读写训练文件（{type(exc).__name__}），这条标注没有写入，"
+            f"请联系管理员检查项目文件夹的权限。",
+        )
+    return label_audit.record_label(
+        person,
+        kind=kind,
+        target=outcome.target,
+        text=outcome.text,
+        file=outcome.file,
+        line=outcome.line,
+        outcome="written" if outcome.written else "refused",
+        message=outcome.validator_text,
+    )
 
 
 @console.post("/inbox/label")
 @inbox_readers_only
 async def inbox_label(request: Request, person: Staff):
     if not _form_ok(request):
-        return render("message.html", request, status=403, me=person,
-                      text="表单已过期，请刷新页面后重试")
-    form = {key: (request.form.get(key) or "")[:100_000]  # far more than any label: refused
-            for key in ("kind", "text", "intent", "step", "label")}
+        return render(
+            "message.html", request, status=403, me=person, text="表单已过期，请刷新页面后重试"
+        )
+    form = {
+        key: (request.form.get(key) or "")[:100_000]  # far more than any label: refused
+        for key in ("kind", "text", "intent", "step", "label")
+    }
     if form["kind"] not in label_audit.KINDS:
-        return render("message.html", request, status=400, me=person,
-                      text="请选择写入方式：作为意图的例句，或作为手册步骤的回答说法。")
+        return render(
+            "message.html",
+            request,
+            status=400,
+            me=person,
+            text="请选择写入方式：作为意图的例句，或作为手册步骤的回答说法。",
+        )
     label_id = await asyncio.to_thread(file_label, person, form)
     page = _page_number(request.form.get("page") or "1")
     return response.redirect(f"/console/inbox?page={page}&result={label_id}#result")
@@ -576,14 +713,15 @@ async def inbox_label(request: Request, person: Staff):
 
 # --- the JSON API (token auth) ----------------------------------------------------------------
 
-def api_staff(request: Request) -> Optional[Staff]:
+
+def api_staff(request: Request) -> Staff | None:
     header = request.headers.get("authorization") or ""
     if not header.lower().startswith("bearer "):
         return None
     return staff_accounts.staff_for_token(header[7:].strip())
 
 
-def api_refusal(person: Optional[Staff]):
+def api_refusal(person: Staff | None):
     """The error answer for a request without a usable token or by an editor, else None."""
     if person is None:
         return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
@@ -592,20 +730,35 @@ def api_refusal(person: Optional[Staff]):
     return None
 
 
-def _iso(moment) -> Optional[str]:
+def _iso(moment) -> str | None:
     return _local(moment).isoformat() if moment else None
 
 
-def ticket_json(t: Ticket, assignee: Optional[str], full: bool = False) -> Dict[str, Any]:
-    data = {"number": t.number, "category": t.category, "priority": t.priority,
-            "status": t.status, "assignee": assignee, "reason": t.reason,
-            "created_at": _iso(t.created_at), "sla_due_at": _iso(t.sla_due_at),
-            "first_response_at": _iso(t.first_response_at), "resolved_at": _iso(t.resolved_at),
-            "closed_at": _iso(t.closed_at)}
+def ticket_json(t: Ticket, assignee: str | None, full: bool = False) -> dict[str, Any]:
+    data = {
+        "number": t.number,
+        "category": t.category,
+        "priority": t.priority,
+        "status": t.status,
+        "assignee": assignee,
+        "reason": t.reason,
+        "created_at": _iso(t.created_at),
+        "sla_due_at": _iso(t.sla_due_at),
+        "first_response_at": _iso(t.first_response_at),
+        "resolved_at": _iso(t.resolved_at),
+        "closed_at": _iso(t.closed_at),
+    }
     if full:
-        data.update({"steps_tried": t.steps_tried, "transcript": t.transcript,
-                     "contact": {"phone": t.contact_phone and mask_phone(t.contact_phone),
-                                 "email": t.contact_email and mask_email(t.contact_email)}})
+        data.update(
+            {
+                "steps_tried": t.steps_tried,
+                "transcript": t.transcript,
+                "contact": {
+                    "phone": t.contact_phone and mask_phone(t.contact_phone),
+                    "email": t.contact_email and mask_email(t.contact_email),
+                },
+            }
+        )
     return data
 
 
@@ -621,8 +774,15 @@ async def api_list(request: Request):
         return refused
     filters = {k: request.args.get(k, "") for k in ("status", "priority", "category", "assignee")}
     items, counts = await asyncio.to_thread(queue_rows, filters)
-    return response.json({"tickets": [ticket_json(i["t"], i["assignee"]) | {"overdue": i["overdue"]}
-                                      for i in items], "counts": counts}, ensure_ascii=False)
+    return response.json(
+        {
+            "tickets": [
+                ticket_json(i["t"], i["assignee"]) | {"overdue": i["overdue"]} for i in items
+            ],
+            "counts": counts,
+        },
+        ensure_ascii=False,
+    )
 
 
 @console.get("/api/tickets/<number>")
@@ -635,8 +795,10 @@ async def api_get(request: Request, number: str):
     if view is None:
         return _api_error("工单不存在", 404)
     body = ticket_json(view["t"], view["assignee"], full=True)
-    body["audit"] = [{"kind": e["kind"], "actor": e["actor"], "detail": e["detail"],
-                      "at": _iso(e["at"])} for e in view["trail"]]
+    body["audit"] = [
+        {"kind": e["kind"], "actor": e["actor"], "detail": e["detail"], "at": _iso(e["at"])}
+        for e in view["trail"]
+    ]
     return response.json(body, ensure_ascii=False)
 
 
@@ -651,10 +813,14 @@ async def api_change(request: Request, number: str, action: str):
     try:
         if action == "status":
             to = str(body.get("to", ""))
-            await asyncio.to_thread(workflow.transition, number, person, to, str(body.get("note", "")))
+            await asyncio.to_thread(
+                workflow.transition, number, person, to, str(body.get("note", ""))
+            )
             if to == "resolved":
                 view = await asyncio.to_thread(ticket_view, number)
-                await trigger(view["t"].sender_id, "EXTERNAL_ticket_resolved", {"ticket_number": number})
+                await trigger(
+                    view["t"].sender_id, "EXTERNAL_ticket_resolved", {"ticket_number": number}
+                )
         elif action == "claim":
             await asyncio.to_thread(workflow.claim, number, person)
         elif action == "reply":

@@ -17,14 +17,25 @@ import os
 import re
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import yaml
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, case, create_engine
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    case,
+    create_engine,
+    select,
+)
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine.url import URL
 
@@ -43,8 +54,15 @@ DEFAULT_IDLE_SECONDS = 3600.0
 ANSWERS = (YES, NO, HUMAN)
 #: The actions that move a conversation through a playbook (actions/actions.py).
 START = "action_start_playbook"
-FLOW_ACTIONS = {START, "action_step_feedback", "action_escalate", "action_fallback",
-                "action_resume_flow", "action_save_contact", "action_save_rating"}
+FLOW_ACTIONS = {
+    START,
+    "action_step_feedback",
+    "action_escalate",
+    "action_fallback",
+    "action_resume_flow",
+    "action_save_contact",
+    "action_save_rating",
+}
 #: The slot in which the actions record how they read the reply to the open step.
 STEP_ANSWER = {"worked": YES, "failed": NO, "human": HUMAN}
 #: The actions that moved a playbook by the intent alone, before ``step_answer`` existed.
@@ -63,7 +81,7 @@ class StepStats:
     """What happened at one step: how often it was shown and how users answered."""
 
     shown: int = 0
-    answers: Dict[str, int] = field(default_factory=lambda: {a: 0 for a in ANSWERS})
+    answers: dict[str, int] = field(default_factory=lambda: {a: 0 for a in ANSWERS})
     resolved: int = 0  # answers whose target is 已解决
     escalated: int = 0  # answers whose target is 转人工 (a ticket)
     gave_up: int = 0  # the user left while this step was open
@@ -75,9 +93,9 @@ class PlaybookStats:
     """Counts of one playbook over every conversation in the tracker store."""
 
     conversations: int = 0  # times the playbook was started
-    starts: Dict[str, int] = field(default_factory=dict)  # trigger intent -> starts
-    steps: Dict[str, StepStats] = field(default_factory=dict)
-    branches: Dict[Tuple[str, str], int] = field(default_factory=dict)  # (branch, target)
+    starts: dict[str, int] = field(default_factory=dict)  # trigger intent -> starts
+    steps: dict[str, StepStats] = field(default_factory=dict)
+    branches: dict[tuple[str, str], int] = field(default_factory=dict)  # (branch, target)
 
     def step(self, step_id: str) -> StepStats:
         return self.steps.setdefault(step_id, StepStats())
@@ -99,7 +117,7 @@ class PlaybookStats:
         return sum(s.open_now for s in self.steps.values())
 
 
-def _open(progress: Progress) -> Optional[Tuple[Playbook, Step]]:
+def _open(progress: Progress) -> tuple[Playbook, Step] | None:
     """The playbook and the step waiting for the user's answer, as the actions accept it."""
     step = progress.open_step
     return None if step is None or progress.playbook is None else (progress.playbook, step)
@@ -107,31 +125,34 @@ def _open(progress: Progress) -> Optional[Tuple[Playbook, Step]]:
 
 def _moved(before: Progress, after: Progress) -> bool:
     """The stage, playbook or step changed."""
-    return (before.stage, before.playbook and before.playbook.id, before.step_id) != \
-        (after.stage, after.playbook and after.playbook.id, after.step_id)
+    return (before.stage, before.playbook and before.playbook.id, before.step_id) != (
+        after.stage,
+        after.playbook and after.playbook.id,
+        after.step_id,
+    )
 
 
 class _Walker:
     """Replays one conversation's events and counts into the playbooks' statistics."""
 
-    def __init__(self, playbooks: Mapping[str, Playbook], stats: Dict[str, PlaybookStats]) -> None:
+    def __init__(self, playbooks: Mapping[str, Playbook], stats: dict[str, PlaybookStats]) -> None:
         self.playbooks = playbooks
         self.stats = stats
-        self.state: Dict[str, Any] = {}  # the progress slots as they stand
-        self.intent: Optional[str] = None
-        self.action: Optional[str] = None
-        self.slots: List[Tuple[str, Any]] = []
+        self.state: dict[str, Any] = {}  # the progress slots as they stand
+        self.intent: str | None = None
+        self.action: str | None = None
+        self.slots: list[tuple[str, Any]] = []
         self.last_seen = 0.0
 
     def progress(self, values: Mapping[str, Any]) -> Progress:
         """The progress slots ``values`` as the actions read them."""
         return Progress.read(values, self.playbooks)
 
-    def user(self, intent: Optional[str]) -> None:
+    def user(self, intent: str | None) -> None:
         self.finish_action()
         self.intent = intent
 
-    def begin_action(self, name: Optional[str]) -> None:
+    def begin_action(self, name: str | None) -> None:
         self.finish_action()
         self.action = name
 
@@ -161,15 +182,20 @@ class _Walker:
         if action not in FLOW_ACTIONS or not slots:  # nothing moved (or the action failed)
             return
         now_open = _open(after)
-        judged = [STEP_ANSWER[value] for name, value in slots
-                  if name == "step_answer" and value in STEP_ANSWER]
+        judged = [
+            STEP_ANSWER[value]
+            for name, value in slots
+            if name == "step_answer" and value in STEP_ANSWER
+        ]
         if was_open is not None and judged:
             self._answer(was_open, judged[-1], now_open)
         elif action == START:
             self._start(was_open, now_open, before, after)
         elif was_open is not None and action in LEGACY_ANSWERS and _moved(before, after):
             # recorded before the actions said how they read the reply: the intent tells
-            answer = HUMAN if action == "action_escalate" else YES if self.intent == "affirm" else NO
+            answer = (
+                HUMAN if action == "action_escalate" else YES if self.intent == "affirm" else NO
+            )
             self._answer(was_open, answer, now_open)
 
     def _start(self, was_open, now_open, before: Progress, after: Progress) -> None:
@@ -179,8 +205,11 @@ class _Walker:
             return
         if was_open is not None and was_open[0].id == playbook.id:
             # the same problem described again: a jump to its start step, or "still not working"
-            if now_open is not None and now_open[1].id in entry_steps(playbook, trigger.start) \
-                    and now_open[1].id not in before.steps_tried:
+            if (
+                now_open is not None
+                and now_open[1].id in entry_steps(playbook, trigger.start)
+                and now_open[1].id not in before.steps_tried
+            ):
                 self._shown(playbook, trigger.start, now_open)
             else:
                 self._answer(was_open, NO, now_open)
@@ -192,7 +221,7 @@ class _Walker:
         counts.starts[trigger.intent] = counts.starts.get(trigger.intent, 0) + 1
         self._shown(playbook, trigger.start, now_open)
 
-    def _answer(self, was_open: Tuple[Playbook, Step], answer: str, now_open) -> None:
+    def _answer(self, was_open: tuple[Playbook, Step], answer: str, now_open) -> None:
         playbook, step = was_open
         counts = self.stats[playbook.id].step(step.id)
         counts.answers[answer] += 1
@@ -204,7 +233,7 @@ class _Walker:
         elif now_open is not None and now_open[0].id == playbook.id:
             self._shown(playbook, target, now_open)
 
-    def _shown(self, playbook: Playbook, entered: str, now_open: Tuple[Playbook, Step]) -> None:
+    def _shown(self, playbook: Playbook, entered: str, now_open: tuple[Playbook, Step]) -> None:
         counts = self.stats[playbook.id]
         counts.step(now_open[1].id).shown += 1
         for hop in branch_path(playbook, entered, now_open[1].id):
@@ -223,10 +252,15 @@ class _Walker:
 
 
 EVENTS = Table(
-    "events", MetaData(),
-    Column("id", Integer, primary_key=True), Column("sender_id", String(255)),
-    Column("type_name", String(255)), Column("timestamp", Float),
-    Column("intent_name", String(255)), Column("action_name", String(255)), Column("data", Text),
+    "events",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("sender_id", String(255)),
+    Column("type_name", String(255)),
+    Column("timestamp", Float),
+    Column("intent_name", String(255)),
+    Column("action_name", String(255)),
+    Column("data", Text),
 )
 
 
@@ -235,23 +269,35 @@ def _rows(engine: Engine) -> Iterator[Sequence[Any]]:
     action and slot events of every conversation, in order; ``data`` only for slot events
     (what users wrote is never read)."""
     events = EVENTS.c
-    query = (select(events.sender_id, events.type_name, events.timestamp, events.intent_name,
-                    events.action_name, case((events.type_name == "slot", events.data), else_=None))
-             .where(events.type_name.in_(("user", "slot", "action")))
-             .order_by(events.sender_id, events.id))
+    query = (
+        select(
+            events.sender_id,
+            events.type_name,
+            events.timestamp,
+            events.intent_name,
+            events.action_name,
+            case((events.type_name == "slot", events.data), else_=None),
+        )
+        .where(events.type_name.in_(("user", "slot", "action")))
+        .order_by(events.sender_id, events.id)
+    )
     with engine.connect() as connection:
         yield from connection.execution_options(stream_results=True).execute(query)
 
 
-def count_events(playbooks: Iterable[Playbook], rows: Iterable[Sequence[Any]], *,
-                 now: Optional[float] = None,
-                 idle_seconds: float = DEFAULT_IDLE_SECONDS) -> Dict[str, PlaybookStats]:
+def count_events(
+    playbooks: Iterable[Playbook],
+    rows: Iterable[Sequence[Any]],
+    *,
+    now: float | None = None,
+    idle_seconds: float = DEFAULT_IDLE_SECONDS,
+) -> dict[str, PlaybookStats]:
     """Count ``(sender_id, type_name, timestamp, intent_name, action_name, slot data)`` rows,
     ordered by conversation and then by event id, into statistics per playbook."""
     by_id = {p.id: p for p in playbooks}
     stats = {playbook_id: PlaybookStats() for playbook_id in by_id}
     now = time.time() if now is None else now
-    walker: Optional[_Walker] = None
+    walker: _Walker | None = None
     sender = None
     for sender_id, type_name, timestamp, intent, action, data in rows:
         if walker is None or sender_id != sender:
@@ -275,9 +321,13 @@ def count_events(playbooks: Iterable[Playbook], rows: Iterable[Sequence[Any]], *
     return stats
 
 
-def flow_stats(playbooks: Iterable[Playbook], store: Union[str, URL, Engine, None], *,
-               now: Optional[float] = None,
-               idle_seconds: float = DEFAULT_IDLE_SECONDS) -> Dict[str, PlaybookStats]:
+def flow_stats(
+    playbooks: Iterable[Playbook],
+    store: str | URL | Engine | None,
+    *,
+    now: float | None = None,
+    idle_seconds: float = DEFAULT_IDLE_SECONDS,
+) -> dict[str, PlaybookStats]:
     """Statistics per playbook id from Rasa's SQL tracker store at ``store`` (a URL or an
     engine), or ``{}`` when there is no store or no conversation table yet."""
     if store is None:
@@ -294,7 +344,7 @@ def flow_stats(playbooks: Iterable[Playbook], store: Union[str, URL, Engine, Non
             engine.dispose()
 
 
-def _readonly_engine(url: Union[str, URL]) -> Optional[Engine]:
+def _readonly_engine(url: str | URL) -> Engine | None:
     """An engine that only reads; for SQLite, None when the file does not exist (it is
     never created here)."""
     url = make_url(url) if isinstance(url, str) else url
@@ -307,15 +357,16 @@ def _readonly_engine(url: Union[str, URL]) -> Optional[Engine]:
             return None
         from urllib.parse import quote
 
-        return create_engine(f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true",
-                             hide_parameters=True)
+        return create_engine(
+            f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true", hide_parameters=True
+        )
     return create_engine(url, hide_parameters=True, pool_pre_ping=True)
 
 
 # --- where the tracker store is ----------------------------------------------------------
 
 
-def tracker_store_url(endpoints: Optional[Path] = None) -> Optional[Union[str, URL]]:
+def tracker_store_url(endpoints: Path | None = None) -> str | URL | None:
     """The SQL tracker store Rasa uses, as an SQLAlchemy URL, or None (in-memory or another
     kind of store).
 
@@ -339,9 +390,16 @@ def tracker_store_url(endpoints: Optional[Path] = None) -> Optional[Union[str, U
     return sql_url(host=config.url, **config.kwargs)
 
 
-def sql_url(dialect: str = "sqlite", host: Optional[str] = None, port: Optional[int] = None,
-            db: str = "rasa.db", username: Optional[str] = None, password: Optional[str] = None,
-            query: Optional[Dict[str, str]] = None, **_ignored: Any) -> Union[str, URL]:
+def sql_url(
+    dialect: str = "sqlite",
+    host: str | None = None,
+    port: int | None = None,
+    db: str = "rasa.db",
+    username: str | None = None,
+    password: str | None = None,
+    query: dict[str, str] | None = None,
+    **_ignored: Any,
+) -> str | URL:
     """The database URL Rasa's ``SQLTrackerStore.get_db_url`` builds for these settings
     (``login_db`` only matters for creating the database, so the data is read from ``db``)."""
     if host and "://" in host:
@@ -352,8 +410,15 @@ def sql_url(dialect: str = "sqlite", host: Optional[str] = None, port: Optional[
         parsed = urlsplit(f"scheme://{host}")
         port = parsed.port or port
         host = parsed.hostname or host
-    return URL.create(dialect, username=username, password=password, host=host,
-                      port=int(port) if port else None, database=db, query=query or {})
+    return URL.create(
+        dialect,
+        username=username,
+        password=password,
+        host=host,
+        port=int(port) if port else None,
+        database=db,
+        query=query or {},
+    )
 
 
 def idle_seconds(domain: Path = DOMAIN) -> float:
@@ -381,12 +446,15 @@ def label(text: Any, limit: int = MAX_LABEL) -> str:
     return _SAFE.sub(lambda m: f"#{ord(m.group(0))};", flat)
 
 
-def _count(value: Optional[int]) -> str:
+def _count(value: int | None) -> str:
     return "" if value is None else f" · {value}"
 
 
-def mermaid(playbook: Playbook, stats: Optional[PlaybookStats] = None,
-            policy: Optional[PriorityPolicy] = None) -> str:
+def mermaid(
+    playbook: Playbook,
+    stats: PlaybookStats | None = None,
+    policy: PriorityPolicy | None = None,
+) -> str:
     """Mermaid ``flowchart TD`` source for one playbook; with ``stats`` every edge carries
     how many conversations took it, and steps where users left point to a 用户离开 node."""
     if policy is None:
@@ -400,13 +468,13 @@ def mermaid(playbook: Playbook, stats: Optional[PlaybookStats] = None,
         lines.append(f'  t{index}(["用户说：{label(trigger.intent)}"])')
         target = ids.get(trigger.start)
         if target:
-            lines.append(f'  t{index} -->{_edge("开始" + _count(starts))} {target}')
+            lines.append(f"  t{index} -->{_edge('开始' + _count(starts))} {target}")
     number = 0
     for step_id, step in playbook.steps.items():
         node = ids[step_id]
         if step.branch is not None:
             lines.append(f'  {node}{{"{label(step.title)}<br/>按 {label(step.branch.slot)} 分支"}}')
-            by_target: Dict[str, List[str]] = defaultdict(list)
+            by_target: dict[str, list[str]] = defaultdict(list)
             for case_value, target in step.branch.cases.items():
                 by_target[target].append(label(case_value, 20))
             by_target[step.branch.default].append("其他")
@@ -426,22 +494,28 @@ def mermaid(playbook: Playbook, stats: Optional[PlaybookStats] = None,
             if answer == HUMAN and target == ESCALATE and not taken:
                 continue  # 转人工 is possible at every step; drawn only where someone used it
             arrow = "-.->" if answer == HUMAN else "-->"
-            lines.append(f"  {node} {arrow}{_edge(ANSWER_LABELS[answer] + _count(taken))} "
-                         f"{_terminal(target, ids)}")
+            lines.append(
+                f"  {node} {arrow}{_edge(ANSWER_LABELS[answer] + _count(taken))} "
+                f"{_terminal(target, ids)}"
+            )
         if counts and counts.gave_up:
             lines.append(f"  {node} -.->{_edge(f'离开 · {counts.gave_up}')} gone")
     level = policy.levels.get(playbook.escalation.priority)
-    priority = label(f"{level.label} · {level.promise}响应" if level
-                     else playbook.escalation.priority)
+    priority = label(
+        f"{level.label} · {level.promise}响应" if level else playbook.escalation.priority
+    )
     lines.append('  done(["已解决"])')
     lines.append(f'  human{{{{"转人工<br/>优先级：{priority}"}}}}')
     if stats and stats.gave_up:
         lines.append('  gone(["用户离开"])')
         lines.append("  class gone goneEnd")
-    lines += ["  classDef okEnd fill:#e3f6e8,stroke:#1c7c3a,color:#12401f",
-              "  classDef escEnd fill:#ffe3e6,stroke:#c8102e,color:#5c0a17",
-              "  classDef goneEnd fill:#f1f1f3,stroke:#8a8d94,color:#44464d,stroke-dasharray:4 3",
-              "  class done okEnd", "  class human escEnd"]
+    lines += [
+        "  classDef okEnd fill:#e3f6e8,stroke:#1c7c3a,color:#12401f",
+        "  classDef escEnd fill:#ffe3e6,stroke:#c8102e,color:#5c0a17",
+        "  classDef goneEnd fill:#f1f1f3,stroke:#8a8d94,color:#44464d,stroke-dasharray:4 3",
+        "  class done okEnd",
+        "  class human escEnd",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ one query ordered by conversation and event id). A user message is in the inbox 
   ``playbook_step`` or ``dy_stage``, e.g. started a playbook): the message *before* the
   correction is the misunderstood one.
 
-Texts are masked (:func:`actions.privacy.redact`: phone numbers, e-mail addresses, passwords)
+Texts are masked (:func:`tickets.privacy.redact`: phone numbers, e-mail addresses, passwords)
 the moment they are read; nothing unmasked leaves this module and nothing here logs a text.
 Messages with the same normal form (:func:`understanding.normalize.normalize`) or
 near-duplicates (Jaccard >= 0.8 of the character bigrams of the normal form without spaces and
@@ -29,25 +29,32 @@ import json
 import re
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import URL
 
-from actions.privacy import redact
 from playbook.engine import STAGE_TROUBLESHOOTING
+from tickets.privacy import redact
 from understanding.normalize import normalize
 from web.flows import EVENTS, RESET_ACTIONS, _readonly_engine
 
 #: The responses with which the assistant asks again: the message before them was not understood.
-REASK_RESPONSES = ("utter_not_understood_in_flow", "utter_default", "utter_offer_human",
-                   "utter_answer_unsure", "utter_answer_unsure_worked",
-                   "utter_answer_unsure_failed", "utter_step_question")
+REASK_RESPONSES = (
+    "utter_not_understood_in_flow",
+    "utter_default",
+    "utter_offer_human",
+    "utter_answer_unsure",
+    "utter_answer_unsure_worked",
+    "utter_answer_unsure_failed",
+    "utter_step_question",
+)
 FALLBACK = "fallback"
 OUT_OF_SCOPE = "out_of_scope"
 ASKED_AGAIN = "asked_again"
@@ -64,8 +71,10 @@ EXAMPLES_SHOWN = 5
 #: code check from reading the key as a response name).
 _UTTER_ACTION = re.compile(r'"(?:utter_action)"\s*:\s*"([A-Za-z0-9_]+)"')
 #: A slot event as Rasa writes it (``json.dumps`` of ``SlotSet.as_dict``): name, then value.
-_SLOT = re.compile(r'"name": "(playbook|playbook_step|dy_stage)", '
-                   r'"value": (null|"(?:[^"\\]|\\.)*")')
+_SLOT = re.compile(
+    r'"name": "(playbook|playbook_step|dy_stage)", '
+    r'"value": (null|"(?:[^"\\]|\\.)*")'
+)
 _SLOT_NAME = re.compile(r'"name"\s*:\s*"(playbook|playbook_step|dy_stage)"')
 #: The text of a user event as Rasa writes it (the top-level key just before ``parse_data``).
 _USER_TEXT = re.compile(r'"text": ("(?:[^"\\]|\\.)*"), "parse_data"')
@@ -74,8 +83,10 @@ _USER_TEXT = re.compile(r'"text": ("(?:[^"\\]|\\.)*"), "parse_data"')
 
 _PARTICLES = "啊呀吧啦呢嘛哦哈的了噢喔"
 _HEAD = r"(?:你|您)?(?:不是|不对|错了|搞错了|弄错了|理解错了|说错了|错啦)"
-_STRONG = (r"(?:不是这个意思|不是这个问题|不是问这个|没问这个|问的不是|说的不是|理解错了|搞错了|弄错了|"
-           r"答非所问|牛头不对马嘴|文不对题|不是我要的)")
+_STRONG = (
+    r"(?:不是这个意思|不是这个问题|不是问这个|没问这个|问的不是|说的不是|理解错了|搞错了|弄错了|"
+    r"答非所问|牛头不对马嘴|文不对题|不是我要的)"
+)
 _CORRECTIONS = [
     re.compile(rf"^{_HEAD}[{_PARTICLES}]*$"),  # 「不对」「不是的」「你搞错了吧」
     # 「不是，我是登录不上」「不对，我说的是……」 (not 「不对，还是不行」: that answers the step)
@@ -83,8 +94,10 @@ _CORRECTIONS = [
     re.compile(rf"^.{{0,4}}?{_STRONG}"),  # 「哎我不是这个意思」「我说的不是网络」
     re.compile(r"^不是.{1,12}(?:的问题|问题|的意思)"),  # 「不是网络问题」
     re.compile(r"^不是[^，,。]{1,15}[，,]\s*(?:而)?是"),  # 「不是网络，是登录」
-    re.compile(r"^(?:no[,.! ]+)?(?:that'?s |this is |you'?re )?(?:wrong|not what i meant|"
-               r"not what i asked|not it|not this)\b"),
+    re.compile(
+        r"^(?:no[,.! ]+)?(?:that'?s |this is |you'?re )?(?:wrong|not what i meant|"
+        r"not what i asked|not it|not this)\b"
+    ),
 ]
 _TRAILING = re.compile(r"[\s，,。.!！?？~～…、]+$")
 
@@ -107,19 +120,19 @@ class Message:
 
     text: str
     norm: str
-    intent: Optional[str]
-    confidence: Optional[float]
-    guess: Optional[Tuple[str, float]]  # the best intent other than nlu_fallback
-    playbook: Optional[str]  # the step open when it was written
-    step: Optional[str]
-    reasons: Tuple[str, ...]
-    asked: Tuple[str, ...]  # the responses with which the assistant asked again
-    correction: Optional[str]  # the user's correction (masked)
+    intent: str | None
+    confidence: float | None
+    guess: tuple[str, float] | None  # the best intent other than nlu_fallback
+    playbook: str | None  # the step open when it was written
+    step: str | None
+    reasons: tuple[str, ...]
+    asked: tuple[str, ...]  # the responses with which the assistant asked again
+    correction: str | None  # the user's correction (masked)
     at: datetime
     conversation: int  # a number within this reading, never the sender id
 
     @property
-    def open_step(self) -> Optional[str]:
+    def open_step(self) -> str | None:
         return f"{self.playbook}/{self.step}" if self.playbook and self.step else None
 
 
@@ -127,19 +140,19 @@ class Message:
 class _Pending:
     """A user message whose turn is still being read."""
 
-    data: Optional[str]
-    intent: Optional[str]
+    data: str | None
+    intent: str | None
     timestamp: float
-    stage: Optional[str]
-    playbook: Optional[str]
-    step: Optional[str]
-    reasons: Set[str] = field(default_factory=set)
-    asked: List[str] = field(default_factory=list)
+    stage: str | None
+    playbook: str | None
+    step: str | None
+    reasons: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
     moved: bool = False
-    correction: Optional[str] = None
+    correction: str | None = None
     _event: Any = None
 
-    def event(self) -> Optional[Dict[str, Any]]:
+    def event(self) -> dict[str, Any] | None:
         if self._event is None:
             try:
                 parsed = json.loads(self.data or "")
@@ -148,7 +161,7 @@ class _Pending:
             self._event = parsed if isinstance(parsed, dict) else {}
         return self._event or None
 
-    def quick_text(self) -> Optional[str]:
+    def quick_text(self) -> str | None:
         """What the user typed, read without decoding the whole event where Rasa's layout
         allows (only to look for a correction)."""
         match = _USER_TEXT.search(self.data or "")
@@ -160,7 +173,7 @@ class _Pending:
             return self.text()
         return text if isinstance(text, str) and text.strip() else None
 
-    def text(self) -> Optional[str]:
+    def text(self) -> str | None:
         """What the user typed, or None for an empty message, a button payload
         (``/intent``) or a message another system injected."""
         event = self.event()
@@ -170,28 +183,32 @@ class _Pending:
         if not isinstance(text, str) or not text.strip() or text.lstrip().startswith("/"):
             return None
         metadata = event.get("metadata")
-        if (isinstance(metadata, dict) and metadata.get("is_external")) \
-                or text.startswith("EXTERNAL: "):
+        if (isinstance(metadata, dict) and metadata.get("is_external")) or text.startswith(
+            "EXTERNAL: "
+        ):
             return None
         return text
 
 
-def _ranking(event: Dict[str, Any]) -> Tuple[Optional[float], Optional[Tuple[str, float]]]:
+def _ranking(event: dict[str, Any]) -> tuple[float | None, tuple[str, float] | None]:
     parse = event.get("parse_data") if isinstance(event.get("parse_data"), dict) else {}
     intent = parse.get("intent") if isinstance(parse.get("intent"), dict) else {}
     confidence = intent.get("confidence")
     confidence = float(confidence) if isinstance(confidence, (int, float)) else None
     guess = None
     for entry in parse.get("intent_ranking") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str) \
-                and entry["name"] != "nlu_fallback" \
-                and isinstance(entry.get("confidence"), (int, float)):
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("name"), str)
+            and entry["name"] != "nlu_fallback"
+            and isinstance(entry.get("confidence"), (int, float))
+        ):
             guess = (entry["name"], float(entry["confidence"]))
             break
     return confidence, guess
 
 
-def _moment(timestamp: Optional[float]) -> datetime:
+def _moment(timestamp: float | None) -> datetime:
     try:
         return datetime.fromtimestamp(float(timestamp or 0.0), tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
@@ -201,18 +218,24 @@ def _moment(timestamp: Optional[float]) -> datetime:
 class _Reader:
     """Replays one conversation's events and collects its misunderstood messages."""
 
-    def __init__(self, conversation: int, found: List[Message]) -> None:
+    def __init__(self, conversation: int, found: list[Message]) -> None:
         self.conversation = conversation
         self.found = found
-        self.stage: Optional[str] = None
-        self.playbook: Optional[str] = None
-        self.step: Optional[str] = None
-        self.action: Optional[str] = None
-        self.pending: Optional[_Pending] = None
+        self.stage: str | None = None
+        self.playbook: str | None = None
+        self.step: str | None = None
+        self.action: str | None = None
+        self.pending: _Pending | None = None
 
-    def user(self, intent: Optional[str], timestamp: Optional[float], data: Optional[str]) -> None:
-        incoming = _Pending(data=data, intent=intent, timestamp=timestamp or 0.0,
-                            stage=self.stage, playbook=self.playbook, step=self.step)
+    def user(self, intent: str | None, timestamp: float | None, data: str | None) -> None:
+        incoming = _Pending(
+            data=data,
+            intent=intent,
+            timestamp=timestamp or 0.0,
+            stage=self.stage,
+            playbook=self.playbook,
+            step=self.step,
+        )
         before = self.pending
         if before is not None and before.moved:
             text = incoming.quick_text()
@@ -227,20 +250,20 @@ class _Reader:
         self.pending = incoming
         self.action = None
 
-    def begin_action(self, name: Optional[str]) -> None:
+    def begin_action(self, name: str | None) -> None:
         self.action = name
         if name in RESET_ACTIONS:  # a new session (or /restart) starts with empty slots, and
             self.finish()  # what the user says then corrects nothing said before it
             self.stage = self.playbook = self.step = None
 
-    def bot(self, data: Optional[str]) -> None:
+    def bot(self, data: str | None) -> None:
         match = _UTTER_ACTION.search(data or "")
         if match and self.pending is not None and match.group(1) in REASK_RESPONSES:
             self.pending.reasons.add(ASKED_AGAIN)
             if match.group(1) not in self.pending.asked:
                 self.pending.asked.append(match.group(1))
 
-    def slot(self, data: Optional[str]) -> None:
+    def slot(self, data: str | None) -> None:
         if not data:
             return
         match = _SLOT.search(data)
@@ -264,8 +287,11 @@ class _Reader:
             self.playbook = value
         else:
             self.step = value
-        if self.pending is not None and self.action not in (None, "action_listen") \
-                and self.action not in RESET_ACTIONS:
+        if (
+            self.pending is not None
+            and self.action not in (None, "action_listen")
+            and self.action not in RESET_ACTIONS
+        ):
             self.pending.moved = True
 
     def finish(self) -> None:
@@ -278,20 +304,29 @@ class _Reader:
         masked = redact(text).strip()
         confidence, guess = _ranking(pending.event() or {})
         in_step = pending.stage == STAGE_TROUBLESHOOTING and pending.playbook and pending.step
-        self.found.append(Message(
-            text=masked, norm=normalize(masked), intent=pending.intent, confidence=confidence,
-            guess=guess, playbook=pending.playbook if in_step else None,
-            step=pending.step if in_step else None,
-            reasons=tuple(r for r in REASONS if r in pending.reasons), asked=tuple(pending.asked),
-            correction=pending.correction, at=_moment(pending.timestamp),
-            conversation=self.conversation))
+        self.found.append(
+            Message(
+                text=masked,
+                norm=normalize(masked),
+                intent=pending.intent,
+                confidence=confidence,
+                guess=guess,
+                playbook=pending.playbook if in_step else None,
+                step=pending.step if in_step else None,
+                reasons=tuple(r for r in REASONS if r in pending.reasons),
+                asked=tuple(pending.asked),
+                correction=pending.correction,
+                at=_moment(pending.timestamp),
+                conversation=self.conversation,
+            )
+        )
 
 
-def read_messages(rows: Iterable[Sequence[Any]]) -> List[Message]:
+def read_messages(rows: Iterable[Sequence[Any]]) -> list[Message]:
     """The misunderstood messages in ``(sender_id, type_name, timestamp, intent_name,
     action_name, data)`` rows ordered by conversation and then by event id."""
-    found: List[Message] = []
-    reader: Optional[_Reader] = None
+    found: list[Message] = []
+    reader: _Reader | None = None
     sender = None
     conversations = 0
     for sender_id, type_name, timestamp, intent, action, data in rows:
@@ -319,13 +354,24 @@ def _rows(engine: Engine) -> Iterator[Sequence[Any]]:
     events = EVENTS.c
     asks = or_(*[events.data.like(f'%"{name}"%') for name in REASK_RESPONSES])
     moves = or_(events.data.like('%"playbook%'), events.data.like('%"dy_stage"%'))
-    query = (select(events.sender_id, events.type_name, events.timestamp, events.intent_name,
-                    events.action_name,
-                    case((events.type_name == "action", None), else_=events.data))
-             .where(or_(events.type_name.in_(("user", "action")),
-                        and_(events.type_name == "bot", asks),
-                        and_(events.type_name == "slot", moves)))
-             .order_by(events.sender_id, events.id))
+    query = (
+        select(
+            events.sender_id,
+            events.type_name,
+            events.timestamp,
+            events.intent_name,
+            events.action_name,
+            case((events.type_name == "action", None), else_=events.data),
+        )
+        .where(
+            or_(
+                events.type_name.in_(("user", "action")),
+                and_(events.type_name == "bot", asks),
+                and_(events.type_name == "slot", moves),
+            )
+        )
+        .order_by(events.sender_id, events.id)
+    )
     with engine.connect() as connection:
         yield from connection.execution_options(stream_results=True).execute(query)
 
@@ -346,16 +392,16 @@ class Group:
     """Messages with the same normal form or near-duplicates of each other."""
 
     key: str
-    examples: List[Example]
+    examples: list[Example]
     count: int
     conversations: int
     first: datetime
     last: datetime
-    reasons: Dict[str, int]
-    asked: Dict[str, int]
-    intents: Dict[str, int]
-    steps: Dict[str, int]
-    forms: Tuple[str, ...]  # the normal forms in the group
+    reasons: dict[str, int]
+    asked: dict[str, int]
+    intents: dict[str, int]
+    steps: dict[str, int]
+    forms: tuple[str, ...]  # the normal forms in the group
 
     @property
     def text(self) -> str:
@@ -366,11 +412,11 @@ class Group:
         return max((e.message for e in self.examples), key=lambda m: m.at)
 
     @property
-    def open_step(self) -> Optional[str]:
+    def open_step(self) -> str | None:
         return max(self.steps, key=self.steps.get) if self.steps else None
 
     @property
-    def guess(self) -> Optional[Tuple[str, float]]:
+    def guess(self) -> tuple[str, float] | None:
         return self.latest.guess
 
 
@@ -383,7 +429,7 @@ def bigrams(norm: str) -> frozenset:
     norm = _NOT_LETTERS.sub("", norm) or norm
     if len(norm) < 2:
         return frozenset([norm]) if norm else frozenset()
-    return frozenset(norm[i:i + 2] for i in range(len(norm) - 1))
+    return frozenset(norm[i : i + 2] for i in range(len(norm) - 1))
 
 
 def similar(a: frozenset, b: frozenset) -> bool:
@@ -399,14 +445,14 @@ def _prefix_length(size: int) -> int:
     return size - (JACCARD[0] * size + JACCARD[1] - 1) // JACCARD[1] + 1
 
 
-def group_messages(messages: Sequence[Message]) -> List[Group]:
+def group_messages(messages: Sequence[Message]) -> list[Group]:
     """Group by normal form, then join near-duplicate forms; newest group first.
 
     Forms are taken most frequent first; each joins the most similar group leader with
     Jaccard >= 0.8, or leads a new group. Candidate leaders are found through an index of
     their rarest bigrams (prefix filtering), so this stays fast with thousands of forms.
     """
-    by_form: Dict[str, List[Message]] = defaultdict(list)
+    by_form: dict[str, list[Message]] = defaultdict(list)
     for message in messages:
         by_form[message.norm].append(message)
     newest = {form: max(m.at for m in found).timestamp() for form, found in by_form.items()}
@@ -414,15 +460,18 @@ def group_messages(messages: Sequence[Message]) -> List[Group]:
     tokens = {form: bigrams(form) for form in forms}
     rarity = Counter(token for form in forms for token in tokens[form])
     order = {form: sorted(tokens[form], key=lambda t: (rarity[t], t)) for form in forms}
-    index: Dict[str, List[str]] = defaultdict(list)
-    leaders: Dict[str, List[str]] = {}  # in the order they became leaders
-    rank: Dict[str, int] = {}
+    index: dict[str, list[str]] = defaultdict(list)
+    leaders: dict[str, list[str]] = {}  # in the order they became leaders
+    rank: dict[str, int] = {}
     for form in forms:
         mine = tokens[form]
         best, best_score = None, (-1.0, 0)
         if mine:
-            candidates = {leader for token in order[form][:_prefix_length(len(mine))]
-                          for leader in index.get(token, ())}
+            candidates = {
+                leader
+                for token in order[form][: _prefix_length(len(mine))]
+                for leader in index.get(token, ())
+            }
             for leader in candidates:
                 theirs = tokens[leader]
                 if similar(mine, theirs):
@@ -434,30 +483,36 @@ def group_messages(messages: Sequence[Message]) -> List[Group]:
             continue
         leaders[form] = [form]
         rank[form] = len(rank)
-        for token in order[form][:_prefix_length(len(mine))] if mine else ():
+        for token in order[form][: _prefix_length(len(mine))] if mine else ():
             index[token].append(form)
     groups = [_group(leader, members, by_form) for leader, members in leaders.items()]
     groups.sort(key=lambda g: (g.last, g.count), reverse=True)
     return groups
 
 
-def _group(leader: str, members: List[str], by_form: Dict[str, List[Message]]) -> Group:
+def _group(leader: str, members: list[str], by_form: dict[str, list[Message]]) -> Group:
     messages = [m for form in members for m in by_form[form]]
-    texts: Dict[str, List[Message]] = defaultdict(list)
+    texts: dict[str, list[Message]] = defaultdict(list)
     for message in messages:
         texts[message.text].append(message)
-    examples = sorted((Example(max(ms, key=lambda m: m.at), len(ms)) for ms in texts.values()),
-                      key=lambda e: (-e.count, -e.message.at.timestamp()))
+    examples = sorted(
+        (Example(max(ms, key=lambda m: m.at), len(ms)) for ms in texts.values()),
+        key=lambda e: (-e.count, -e.message.at.timestamp()),
+    )
     reasons: Counter = Counter(r for m in messages for r in m.reasons)
     return Group(
-        key=hashlib.sha1(leader.encode("utf-8")).hexdigest()[:12], examples=examples,
-        count=len(messages), conversations=len({m.conversation for m in messages}),
-        first=min(m.at for m in messages), last=max(m.at for m in messages),
+        key=hashlib.sha1(leader.encode("utf-8")).hexdigest()[:12],
+        examples=examples,
+        count=len(messages),
+        conversations=len({m.conversation for m in messages}),
+        first=min(m.at for m in messages),
+        last=max(m.at for m in messages),
         reasons={r: reasons[r] for r in REASONS if reasons[r]},
         asked=dict(Counter(a for m in messages for a in m.asked).most_common()),
         intents=dict(Counter(m.intent or "?" for m in messages).most_common()),
         steps=dict(Counter(m.open_step for m in messages if m.open_step).most_common()),
-        forms=tuple(members))
+        forms=tuple(members),
+    )
 
 
 # --- the inbox ---------------------------------------------------------------------------------
@@ -465,32 +520,35 @@ def _group(leader: str, members: List[str], by_form: Dict[str, List[Message]]) -
 
 @dataclass
 class Inbox:
-    groups: List[Group]
+    groups: list[Group]
     messages: int
     conversations: int
 
     def pages(self, size: int = PAGE_SIZE) -> int:
         return max(1, -(-len(self.groups) // size))
 
-    def page(self, number: int, size: int = PAGE_SIZE) -> List[Group]:
+    def page(self, number: int, size: int = PAGE_SIZE) -> list[Group]:
         number = min(max(1, number), self.pages(size))
-        return self.groups[(number - 1) * size: number * size]
+        return self.groups[(number - 1) * size : number * size]
 
-    def find(self, key: str) -> Optional[Group]:
+    def find(self, key: str) -> Group | None:
         return next((g for g in self.groups if g.key == key), None)
 
 
 def build(rows: Iterable[Sequence[Any]]) -> Inbox:
     messages = read_messages(rows)
-    return Inbox(groups=group_messages(messages), messages=len(messages),
-                 conversations=len({m.conversation for m in messages}))
+    return Inbox(
+        groups=group_messages(messages),
+        messages=len(messages),
+        conversations=len({m.conversation for m in messages}),
+    )
 
 
-_cache: Dict[str, Tuple[Tuple, Inbox]] = {}
+_cache: dict[str, tuple[tuple, Inbox]] = {}
 _cache_lock = threading.Lock()
 
 
-def inbox(store: Union[str, URL, Engine, None]) -> Inbox:
+def inbox(store: str | URL | Engine | None) -> Inbox:
     """The inbox of the SQL tracker store at ``store`` (empty without a store or events).
 
     The result is kept until the store has new events (its event count or newest id
@@ -506,8 +564,11 @@ def inbox(store: Union[str, URL, Engine, None]) -> Inbox:
         if not sa_inspect(engine).has_table("events"):
             return empty
         with engine.connect() as connection:
-            stamp = tuple(connection.execute(
-                select(func.count(), func.max(EVENTS.c.id)).select_from(EVENTS)).one())
+            stamp = tuple(
+                connection.execute(
+                    select(func.count(), func.max(EVENTS.c.id)).select_from(EVENTS)
+                ).one()
+            )
         key = str(store.url if isinstance(store, Engine) else store)
         with _cache_lock:
             cached = _cache.get(key)

@@ -13,9 +13,16 @@ from tests.integration.harness import MODEL, Servers
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a closed network: no background connections, no updates, no sync.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +47,9 @@ def browser():
         pytest.fail("Chromium is not installed: make test installs Debian's chromium package")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -49,8 +57,13 @@ def browser():
 @pytest.fixture()
 def phone(browser):
     """A fresh 375 px wide phone screen (its own storage, so its own conversation)."""
-    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="zh-CN",
-                                  device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport={"width": 375, "height": 740},
+        locale="zh-CN",
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -65,14 +78,21 @@ def editor_at_console(browser, site, display_name: str, password: str):
 
     from tickets import staff
 
-    editor = staff.create_staff(f"editor.{uuid.uuid4().hex[:6]}", password, "editor", display_name,
-                                database_url=site.database_url)
+    editor = staff.create_staff(
+        f"editor.{uuid.uuid4().hex[:6]}",
+        password,
+        "editor",
+        display_name,
+        database_url=site.database_url,
+    )
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = desk.new_page()
     problems = []
     page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("console", lambda message: problems.append(message.text)
-            if message.type == "error" else None)
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
     page.goto(site.web_url + "/console/login")
     page.fill("input[name=username]", editor.username)
     page.fill("input[name=password]", password)

@@ -25,15 +25,22 @@ def dashboard_ratings(page, site) -> int:
 
 
 def test_escalation_is_worked_to_a_rated_close(browser, phone, site):
-    boss = staff.create_staff(f"boss.{uuid.uuid4().hex[:6]}", PASSWORD, "supervisor", "赵主管",
-                              database_url=site.database_url)
+    boss = staff.create_staff(
+        f"boss.{uuid.uuid4().hex[:6]}",
+        PASSWORD,
+        "supervisor",
+        "赵主管",
+        database_url=site.database_url,
+    )
     # the user escalates a data loss in the widget
     session = open_widget(phone, site)
     click_reply(phone, "数据丢失")
     click_reply(phone, "还是不行")
     click_reply(phone, "还是不行")
     number = phone.locator(".ticket-no").inner_text()
-    assert store.get_for_sender(number, session, database_url=site.database_url).priority == "urgent"
+    assert (
+        store.get_for_sender(number, session, database_url=site.database_url).priority == "urgent"
+    )
 
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     console = desk.new_page()
@@ -58,7 +65,9 @@ def test_escalation_is_worked_to_a_rated_close(browser, phone, site):
     assert "数据丢失" in console.locator(".facts").inner_text()
     assert console.locator(".transcript li.user").count() >= 1
     console.click("text=认领")
-    console.fill("form[action$='/reply'] textarea", "您好，我是客服赵主管，正在为您从服务器恢复数据。")
+    console.fill(
+        "form[action$='/reply'] textarea", "您好，我是客服赵主管，正在为您从服务器恢复数据。"
+    )
     console.click("text=发送回复")
     phone.locator(".msg.staff", has_text="正在为您从服务器恢复数据").wait_for(timeout=TIMEOUT)
     console.click("text=改为「处理中」")
@@ -112,13 +121,16 @@ def test_editor_sees_the_playbook_drawn_with_real_counts(browser, phone, site):
     page.screenshot(path=str(ARTIFACTS / "console-flow-1280.png"), full_page=True)
 
     # an editor's title full of HTML and Mermaid syntax is drawn as plain text
-    drawn = page.evaluate("""async source => {
+    drawn = page.evaluate(
+        """async source => {
         const box = document.createElement("div");
         box.innerHTML = (await window.mermaid.render("nasty", source)).svg;
         document.body.append(box);
         return {text: box.textContent, tags: box.querySelectorAll("script, img, a").length};
-    }""", flows.mermaid(nasty_playbook()))
-    assert '<script>alert(1)</script>' in drawn["text"] and 'He said "hi" [x] {y}' in drawn["text"]
+    }""",
+        flows.mermaid(nasty_playbook()),
+    )
+    assert "<script>alert(1)</script>" in drawn["text"] and 'He said "hi" [x] {y}' in drawn["text"]
     assert drawn["tags"] == 0 and not problems, problems
     # the queue and the tickets stay closed to editors
     page.goto(site.web_url + "/console/")

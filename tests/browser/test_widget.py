@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 import yaml
-
-import pytest
 
 from playbook.registry import PlaybookRegistry
 from tests.browser.conftest import ARTIFACTS
@@ -29,8 +28,9 @@ def click_reply(page, title):
     button.wait_for(timeout=TIMEOUT)
     count = page.locator(".msg.bot").count()
     button.click()
-    page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {count}",
-                           timeout=TIMEOUT)
+    page.wait_for_function(
+        f"document.querySelectorAll('.msg.bot').length > {count}", timeout=TIMEOUT
+    )
 
 
 def test_network_conversation_by_buttons_ends_with_a_visible_ticket(phone, site):
@@ -43,7 +43,8 @@ def test_network_conversation_by_buttons_ends_with_a_visible_ticket(phone, site)
     click_reply(phone, "网络问题")
     for _ in range(3):
         phone.locator(".replies button:not([disabled])", has_text="还是不行").last.wait_for(
-            timeout=TIMEOUT)
+            timeout=TIMEOUT
+        )
         click_reply(phone, "还是不行")
     ticket_bubble = phone.locator(".msg.ticket")
     ticket_bubble.wait_for(timeout=TIMEOUT)
@@ -68,13 +69,15 @@ def test_network_conversation_by_buttons_ends_with_a_visible_ticket(phone, site)
     assert phone.locator(".msg.user", has_text="还是不行").count() == 3
     # the conversation continues where it was: skip the contact question
     click_reply(phone, "跳过")
-    assert RESPONSES["utter_contact_skipped"][0]["text"] in phone.locator(".msg.bot").last.inner_text()
+    assert (
+        RESPONSES["utter_contact_skipped"][0]["text"] in phone.locator(".msg.bot").last.inner_text()
+    )
     assert phone.errors == []
 
 
 def test_typed_html_is_shown_as_text(phone, site):
     open_widget(phone, site)
-    payload = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=2\">"
+    payload = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned=2">'
     phone.fill("#input", payload)
     phone.keyboard.press("Enter")
     phone.locator(".msg.user").last.wait_for(timeout=TIMEOUT)
@@ -120,12 +123,14 @@ def test_keyboard_only_use(phone, site):
     phone.keyboard.type("登录不上了")
     phone.keyboard.press("Enter")
     phone.locator(".replies button:not([disabled])", has_text="解决了").last.wait_for(
-        timeout=TIMEOUT)
+        timeout=TIMEOUT
+    )
     phone.locator(".replies button:not([disabled])", has_text="解决了").last.focus()
     count = phone.locator(".msg.bot").count()
     phone.keyboard.press("Enter")
-    phone.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {count}",
-                            timeout=TIMEOUT)
+    phone.wait_for_function(
+        f"document.querySelectorAll('.msg.bot').length > {count}", timeout=TIMEOUT
+    )
     assert RESPONSES["utter_resolved"][0]["text"] in phone.locator(".messages").inner_text()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Dict, List
-
 import pytest
 
 from tests.integration.harness import MODEL, Servers
@@ -22,10 +20,10 @@ def servers(tmp_path_factory):
     db.dispose_all()
 
 
-def texts(replies: List[Dict]) -> str:
+def texts(replies: list[dict]) -> str:
     """All reply texts joined, for assertions on what the user reads."""
     return "\n".join(r.get("text") or "" for r in replies)
 
 
-def buttons(replies: List[Dict]) -> List[str]:
+def buttons(replies: list[dict]) -> list[str]:
     return [b["title"] for r in replies for b in r.get("buttons") or []]

@@ -7,8 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional
 
 import requests
 
@@ -27,7 +27,9 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, limit: float) 
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"{url} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
         try:
             if requests.get(url, timeout=2).ok:
                 return
@@ -40,9 +42,15 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, limit: float) 
 class Servers:
     """The running assistant: say() talks over the REST channel, restart() restarts both."""
 
-    def __init__(self, workdir: Path, model: Path = MODEL, tracker_store: str = "sql",
-                 web: bool = False, env: Optional[Mapping[str, str]] = None,
-                 project: Path = ROOT) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        model: Path = MODEL,
+        tracker_store: str = "sql",
+        web: bool = False,
+        env: Mapping[str, str] | None = None,
+        project: Path = ROOT,
+    ) -> None:
         """Prepare (not start) the servers; logs, databases and endpoints go to ``workdir``.
 
         ``env`` adds or overrides environment variables of every server process (for example
@@ -63,16 +71,24 @@ class Servers:
         self.endpoints = workdir / "endpoints.yml"
         endpoints = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
         if tracker_store == "sql":
-            endpoints += (f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n'
-                          f'  db: "{workdir / "trackers.db"}"\n')
+            endpoints += (
+                f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n'
+                f'  db: "{workdir / "trackers.db"}"\n'
+            )
         self.endpoints.write_text(endpoints, encoding="utf-8")
-        self.env = dict(os.environ, DATABASE_URL=self.database_url, SANIC_HOST="127.0.0.1",
-                        RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2",
-                        RASA_CACHE_DIRECTORY=str(ROOT / ".rasa" / "cache"),
-                        PYTHONPATH=str(ROOT), RASA_PORT=str(self.rasa_port),
-                        DY_ENDPOINTS=str(self.endpoints))  # the web server reads its tracker store
+        self.env = dict(
+            os.environ,
+            DATABASE_URL=self.database_url,
+            SANIC_HOST="127.0.0.1",
+            RASA_TELEMETRY_ENABLED="false",
+            TF_CPP_MIN_LOG_LEVEL="2",
+            RASA_CACHE_DIRECTORY=str(ROOT / ".rasa" / "cache"),
+            PYTHONPATH=str(ROOT),
+            RASA_PORT=str(self.rasa_port),
+            DY_ENDPOINTS=str(self.endpoints),
+        )  # the web server reads its tracker store
         self.env.update(env or {})
-        self.processes: List[subprocess.Popen] = []
+        self.processes: list[subprocess.Popen] = []
         self.action_log = workdir / "action-server.log"
         self.rasa_log = workdir / "rasa.log"
         self.web_log = workdir / "web.log"
@@ -80,34 +96,76 @@ class Servers:
     def _start_rasa(self) -> subprocess.Popen:
         """Start the Rasa server (REST, HTTP API) in ``project`` with this instance's model."""
         return subprocess.Popen(
-            [str(VENV_BIN / "rasa"), "run", "--model", str(self.model), "--enable-api",
-             "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-             "--endpoints", str(self.endpoints),
-             "--credentials", str(self.project / "credentials.yml")],
-            cwd=self.project, env=self.env, stdout=self.rasa_log.open("a"),
+            [
+                str(VENV_BIN / "rasa"),
+                "run",
+                "--model",
+                str(self.model),
+                "--enable-api",
+                "--interface",
+                "127.0.0.1",
+                "--port",
+                str(self.rasa_port),
+                "--endpoints",
+                str(self.endpoints),
+                "--credentials",
+                str(self.project / "credentials.yml"),
+            ],
+            cwd=self.project,
+            env=self.env,
+            stdout=self.rasa_log.open("a"),
             stderr=subprocess.STDOUT,
         )
 
     def start(self) -> None:
-        subprocess.run([sys.executable, "-m", "tickets.migrate"], cwd=ROOT, env=self.env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "tickets.migrate"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         action = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port",
-             str(self.action_port)],
-            cwd=ROOT, env=self.env, stdout=self.action_log.open("a"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "actions",
+                "--port",
+                str(self.action_port),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.action_log.open("a"),
+            stderr=subprocess.STDOUT,
         )
         rasa = self._start_rasa()
         self.processes = [action, rasa]
         if self.web:
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(self.web_port)],
-                cwd=ROOT, env=self.env, stdout=self.web_log.open("a"), stderr=subprocess.STDOUT,
-            ))
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "web",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(self.web_port),
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=self.web_log.open("a"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
         wait_until_up(f"http://127.0.0.1:{self.action_port}/health", action, self.action_log, 60)
         wait_until_up(f"{self.url}/status", rasa, self.rasa_log, 240)
         if self.web:
-            wait_until_up(f"http://127.0.0.1:{self.web_port}/config.js", self.processes[2],
-                          self.web_log, 60)
+            wait_until_up(
+                f"http://127.0.0.1:{self.web_port}/config.js", self.processes[2], self.web_log, 60
+            )
 
     def stop(self) -> None:
         for process in self.processes:
@@ -124,30 +182,32 @@ class Servers:
         self.start()
 
     def alive(self) -> bool:
-        return all(p.poll() is None for p in self.processes) and \
-            requests.get(f"{self.url}/status", timeout=5).ok
+        return (
+            all(p.poll() is None for p in self.processes)
+            and requests.get(f"{self.url}/status", timeout=5).ok
+        )
 
     def post(self, body) -> requests.Response:
         return requests.post(f"{self.url}/webhooks/rest/webhook", json=body, timeout=60)
 
-    def say(self, sender: str, message: str) -> List[Dict]:
+    def say(self, sender: str, message: str) -> list[dict]:
         response = self.post({"sender": sender, "message": message})
         assert response.status_code == 200, response.text
         return response.json()
 
-    def parse(self, text: str) -> Dict:
+    def parse(self, text: str) -> dict:
         """What the model makes of ``text`` (``/model/parse``: intent, entities)."""
         response = requests.post(f"{self.url}/model/parse", json={"text": text}, timeout=30)
         assert response.status_code == 200, response.text
         return response.json()
 
-    def tracker(self, sender: str) -> Dict:
+    def tracker(self, sender: str) -> dict:
         return requests.get(f"{self.url}/conversations/{sender}/tracker", timeout=30).json()
 
-    def slot(self, sender: str, name: str) -> Optional[object]:
+    def slot(self, sender: str, name: str) -> object | None:
         return self.tracker(sender)["slots"].get(name)
 
-    def pids(self) -> List[int]:
+    def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
 
     def restart_rasa(self) -> None:

@@ -56,13 +56,19 @@ def test_network_problem_walks_every_step_then_makes_a_general_ticket(servers):
     ticket = ticket_of(servers, sender)
     assert ticket.number in reply and "优先级：一般" in reply and "3-6 小时内" in reply
     assert ticket.category == "network" and ticket.priority == "general" and ticket.status == "open"
-    assert [s["id"] for s in ticket.steps_tried] == ["check_network", "restart_device", "contact_isp"]
+    assert [s["id"] for s in ticket.steps_tried] == [
+        "check_network",
+        "restart_device",
+        "contact_isp",
+    ]
     user_turns = [t["text"] for t in ticket.transcript if t["role"] == "user"]
     # the last answer was the 还是不行 button: staff read its title, the payload is kept
     assert user_turns == ["你好", "网络老是掉线，刷个视频都卡", "还是不行", "没用", "还是不行"]
     assert [t.get("payload") for t in ticket.transcript if t["role"] == "user"][-1] == "/deny"
-    assert any(t["role"] == "bot" and step_text("network", "contact_isp") in t["text"]
-               for t in ticket.transcript)
+    assert any(
+        t["role"] == "bot" and step_text("network", "contact_isp") in t["text"]
+        for t in ticket.transcript
+    )
     assert all(t["ts"] for t in ticket.transcript)
 
     saved = servers.say(sender, "我的手机号是13912345678")
@@ -89,7 +95,9 @@ def test_data_loss_with_buttons_is_urgent_and_contact_can_be_skipped(servers):
 
 def test_login_fixed_at_second_step_then_rated_without_a_ticket(servers):
     sender = new_sender()
-    assert step_text("login", "check_credentials") in texts(servers.say(sender, "登录不上，密码明明是对的"))
+    assert step_text("login", "check_credentials") in texts(
+        servers.say(sender, "登录不上，密码明明是对的")
+    )
     assert step_text("login", "reset_password") in texts(servers.say(sender, "还是登不上"))
     resolved = servers.say(sender, "可以了，谢谢")
     assert RESPONSES["utter_resolved"][0]["text"] in texts(resolved)
@@ -98,9 +106,15 @@ def test_login_fixed_at_second_step_then_rated_without_a_ticket(servers):
     assert "5 分" in texts(thanks)
     assert store.list_for_sender(sender, database_url=servers.database_url) == []
     flow = servers.slot(sender, "flow_id")
-    feedback = store.get_feedback(store.escalation_key(sender, flow), database_url=servers.database_url)
-    assert feedback == {"sender_id": sender, "playbook": "login", "resolved_step": "reset_password",
-                        "rating": 5}
+    feedback = store.get_feedback(
+        store.escalation_key(sender, flow), database_url=servers.database_url
+    )
+    assert feedback == {
+        "sender_id": sender,
+        "playbook": "login",
+        "resolved_step": "reset_password",
+        "rating": 5,
+    }
 
 
 def test_forgot_password_starts_at_reset(servers):
@@ -110,30 +124,38 @@ def test_forgot_password_starts_at_reset(servers):
     assert step_text("login", "check_credentials") not in texts(reply)
 
 
-@pytest.mark.parametrize("message, playbook, step", [
-    ("wang ji mi ma le", "login", "reset_password"),
-    ("wang luo lian bu shang", "network", "check_network"),
-    ("shipin bujian le", "data_loss", "check_local_storage"),
-])
+@pytest.mark.parametrize(
+    "message, playbook, step",
+    [
+        ("wang ji mi ma le", "login", "reset_password"),
+        ("wang luo lian bu shang", "network", "check_network"),
+        ("shipin bujian le", "data_loss", "check_local_storage"),
+    ],
+)
 def test_a_problem_typed_in_pinyin_starts_its_playbook(servers, message, playbook, step):
     assert step_text(playbook, step) in texts(servers.say(new_sender(), message))
 
 
 def test_feature_problem_picks_the_guide_for_the_feature(servers):
     sender = new_sender()
-    assert step_text("feature", "search_guide") in texts(servers.say(sender, "搜索功能用不了，搜什么都没结果"))
+    assert step_text("feature", "search_guide") in texts(
+        servers.say(sender, "搜索功能用不了，搜什么都没结果")
+    )
     assert step_text("feature", "check_device") in texts(servers.say(sender, "还是不行"))
     final = servers.say(sender, "还是不行")
     assert "优先级：复杂" in texts(final)
     assert ticket_of(servers, sender).priority == "complex"
 
 
-@pytest.mark.parametrize("message, guide", [
-    ("视频播放一直卡顿", "playback_guide"),
-    ("上传视频总是失败", "upload_guide"),
-    ("直播间的连麦功能用不了", "live_guide"),
-    ("橱窗功能不会用", "general_guide"),
-])
+@pytest.mark.parametrize(
+    "message, guide",
+    [
+        ("视频播放一直卡顿", "playback_guide"),
+        ("上传视频总是失败", "upload_guide"),
+        ("直播间的连麦功能用不了", "live_guide"),
+        ("橱窗功能不会用", "general_guide"),
+    ],
+)
 def test_each_feature_guide_is_reached_and_can_resolve(servers, message, guide):
     sender = new_sender()
     assert step_text("feature", guide) in texts(servers.say(sender, message))
@@ -179,10 +201,21 @@ def test_not_understood_twice_offers_a_person(servers):
     assert "转人工" in buttons(second)
 
 
-@pytest.mark.parametrize("message", [
-    "", "   ", "嗯", "?", "😂😂😂", "<script>alert('x')</script>", "'; DROP TABLE tickets; --",
-    "网络" * 5000, "SELECT * FROM tickets WHERE 1=1",
-], ids=lambda m: repr(m[:20]) + (f"...({len(m)} chars)" if len(m) > 20 else ""))
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "   ",
+        "嗯",
+        "?",
+        "😂😂😂",
+        "<script>alert('x')</script>",
+        "'; DROP TABLE tickets; --",
+        "网络" * 5000,
+        "SELECT * FROM tickets WHERE 1=1",
+    ],
+    ids=lambda m: repr(m[:20]) + (f"...({len(m)} chars)" if len(m) > 20 else ""),
+)
 def test_bad_input_gets_a_polite_chinese_answer(servers, message):
     sender = new_sender()
     replies = servers.say(sender, message)
@@ -203,9 +236,11 @@ def test_injected_slots_never_reveal_another_users_ticket(servers):
     # set the slots directly through Rasa's API: the strongest injection a client can do
     injected = requests.post(
         f"{servers.url}/conversations/{attacker}/tracker/events",
-        json=[{"event": "slot", "name": "ticket_id", "value": number},
-              {"event": "slot", "name": "dy_stage", "value": "contact"},
-              {"event": "slot", "name": "flow_id", "value": "anything"}],
+        json=[
+            {"event": "slot", "name": "ticket_id", "value": number},
+            {"event": "slot", "name": "dy_stage", "value": "contact"},
+            {"event": "slot", "name": "flow_id", "value": "anything"},
+        ],
         timeout=30,
     )
     assert injected.ok and servers.slot(attacker, "ticket_id") == number
@@ -237,15 +272,18 @@ def test_conversation_continues_after_a_server_restart(servers):
     assert step_text("network", "contact_isp") in texts(reply)
 
 
-@pytest.mark.parametrize("body, status", [
-    ({"message": "你好"}, 400),                       # no sender: never a shared conversation
-    ({"sender": "", "message": "你好"}, 400),
-    ({"sender": "a\x00b", "message": "你好"}, 400),
-    ({"sender": "x" * 500, "message": "你好"}, 400),
-    ({"sender": "ok-sender", "message": 12345}, 400),
-    (["not", "an", "object"], 400),
-], ids=["no-sender", "empty-sender", "control-char", "long-sender", "number-message",
-        "list-body"])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"message": "你好"}, 400),  # no sender: never a shared conversation
+        ({"sender": "", "message": "你好"}, 400),
+        ({"sender": "a\x00b", "message": "你好"}, 400),
+        ({"sender": "x" * 500, "message": "你好"}, 400),
+        ({"sender": "ok-sender", "message": 12345}, 400),
+        (["not", "an", "object"], 400),
+    ],
+    ids=["no-sender", "empty-sender", "control-char", "long-sender", "number-message", "list-body"],
+)
 def test_malformed_requests_are_refused_at_the_channel(servers, body, status):
     response = servers.post(body)
     assert response.status_code == status

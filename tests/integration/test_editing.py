@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 import yaml
@@ -81,8 +81,9 @@ def reloading(tmp_path_factory, playbook_dir) -> Iterator[Servers]:
     """Servers of their own (the session's servers read the repository's playbooks)."""
     if not MODEL.exists():
         pytest.fail("no trained model at models/dy.tar.gz: run 'make train' (make test does)")
-    servers = Servers(tmp_path_factory.mktemp("reload-servers"),
-                      env={"DY_PLAYBOOK_DIR": str(playbook_dir)})
+    servers = Servers(
+        tmp_path_factory.mktemp("reload-servers"), env={"DY_PLAYBOOK_DIR": str(playbook_dir)}
+    )
     servers.start()
     yield servers
     servers.stop()
@@ -108,8 +109,11 @@ RESTART_LINE = "第二步：请重启一下设备和路由器，刷新网络连�
 
 def with_restart_text(marker: str) -> str:
     """The network playbook whose second step (restart_device) says ``marker``."""
-    return replace_once(original_network(), RESTART_LINE,
-                        f"第二步（{marker}）：请重启一下设备和路由器，刷新网络连接。")
+    return replace_once(
+        original_network(),
+        RESTART_LINE,
+        f"第二步（{marker}）：请重启一下设备和路由器，刷新网络连接。",
+    )
 
 
 def test_edited_step_text_is_shown_on_the_next_turn(reloading, network_file):
@@ -128,15 +132,17 @@ def test_edited_step_text_is_shown_on_the_next_turn(reloading, network_file):
 
 
 def test_invalid_file_is_refused_and_logged_and_the_last_valid_version_keeps_serving(
-        reloading, network_file):
+    reloading, network_file
+):
     valid_marker = f"有效版{uuid.uuid4().hex[:6]}"
     rewrite(network_file, with_restart_text(valid_marker))
     sender = new_sender()
     assert "第一步" in texts(reloading.say(sender, "网络老是掉线"))  # valid version now loaded
 
     broken_marker = f"错误版{uuid.uuid4().hex[:6]}"
-    broken = replace_once(with_restart_text(broken_marker),
-                          "    on_no: escalate\n", "    on_no: isp_followup\n")
+    broken = replace_once(
+        with_restart_text(broken_marker), "    on_no: escalate\n", "    on_no: isp_followup\n"
+    )
     rewrite(network_file, broken)
     broken_line = line_number(broken, "on_no: isp_followup")
 
@@ -148,12 +154,15 @@ def test_invalid_file_is_refused_and_logged_and_the_last_valid_version_keeps_ser
     assert f"第二步（{valid_marker}）" in texts(reloading.say(later, "没用"))
 
     log = reloading.action_log.read_text(encoding="utf-8")
-    problem = (f"{network_file}:{broken_line}: 步骤 contact_isp 的 on_no 指向的步骤 'isp_followup' "
-               f"不存在，可选：check_network, restart_device, contact_isp, escalate, resolved "
-               f"(unknown step)")
+    problem = (
+        f"{network_file}:{broken_line}: 步骤 contact_isp 的 on_no 指向的步骤 'isp_followup' "
+        f"不存在，可选：check_network, restart_device, contact_isp, escalate, resolved "
+        f"(unknown step)"
+    )
     logged = [line for line in log.splitlines() if "playbook rejected" in line]
-    assert [line.split(" - ", 1)[1] for line in logged] == \
-        [f"playbook rejected, keeping the last valid version: {problem}"], log[-3000:]
+    assert [line.split(" - ", 1)[1] for line in logged] == [
+        f"playbook rejected, keeping the last valid version: {problem}"
+    ], log[-3000:]
     with pytest.raises(PlaybookError) as refused:  # the same words as make validate's
         load_playbook_file(network_file)
     assert refused.value.problems == [problem]
@@ -183,8 +192,13 @@ def test_deleted_playbook_is_unavailable_until_restored(reloading, network_file)
 # --- the worked example of the editor's guide --------------------------------------------------
 
 #: What training, validation and the servers read; everything else of the project is code.
-PROJECT_FILES = ["domain.yml", "config.yml", "credentials.yml", "tests/test_stories.yml",
-                 "tests/nlu/test_nlu.yml"]
+PROJECT_FILES = [
+    "domain.yml",
+    "config.yml",
+    "credentials.yml",
+    "tests/test_stories.yml",
+    "tests/nlu/test_nlu.yml",
+]
 NEW_INTENT = "live_push_problem"
 #: A sentence that is not one of the training examples.
 USER_SAYS = "直播推流一直失败"
@@ -200,10 +214,10 @@ def guide_example() -> str:
     return guide.split("\n## 5. ", 1)[1].split("\n## 6. ", 1)[0]
 
 
-def code_blocks(text: str, language: str = "") -> List[str]:
+def code_blocks(text: str, language: str = "") -> list[str]:
     """The fenced code blocks of a Markdown text in ``language`` ("" for plain blocks)."""
-    blocks: List[str] = []
-    current: Optional[List[str]] = None
+    blocks: list[str] = []
+    current: list[str] | None = None
     fence_language = ""
     for line in text.splitlines(keepends=True):
         if not line.startswith("```"):
@@ -223,19 +237,24 @@ STORY_SENTENCE = "(story sentence recognised as another intent)"
 CONFIDENCE = re.compile(r"（置信度 [01]\.\d\d）")
 
 
-def guide_messages(story_sentences: bool = False) -> List[str]:
+def guide_messages(story_sentences: bool = False) -> list[str]:
     """The validator and coverage messages the guide shows for the example's mistakes (or,
     with ``story_sentences``, the story-sentence check's, confidence left out)."""
-    lines = [line for block in code_blocks(guide_example())
-             for line in block.splitlines() if re.match(r"^[\w/.]+\.yml:\d+: ", line)]
+    lines = [
+        line
+        for block in code_blocks(guide_example())
+        for line in block.splitlines()
+        if re.match(r"^[\w/.]+\.yml:\d+: ", line)
+    ]
     if story_sentences:
         return [CONFIDENCE.sub("（置信度 …）", line) for line in lines if STORY_SENTENCE in line]
     return [line for line in lines if STORY_SENTENCE not in line]
 
 
-def shown_in(output: str, messages: List[str]) -> List[str]:
+def shown_in(output: str, messages: list[str]) -> list[str]:
     """The ``messages`` that are lines of ``output`` (domain.yml's line number may differ:
     it depends on the intents listed before the new one)."""
+
     def plain(line: str) -> str:
         return re.sub(r"^domain\.yml:\d+: ", "domain.yml:N: ", line)
 
@@ -243,16 +262,27 @@ def shown_in(output: str, messages: List[str]) -> List[str]:
     return [m for m in messages if plain(m) in lines]
 
 
-def tool_env(project: Path) -> Dict[str, str]:
+def tool_env(project: Path) -> dict[str, str]:
     """The environment scripts/common.sh gives the tools, for the project copy."""
-    return dict(os.environ, RASA_CACHE_DIRECTORY=str(project / ".rasa" / "cache"),
-                RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    return dict(
+        os.environ,
+        RASA_CACHE_DIRECTORY=str(project / ".rasa" / "cache"),
+        RASA_TELEMETRY_ENABLED="false",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONPATH=str(ROOT),
+    )
 
 
-def run(args: List[str], project: Path, timeout: float) -> subprocess.CompletedProcess:
+def run(args: list[str], project: Path, timeout: float) -> subprocess.CompletedProcess:
     """Run a tool in the project copy, capturing its output."""
-    return subprocess.run([str(a) for a in args], cwd=project, env=tool_env(project),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=project,
+        env=tool_env(project),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def copy_project(target: Path) -> Path:
@@ -272,18 +302,25 @@ def append(path: Path, snippet: Path) -> None:
     path.write_text(text + snippet.read_text(encoding="utf-8"), encoding="utf-8")
 
 
-def story_turns(path: Path) -> List[Tuple[str, str]]:
+def story_turns(path: Path) -> list[tuple[str, str]]:
     """(user sentence, labelled intent) of every user turn of a stories file or snippet."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     stories = data["stories"] if isinstance(data, dict) else data
-    return [(step["user"].strip(), step["intent"]) for story in stories
-            for step in story["steps"] if "user" in step]
+    return [
+        (step["user"].strip(), step["intent"])
+        for story in stories
+        for step in story["steps"]
+        if "user" in step
+    ]
 
 
 def validate(project: Path) -> subprocess.CompletedProcess:
     """``make validate``'s checks on the copy."""
-    return run([sys.executable, ROOT / "scripts" / "validate_data.py", "--project", project],
-               project, timeout=300)
+    return run(
+        [sys.executable, ROOT / "scripts" / "validate_data.py", "--project", project],
+        project,
+        timeout=300,
+    )
 
 
 def coverage(project: Path) -> subprocess.CompletedProcess:
@@ -293,18 +330,33 @@ def coverage(project: Path) -> subprocess.CompletedProcess:
 
 def fingerprint(command: str, project: Path) -> subprocess.CompletedProcess:
     """``record`` what the copy's model was trained on, or ``check`` (exit 1: train again)."""
-    return run([sys.executable, "-m", "editing.fingerprint", command, "--project", project],
-               project, timeout=300)
+    return run(
+        [sys.executable, "-m", "editing.fingerprint", command, "--project", project],
+        project,
+        timeout=300,
+    )
 
 
 def train(project: Path) -> None:
     """What ``make train`` (scripts/train.sh) does, in the copy, with the copy's own cache."""
-    spacy = run([sys.executable, ROOT / "scripts" / "build_spacy_model.py",
-                 "--nlu", project / "data" / "nlu", "--out", project / "build" / "spacy_zh"],
-                project, timeout=300)
+    spacy = run(
+        [
+            sys.executable,
+            ROOT / "scripts" / "build_spacy_model.py",
+            "--nlu",
+            project / "data" / "nlu",
+            "--out",
+            project / "build" / "spacy_zh",
+        ],
+        project,
+        timeout=300,
+    )
     assert spacy.returncode == 0, spacy.stdout + spacy.stderr
-    trained = run([VENV_BIN / "rasa", "train", "--fixed-model-name", "dy", "--out", "models"],
-                  project, timeout=1200)
+    trained = run(
+        [VENV_BIN / "rasa", "train", "--fixed-model-name", "dy", "--out", "models"],
+        project,
+        timeout=1200,
+    )
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-3000:]
     recorded = fingerprint("record", project)
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
@@ -313,8 +365,10 @@ def train(project: Path) -> None:
 
 def test_guide_shows_the_example_files_the_test_uses():
     blocks = code_blocks(guide_example(), "yaml")
-    fixture = {name: (FIXTURES / name).read_text(encoding="utf-8")
-               for name in ("live_push.yml", "nlu.yml", "rule.yml", "stories.yml")}
+    fixture = {
+        name: (FIXTURES / name).read_text(encoding="utf-8")
+        for name in ("live_push.yml", "nlu.yml", "rule.yml", "stories.yml")
+    }
     assert blocks[0] == fixture["live_push.yml"]  # the playbook, in full
     assert f"  - data_loss\n  - {NEW_INTENT}\n" in blocks[1]
     nlu_excerpt = blocks[2].splitlines()
@@ -334,23 +388,34 @@ def test_worked_example_adds_live_push_problem_type(tmp_path):
     # 1. the playbook, 2. the intent in the domain, 3. the training examples
     shutil.copy2(FIXTURES / "live_push.yml", project / "data" / "playbooks" / "live_push.yml")
     domain = project / "domain.yml"
-    domain.write_text(replace_once(domain.read_text(encoding="utf-8"), "  - data_loss\n",
-                                   f"  - data_loss\n  - {NEW_INTENT}\n"), encoding="utf-8")
+    domain.write_text(
+        replace_once(
+            domain.read_text(encoding="utf-8"),
+            "  - data_loss\n",
+            f"  - data_loss\n  - {NEW_INTENT}\n",
+        ),
+        encoding="utf-8",
+    )
     append(project / "data" / "nlu" / "problems.yml", FIXTURES / "nlu.yml")
-    training_text = "".join(p.read_text(encoding="utf-8")
-                            for p in (project / "data" / "nlu").glob("*.yml"))
+    training_text = "".join(
+        p.read_text(encoding="utf-8") for p in (project / "data" / "nlu").glob("*.yml")
+    )
     assert f"- {USER_SAYS}\n" not in training_text  # the conversation below uses a new sentence
 
     # without the rule (step 4) the validator refuses the copy and says where and why
     trigger_line = line_number(playbook_source, f"intent: {NEW_INTENT}")
     missing_rule = validate(project)
     assert missing_rule.returncode == 1, missing_rule.stdout + missing_rule.stderr
-    assert re.search(rf"^data/playbooks/live_push\.yml:{trigger_line}: 没有规则用意图 {NEW_INTENT} "
-                     rf"启动 action_start_playbook.*\(no rule starts", missing_rule.stdout,
-                     flags=re.M), missing_rule.stdout
+    assert re.search(
+        rf"^data/playbooks/live_push\.yml:{trigger_line}: 没有规则用意图 {NEW_INTENT} "
+        rf"启动 action_start_playbook.*\(no rule starts",
+        missing_rule.stdout,
+        flags=re.M,
+    ), missing_rule.stdout
     shown = guide_messages()
-    assert [m for m in shown if "(step has no test story)" not in m] == \
-        shown_in(missing_rule.stdout, shown)
+    assert [m for m in shown if "(step has no test story)" not in m] == shown_in(
+        missing_rule.stdout, shown
+    )
 
     # 4. the rule; without test stories (step 5) the coverage report fails for every new step
     append(project / "data" / "rules.yml", FIXTURES / "rule.yml")
@@ -358,14 +423,18 @@ def test_worked_example_adds_live_push_problem_type(tmp_path):
     assert untested.returncode == 1, untested.stdout + untested.stderr
     for step in ("check_upload_network", "check_live_account", "restart_app"):
         line = line_number(playbook_source, f"- id: {step}")
-        assert re.search(rf"^data/playbooks/live_push\.yml:{line}: 步骤 {step}（.*\(step has "
-                         rf"no test story\)", untested.stdout, flags=re.M), untested.stdout
-    assert [m for m in shown if "(step has no test story)" in m] == \
-        shown_in(untested.stdout, shown)
+        assert re.search(
+            rf"^data/playbooks/live_push\.yml:{line}: 步骤 {step}（.*\(step has "
+            rf"no test story\)",
+            untested.stdout,
+            flags=re.M,
+        ), untested.stdout
+    assert [m for m in shown if "(step has no test story)" in m] == shown_in(untested.stdout, shown)
 
     # 5. the test stories
-    assert f"          {REPLACEMENT}\n        intent: feature_problem" in \
-        (project / "tests" / "test_stories.yml").read_text(encoding="utf-8")
+    assert f"          {REPLACEMENT}\n        intent: feature_problem" in (
+        project / "tests" / "test_stories.yml"
+    ).read_text(encoding="utf-8")
     append(project / "tests" / "test_stories.yml", FIXTURES / "stories.yml")
 
     # 6. make validate: no problem, every step of the new playbook tested with yes and no
@@ -373,8 +442,9 @@ def test_worked_example_adds_live_push_problem_type(tmp_path):
     assert valid.returncode == 0, valid.stdout + valid.stderr
     covered = coverage(project)
     assert covered.returncode == 0, covered.stdout + covered.stderr
-    assert "live_push.yml" not in "".join(line for line in covered.stdout.splitlines(True)
-                                          if "(hint)" in line), covered.stdout
+    assert "live_push.yml" not in "".join(
+        line for line in covered.stdout.splitlines(True) if "(hint)" in line
+    ), covered.stdout
     assert fingerprint("check", project).returncode == 1  # new examples: training is needed
 
     # ... make train; then the test stories pass with the new model
@@ -383,38 +453,66 @@ def test_worked_example_adds_live_push_problem_type(tmp_path):
     print(f"training the copy took {time.monotonic() - started:.0f} s")
     assert fingerprint("check", project).returncode == 0
     model = project / "models" / "dy.tar.gz"
-    stories = run([VENV_BIN / "rasa", "test", "core", "--model", model,
-                   "--stories", "tests/test_stories.yml", "--fail-on-prediction-errors",
-                   "--out", "results/core"], project, timeout=600)
+    stories = run(
+        [
+            VENV_BIN / "rasa",
+            "test",
+            "core",
+            "--model",
+            model,
+            "--stories",
+            "tests/test_stories.yml",
+            "--fail-on-prediction-errors",
+            "--out",
+            "results/core",
+        ],
+        project,
+        timeout=600,
+    )
     failed = project / "results" / "core" / "failed_test_stories.yml"
-    assert stories.returncode == 0, failed.read_text(encoding="utf-8") if failed.exists() \
-        else stories.stdout[-3000:]
+    assert stories.returncode == 0, (
+        failed.read_text(encoding="utf-8") if failed.exists() else stories.stdout[-3000:]
+    )
     # and the new model still recognises every sentence of every test story as labelled
-    sentences = run([sys.executable, "-m", "editing.story_intents", "--project", project], ROOT,
-                    timeout=300)
+    sentences = run(
+        [sys.executable, "-m", "editing.story_intents", "--project", project], ROOT, timeout=300
+    )
     assert sentences.returncode == 0, sentences.stdout[-3000:]
     # the guide's example of that check: the old live-streaming sentence now means the new type
     stories_file = project / "tests" / "test_stories.yml"
     current = stories_file.read_text(encoding="utf-8")
-    stories_file.write_text(replace_once(current, f"          {REPLACEMENT}\n",
-                                         f"          {MOVED_SENTENCE}\n"), encoding="utf-8")
-    taken = run([sys.executable, "-m", "editing.story_intents", "--project", project], ROOT,
-                timeout=300)
+    stories_file.write_text(
+        replace_once(current, f"          {REPLACEMENT}\n", f"          {MOVED_SENTENCE}\n"),
+        encoding="utf-8",
+    )
+    taken = run(
+        [sys.executable, "-m", "editing.story_intents", "--project", project], ROOT, timeout=300
+    )
     stories_file.write_text(current, encoding="utf-8")
     assert taken.returncode == 1, taken.stdout[-3000:]
-    assert [CONFIDENCE.sub("（置信度 …）", line) for line in taken.stdout.splitlines()
-            if STORY_SENTENCE in line] == guide_messages(story_sentences=True)
+    assert [
+        CONFIDENCE.sub("（置信度 …）", line)
+        for line in taken.stdout.splitlines()
+        if STORY_SENTENCE in line
+    ] == guide_messages(story_sentences=True)
 
     # talk to it: the new problem type is recognised and walked to an urgent ticket
     (tmp_path / "servers").mkdir()
-    servers = Servers(tmp_path / "servers", model=model, project=project,
-                      env={"DY_PLAYBOOK_DIR": str(project / "data" / "playbooks")})
+    servers = Servers(
+        tmp_path / "servers",
+        model=model,
+        project=project,
+        env={"DY_PLAYBOOK_DIR": str(project / "data" / "playbooks")},
+    )
     servers.start()
     try:
         playbook = load_playbook_file(project / "data" / "playbooks" / "live_push.yml")
         # rasa test core takes the stories' intent labels as given: check the sentences here
         labelled = story_turns(FIXTURES / "stories.yml") + [
-            (USER_SAYS, NEW_INTENT), (MOVED_SENTENCE, NEW_INTENT), (REPLACEMENT, "feature_problem")]
+            (USER_SAYS, NEW_INTENT),
+            (MOVED_SENTENCE, NEW_INTENT),
+            (REPLACEMENT, "feature_problem"),
+        ]
         understood = [(text, servers.parse(text)["intent"]["name"]) for text, _ in labelled]
         assert understood == [(text, intent) for text, intent in labelled]
 
@@ -434,10 +532,18 @@ def test_worked_example_adds_live_push_problem_type(tmp_path):
         assert len(tickets) == 1, tickets
         ticket = tickets[0]
         assert ticket.number in final and "优先级：紧急" in final and "1 小时内" in final
-        assert (ticket.category, ticket.playbook, ticket.priority, ticket.reason, ticket.status) \
-            == ("feature", "live_push", "urgent", "playbook_exhausted", "open")
-        assert [s["id"] for s in ticket.steps_tried] == \
-            ["check_upload_network", "check_live_account", "restart_app"]
+        assert (
+            ticket.category,
+            ticket.playbook,
+            ticket.priority,
+            ticket.reason,
+            ticket.status,
+        ) == ("feature", "live_push", "urgent", "playbook_exhausted", "open")
+        assert [s["id"] for s in ticket.steps_tried] == [
+            "check_upload_network",
+            "check_live_account",
+            "restart_app",
+        ]
         assert USER_SAYS in [t["text"] for t in ticket.transcript if t["role"] == "user"]
     finally:
         servers.stop()

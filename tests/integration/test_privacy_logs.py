@@ -16,8 +16,10 @@ def test_personal_data_never_reaches_the_logs(servers):
     servers.say(sender, f"登录不上，我的密码是 {PASSWORD}")
     servers.say(sender, "转人工")
     servers.say(sender, f"手机 {PHONE}，邮箱 {EMAIL}")
-    servers.say(sender, f"/provide_contact{{\"phone\": \"{PHONE}\"}}")
-    logs = servers.action_log.read_text(encoding="utf-8") + servers.rasa_log.read_text(encoding="utf-8")
+    servers.say(sender, f'/provide_contact{{"phone": "{PHONE}"}}')
+    logs = servers.action_log.read_text(encoding="utf-8") + servers.rasa_log.read_text(
+        encoding="utf-8"
+    )
     assert "ticket DY-" in logs  # the logs are being written
     for secret in (PHONE, EMAIL, PASSWORD):
         assert secret not in logs

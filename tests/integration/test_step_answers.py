@@ -9,7 +9,6 @@ with the playbook's priority, or the same question asked again.
 from __future__ import annotations
 
 import uuid
-from typing import Dict, List, Tuple
 
 import pytest
 import yaml
@@ -29,7 +28,7 @@ POLICY = load_policy()
 
 #: How to reach each step with the buttons: the start payload, then 还是不行 presses.
 FEATURE = '/feature_problem{{"feature": "{}"}}'
-PATHS: Dict[Tuple[str, str], List[str]] = {
+PATHS: dict[tuple[str, str], list[str]] = {
     ("network", "check_network"): ["/network_problem"],
     ("network", "restart_device"): ["/network_problem", "/deny"],
     ("network", "contact_isp"): ["/network_problem", "/deny", "/deny"],
@@ -46,14 +45,26 @@ PATHS: Dict[Tuple[str, str], List[str]] = {
     ("feature", "check_device"): [FEATURE.format("播放"), "/deny"],
 }
 
-WORKED = {"completed": "好了，现在可以了", "hedged": "好像好了", "emoji": "👌",
-          "traditional": "可以了，謝謝", "english": "it works now", "double negative": "没问题了"}
-FAILED = {"negated": "并没有好", "restated": "还是老样子", "emoji": "❌",
-          "traditional": "還是不行", "english": "still not working", "cannot": "弄不好"}
+WORKED = {
+    "completed": "好了，现在可以了",
+    "hedged": "好像好了",
+    "emoji": "👌",
+    "traditional": "可以了，謝謝",
+    "english": "it works now",
+    "double negative": "没问题了",
+}
+FAILED = {
+    "negated": "并没有好",
+    "restated": "还是老样子",
+    "emoji": "❌",
+    "traditional": "還是不行",
+    "english": "still not working",
+    "cannot": "弄不好",
+}
 UNSURE = {"a little better": "好一点了"}
 
 
-def say_all(servers, sender: str, messages: List[str]):
+def say_all(servers, sender: str, messages: list[str]):
     replies = []
     for message in messages:
         replies = servers.say(sender, message)
@@ -101,10 +112,13 @@ def test_a_failure_in_any_wording_moves_on_or_makes_the_ticket(servers, playbook
         tickets = store.list_for_sender(sender, database_url=servers.database_url)
         assert len(tickets) == 1 and tickets[0].category == definition.escalation.category
         assert tickets[0].number in reply and tickets[0].reason == "playbook_exhausted"
-        expected = POLICY.decide(category=definition.escalation.category,
-                                 reason="playbook_exhausted", urgent_signal=False,
-                                 created_at=tickets[0].created_at,
-                                 playbook_priority=definition.escalation.priority)
+        expected = POLICY.decide(
+            category=definition.escalation.category,
+            reason="playbook_exhausted",
+            urgent_signal=False,
+            created_at=tickets[0].created_at,
+            playbook_priority=definition.escalation.priority,
+        )
         assert tickets[0].priority == expected.priority
     else:
         assert definition.step(target).message in reply
@@ -116,7 +130,11 @@ def test_an_uncertain_reply_is_asked_about_and_nothing_moves(servers, playbook, 
     sender = at_step(servers, playbook, step)
     reply = servers.say(sender, UNSURE["a little better"])
     assert opening("utter_answer_unsure_worked") in texts(reply)
-    assert [b["title"] for r in reply for b in r.get("buttons") or []] == ["解决了", "还是不行", "转人工"]
+    assert [b["title"] for r in reply for b in r.get("buttons") or []] == [
+        "解决了",
+        "还是不行",
+        "转人工",
+    ]
     assert servers.slot(sender, "playbook_step") == step
     assert servers.slot(sender, "dy_stage") == "troubleshooting"
     assert store.list_for_sender(sender, database_url=servers.database_url) == []

@@ -52,9 +52,17 @@ def test_saying_yes_at_any_step_resolves(intent, path):
         assert done.resolved and not done.escalate and done.step == path[depth]
 
 
-@pytest.mark.parametrize("feature, guide", [("播放", "playback_guide"), ("搜索", "search_guide"),
-                                            ("上传", "upload_guide"), ("直播", "live_guide"),
-                                            ("私信", "general_guide"), (None, "general_guide")])
+@pytest.mark.parametrize(
+    "feature, guide",
+    [
+        ("播放", "playback_guide"),
+        ("搜索", "search_guide"),
+        ("上传", "upload_guide"),
+        ("直播", "live_guide"),
+        ("私信", "general_guide"),
+        (None, "general_guide"),
+    ],
+)
 def test_feature_branch_picks_the_guide_from_the_entity(feature, guide):
     playbook, trigger = REGISTRY.for_intent("feature_problem")
     outcome = engine.start(playbook, trigger, {"feature": feature} if feature else {})
@@ -95,8 +103,11 @@ def test_unknown_step_is_an_engine_error():
 def test_an_answer_leads_where_the_step_says():
     playbook, _ = REGISTRY.for_intent("network_problem")
     step = playbook.step("check_network")
-    assert [engine.target(step, a) for a in (YES, NO, HUMAN)] == \
-        [step.on_yes, step.on_no, step.on_human] == ["resolved", "restart_device", "escalate"]
+    assert (
+        [engine.target(step, a) for a in (YES, NO, HUMAN)]
+        == [step.on_yes, step.on_no, step.on_human]
+        == ["resolved", "restart_device", "escalate"]
+    )
     assert set(engine.ANSWER_LABELS) == {YES, NO, HUMAN}
 
 
@@ -109,9 +120,15 @@ def test_branches_are_walked_the_same_way_everywhere():
     assert engine.branch_case(choose, {"feature": ["直播"]}) is None
     assert engine.resolve_branches(playbook, trigger.start, {"feature": "直播"}).id == "live_guide"
     assert engine.resolve_branches(playbook, "check_device", {}).id == "check_device"
-    assert engine.branch_path(playbook, trigger.start, "live_guide") == \
-        [(trigger.start, "live_guide")]
+    assert engine.branch_path(playbook, trigger.start, "live_guide") == [
+        (trigger.start, "live_guide")
+    ]
     assert engine.branch_path(playbook, "check_device", "check_device") == []
-    assert engine.entry_steps(playbook, trigger.start) == \
-        {"playback_guide", "search_guide", "upload_guide", "live_guide", "general_guide"}
+    assert engine.entry_steps(playbook, trigger.start) == {
+        "playback_guide",
+        "search_guide",
+        "upload_guide",
+        "live_guide",
+        "general_guide",
+    }
     assert engine.entry_steps(playbook, "check_device") == {"check_device"}

@@ -98,9 +98,12 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
     assert f"{path}:" in str(info.value) and "YAML" in str(info.value)
 
 
-ANSWERS_STEP = GOOD.replace("    on_no: two\n", "    on_no: two\n    answers:\n"
-                            "      worked:\n        - 进首页了\n"
-                            "      failed:\n        - 又弹验证\n")
+ANSWERS_STEP = GOOD.replace(
+    "    on_no: two\n",
+    "    on_no: two\n    answers:\n"
+    "      worked:\n        - 进首页了\n"
+    "      failed:\n        - 又弹验证\n",
+)
 
 
 def test_a_step_may_list_its_own_answer_phrases(tmp_path):
@@ -110,32 +113,50 @@ def test_a_step_may_list_its_own_answer_phrases(tmp_path):
     assert step.answers == {"worked": ("进首页了",), "failed": ("又弹验证",)}
 
 
-@pytest.mark.parametrize("old,new,line,fragment", [
-    ("      worked:\n", "      solved:\n", 16, "没有 'solved' 这一类"),
-    ("        - 又弹验证\n", "        - 进首页了\n", 19, "同时写在 answers.worked 和 answers.failed 里"),
-    ("        - 又弹验证\n", "        - \"\"\n", 19, "第 1 条是空的"),
-    ("        - 又弹验证\n", "        - " + "很长" * 30 + "\n", 19, "太长了"),
-    ("      failed:\n        - 又弹验证\n", "      failed: []\n", 18, "至少一条说法"),
-    ("    answers:\n", "    answers: 进首页了\n    unused:\n", 15, "answers 必须写成"),
-])
+@pytest.mark.parametrize(
+    "old,new,line,fragment",
+    [
+        ("      worked:\n", "      solved:\n", 16, "没有 'solved' 这一类"),
+        (
+            "        - 又弹验证\n",
+            "        - 进首页了\n",
+            19,
+            "同时写在 answers.worked 和 answers.failed 里",
+        ),
+        ("        - 又弹验证\n", '        - ""\n', 19, "第 1 条是空的"),
+        ("        - 又弹验证\n", "        - " + "很长" * 30 + "\n", 19, "太长了"),
+        ("      failed:\n        - 又弹验证\n", "      failed: []\n", 18, "至少一条说法"),
+        ("    answers:\n", "    answers: 进首页了\n    unused:\n", 15, "answers 必须写成"),
+    ],
+)
 def test_bad_answer_phrases_are_refused_at_their_line(tmp_path, old, new, line, fragment):
     path = tmp_path / "demo.yml"
     path.write_text(ANSWERS_STEP.replace(old, new), encoding="utf-8")
     with pytest.raises(PlaybookError) as info:
         load_playbook_file(path, priorities=PRIORITIES)
-    assert any(p.startswith(f"{path}:{line}: ") and fragment in p for p in info.value.problems), \
+    assert any(p.startswith(f"{path}:{line}: ") and fragment in p for p in info.value.problems), (
         info.value.problems
+    )
 
 
 def test_a_playbook_may_list_the_words_that_mention_its_problems(tmp_path):
     path = tmp_path / "demo.yml"
-    path.write_text(GOOD + "mentions:\n  network_problem:\n    - 掉线\n    - 断网\n", encoding="utf-8")
+    path.write_text(
+        GOOD + "mentions:\n  network_problem:\n    - 掉线\n    - 断网\n", encoding="utf-8"
+    )
     assert load_playbook_file(path, priorities=PRIORITIES).triggers[0].mentions == ("掉线", "断网")
     lines = len(GOOD.splitlines())
-    path.write_text(GOOD + "mentions:\n  network_problem:\n    - 掉线\n    - 掉线\n  login_problem:\n"
-                    "    - 登不上\n", encoding="utf-8")
+    path.write_text(
+        GOOD + "mentions:\n  network_problem:\n    - 掉线\n    - 掉线\n  login_problem:\n"
+        "    - 登不上\n",
+        encoding="utf-8",
+    )
     with pytest.raises(PlaybookError) as info:
         load_playbook_file(path, priorities=PRIORITIES)
-    assert any(f":{lines + 4}: " in p and "写了两次" in p for p in info.value.problems), info.value.problems
-    assert any(f":{lines + 5}: " in p and "mentions for an unknown trigger" in p
-               for p in info.value.problems), info.value.problems
+    assert any(f":{lines + 4}: " in p and "写了两次" in p for p in info.value.problems), (
+        info.value.problems
+    )
+    assert any(
+        f":{lines + 5}: " in p and "mentions for an unknown trigger" in p
+        for p in info.value.problems
+    ), info.value.problems

@@ -11,7 +11,9 @@ from playbook.engine import STAGE_TROUBLESHOOTING
 from playbook.parse import parse_playbook
 from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, Progress
 
-DEMO = parse_playbook(yaml.safe_load(textwrap.dedent("""\
+DEMO = parse_playbook(
+    yaml.safe_load(
+        textwrap.dedent("""\
     id: demo
     title: 演示问题
     category: network
@@ -38,13 +40,21 @@ DEMO = parse_playbook(yaml.safe_load(textwrap.dedent("""\
     escalation:
       category: network
       priority: general
-    """)), "demo.yml")
+    """)
+    ),
+    "demo.yml",
+)
 PLAYBOOKS = {"demo": DEMO}
 
 
 def slots(**values):
-    base = {"dy_stage": STAGE_TROUBLESHOOTING, "playbook": "demo", "playbook_step": "one",
-            "steps_tried": ["one"], "flow_id": "0123abcd"}
+    base = {
+        "dy_stage": STAGE_TROUBLESHOOTING,
+        "playbook": "demo",
+        "playbook_step": "one",
+        "steps_tried": ["one"],
+        "flow_id": "0123abcd",
+    }
     base.update(values)
     return base
 
@@ -61,8 +71,9 @@ def test_a_valid_open_step_is_read_as_it_stands():
 
 def test_a_slot_getter_and_a_playbook_lookup_read_the_same():
     values = slots()
-    assert Progress.read(values.get, lambda pid: PLAYBOOKS.get(pid) if isinstance(pid, str) else None) \
-        == Progress.read(values, PLAYBOOKS)
+    assert Progress.read(
+        values.get, lambda pid: PLAYBOOKS.get(pid) if isinstance(pid, str) else None
+    ) == Progress.read(values, PLAYBOOKS)
 
 
 def test_a_branch_step_is_never_open():
@@ -72,8 +83,9 @@ def test_a_branch_step_is_never_open():
 
 
 def test_an_unknown_step_drops_the_step_and_resets_the_stage():
-    progress = Progress.read(slots(playbook_step="gone", steps_tried=["one", "gone", "two"]),
-                             PLAYBOOKS)
+    progress = Progress.read(
+        slots(playbook_step="gone", steps_tried=["one", "gone", "two"]), PLAYBOOKS
+    )
     assert progress.playbook is DEMO
     assert progress.step_id is None and progress.stage is None
     assert not progress.in_playbook and progress.step is None and progress.open_step is None
@@ -87,20 +99,34 @@ def test_an_unknown_playbook_drops_everything_it_holds():
     assert progress.flow_id == "0123abcd"  # the flow id is not the playbook's
 
 
-@pytest.mark.parametrize("damage", [
-    {"dy_stage": "somewhere"}, {"dy_stage": ["troubleshooting"]}, {"dy_stage": 3},
-    {"playbook": ["demo"]}, {"playbook": None}, {"playbook_step": 1}, {"playbook_step": ""},
-    {"playbook_step": None},
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"dy_stage": "somewhere"},
+        {"dy_stage": ["troubleshooting"]},
+        {"dy_stage": 3},
+        {"playbook": ["demo"]},
+        {"playbook": None},
+        {"playbook_step": 1},
+        {"playbook_step": ""},
+        {"playbook_step": None},
+    ],
+)
 def test_damaged_slots_leave_no_open_step(damage):
     progress = Progress.read(slots(**damage), PLAYBOOKS)
     assert not progress.in_playbook and progress.open_step is None
     assert progress.stage is None
 
 
-@pytest.mark.parametrize("tried, kept", [
-    ("one", ()), ({"one": 1}, ()), (["one", 2, None, ["two"], "two"], ("one", "two")), (None, ()),
-])
+@pytest.mark.parametrize(
+    "tried, kept",
+    [
+        ("one", ()),
+        ({"one": 1}, ()),
+        (["one", 2, None, ["two"], "two"], ("one", "two")),
+        (None, ()),
+    ],
+)
 def test_damaged_steps_tried_keep_only_known_step_ids(tried, kept):
     assert Progress.read(slots(steps_tried=tried), PLAYBOOKS).steps_tried == kept
 
@@ -114,8 +140,9 @@ def test_a_malformed_flow_id_is_none(flow_id):
 
 def test_other_stages_stand_without_a_playbook():
     for stage in (STAGE_CONTACT, STAGE_FOLLOWUP):
-        progress = Progress.read({"dy_stage": stage, "flow_id": "ticket-DY-20261125-0001"},
-                                 PLAYBOOKS)
+        progress = Progress.read(
+            {"dy_stage": stage, "flow_id": "ticket-DY-20261125-0001"}, PLAYBOOKS
+        )
         assert progress.stage == stage and not progress.in_playbook
         assert progress.playbook is None and progress.open_step is None
         assert progress.flow_id == "ticket-DY-20261125-0001"

@@ -11,8 +11,13 @@ from tests.playbook.test_parse import GOOD, PRIORITIES, write
 
 def test_every_problem_intent_has_a_playbook():
     registry = PlaybookRegistry(priorities=PRIORITIES)
-    for intent in ("network_problem", "login_problem", "forgot_password", "feature_problem",
-                   "data_loss"):
+    for intent in (
+        "network_problem",
+        "login_problem",
+        "forgot_password",
+        "feature_problem",
+        "data_loss",
+    ):
         assert registry.for_intent(intent) is not None, intent
 
 

@@ -28,11 +28,14 @@ def test_mappings_remember_their_lines_and_the_lines_of_their_keys(tmp_path):
     assert line_of(["not", "a", "mapping"]) == 1
 
 
-@pytest.mark.parametrize("text, line, fragment", [
-    ("a: 1\nb: [2\n", 3, "YAML 格式错误"),
-    ("a: 1\nb: 2\na: 3\n", 3, "字段 a 在同一处写了两次"),
-    ("a: 1\n[x, y]: 2\n", 2, "冒号前的名字不能是列表或映射"),
-])
+@pytest.mark.parametrize(
+    "text, line, fragment",
+    [
+        ("a: 1\nb: [2\n", 3, "YAML 格式错误"),
+        ("a: 1\nb: 2\na: 3\n", 3, "字段 a 在同一处写了两次"),
+        ("a: 1\n[x, y]: 2\n", 2, "冒号前的名字不能是列表或映射"),
+    ],
+)
 def test_a_mistake_is_a_source_error_at_its_line(tmp_path, text, line, fragment):
     with pytest.raises(SourceError) as info:
         read_yaml_with_lines(write(tmp_path, text), "data/some.yml")
@@ -48,7 +51,9 @@ def test_a_file_that_is_not_utf8_is_named(tmp_path):
     path.write_bytes("标题: 网络".encode("gbk"))
     with pytest.raises(SourceError) as info:
         read_yaml_with_lines(path, "some.yml")
-    assert info.value.problems == ["some.yml:1: 文件不是 UTF-8 编码，请用 UTF-8 保存 (file is not UTF-8)"]
+    assert info.value.problems == [
+        "some.yml:1: 文件不是 UTF-8 编码，请用 UTF-8 保存 (file is not UTF-8)"
+    ]
 
 
 def test_a_playbook_file_with_a_syntax_error_is_a_playbook_error(tmp_path):
@@ -63,8 +68,13 @@ def test_the_playbook_package_imports_nothing_of_the_project_but_understanding()
     assert {"actions", "playbook", "understanding", "web"} <= project
     for path in sorted((ROOT / "playbook").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 top = name.split(".")[0]
                 assert top not in project - {"playbook", "understanding"}, f"{path.name}: {name}"

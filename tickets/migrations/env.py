@@ -15,8 +15,11 @@ def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url") or ticket_config.database_url()
     engine = create_engine(url, poolclass=pool.NullPool, future=True)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=url.startswith("sqlite"))
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=url.startswith("sqlite"),
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

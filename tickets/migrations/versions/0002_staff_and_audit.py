@@ -29,8 +29,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("username", name="uq_staff_users_username"),
     )
     with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("assignee_id", sa.Integer,
-                                   sa.ForeignKey("staff_users.id", name="fk_tickets_assignee")))
+        batch.add_column(
+            sa.Column(
+                "assignee_id",
+                sa.Integer,
+                sa.ForeignKey("staff_users.id", name="fk_tickets_assignee"),
+            )
+        )
         batch.add_column(sa.Column("first_response_at", sa.DateTime(timezone=True)))
         batch.add_column(sa.Column("resolved_at", sa.DateTime(timezone=True)))
         batch.add_column(sa.Column("closed_at", sa.DateTime(timezone=True)))
