@@ -1,4 +1,7 @@
-"""The Rasa action server: the assistant's custom actions (may import playbook, tickets, understanding)."""
+"""The Rasa action server: the assistant's custom actions.
+
+May import playbook, tickets and understanding.
+"""
 
 from tickets.privacy import install_log_redaction
 
