@@ -16,11 +16,13 @@ import os
 import re
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
 from actions.registry import default_registry
 from playbook import engine
@@ -102,7 +104,7 @@ def conversation_ref(sender_id: str) -> str:
     return hmac.new(_LOG_KEY, str(sender_id).encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
 
-def format_time(moment) -> str:
+def format_time(moment: datetime) -> str:
     local = moment.astimezone(ticket_config.DISPLAY_TZ)
     return f"{local.month}月{local.day}日 {local:%H:%M}"
 
@@ -124,8 +126,10 @@ def engine_slots(tracker: Tracker) -> dict[str, Any]:
     then the slot as it stands (e.g. a feature named a few turns ago)."""
     values: dict[str, Any] = {}
     for entity in tracker.latest_message.get("entities") or []:
-        if isinstance(entity, dict) and isinstance(entity.get("value"), str):
-            values.setdefault(entity.get("entity"), entity["value"])
+        if isinstance(entity, dict):
+            name = entity.get("entity")
+            if isinstance(name, str) and isinstance(entity.get("value"), str):
+                values.setdefault(name, entity["value"])
     feature = tracker.get_slot("feature")
     if isinstance(feature, str):
         values.setdefault("feature", feature)
@@ -139,12 +143,13 @@ def genuine_urgency(tracker: Tracker) -> str | None:
     for entity in tracker.latest_message.get("entities") or []:
         if not isinstance(entity, dict) or entity.get("entity") != "urgency":
             continue
-        if entity.get("extractor") == INJECTED or not isinstance(entity.get("value"), str):
+        value = entity.get("value")
+        if entity.get("extractor") == INJECTED or not isinstance(value, str):
             continue
         start = entity.get("start")
         if isinstance(start, int) and NEGATION_BEFORE.search(text[max(0, start - 3) : start]):
             continue
-        return entity["value"]
+        return value
     return None
 
 
@@ -200,7 +205,9 @@ def ask_open_question(
             response="utter_followup_ask", ticket_number=tracker.get_slot("ticket_id")
         )
     elif state.in_playbook:
-        send(dispatcher, [engine.check_question(state.step)])
+        step = state.step
+        assert step is not None  # Progress.read: the troubleshooting stage is at a step
+        send(dispatcher, [engine.check_question(step)])
     elif state.stage == STAGE_CONTACT:
         dispatcher.utter_message(response="utter_ask_contact")
     elif state.stage == STAGE_RATING:
@@ -227,7 +234,7 @@ def read_step_answer(tracker: Tracker, state: Progress) -> Judgement:
         step_context(state),
         intent=intent,
         confidence=(tracker.latest_message.get("intent") or {}).get("confidence") or 0.0,
-        starts_other_playbook=bool(found)
+        starts_other_playbook=found is not None
         and (state.playbook is None or found[0].id != state.playbook.id),
     )
 
@@ -245,7 +252,11 @@ async def answer_open_step(
     if not (state.in_playbook or state.stage == STAGE_FOLLOWUP):
         return None
     judgement = read_step_answer(tracker, state)
-    step = f"{state.playbook.id}/{state.step_id}" if state.in_playbook else STAGE_FOLLOWUP
+    if state.in_playbook:
+        assert state.playbook is not None  # Progress.read: the stage is in a playbook
+        step = f"{state.playbook.id}/{state.step_id}"
+    else:
+        step = STAGE_FOLLOWUP
     logger.info(
         "answer to %s read as %s (%s) (conversation %s)",
         step,
@@ -282,6 +293,8 @@ async def answer_open_step(
     if judgement.verdict == Verdict.HUMAN:
         return await hand_over(dispatcher, tracker, state) + [recorded]
     answer = YES if judgement.verdict == Verdict.WORKED else NO
+    # in the playbook (not the follow-up): Progress.read gives that stage a playbook and a step
+    assert state.playbook is not None and state.step_id is not None
     outcome = engine.answer(
         state.playbook, state.step_id, answer, engine_slots(tracker), state.steps_tried
     )
@@ -293,7 +306,7 @@ async def answer_open_step(
 # --- the base class -------------------------------------------------------------------------
 
 
-class DyAction(Action, abc.ABC):
+class DyAction(Action, abc.ABC):  # type: ignore[misc]  # rasa_sdk has no type information
     """Runs :meth:`handle`; on any error the user gets an apology instead of silence.
 
     It also records a genuine urgency word from the latest message in the ``urgency`` slot
@@ -306,12 +319,12 @@ class DyAction(Action, abc.ABC):
 
     @abc.abstractmethod
     async def handle(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         """Do the action's work and return its events."""
 
     async def _answer_or_handle(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         if self.reads_step_answers:
             events = await answer_open_step(dispatcher, tracker)
@@ -320,7 +333,7 @@ class DyAction(Action, abc.ABC):
         return await self.handle(dispatcher, tracker, domain)
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         started = time.perf_counter()
         try:
@@ -357,7 +370,9 @@ class ActionStartPlaybook(DyAction):
     def name(self) -> str:
         return "action_start_playbook"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         if business_request(tracker):
             dispatcher.utter_message(response="utter_business_elsewhere")
             ask_open_question(dispatcher, flow_state(tracker), tracker)
@@ -369,9 +384,12 @@ class ActionStartPlaybook(DyAction):
         playbook, trigger = found
         state = flow_state(tracker)
         slots = engine_slots(tracker)
-        if state.in_playbook and state.playbook.id == playbook.id:
-            outcome = engine.restate(playbook, trigger, state.step_id, slots, state.steps_tried)
-            return await finish_outcome(dispatcher, tracker, playbook, outcome, state.flow_id)
+        if state.in_playbook:
+            # Progress.read gives the troubleshooting stage a playbook and a step
+            assert state.playbook is not None and state.step_id is not None
+            if state.playbook.id == playbook.id:
+                outcome = engine.restate(playbook, trigger, state.step_id, slots, state.steps_tried)
+                return await finish_outcome(dispatcher, tracker, playbook, outcome, state.flow_id)
         outcome = engine.start(playbook, trigger, slots)
         logger.info(
             "playbook %s started at %s (conversation %s)",
@@ -423,7 +441,11 @@ def second_problem(tracker: Tracker, first: Playbook) -> tuple[Playbook, str] | 
 
 
 async def finish_outcome(
-    dispatcher, tracker, playbook: Playbook, outcome: Outcome, flow_id: str | None
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    playbook: Playbook,
+    outcome: Outcome,
+    flow_id: str | None,
 ) -> list[EventType]:
     """Send an engine outcome: next step, resolution (ask for a rating) or escalation."""
     if outcome.resolved:
@@ -468,7 +490,9 @@ class ActionStepFeedback(DyAction):
     def name(self) -> str:
         return "action_step_feedback"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         answer = YES if latest_intent(tracker) == "affirm" else NO
         state = flow_state(tracker)
         if state.in_playbook or state.stage == STAGE_FOLLOWUP:
@@ -496,8 +520,8 @@ class ActionStepFeedback(DyAction):
 
 
 async def escalate(
-    dispatcher,
-    tracker,
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
     *,
     reason: str,
     playbook: Playbook | None,
@@ -575,20 +599,26 @@ class ActionEscalate(DyAction):
     def name(self) -> str:
         return "action_escalate"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         return await hand_over(dispatcher, tracker, flow_state(tracker))
 
 
-async def hand_over(dispatcher, tracker, state: Progress) -> list[EventType]:
+async def hand_over(
+    dispatcher: CollectingDispatcher, tracker: Tracker, state: Progress
+) -> list[EventType]:
     """The user asked for a person: hand over with a ticket, whatever step they were at."""
     if state.in_playbook:
+        # Progress.read gives the troubleshooting stage a playbook and a step
+        assert state.playbook is not None and state.step_id is not None
         outcome = engine.answer(
             state.playbook, state.step_id, HUMAN, engine_slots(tracker), state.steps_tried
         )
         if not outcome.escalate:  # an editor routed 转人工 to another step
             return await finish_outcome(dispatcher, tracker, state.playbook, outcome, state.flow_id)
     # this conversation's unfinished ticket (e.g. the user chases it after the contact step)
-    known = None
+    known: store.TicketView | None = None
     number = tracker.get_slot("ticket_id")
     if not state.in_playbook and isinstance(number, str):
         known = await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id)
@@ -618,7 +648,9 @@ class ActionSaveContact(DyAction):
     def name(self) -> str:
         return "action_save_contact"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         state = flow_state(tracker)
         if state.in_playbook:  # digits typed while a step is open: not a contact answer
             dispatcher.utter_message(response="utter_not_understood_in_flow")
@@ -700,7 +732,9 @@ class ActionSaveRating(DyAction):
     def name(self) -> str:
         return "action_save_rating"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         state = flow_state(tracker)
         if state.in_playbook:  # a number typed while a step is open
             dispatcher.utter_message(response="utter_not_understood_in_flow")
@@ -740,7 +774,9 @@ class ActionTicketStatus(DyAction):
     def name(self) -> str:
         return "action_ticket_status"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         tickets = await asyncio.to_thread(store.list_for_sender, tracker.sender_id, limit=5)
         if not tickets:
             dispatcher.utter_message(response="utter_no_tickets")
@@ -789,7 +825,9 @@ class ActionFallback(DyAction):
     def name(self) -> str:
         return "action_fallback"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         state = flow_state(tracker)
         if not (tracker.latest_message.get("text") or "").strip():
             dispatcher.utter_message(response="utter_empty_message")
@@ -834,7 +872,9 @@ class ActionResumeFlow(DyAction):
     def name(self) -> str:
         return "action_resume_flow"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         state = flow_state(tracker)
         if state.in_playbook or state.stage == STAGE_FOLLOWUP:
             dispatcher.utter_message(response="utter_resume")
@@ -860,7 +900,9 @@ class ActionRelayStaffMessage(DyAction):
     def name(self) -> str:
         return "action_relay_staff_message"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         message = None
         for entity in tracker.latest_message.get("entities") or []:
             if (
@@ -889,9 +931,10 @@ def external_entity(tracker: Tracker, name: str) -> str | None:
             isinstance(entity, dict)
             and entity.get("entity") == name
             and entity.get("extractor") != INJECTED
-            and isinstance(entity.get("value"), str)
         ):
-            return entity["value"]
+            value = entity.get("value")
+            if isinstance(value, str):
+                return value
     return None
 
 
@@ -902,7 +945,9 @@ class ActionTicketFollowup(DyAction):
     def name(self) -> str:
         return "action_ticket_followup"
 
-    async def handle(self, dispatcher, tracker, domain):
+    async def handle(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         number = external_entity(tracker, "ticket_number")
         ticket = (
             await asyncio.to_thread(store.get_for_sender, number, tracker.sender_id)
@@ -922,7 +967,9 @@ class ActionTicketFollowup(DyAction):
         ]
 
 
-async def followup_answer(dispatcher, tracker, state: Progress, answer: str) -> list[EventType]:
+async def followup_answer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, state: Progress, answer: str
+) -> list[EventType]:
     """解决了 closes the ticket and asks for a rating; 还是不行 reopens it with a note."""
     number = tracker.get_slot("ticket_id")
     if not isinstance(number, str):

@@ -19,7 +19,8 @@ def domain_text(response: str) -> str:
     """A response's text from domain.yml (read when needed, so editors' changes count)."""
     try:
         domain = yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8"))
-        return domain["responses"][response][0]["text"]
+        text: str = domain["responses"][response][0]["text"]
+        return text
     except Exception:  # the domain is unreadable: the assistant must still say something
         logger.exception("cannot read %s from %s", response, DOMAIN_PATH)
         return "抱歉，系统出了点问题，请稍后再试。"

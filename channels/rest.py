@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
@@ -29,7 +30,7 @@ install_log_redaction()  # the Rasa server process logs user text on errors
 speedups.install()  # cached action-response schema check (see speedups.py)
 
 
-class DyRestInput(RestInput):
+class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type information
     """Rasa's REST channel, validating ``sender`` and ``message``.
 
     Every turn gets an answer: when processing fails (e.g. the action server is down) or
@@ -49,10 +50,11 @@ class DyRestInput(RestInput):
                 lambda: not isinstance(output, CollectingOutputChannel) or bool(output.messages),
             )
 
-        return super().blueprint(answered)
+        blueprint: Blueprint = super().blueprint(answered)
+        return blueprint
 
     @staticmethod
-    def _body(req: Request) -> dict:
+    def _body(req: Request) -> dict[str, Any]:
         body = req.json
         if not isinstance(body, dict):
             raise BadRequest(

@@ -28,7 +28,7 @@ install_log_redaction()
 speedups.install()
 
 
-class _CountingOutput(SocketIOOutput):
+class _CountingOutput(SocketIOOutput):  # type: ignore[misc]  # rasa has no type information
     """A socket.io output that counts what it sends."""
 
     def __init__(self, inner: SocketIOOutput) -> None:
@@ -44,7 +44,7 @@ class _CountingOutput(SocketIOOutput):
         await super().send_custom_json(recipient_id, json_message, **kwargs)
 
 
-class DySocketIOInput(SocketIOInput):
+class DySocketIOInput(SocketIOInput):  # type: ignore[misc]  # rasa has no type information
     """Rasa's socket.io channel, validating the session id and the message."""
 
     @classmethod
@@ -61,4 +61,5 @@ class DySocketIOInput(SocketIOInput):
             message.text = message.text if isinstance(message.text, str) else ""
             await guarded_turn(message, on_new_message, lambda: output.sent > 0)
 
-        return super().blueprint(checked)
+        blueprint: Blueprint = super().blueprint(checked)
+        return blueprint

@@ -27,7 +27,7 @@ import re
 import stat
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -392,7 +392,7 @@ def _shifted(problem: str, file: str, at: int, count: int) -> str:
     ``count`` lines were inserted at line ``at``."""
     pattern = re.compile(rf"(?<![\w/.-]){re.escape(file)}:(\d+)")
 
-    def move(match: re.Match) -> str:
+    def move(match: re.Match[str]) -> str:
         line = int(match.group(1))
         return f"{file}:{line + count if line >= at else line}"
 
@@ -485,7 +485,14 @@ def _notices(project: Project) -> tuple[str, ...]:
         return ()
 
 
-def _apply(project: Project, kind: str, target: str, text: str, build, with_rasa: bool) -> Outcome:
+def _apply(
+    project: Project,
+    kind: str,
+    target: str,
+    text: str,
+    build: Callable[[Project], tuple[Path, bytes, bytes, int]],
+    with_rasa: bool,
+) -> Outcome:
     with _lock:
         project = Project(project.root)  # read afresh: an earlier label may have changed a file
         path, original, updated, line = build(project)

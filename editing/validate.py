@@ -34,10 +34,14 @@ import re
 import sys
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 from editing.project import Example, Project, line_of
+
+if TYPE_CHECKING:
+    from tickets.policy import PriorityPolicy
 
 #: An intent needs at least this many training examples (DIET learns little from fewer).
 MIN_EXAMPLES = 20
@@ -78,7 +82,17 @@ class Domain:
         self._responses_map = self._section(data, "responses", dict)
         self.responses = list(self._responses_map)
 
-    def _section(self, data: dict, name: str, kind: type):
+    @overload
+    def _section(self, data: dict[str, Any], name: str, kind: type[list[Any]]) -> list[Any]: ...
+
+    @overload
+    def _section(
+        self, data: dict[str, Any], name: str, kind: type[dict[str, Any]]
+    ) -> dict[str, Any]: ...
+
+    def _section(
+        self, data: dict[str, Any], name: str, kind: type[list[Any]] | type[dict[str, Any]]
+    ) -> list[Any] | dict[str, Any]:
         value = data.get(name)
         if value is None:
             return kind()
@@ -92,7 +106,7 @@ class Domain:
         return value
 
     @staticmethod
-    def _name(item) -> str:
+    def _name(item: Any) -> str:
         return str(next(iter(item), "")) if isinstance(item, dict) else str(item)
 
     def line(self, section: str, name: str) -> int:
@@ -156,7 +170,8 @@ def check_training_files(project: Project) -> tuple[list[str], set[str]]:
                     f"{file}:{line_of(data, key)}: {key} 必须是列表（每项以 - 开头）"
                     f"({key} must be a list)"
                 )
-        for block in data.get("nlu") if isinstance(data.get("nlu"), list) else []:
+        nlu = data.get("nlu")
+        for block in nlu if isinstance(nlu, list) else []:
             if not isinstance(block, dict):
                 problems.append(
                     f"{file}:{line_of(data, 'nlu')}: nlu 下的每一项必须是映射，例如 "
@@ -267,7 +282,7 @@ def story_files(project: Project) -> list[Path]:
     return files
 
 
-def _steps(step) -> Iterable[dict]:
+def _steps(step: Any) -> Iterator[dict[str, Any]]:
     """A story step, or the alternatives of an ``or`` step (a bare name counts as an intent)."""
     if isinstance(step, dict) and isinstance(step.get("or"), list):
         for alternative in step["or"]:
@@ -424,7 +439,7 @@ def _rules_starting_playbooks(project: Project) -> set[str]:
     return started
 
 
-def check_policy(project: Project) -> tuple[object | None, list[str]]:
+def check_policy(project: Project) -> tuple[PriorityPolicy | None, list[str]]:
     """The priority policy, or None and its problems as ``file:line: message``."""
     from tickets.policy import PolicyError, parse_policy
 

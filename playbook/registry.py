@@ -22,6 +22,9 @@ DEFAULT_PLAYBOOK_DIR = PROJECT_ROOT / "data" / "playbooks"
 
 #: The priority levels an escalation may name: fixed, or read afresh on every refresh.
 Priorities = Iterable[str] | Callable[[], Iterable[str]] | None
+#: What :meth:`PlaybookRegistry.refresh` compares: the priorities and, per file, its name,
+#: mtime, ctime, inode and size.
+_Stamp = tuple[tuple[str, ...], tuple[tuple[str, int, int, int, int], ...]]
 
 
 class PlaybookRegistry:
@@ -50,7 +53,7 @@ class PlaybookRegistry:
         self._last_priorities: list[str] | None = None
         self._priority_error = ""
         self._lock = threading.Lock()
-        self._stamp: tuple = ()
+        self._stamp: _Stamp | tuple[()] = ()
         self._parsed: dict[str, Playbook] = {}  # file -> its content on disk, when valid
         self._served: dict[str, Playbook] = {}  # file -> the version that is live
         self._active: list[Playbook] = []

@@ -24,7 +24,7 @@ class SourceError(ValueError):
         self.problems = problems
 
 
-class _LineDict(dict):
+class _LineDict(dict[Any, Any]):
     """A dict that remembers the 1-based line of itself and of each key."""
 
     line: int = 0

@@ -99,7 +99,7 @@ case "${1:-all}" in
   all)
     ensure_browser  # early: a missing package should fail the run before training, not after
     run_lint
-    # run_types  (on once mypy is clean)
+    run_types
     run_unit
     run_validate
     run_train

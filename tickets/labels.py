@@ -80,7 +80,8 @@ def record_label(
         )
         session.add(row)
         session.flush()
-        return row.id
+        row_id: int = row.id
+        return row_id
 
 
 def _view(row: TrainingLabel, user: StaffUser) -> LabelRecord:

@@ -8,7 +8,7 @@ import csv
 import io
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import select
 
@@ -18,6 +18,10 @@ from tickets.models import Feedback, StaffUser, Ticket, utcnow
 DONE = ("resolved", "closed")
 
 
+@overload
+def _aware(moment: datetime) -> datetime: ...
+@overload
+def _aware(moment: None) -> None: ...
 def _aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -41,7 +45,9 @@ def compute(*, now: datetime | None = None, database_url: str | None = None) -> 
             )
         ).all()
         feedback = session.execute(select(Feedback)).scalars().all()
-        rows = [
+        rows: list[
+            tuple[str, str, str, datetime, datetime, datetime | None, datetime | None, str | None]
+        ] = [
             (
                 t.category,
                 t.priority,

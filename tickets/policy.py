@@ -73,7 +73,7 @@ class PriorityPolicy:
         every step of the playbook failed; it can raise the priority, never lower it.
         """
         facts = {"category": category, "reason": reason, "urgent_signal": bool(urgent_signal)}
-        candidates: list[tuple] = []
+        candidates: list[tuple[int, str, str]] = []
         for rule in self.rules:
             if rule.matches(facts):
                 candidates.append((self.levels[rule.priority].rank, rule.priority, rule.name))
@@ -166,7 +166,7 @@ def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
     )
 
 
-_cache: dict[str, tuple] = {}
+_cache: dict[str, tuple[int, PriorityPolicy]] = {}  # path -> (mtime_ns, policy)
 
 
 def load_policy(path: Path | None = None) -> PriorityPolicy:

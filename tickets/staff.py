@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,7 +83,10 @@ def hash_password(password: str) -> str:
         maxmem=64 * 1024 * 1024,
         dklen=32,
     )
-    encode = lambda raw: base64.b64encode(raw).decode("ascii")  # noqa: E731
+
+    def encode(raw: bytes) -> str:
+        return base64.b64encode(raw).decode("ascii")
+
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encode(salt)}${encode(digest)}"
 
 
@@ -227,7 +231,7 @@ def get_staff(staff_id: int, *, database_url: str | None = None) -> Staff | None
         return _view(user) if user is not None and user.active else None
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Manage support staff accounts.")
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a staff account")

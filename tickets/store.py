@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from tickets import config
 from tickets.db import session_scope
@@ -89,7 +90,7 @@ def _clip_transcript(transcript: Sequence[dict[str, Any]]) -> list[dict[str, Any
     return clipped
 
 
-def _next_number(session, created_at: datetime) -> str:
+def _next_number(session: Session, created_at: datetime) -> str:
     day = created_at.astimezone(config.DISPLAY_TZ).strftime("%Y%m%d")
     prefix = f"DY-{day}-"
     # longest, then greatest: DY-...-10000 sorts after DY-...-9999
@@ -281,7 +282,7 @@ def record_feedback(
             continue
 
 
-def get_feedback(idempotency_key: str, *, database_url: str | None = None) -> dict | None:
+def get_feedback(idempotency_key: str, *, database_url: str | None = None) -> dict[str, Any] | None:
     with session_scope(database_url) as session:
         row = session.execute(
             select(Feedback).where(Feedback.idempotency_key == idempotency_key)

@@ -24,7 +24,7 @@ def is_external(event: dict[str, Any]) -> bool:
 def build_transcript(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """User and bot turns with UTC timestamps, in order; user turns carry their intent."""
     turns: list[dict[str, Any]] = []
-    buttons: dict[str, str] = {}  # payload -> title of the latest quick replies
+    buttons: dict[str, str | None] = {}  # payload -> title of the latest quick replies
     for event in events:
         kind = event.get("event")
         if kind == "user" and is_external(event):
@@ -45,7 +45,7 @@ def build_transcript(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             data = event.get("data") or {}
             if data.get("buttons"):
                 buttons = {
-                    b.get("payload"): b.get("title")
+                    b["payload"]: b.get("title")
                     for b in data["buttons"]
                     if isinstance(b, dict) and b.get("payload")
                 }

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tickets.db import session_scope
 from tickets.models import TICKET_ROLES, StaffUser, Ticket, TicketEvent, utcnow
@@ -31,14 +32,14 @@ class WorkflowError(ValueError):
     """A change the rules do not allow; the message says why (Chinese, for the console)."""
 
 
-def _ticket(session, number: str) -> Ticket:
-    ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
+def _ticket(session: Session, number: str) -> Ticket:
+    ticket: Ticket | None = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
     if ticket is None:
         raise WorkflowError(f"工单 {number} 不存在")
     return ticket
 
 
-def _audit(session, ticket: Ticket, actor: Staff | None, kind: str, **detail: Any) -> None:
+def _audit(session: Session, ticket: Ticket, actor: Staff | None, kind: str, **detail: Any) -> None:
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
@@ -50,7 +51,7 @@ def _audit(session, ticket: Ticket, actor: Staff | None, kind: str, **detail: An
     )
 
 
-def _move(session, ticket: Ticket, actor: Staff | None, to: str, note: str = "") -> None:
+def _move(session: Session, ticket: Ticket, actor: Staff | None, to: str, note: str = "") -> None:
     if to not in TRANSITIONS.get(ticket.status, set()):
         raise WorkflowError(f"工单状态不能从「{ticket.status}」直接变为「{to}」")
     now = utcnow()

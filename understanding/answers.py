@@ -294,7 +294,7 @@ _PLAIN_SIGNALS = (
 # fmt: on
 
 
-def _spans(pattern: re.Pattern, text: str) -> list[tuple[int, int]]:
+def _spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in pattern.finditer(text)]
 
 
@@ -362,8 +362,8 @@ def _signals(text: str, phrases: Mapping[str, Sequence[str]]) -> list[Signal]:
     for match in _NOT_YET.finditer(masked):
         rest = masked[match.end() :]
         if not _NOT_YET_RESULT.match(rest) and not _COMPLETION_RE.match(rest):
-            verb = re.match(r"[\u4e00-\u9fff]{1,2}", rest)
-            end = match.end() + (verb.end() if verb else 0)
+            verb_match = re.match(r"[\u4e00-\u9fff]{1,2}", rest)
+            end = match.end() + (verb_match.end() if verb_match else 0)
             found.append(
                 Signal(
                     PENDING, match.start(), end, STRONG, f"pending:{masked[match.start() : end]}"

@@ -29,7 +29,7 @@ from understanding.pinyin import PinyinIndex
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
-class TraditionalToSimplified(GraphComponent):
+class TraditionalToSimplified(GraphComponent):  # type: ignore[misc]  # rasa is untyped
     """Converts traditional characters to simplified ones before tokenization."""
 
     @classmethod
@@ -60,7 +60,7 @@ class TraditionalToSimplified(GraphComponent):
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=True)
-class PinyinToHanzi(GraphComponent):
+class PinyinToHanzi(GraphComponent):  # type: ignore[misc]  # rasa is untyped
     """Reads a message typed wholly in pinyin as the characters of the training data."""
 
     FILE = "pinyin_index.json"

@@ -28,7 +28,8 @@ def to_simplified(text: str) -> str:
     usage and would turn mainland words into others (程序 → 进程, 文件 → 文档)."""
     if not text or _converter("t2s").convert(text) == text:
         return text
-    return _converter().convert(text)
+    converted: str = _converter().convert(text)
+    return converted
 
 
 def same_length_simplified(text: str) -> str:
@@ -37,7 +38,7 @@ def same_length_simplified(text: str) -> str:
     if not text or _converter("t2s").convert(text) == text:
         return text
     for config in ("tw2sp", "t2s"):
-        converted = _converter(config).convert(text)
+        converted: str = _converter(config).convert(text)
         if len(converted) == len(text):
             return converted
     return text

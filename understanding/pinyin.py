@@ -36,7 +36,7 @@ def syllables_of(word: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def all_syllables() -> frozenset:
+def all_syllables() -> frozenset[str]:
     """Every toneless syllable of Mandarin that pypinyin knows."""
     from pypinyin.constants import PINYIN_DICT
 
@@ -51,8 +51,8 @@ class PinyinIndex:
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> PinyinIndex:
-        words: Counter = Counter()
-        inner: Counter = Counter()  # characters seen only inside longer words
+        words: Counter[str] = Counter()
+        inner: Counter[str] = Counter()  # characters seen only inside longer words
         for text in texts:
             for word in jieba.lcut(text):
                 if _HAN.match(word):
@@ -111,26 +111,31 @@ class PinyinIndex:
         best[0] = (0, [])
         for end in range(1, count + 1):
             for start in range(max(0, end - 8), end):
-                if best[start] is None:
+                here = best[start]
+                if here is None:
                     continue
                 word = self.words.get(" ".join(syllables[start:end]))
                 if word is None:
                     continue
-                cost = best[start][0] + 1
-                if best[end] is None or cost < best[end][0]:
-                    best[end] = (cost, best[start][1] + [word])
-        return "".join(best[count][1]) if best[count] is not None else None
+                cost = here[0] + 1
+                there = best[end]
+                if there is None or cost < there[0]:
+                    best[end] = (cost, here[1] + [word])
+        found = best[count]
+        return "".join(found[1]) if found is not None else None
 
 
-def _split(letters: str, known: frozenset) -> list[str] | None:
+def _split(letters: str, known: frozenset[str]) -> list[str] | None:
     """``letters`` cut into the fewest pinyin syllables (zhuanrengong -> zhuan ren gong)."""
     count = len(letters)
     best: list[list[str] | None] = [None] * (count + 1)
     best[0] = []
     for end in range(1, count + 1):
         for start in range(max(0, end - _LONGEST), end):
-            if best[start] is not None and letters[start:end] in known:
-                candidate = best[start] + [letters[start:end]]
-                if best[end] is None or len(candidate) < len(best[end]):
+            prefix = best[start]
+            if prefix is not None and letters[start:end] in known:
+                candidate = prefix + [letters[start:end]]
+                current = best[end]
+                if current is None or len(candidate) < len(current):
                     best[end] = candidate
     return best[count]

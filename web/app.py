@@ -23,6 +23,7 @@ import aiohttp
 import yaml
 from sanic import Sanic, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from tickets.transcript import is_external
 
@@ -44,7 +45,7 @@ def rasa_url() -> str:
 def history_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """User and bot turns as the widget shows them: button payloads become their titles."""
     turns: list[dict[str, Any]] = []
-    last_buttons: dict[str, str] = {}
+    last_buttons: dict[str | None, str | None] = {}  # payload -> title, as the bot sent them
     for event in events:
         kind = event.get("event")
         if kind == "user":
@@ -88,7 +89,7 @@ def create_app(name: str = "dy_web") -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "json"
 
     @app.get("/")
-    async def index(_: Request):
+    async def index(_: Request) -> HTTPResponse:
         strings = widget_strings()
         page = PLACEHOLDER_RE.sub(
             lambda m: html.escape(strings.get(m.group(1), "")),
@@ -97,11 +98,11 @@ def create_app(name: str = "dy_web") -> Sanic:
         return response.html(page)
 
     @app.get("/favicon.ico")
-    async def favicon(_: Request):
+    async def favicon(_: Request) -> HTTPResponse:
         return response.empty()
 
     @app.get("/config.js")
-    async def config(_: Request):
+    async def config(_: Request) -> HTTPResponse:
         settings = {
             "rasaUrl": os.environ.get("RASA_PUBLIC_URL") or "",
             "rasaPort": int(os.environ.get("RASA_PORT", "5005")),
@@ -114,13 +115,13 @@ def create_app(name: str = "dy_web") -> Sanic:
         )
 
     @app.get("/vendor/socket.io.min.js")
-    async def socket_io(_: Request):
+    async def socket_io(_: Request) -> HTTPResponse:
         if not SOCKET_IO_CLIENT.exists():
             return response.json({"error": "socket.io client missing: run make setup"}, status=500)
         return await response.file(SOCKET_IO_CLIENT, mime_type="application/javascript")
 
     @app.get("/vendor/mermaid.min.js")
-    async def mermaid(_: Request):
+    async def mermaid(_: Request) -> HTTPResponse:
         if not MERMAID.exists():
             return response.json({"error": "mermaid missing: run make setup"}, status=500)
         return await response.file(
@@ -130,10 +131,10 @@ def create_app(name: str = "dy_web") -> Sanic:
         )
 
     @app.get("/api/history/<session_id>")
-    async def history(_: Request, session_id: str):
+    async def history(_: Request, session_id: str) -> HTTPResponse:
         if not SESSION_ID_RE.match(session_id):
             return response.json({"error": "invalid session id"}, status=400)
-        params = {}
+        params: dict[str, str] = {}
         if os.environ.get("RASA_AUTH_TOKEN"):
             params["token"] = os.environ["RASA_AUTH_TOKEN"]
         try:

@@ -19,22 +19,24 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, cast, overload
 from urllib.parse import quote
 
 import aiohttp
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from actions.registry import default_registry
 from editing import labels as label_files
 from editing.project import Project
+from playbook.model import MAX_ANSWER_PHRASE_CHARS, Playbook
 from playbook.registry import PlaybookRegistry
 from tickets import config as ticket_config
 from tickets import labels as label_audit
@@ -106,7 +108,7 @@ def current_staff(request: Request) -> Staff | None:
     return person
 
 
-def render(name: str, request: Request, status: int = 200, **values: Any):
+def render(name: str, request: Request, status: int = 200, **values: Any) -> HTTPResponse:
     page = templates.get_template(f"console/{name}").render(
         csrf=getattr(request.ctx, "csrf", ""), policy=load_policy(), **values
     )
@@ -114,12 +116,18 @@ def render(name: str, request: Request, status: int = 200, **values: Any):
 
 
 def _form_ok(request: Request) -> bool:
-    token = request.form.get("csrf") or ""
-    expected = getattr(request.ctx, "csrf", None)
-    return bool(expected) and hmac.compare_digest(token, expected)
+    token: str = request.form.get("csrf") or ""
+    expected: str | None = getattr(request.ctx, "csrf", None)
+    if not expected:
+        return False
+    return hmac.compare_digest(token, expected)
 
 
-def _local(moment):
+@overload
+def _local(moment: datetime) -> datetime: ...
+@overload
+def _local(moment: None) -> None: ...
+def _local(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
@@ -130,6 +138,8 @@ templates.filters["local"] = lambda m: _local(m).strftime("%m-%d %H:%M") if m el
 
 
 def _local_iso(text: str | None) -> str:
+    if text is None:  # as datetime.fromisoformat(None) would: a TypeError, shown as ""
+        return ""
     try:
         return _local(datetime.fromisoformat(text)).strftime("%m-%d %H:%M:%S")
     except (TypeError, ValueError):
@@ -144,7 +154,7 @@ templates.filters["local_iso"] = _local_iso
 LOGIN_COOKIE = "dy_console_login"
 
 
-def _login_form(request: Request, status: int = 200, **values: Any):
+def _login_form(request: Request, status: int = 200, **values: Any) -> HTTPResponse:
     """The login page with a fresh double-submit CSRF token (cookie + hidden field)."""
     token = secrets.token_hex(16)
     request.ctx.csrf = token
@@ -157,12 +167,12 @@ def _login_form(request: Request, status: int = 200, **values: Any):
 
 
 @console.get("/login")
-async def login_page(request: Request):
+async def login_page(request: Request) -> HTTPResponse:
     return _login_form(request)
 
 
 @console.post("/login")
-async def login(request: Request):
+async def login(request: Request) -> HTTPResponse:
     username = (request.form.get("username") or "")[:64]
     password = (request.form.get("password") or "")[:256]
     expected = request.cookies.get(LOGIN_COOKIE) or ""
@@ -185,14 +195,14 @@ async def login(request: Request):
 
 
 @console.post("/logout")
-async def logout(request: Request):
+async def logout(request: Request) -> HTTPResponse:
     person = current_staff(request)
     if person is not None and not _form_ok(request):
         return render(
             "message.html", request, status=403, me=person, text="表单已过期，请刷新页面后重试"
         )
     reply = response.redirect("/console/login")
-    del reply.cookies[COOKIE]
+    del reply.cookies[COOKIE]  # type: ignore[no-untyped-call]  # sanic 21.12: CookieJar untyped
     return reply
 
 
@@ -201,13 +211,22 @@ async def logout(request: Request):
 EDITOR_REFUSAL = "抱歉，内容编辑账号只能查看手册流程图，不能查看工单、用户的对话记录和联系方式。"
 
 
-def staff_page(allowed: Callable[[Staff], bool], refusal: str):
+_P = ParamSpec("_P")
+#: A console page's handler, given the logged-in staff member after the request.
+StaffHandler = Callable[Concatenate[Request, Staff, _P], Coroutine[Any, Any, HTTPResponse]]
+#: The handler Sanic calls: the request, then the route's parameters.
+PageHandler = Callable[Concatenate[Request, _P], Coroutine[Any, Any, HTTPResponse]]
+
+
+def staff_page(
+    allowed: Callable[[Staff], bool], refusal: str
+) -> Callable[[StaffHandler[_P]], PageHandler[_P]]:
     """A console page for logged-in staff that ``allowed`` admits; anonymous visitors are
     sent to the login, other staff get ``refusal`` (403)."""
 
-    def wrap(handler):
+    def wrap(handler: StaffHandler[_P]) -> PageHandler[_P]:
         @functools.wraps(handler)
-        async def page(request: Request, *args: Any, **kwargs: Any):
+        async def page(request: Request, /, *args: _P.args, **kwargs: _P.kwargs) -> HTTPResponse:
             person = current_staff(request)
             if person is None:
                 return response.redirect("/console/login")
@@ -220,7 +239,7 @@ def staff_page(allowed: Callable[[Staff], bool], refusal: str):
     return wrap
 
 
-def supervisors_only(refusal: str):
+def supervisors_only(refusal: str) -> Callable[[StaffHandler[_P]], PageHandler[_P]]:
     """A console page for logged-in supervisors; others are sent to the login or refused."""
     return staff_page(lambda person: person.is_supervisor, refusal)
 
@@ -234,7 +253,7 @@ ticket_workers_only = staff_page(lambda person: person.works_tickets, EDITOR_REF
 QUEUE_STATUSES = ("open", "assigned", "in_progress")
 
 
-def queue_rows(filters: dict[str, str]):
+def queue_rows(filters: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
     policy = load_policy()
     rank = case(
         {name: level.rank for name, level in policy.levels.items()}, value=Ticket.priority, else_=99
@@ -271,13 +290,13 @@ def queue_rows(filters: dict[str, str]):
     return items, counts
 
 
-def ticket_statuses():
+def ticket_statuses() -> tuple[str, ...]:
     return ("open", "assigned", "in_progress", "resolved", "closed")
 
 
 @console.get("/")
 @ticket_workers_only
-async def queue(request: Request, person: Staff):
+async def queue(request: Request, person: Staff) -> HTTPResponse:
     filters = {k: request.args.get(k, "") for k in ("status", "priority", "category", "assignee")}
     items, counts = await asyncio.to_thread(queue_rows, filters)
     return render(
@@ -295,7 +314,7 @@ async def queue(request: Request, person: Staff):
 # --- one ticket -------------------------------------------------------------------------------
 
 
-def ticket_view(number: str, reveal: bool = False):
+def ticket_view(number: str, reveal: bool = False) -> dict[str, Any] | None:
     with session_scope() as session:
         row = session.execute(
             select(Ticket, StaffUser.username)
@@ -323,7 +342,7 @@ def ticket_view(number: str, reveal: bool = False):
 
 @console.get("/tickets/<number>")
 @ticket_workers_only
-async def ticket_page(request: Request, person: Staff, number: str):
+async def ticket_page(request: Request, person: Staff, number: str) -> HTTPResponse:
     view = await asyncio.to_thread(ticket_view, number[:32])
     if view is None:
         return render("message.html", request, status=404, me=person, text="工单不存在")
@@ -354,7 +373,7 @@ async def trigger(sender_id: str, intent: str, entities: dict[str, str]) -> bool
 
 @console.post("/tickets/<number>/<action>")
 @ticket_workers_only
-async def ticket_action(request: Request, person: Staff, number: str, action: str):
+async def ticket_action(request: Request, person: Staff, number: str, action: str) -> HTTPResponse:
     if not _form_ok(request):
         return render(
             "message.html", request, status=403, me=person, text="表单已过期，请刷新页面后重试"
@@ -362,6 +381,7 @@ async def ticket_action(request: Request, person: Staff, number: str, action: st
     number = number[:32]
     form = request.form
     error = None
+    view: dict[str, Any] | None
     try:
         if action == "claim":
             await asyncio.to_thread(workflow.claim, number, person)
@@ -369,7 +389,8 @@ async def ticket_action(request: Request, person: Staff, number: str, action: st
             to = form.get("to", "")
             await asyncio.to_thread(workflow.transition, number, person, to, form.get("note", ""))
             if to == "resolved":  # the follow-up visit: the user is asked to confirm and rate
-                view = await asyncio.to_thread(ticket_view, number)
+                # the transition found the ticket, and tickets are never deleted
+                view = cast(dict[str, Any], await asyncio.to_thread(ticket_view, number))
                 if not await trigger(
                     view["t"].sender_id, "EXTERNAL_ticket_resolved", {"ticket_number": number}
                 ):
@@ -395,8 +416,8 @@ async def ticket_action(request: Request, person: Staff, number: str, action: st
             if not await push_to_user(view["t"].sender_id, text[:2000]):
                 error = "回复已记录，但暂时无法送达用户的对话（客服助手未响应），请稍后重试"
         elif action == "reveal":
-            await asyncio.to_thread(_log_reveal, number, person)
-            view = await asyncio.to_thread(ticket_view, number, True)
+            await asyncio.to_thread(_log_reveal, number, person)  # refuses an unknown ticket
+            view = cast(dict[str, Any], await asyncio.to_thread(ticket_view, number, True))
             return render("ticket.html", request, me=person, **view)
         else:
             return render("message.html", request, status=404, me=person, text="未知操作")
@@ -429,14 +450,14 @@ def _log_reveal(number: str, person: Staff) -> None:
 
 @console.get("/dashboard")
 @supervisors_only("只有主管可以查看统计看板")
-async def dashboard(request: Request, person: Staff):
+async def dashboard(request: Request, person: Staff) -> HTTPResponse:
     figures = await asyncio.to_thread(metrics.compute)
     return render("dashboard.html", request, me=person, m=figures)
 
 
 @console.get("/export.csv")
 @supervisors_only("只有主管可以导出数据")
-async def export_csv(request: Request, person: Staff):
+async def export_csv(request: Request, person: Staff) -> HTTPResponse:
     body = await asyncio.to_thread(metrics.tickets_csv)
     return response.text(
         body,
@@ -497,9 +518,9 @@ def flow_overview() -> dict[str, Any]:
     }
 
 
-def step_rows(playbook, stats: flows.PlaybookStats | None) -> list[dict[str, Any]]:
+def step_rows(playbook: Playbook, stats: flows.PlaybookStats | None) -> list[dict[str, Any]]:
     """One row per step shown to users (branches are choices, not steps)."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for step in playbook.steps.values():
         if step.branch is None:
             rows.append(
@@ -512,8 +533,8 @@ def step_rows(playbook, stats: flows.PlaybookStats | None) -> list[dict[str, Any
     return rows
 
 
-def branch_rows(playbook, stats: flows.PlaybookStats | None) -> list[dict[str, Any]]:
-    rows = []
+def branch_rows(playbook: Playbook, stats: flows.PlaybookStats | None) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for step in playbook.steps.values():
         if step.branch is not None:
             cases = [*step.branch.cases.items(), ("其他", step.branch.default)]
@@ -529,7 +550,7 @@ def branch_rows(playbook, stats: flows.PlaybookStats | None) -> list[dict[str, A
     return rows
 
 
-def _flow_page(name: str, request: Request, **values: Any):
+def _flow_page(name: str, request: Request, **values: Any) -> HTTPResponse:
     page = render(name, request, **values)
     page.headers["Content-Security-Policy"] = FLOW_CSP
     return page
@@ -537,14 +558,14 @@ def _flow_page(name: str, request: Request, **values: Any):
 
 @console.get("/playbooks")
 @flow_readers_only
-async def playbooks_page(request: Request, person: Staff):
+async def playbooks_page(request: Request, person: Staff) -> HTTPResponse:
     overview = await asyncio.to_thread(flow_overview)
     return _flow_page("playbooks.html", request, me=person, **overview)
 
 
 @console.get("/playbooks/<playbook_id>")
 @flow_readers_only
-async def playbook_page(request: Request, person: Staff, playbook_id: str):
+async def playbook_page(request: Request, person: Staff, playbook_id: str) -> HTTPResponse:
     overview = await asyncio.to_thread(flow_overview)
     playbook = next((p for p in overview["playbooks"] if p.id == playbook_id[:64]), None)
     if playbook is None:
@@ -619,13 +640,13 @@ def inbox_view(page: int, result_id: int | None) -> dict[str, Any]:
         "note": note,
         "result": label_audit.get_label(result_id) if result_id else None,
         "max_example": label_files.MAX_EXAMPLE_CHARS,
-        "max_answer": label_files.MAX_ANSWER_PHRASE_CHARS,
+        "max_answer": MAX_ANSWER_PHRASE_CHARS,
     }
 
 
 @console.get("/inbox")
 @inbox_readers_only
-async def inbox_page(request: Request, person: Staff):
+async def inbox_page(request: Request, person: Staff) -> HTTPResponse:
     result = request.args.get("result", "")
     view = await asyncio.to_thread(
         inbox_view,
@@ -689,7 +710,7 @@ def file_label(person: Staff, form: dict[str, str]) -> int:
 
 @console.post("/inbox/label")
 @inbox_readers_only
-async def inbox_label(request: Request, person: Staff):
+async def inbox_label(request: Request, person: Staff) -> HTTPResponse:
     if not _form_ok(request):
         return render(
             "message.html", request, status=403, me=person, text="表单已过期，请刷新页面后重试"
@@ -721,7 +742,7 @@ def api_staff(request: Request) -> Staff | None:
     return staff_accounts.staff_for_token(header[7:].strip())
 
 
-def api_refusal(person: Staff | None):
+def api_refusal(person: Staff | None) -> HTTPResponse | None:
     """The error answer for a request without a usable token or by an editor, else None."""
     if person is None:
         return _api_error("需要有效的 API token（Authorization: Bearer ...）", 401)
@@ -730,7 +751,7 @@ def api_refusal(person: Staff | None):
     return None
 
 
-def _iso(moment) -> str | None:
+def _iso(moment: datetime | None) -> str | None:
     return _local(moment).isoformat() if moment else None
 
 
@@ -762,12 +783,12 @@ def ticket_json(t: Ticket, assignee: str | None, full: bool = False) -> dict[str
     return data
 
 
-def _api_error(message: str, status: int):
+def _api_error(message: str, status: int) -> HTTPResponse:
     return response.json({"error": message}, status=status, ensure_ascii=False)
 
 
 @console.get("/api/tickets")
-async def api_list(request: Request):
+async def api_list(request: Request) -> HTTPResponse:
     person = api_staff(request)
     refused = api_refusal(person)
     if refused is not None:
@@ -786,7 +807,7 @@ async def api_list(request: Request):
 
 
 @console.get("/api/tickets/<number>")
-async def api_get(request: Request, number: str):
+async def api_get(request: Request, number: str) -> HTTPResponse:
     person = api_staff(request)
     refused = api_refusal(person)
     if refused is not None:
@@ -803,12 +824,14 @@ async def api_get(request: Request, number: str):
 
 
 @console.post("/api/tickets/<number>/<action>")
-async def api_change(request: Request, number: str, action: str):
+async def api_change(request: Request, number: str, action: str) -> HTTPResponse:
     person = api_staff(request)
     refused = api_refusal(person)
     if refused is not None:
         return refused
+    person = cast(Staff, person)  # api_refusal answered a request without a usable token
     body = request.json if isinstance(request.json, dict) else {}
+    view: dict[str, Any] | None
     number = number[:32]
     try:
         if action == "status":
@@ -817,7 +840,8 @@ async def api_change(request: Request, number: str, action: str):
                 workflow.transition, number, person, to, str(body.get("note", ""))
             )
             if to == "resolved":
-                view = await asyncio.to_thread(ticket_view, number)
+                # the transition found the ticket, and tickets are never deleted
+                view = cast(dict[str, Any], await asyncio.to_thread(ticket_view, number))
                 await trigger(
                     view["t"].sender_id, "EXTERNAL_ticket_resolved", {"ticket_number": number}
                 )

@@ -198,9 +198,17 @@ class _Walker:
             )
             self._answer(was_open, answer, now_open)
 
-    def _start(self, was_open, now_open, before: Progress, after: Progress) -> None:
+    def _start(
+        self,
+        was_open: tuple[Playbook, Step] | None,
+        now_open: tuple[Playbook, Step] | None,
+        before: Progress,
+        after: Progress,
+    ) -> None:
         playbook = after.playbook
-        trigger = playbook.trigger_for(self.intent) if playbook else None
+        if playbook is None:
+            return
+        trigger = playbook.trigger_for(self.intent)
         if trigger is None:
             return
         if was_open is not None and was_open[0].id == playbook.id:
@@ -221,7 +229,9 @@ class _Walker:
         counts.starts[trigger.intent] = counts.starts.get(trigger.intent, 0) + 1
         self._shown(playbook, trigger.start, now_open)
 
-    def _answer(self, was_open: tuple[Playbook, Step], answer: str, now_open) -> None:
+    def _answer(
+        self, was_open: tuple[Playbook, Step], answer: str, now_open: tuple[Playbook, Step] | None
+    ) -> None:
         playbook, step = was_open
         counts = self.stats[playbook.id].step(step.id)
         counts.answers[answer] += 1
@@ -425,7 +435,8 @@ def idle_seconds(domain: Path = DOMAIN) -> float:
     """Rasa's session expiry from domain.yml: after this long a conversation is over."""
     try:
         data = yaml.safe_load(domain.read_text(encoding="utf-8")) or {}
-        minutes = float((data.get("session_config") or {}).get("session_expiration_time"))
+        session_config: Any = data.get("session_config") or {}
+        minutes = float(session_config.get("session_expiration_time"))
     except (OSError, TypeError, ValueError, yaml.YAMLError):
         return DEFAULT_IDLE_SECONDS
     return minutes * 60 if minutes > 0 else DEFAULT_IDLE_SECONDS

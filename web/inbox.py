@@ -191,8 +191,10 @@ class _Pending:
 
 
 def _ranking(event: dict[str, Any]) -> tuple[float | None, tuple[str, float] | None]:
-    parse = event.get("parse_data") if isinstance(event.get("parse_data"), dict) else {}
-    intent = parse.get("intent") if isinstance(parse.get("intent"), dict) else {}
+    raw_parse = event.get("parse_data")
+    parse: dict[str, Any] = raw_parse if isinstance(raw_parse, dict) else {}
+    raw_intent = parse.get("intent")
+    intent: dict[str, Any] = raw_intent if isinstance(raw_intent, dict) else {}
     confidence = intent.get("confidence")
     confidence = float(confidence) if isinstance(confidence, (int, float)) else None
     guess = None
@@ -413,7 +415,7 @@ class Group:
 
     @property
     def open_step(self) -> str | None:
-        return max(self.steps, key=self.steps.get) if self.steps else None
+        return max(self.steps, key=lambda step: self.steps[step]) if self.steps else None
 
     @property
     def guess(self) -> tuple[str, float] | None:
@@ -423,7 +425,7 @@ class Group:
 _NOT_LETTERS = re.compile(r"[\W_]+")
 
 
-def bigrams(norm: str) -> frozenset:
+def bigrams(norm: str) -> frozenset[str]:
     """The character bigrams of a normal form, without its spaces and punctuation (a text of
     one character is its own token; a text of punctuation only is compared as it is)."""
     norm = _NOT_LETTERS.sub("", norm) or norm
@@ -432,7 +434,7 @@ def bigrams(norm: str) -> frozenset:
     return frozenset(norm[i : i + 2] for i in range(len(norm) - 1))
 
 
-def similar(a: frozenset, b: frozenset) -> bool:
+def similar(a: frozenset[str], b: frozenset[str]) -> bool:
     """Jaccard(a, b) >= 0.8, exactly."""
     if not a or not b:
         return False
@@ -499,7 +501,7 @@ def _group(leader: str, members: list[str], by_form: dict[str, list[Message]]) -
         (Example(max(ms, key=lambda m: m.at), len(ms)) for ms in texts.values()),
         key=lambda e: (-e.count, -e.message.at.timestamp()),
     )
-    reasons: Counter = Counter(r for m in messages for r in m.reasons)
+    reasons: Counter[str] = Counter(r for m in messages for r in m.reasons)
     return Group(
         key=hashlib.sha1(leader.encode("utf-8")).hexdigest()[:12],
         examples=examples,
@@ -544,7 +546,7 @@ def build(rows: Iterable[Sequence[Any]]) -> Inbox:
     )
 
 
-_cache: dict[str, tuple[tuple, Inbox]] = {}
+_cache: dict[str, tuple[tuple[Any, ...], Inbox]] = {}
 _cache_lock = threading.Lock()
 
 
