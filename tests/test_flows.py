@@ -33,6 +33,7 @@ RULES = {
     "affirm": dy.ActionStepFeedback(),
     "deny": dy.ActionStepFeedback(),
     "request_human": dy.ActionEscalate(),
+    "nlu_fallback": dy.ActionFallback(),
 }
 #: What the user says for each intent (the actions read the reply to a step in context).
 SENTENCES = {"affirm": "解决了", "deny": "还是不行", "request_human": "转人工"}
@@ -183,6 +184,25 @@ async def test_the_diagram_carries_the_counts(recorded, playbooks):
     drawn = flows.mermaid(feature, stats["feature"])
     assert '|"搜索 · 1"|' in drawn and '|"播放 · 0"|' in drawn and '|"其他 · 0"|' in drawn
     assert "优先级：复杂 · 12-24 小时内响应" in drawn
+
+
+async def test_answers_are_counted_as_the_step_read_them(
+    database_url, tracker_db, rasa_domain, domain, playbooks
+):
+    """The judge's reading counts, not the intent: 「没找到」 taken for affirm by the NLU is a
+    "no" (the playbook moved on), and an answer reached through the fallback counts too."""
+    store, url = tracker_db
+    misread, fallback = Chat(rasa_domain, domain), Chat(rasa_domain, domain)
+    await misread.say("data_loss", "视频不见了")
+    await misread.say("affirm", "没找到")
+    await fallback.say("data_loss", "视频不见了")
+    await fallback.say("nlu_fallback", "找到了，在草稿箱里")
+    for chat in (misread, fallback):
+        await store.save(chat.tracker)
+    stats = flows.flow_stats(playbooks, url, now=time.time() + LATER)
+    check = stats["data_loss"].steps["check_local_storage"]
+    assert check.answers == {"yes": 1, "no": 1, "human": 0}
+    assert check.resolved == 1 and stats["data_loss"].steps["restore_backup"].shown == 1
 
 
 def test_the_diagram_without_statistics(playbooks):

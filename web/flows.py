@@ -70,6 +70,8 @@ LEGACY_ANSWERS = {"action_step_feedback", "action_escalate"}
 #: Actions after which Rasa starts the conversation state afresh.
 RESET_ACTIONS = {"action_session_start", "action_restart"}
 PROGRESS_SLOTS = {"dy_stage", "playbook", "playbook_step", "steps_tried"}
+#: The slot events the walker reads: the progress, and how the reply to the open step was read.
+READ_SLOTS = PROGRESS_SLOTS | {"step_answer"}
 MAX_LABEL = 80
 
 
@@ -319,12 +321,12 @@ def count_events(
             walker.user(intent)
         elif type_name == "action":
             walker.begin_action(action)
-        elif type_name == "slot" and data and any(f'"{n}"' in data for n in PROGRESS_SLOTS):
+        elif type_name == "slot" and data and any(f'"{n}"' in data for n in READ_SLOTS):
             try:
                 event = json.loads(data)
             except ValueError:
                 continue
-            if isinstance(event, dict) and event.get("name") in PROGRESS_SLOTS:
+            if isinstance(event, dict) and event.get("name") in READ_SLOTS:
                 walker.slot(event["name"], event.get("value"))
     if walker is not None:
         walker.end(now, idle_seconds)
