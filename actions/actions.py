@@ -32,6 +32,7 @@ from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, STAGE_RATING, STAGE
 from playbook.registry import PlaybookRegistry
 from tickets import config as ticket_config
 from tickets import store, workflow
+from tickets.models import OPEN_STATUSES
 from tickets.policy import PriorityPolicy, load_policy
 from tickets.privacy import mask_email, mask_phone
 from tickets.transcript import build_transcript, last_user_timestamp
@@ -83,7 +84,6 @@ NUMERALS = {
 RATING_ALONE = re.compile(r"^\s*([1-5一二两三四五])\s*[分星]?\s*[吧啦了！!。.]*\s*$")
 RATING_IN_TEXT = re.compile(r"(?<![\d一二两三四五六七八九十])([1-5一二两三四五])\s*(?:分|星|颗星)")
 NEGATION_BEFORE = re.compile(r"[不没][是太很]?$")
-OPEN_STATUSES = ("open", "assigned", "in_progress")
 #: An action gives up (and apologises) well inside Rasa's 60 s conversation lock.
 ACTION_TIMEOUT_SECONDS = 20.0
 #: Key for the conversation references in logs (set DY_LOG_KEY to correlate across restarts).

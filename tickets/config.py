@@ -6,7 +6,7 @@ import os
 from datetime import timedelta, timezone
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from playbook.sourcefile import PROJECT_ROOT
 
 #: Where tickets live. SQLite file in ``var/`` by default; set ``DATABASE_URL`` to
 #: e.g. ``postgresql://user@127.0.0.1:5432/dy`` for PostgreSQL.

@@ -13,9 +13,9 @@ from typing import Any, overload
 from sqlalchemy import select
 
 from tickets.db import session_scope
-from tickets.models import Feedback, StaffUser, Ticket, utcnow
+from tickets.models import DONE_STATUSES, Feedback, StaffUser, Ticket, utcnow
 
-DONE = ("resolved", "closed")
+DONE = DONE_STATUSES
 
 
 @overload

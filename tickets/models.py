@@ -15,6 +15,9 @@ from sqlalchemy.orm import declarative_base
 Base: Any = declarative_base()
 
 TICKET_STATUSES = ("open", "assigned", "in_progress", "resolved", "closed")
+#: The statuses of a ticket still being worked on (the rest are done).
+OPEN_STATUSES = TICKET_STATUSES[:3]
+DONE_STATUSES = TICKET_STATUSES[3:]
 #: agent: works tickets; supervisor: also assigns, re-prioritises, sees the dashboard and the
 #: flow diagrams; editor: writes playbooks, sees only the flow diagrams (no tickets, no users).
 STAFF_ROLES = ("agent", "supervisor", "editor")

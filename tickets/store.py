@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from tickets import config
 from tickets.db import session_scope
-from tickets.models import Feedback, Ticket, utcnow
+from tickets.models import OPEN_STATUSES, Feedback, Ticket, utcnow
 from tickets.policy import PriorityPolicy, load_policy
 
 NUMBER_RE = re.compile(r"^DY-\d{8}-\d{4,}$")
@@ -188,7 +188,7 @@ def find_unfinished(
     sender_id: str,
     category: str,
     *,
-    statuses: Sequence[str] = ("open", "assigned", "in_progress"),
+    statuses: Sequence[str] = OPEN_STATUSES,
     database_url: str | None = None,
 ) -> TicketView | None:
     """The sender's newest ticket of ``category`` that staff have not finished yet."""

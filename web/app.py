@@ -25,6 +25,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from channels.socketio import SESSION_ID_RE
 from tickets.transcript import is_external
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ DOMAIN = ROOT.parent / "domain.yml"
 PLACEHOLDER_RE = re.compile(r"\{\{(utter_widget_[a-z_]+)\}\}")
 SOCKET_IO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 MERMAID = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
-SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
 HIDDEN_PAYLOADS = {"/greet"}  # the widget's silent opener
 
 

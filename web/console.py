@@ -38,12 +38,13 @@ from editing import labels as label_files
 from editing.project import Project
 from playbook.model import MAX_ANSWER_PHRASE_CHARS, Playbook
 from playbook.registry import PlaybookRegistry
+from playbook.sourcefile import PROJECT_ROOT
 from tickets import config as ticket_config
 from tickets import labels as label_audit
 from tickets import metrics, workflow
 from tickets import staff as staff_accounts
 from tickets.db import session_scope
-from tickets.models import StaffUser, Ticket, TicketEvent, utcnow
+from tickets.models import TICKET_STATUSES, StaffUser, Ticket, TicketEvent, utcnow
 from tickets.policy import load_policy
 from tickets.privacy import mask_email, mask_phone, redact
 from tickets.staff import Staff, StaffError
@@ -64,7 +65,7 @@ def _secret() -> bytes:
     """CONSOLE_SECRET, or a random one kept in var/ (so sessions survive a restart)."""
     if os.environ.get("CONSOLE_SECRET"):
         return os.environ["CONSOLE_SECRET"].encode("utf-8")
-    path = ticket_config.PROJECT_ROOT / "var" / "console_secret"
+    path = PROJECT_ROOT / "var" / "console_secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_hex(32), encoding="utf-8")
@@ -291,7 +292,7 @@ def queue_rows(filters: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str,
 
 
 def ticket_statuses() -> tuple[str, ...]:
-    return ("open", "assigned", "in_progress", "resolved", "closed")
+    return TICKET_STATUSES
 
 
 @console.get("/")
@@ -504,9 +505,7 @@ def flow_overview() -> dict[str, Any]:
     broken = []
     for path, problems in sorted(registry.errors.items()):
         shown = (
-            os.path.relpath(path, ticket_config.PROJECT_ROOT)
-            if Path(path).is_relative_to(ticket_config.PROJECT_ROOT)
-            else path
+            os.path.relpath(path, PROJECT_ROOT) if Path(path).is_relative_to(PROJECT_ROOT) else path
         )
         broken.append({"file": shown, "problems": problems, "older_live": shown in sources})
     return {

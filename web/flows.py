@@ -43,9 +43,9 @@ from playbook.engine import ANSWER_LABELS, HUMAN, NO, YES, branch_path, entry_st
 from playbook.engine import target as answer_target
 from playbook.model import ESCALATE, RESOLVED, Playbook, Step
 from playbook.progress import Progress
+from playbook.sourcefile import PROJECT_ROOT
 from tickets.policy import PriorityPolicy
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
 DOMAIN = PROJECT_ROOT / "domain.yml"
 #: A conversation idle this long has ended (Rasa's session expiry, domain.yml session_config).
