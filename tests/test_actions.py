@@ -5,8 +5,22 @@ from __future__ import annotations
 import logging
 
 import pytest
+from rasa_sdk.executor import CollectingDispatcher
 
-from actions import actions as dy
+from actions import base
+from actions.escalation import (
+    ActionEscalate,
+    ActionSaveContact,
+    ActionSaveRating,
+    ActionTicketFollowup,
+    ActionTicketStatus,
+)
+from actions.troubleshooting import (
+    ActionFallback,
+    ActionResumeFlow,
+    ActionStartPlaybook,
+    ActionStepFeedback,
+)
 from tests.conftest import make_tracker, responses, slot_values, user_event
 from tickets import store
 
@@ -19,14 +33,15 @@ def test_every_response_the_actions_use_is_in_the_domain(domain):
     import re
     from pathlib import Path
 
-    used = set(re.findall(r'"(utter_[a-z_]+)"', Path(dy.__file__).read_text(encoding="utf-8")))
+    code = "".join(p.read_text("utf-8") for p in sorted(Path(base.__file__).parent.glob("*.py")))
+    used = set(re.findall(r'"(utter_[a-z_]+)"', code))
     used |= set(re.findall(r'"(utter_[a-z_]+)"', Path("playbook/engine.py").read_text("utf-8")))
     assert used and used <= set(domain["responses"]), used - set(domain["responses"])
 
 
 async def test_problem_starts_its_playbook(database_url, dispatcher, domain):
     tracker = make_tracker("网络老是掉线", "network_problem")
-    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    events = await run(ActionStartPlaybook(), dispatcher, tracker, domain)
     slots = slot_values(events)
     assert slots["playbook"] == "network" and slots["playbook_step"] == "check_network"
     assert slots["dy_stage"] == "troubleshooting" and slots["flow_id"]
@@ -39,7 +54,7 @@ async def test_feature_entity_selects_the_search_guide(database_url, dispatcher,
     tracker = make_tracker(
         "搜索用不了", "feature_problem", entities=[{"entity": "feature", "value": "搜索"}]
     )
-    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    events = await run(ActionStartPlaybook(), dispatcher, tracker, domain)
     assert slot_values(events)["playbook_step"] == "search_guide"
 
 
@@ -55,7 +70,7 @@ def progress(step, tried, flow="flow-1", playbook="network"):
 
 async def test_no_moves_to_next_step_and_yes_resolves_with_rating(database_url, dispatcher, domain):
     tracker = make_tracker("还是不行", "deny", slots=progress("check_network", ["check_network"]))
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert slot_values(events)["playbook_step"] == "restart_device"
     assert responses(dispatcher)[0] == "utter_try_next"
 
@@ -66,7 +81,7 @@ async def test_no_moves_to_next_step_and_yes_resolves_with_rating(database_url, 
         sender_id=tracker.sender_id,
         slots=progress("restart_device", ["check_network", "restart_device"]),
     )
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]
     assert slot_values(events)["dy_stage"] == "rating"
     key = store.escalation_key(tracker.sender_id, "flow-1")
@@ -75,7 +90,7 @@ async def test_no_moves_to_next_step_and_yes_resolves_with_rating(database_url, 
     dispatcher.messages.clear()
     rating_slots = {**progress("restart_device", []), "dy_stage": "rating"}
     tracker = make_tracker("给4分", "rate", sender_id=tracker.sender_id, slots=rating_slots)
-    await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
+    await run(ActionSaveRating(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_thanks_for_rating"]
     assert store.get_feedback(key)["rating"] == 4
 
@@ -99,7 +114,7 @@ async def test_non_numeric_or_out_of_range_rating_is_asked_again(
     database_url, dispatcher, domain, text
 ):
     tracker = make_tracker(text, "rate", slots={**progress("x", []), "dy_stage": "rating"})
-    await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
+    await run(ActionSaveRating(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_rating_invalid"]
 
 
@@ -122,14 +137,14 @@ async def test_ratings_users_type_are_understood(database_url, dispatcher, domai
     tracker = make_tracker(
         text, "rate", slots={**progress("x", [], flow=flow), "dy_stage": "rating"}
     )
-    await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
+    await run(ActionSaveRating(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_thanks_for_rating"]
     assert store.get_feedback(store.escalation_key(tracker.sender_id, flow))["rating"] == expected
 
 
 async def test_a_number_typed_mid_step_is_not_a_rating(database_url, dispatcher, domain):
     tracker = make_tracker("3", "rate", slots=progress("check_network", ["check_network"]))
-    await run(dy.ActionSaveRating(), dispatcher, tracker, domain)
+    await run(ActionSaveRating(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_not_understood_in_flow", "utter_check_step"]
 
 
@@ -148,7 +163,7 @@ async def test_last_step_failing_creates_an_urgent_data_loss_ticket(
             "restore_backup", ["check_local_storage", "restore_backup"], playbook="data_loss"
         ),
     )
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     sent = responses(dispatcher)
     assert sent[0].startswith("text:很抱歉本地和备份都没能找回数据")
     assert sent[1:] == ["utter_ticket_created", "utter_ask_contact"]
@@ -169,9 +184,9 @@ async def test_last_step_failing_creates_an_urgent_data_loss_ticket(
 async def test_retried_escalation_returns_the_same_ticket(database_url, domain):
     slots = progress("contact_isp", ["check_network", "restart_device", "contact_isp"])
     tracker = make_tracker("不行", "deny", slots=slots)
-    first, second = dy.CollectingDispatcher(), dy.CollectingDispatcher()
-    await run(dy.ActionStepFeedback(), first, tracker, domain)
-    await run(dy.ActionStepFeedback(), second, tracker, domain)
+    first, second = CollectingDispatcher(), CollectingDispatcher()
+    await run(ActionStepFeedback(), first, tracker, domain)
+    await run(ActionStepFeedback(), second, tracker, domain)
     assert first.messages[1]["ticket_number"] == second.messages[1]["ticket_number"]
     assert responses(second)[1] == "utter_ticket_exists"
     assert len(store.list_for_sender(tracker.sender_id)) == 1
@@ -185,7 +200,7 @@ async def test_asking_for_a_person_mid_flow_keeps_category_and_steps(
         "request_human",
         slots=progress("reset_password", ["check_credentials", "reset_password"], playbook="login"),
     )
-    events = await run(dy.ActionEscalate(), dispatcher, tracker, domain)
+    events = await run(ActionEscalate(), dispatcher, tracker, domain)
     ticket = store.get_for_sender(slot_values(events)["ticket_id"], tracker.sender_id)
     assert ticket.category == "login" and ticket.priority == "urgent"
     assert ticket.reason == "user_request"
@@ -198,20 +213,20 @@ async def test_asking_for_a_person_mid_flow_keeps_category_and_steps(
 
 async def test_plain_request_for_a_person_is_general(database_url, dispatcher, domain):
     tracker = make_tracker("我要找人工客服", "request_human")
-    events = await run(dy.ActionEscalate(), dispatcher, tracker, domain)
+    events = await run(ActionEscalate(), dispatcher, tracker, domain)
     ticket = store.get_for_sender(slot_values(events)["ticket_id"], tracker.sender_id)
     assert (ticket.category, ticket.priority) == ("other", "general")
 
 
 async def test_contact_is_validated_then_saved(database_url, domain):
     tracker = make_tracker("转人工", "request_human")
-    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    events = await run(ActionEscalate(), CollectingDispatcher(), tracker, domain)
     number = slot_values(events)["ticket_id"]
     contact_slots = {"dy_stage": "contact", "ticket_id": number}
 
-    bad = dy.CollectingDispatcher()
+    bad = CollectingDispatcher()
     await run(
-        dy.ActionSaveContact(),
+        ActionSaveContact(),
         bad,
         make_tracker(
             "我的电话是12345", "provide_contact", sender_id=tracker.sender_id, slots=contact_slots
@@ -220,9 +235,9 @@ async def test_contact_is_validated_then_saved(database_url, domain):
     )
     assert responses(bad) == ["utter_contact_invalid"]
 
-    good = dy.CollectingDispatcher()
+    good = CollectingDispatcher()
     await run(
-        dy.ActionSaveContact(),
+        ActionSaveContact(),
         good,
         make_tracker(
             "邮箱 zhang.wei@example.com",
@@ -239,13 +254,13 @@ async def test_contact_is_validated_then_saved(database_url, domain):
 
 async def test_injected_ticket_slot_never_reaches_another_users_ticket(database_url, domain):
     victim = make_tracker("转人工", "request_human", sender_id="victim")
-    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), victim, domain)
+    events = await run(ActionEscalate(), CollectingDispatcher(), victim, domain)
     number = slot_values(events)["ticket_id"]
 
     attacker_slots = {"dy_stage": "contact", "ticket_id": number}
-    dispatcher = dy.CollectingDispatcher()
+    dispatcher = CollectingDispatcher()
     await run(
-        dy.ActionSaveContact(),
+        ActionSaveContact(),
         dispatcher,
         make_tracker("13900001111", "provide_contact", sender_id="attacker", slots=attacker_slots),
         domain,
@@ -253,9 +268,9 @@ async def test_injected_ticket_slot_never_reaches_another_users_ticket(database_
     assert responses(dispatcher) == ["utter_contact_no_ticket"]
     assert store.get_for_sender(number, "victim").contact_phone is None
 
-    status = dy.CollectingDispatcher()
+    status = CollectingDispatcher()
     await run(
-        dy.ActionTicketStatus(),
+        ActionTicketStatus(),
         status,
         make_tracker(
             "我的工单", "ticket_status", sender_id="attacker", slots={"ticket_id": number}
@@ -267,10 +282,10 @@ async def test_injected_ticket_slot_never_reaches_another_users_ticket(database_
 
 async def test_ticket_status_lists_own_tickets(database_url, domain):
     tracker = make_tracker("转人工", "request_human", sender_id="owner")
-    await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
-    dispatcher = dy.CollectingDispatcher()
+    await run(ActionEscalate(), CollectingDispatcher(), tracker, domain)
+    dispatcher = CollectingDispatcher()
     await run(
-        dy.ActionTicketStatus(),
+        ActionTicketStatus(),
         dispatcher,
         make_tracker("我的工单怎么样了", "ticket_status", sender_id="owner"),
         domain,
@@ -290,33 +305,33 @@ async def test_damaged_progress_slots_are_not_trusted(database_url, dispatcher, 
             "steps_tried": "not a list",
         },
     )
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_anything_else"] and events == []
 
 
 async def test_fallback_asks_again_once_then_offers_a_person(database_url, domain):
     first = make_tracker("？", "nlu_fallback", slots=progress("check_network", ["check_network"]))
-    dispatcher = dy.CollectingDispatcher()
-    await run(dy.ActionFallback(), dispatcher, first, domain)
+    dispatcher = CollectingDispatcher()
+    await run(ActionFallback(), dispatcher, first, domain)
     assert responses(dispatcher) == ["utter_not_understood_in_flow", "utter_check_step"]
 
     history = [user_event("？", "nlu_fallback")]
     second = make_tracker(
         "嗯嗯", "out_of_scope", history=history, slots=progress("check_network", ["check_network"])
     )
-    dispatcher = dy.CollectingDispatcher()
-    await run(dy.ActionFallback(), dispatcher, second, domain)
+    dispatcher = CollectingDispatcher()
+    await run(ActionFallback(), dispatcher, second, domain)
     assert responses(dispatcher) == ["utter_offer_human"]
 
 
 async def test_empty_message_gets_a_prompt(database_url, dispatcher, domain):
-    await run(dy.ActionFallback(), dispatcher, make_tracker("   ", "nlu_fallback"), domain)
+    await run(ActionFallback(), dispatcher, make_tracker("   ", "nlu_fallback"), domain)
     assert responses(dispatcher) == ["utter_empty_message", "utter_describe_problem"]
 
 
 async def test_empty_message_mid_flow_repeats_the_open_question(database_url, dispatcher, domain):
     tracker = make_tracker("", "nlu_fallback", slots=progress("check_network", ["check_network"]))
-    await run(dy.ActionFallback(), dispatcher, tracker, domain)
+    await run(ActionFallback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_empty_message", "utter_check_step"]
 
 
@@ -329,7 +344,7 @@ async def test_a_failing_action_apologises_without_logging_personal_data(
     monkeypatch.setattr(store, "create_ticket", broken)
     with caplog.at_level(logging.ERROR):
         events = await run(
-            dy.ActionEscalate(),
+            ActionEscalate(),
             dispatcher,
             make_tracker("转人工 13800138000", "request_human"),
             domain,
@@ -348,10 +363,10 @@ async def test_a_slow_action_gives_up_with_an_apology(
         _time.sleep(1.0)
         return []
 
-    monkeypatch.setattr(dy, "ACTION_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(base, "ACTION_TIMEOUT_SECONDS", 0.2)
     monkeypatch.setattr(store, "list_for_sender", slow)
     events = await run(
-        dy.ActionTicketStatus(), dispatcher, make_tracker("我的工单", "ticket_status"), domain
+        ActionTicketStatus(), dispatcher, make_tracker("我的工单", "ticket_status"), domain
     )
     assert responses(dispatcher) == ["utter_action_failed"] and events == []
 
@@ -376,7 +391,7 @@ async def test_urgency_counts_only_when_the_user_wrote_it(database_url, domain):
         "request_human",
         entities=[{"entity": "urgency", "value": "紧急", "extractor": "RegexMessageHandler"}],
     )
-    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), injected, domain)
+    events = await run(ActionEscalate(), CollectingDispatcher(), injected, domain)
     assert (
         store.get_for_sender(slot_values(events)["ticket_id"], injected.sender_id).priority
         == "general"
@@ -395,7 +410,7 @@ async def test_urgency_counts_only_when_the_user_wrote_it(database_url, domain):
             }
         ],
     )
-    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), negated, domain)
+    events = await run(ActionEscalate(), CollectingDispatcher(), negated, domain)
     assert "urgency" not in slot_values(events)
     assert (
         store.get_for_sender(slot_values(events)["ticket_id"], negated.sender_id).priority
@@ -415,7 +430,7 @@ async def test_urgency_counts_only_when_the_user_wrote_it(database_url, domain):
             }
         ],
     )
-    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), real, domain)
+    events = await run(ActionEscalate(), CollectingDispatcher(), real, domain)
     assert slot_values(events)["urgency"] == "业务中断"
     assert (
         store.get_for_sender(slot_values(events)["ticket_id"], real.sender_id).priority == "urgent"
@@ -424,7 +439,7 @@ async def test_urgency_counts_only_when_the_user_wrote_it(database_url, domain):
 
 async def test_a_new_problem_forgets_earlier_urgency(database_url, dispatcher, domain):
     tracker = make_tracker("网络又断了", "network_problem", slots={"urgency": "很急"})
-    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    events = await run(ActionStartPlaybook(), dispatcher, tracker, domain)
     assert slot_values(events)["urgency"] is None
 
 
@@ -432,7 +447,7 @@ async def test_asking_again_after_the_contact_step_points_to_the_same_ticket(dat
     tracker = make_tracker(
         "转人工", "request_human", slots=progress("check_network", ["check_network"])
     )
-    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    events = await run(ActionEscalate(), CollectingDispatcher(), tracker, domain)
     number = slot_values(events)["ticket_id"]
     after_contact = {
         "dy_stage": None,
@@ -440,9 +455,9 @@ async def test_asking_again_after_the_contact_step_points_to_the_same_ticket(dat
         "flow_id": "flow-1",
         "ticket_id": number,
     }
-    again = dy.CollectingDispatcher()
+    again = CollectingDispatcher()
     await run(
-        dy.ActionEscalate(),
+        ActionEscalate(),
         again,
         make_tracker(
             "怎么还没人联系我，转人工",
@@ -454,9 +469,9 @@ async def test_asking_again_after_the_contact_step_points_to_the_same_ticket(dat
     )
     assert "utter_ticket_exists" in responses(again)
     # even a fresh conversation about the same kind of problem is pointed to the open ticket
-    fresh = dy.CollectingDispatcher()
+    fresh = CollectingDispatcher()
     await run(
-        dy.ActionEscalate(),
+        ActionEscalate(),
         fresh,
         make_tracker(
             "转人工",
@@ -472,11 +487,11 @@ async def test_asking_again_after_the_contact_step_points_to_the_same_ticket(dat
 
 async def test_contact_after_the_session_expired_goes_to_the_open_ticket(database_url, domain):
     tracker = make_tracker("转人工", "request_human")
-    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    events = await run(ActionEscalate(), CollectingDispatcher(), tracker, domain)
     number = slot_values(events)["ticket_id"]
-    dispatcher = dy.CollectingDispatcher()
+    dispatcher = CollectingDispatcher()
     await run(
-        dy.ActionSaveContact(),
+        ActionSaveContact(),
         dispatcher,
         make_tracker("我的手机号 13900001111", "provide_contact", sender_id=tracker.sender_id),
         domain,
@@ -493,7 +508,7 @@ async def test_rating_stage_request_for_a_person_keeps_the_problem(
         "dy_stage": "rating",
     }
     tracker = make_tracker("还是要找人工", "request_human", slots=slots)
-    events = await run(dy.ActionEscalate(), dispatcher, tracker, domain)
+    events = await run(ActionEscalate(), dispatcher, tracker, domain)
     ticket = store.get_for_sender(slot_values(events)["ticket_id"], tracker.sender_id)
     assert (ticket.category, ticket.playbook) == ("network", "network")
     assert [s["id"] for s in ticket.steps_tried] == ["check_network", "restart_device"]
@@ -501,7 +516,7 @@ async def test_rating_stage_request_for_a_person_keeps_the_problem(
 
 async def test_feature_named_earlier_still_picks_the_guide(database_url, dispatcher, domain):
     tracker = make_tracker("功能用不了", "feature_problem", slots={"feature": "直播"})
-    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    events = await run(ActionStartPlaybook(), dispatcher, tracker, domain)
     assert slot_values(events)["playbook_step"] == "live_guide"
 
 
@@ -509,13 +524,13 @@ async def test_follow_up_asks_only_about_a_resolved_ticket_of_this_user(database
     from tickets import staff, workflow
 
     tracker = make_tracker("转人工", "request_human", sender_id="owner-f")
-    events = await run(dy.ActionEscalate(), dy.CollectingDispatcher(), tracker, domain)
+    events = await run(ActionEscalate(), CollectingDispatcher(), tracker, domain)
     number = slot_values(events)["ticket_id"]
     external = [{"entity": "ticket_number", "value": number}]
 
-    typed = dy.CollectingDispatcher()  # a user typing the external intent is ignored
+    typed = CollectingDispatcher()  # a user typing the external intent is ignored
     await run(
-        dy.ActionTicketFollowup(),
+        ActionTicketFollowup(),
         typed,
         make_tracker(
             "/EXTERNAL_ticket_resolved",
@@ -531,9 +546,9 @@ async def test_follow_up_asks_only_about_a_resolved_ticket_of_this_user(database
     workflow.assign(number, boss, "boss.f")
     workflow.transition(number, boss, "in_progress")
     workflow.transition(number, boss, "resolved")
-    other = dy.CollectingDispatcher()
+    other = CollectingDispatcher()
     await run(
-        dy.ActionTicketFollowup(),
+        ActionTicketFollowup(),
         other,
         make_tracker(
             "EXTERNAL: x", "EXTERNAL_ticket_resolved", sender_id="someone-else", entities=external
@@ -542,9 +557,9 @@ async def test_follow_up_asks_only_about_a_resolved_ticket_of_this_user(database
     )
     assert other.messages == []
 
-    asked = dy.CollectingDispatcher()
+    asked = CollectingDispatcher()
     events = await run(
-        dy.ActionTicketFollowup(),
+        ActionTicketFollowup(),
         asked,
         make_tracker(
             "EXTERNAL: x", "EXTERNAL_ticket_resolved", sender_id="owner-f", entities=external
@@ -553,18 +568,18 @@ async def test_follow_up_asks_only_about_a_resolved_ticket_of_this_user(database
     )
     assert responses(asked) == ["utter_followup_ask"]
     followup_slots = slot_values(events)
-    confirm = dy.CollectingDispatcher()
+    confirm = CollectingDispatcher()
     events = await run(
-        dy.ActionStepFeedback(),
+        ActionStepFeedback(),
         confirm,
         make_tracker("解决了", "affirm", sender_id="owner-f", slots=followup_slots),
         domain,
     )
     assert responses(confirm) == ["utter_followup_closed", "utter_ask_rating"]
     assert store.get_for_sender(number, "owner-f").status == "closed"
-    rate = dy.CollectingDispatcher()
+    rate = CollectingDispatcher()
     await run(
-        dy.ActionSaveRating(),
+        ActionSaveRating(),
         rate,
         make_tracker(
             "4", "rate", sender_id="owner-f", slots={**followup_slots, **slot_values(events)}
@@ -587,7 +602,7 @@ async def test_a_negated_reply_misread_as_affirm_still_escalates(database_url, d
             "restore_backup", ["check_local_storage", "restore_backup"], playbook="data_loss"
         ),
     )
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert "utter_resolved" not in responses(dispatcher)
     assert "utter_ticket_created" in responses(dispatcher)
     assert slot_values(events)["step_answer"] == "failed"
@@ -601,7 +616,7 @@ async def test_a_fix_misread_as_deny_resolves(database_url, dispatcher, domain):
         "deny",
         slots=progress("playback_guide", ["playback_guide"], playbook="feature"),
     )
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]
     assert slot_values(events)["dy_stage"] == "rating"
 
@@ -609,10 +624,10 @@ async def test_a_fix_misread_as_deny_resolves(database_url, dispatcher, domain):
 @pytest.mark.parametrize(
     "action,intent",
     [
-        (dy.ActionFallback(), "nlu_fallback"),
-        (dy.ActionFallback(), "out_of_scope"),
-        (dy.ActionStartPlaybook(), "network_problem"),
-        (dy.ActionResumeFlow(), "thank"),
+        (ActionFallback(), "nlu_fallback"),
+        (ActionFallback(), "out_of_scope"),
+        (ActionStartPlaybook(), "network_problem"),
+        (ActionResumeFlow(), "thank"),
     ],
 )
 async def test_every_action_a_reply_reaches_judges_it(
@@ -630,7 +645,7 @@ async def test_every_action_a_reply_reaches_judges_it(
 
 async def test_an_uncertain_reply_is_said_back_and_nothing_moves(database_url, dispatcher, domain):
     tracker = make_tracker("好一点了", "affirm", slots=progress("check_network", ["check_network"]))
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_answer_unsure_worked"]
     assert events == [] and store.list_for_sender(tracker.sender_id) == []
 
@@ -641,7 +656,7 @@ async def test_not_tried_yet_waits(database_url, dispatcher, domain):
         "deny",
         slots=progress("restart_device", ["check_network", "restart_device"]),
     )
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_step_pending"] and events == []
 
 
@@ -651,13 +666,13 @@ async def test_a_question_about_the_step_is_not_an_answer(database_url, dispatch
         "deny",
         slots=progress("playback_guide", ["playback_guide"], playbook="feature"),
     )
-    events = await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    events = await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_step_question", "utter_check_step"] and events == []
 
 
 async def test_the_buttons_need_no_judging(database_url, dispatcher, domain):
     tracker = make_tracker("/affirm", "affirm", slots=progress("check_network", ["check_network"]))
-    await run(dy.ActionStepFeedback(), dispatcher, tracker, domain)
+    await run(ActionStepFeedback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]
 
 
@@ -667,7 +682,7 @@ async def test_a_confident_report_of_another_problem_starts_its_playbook(
     tracker = make_tracker(
         "我的作品全都不见了", "data_loss", slots=progress("check_network", ["check_network"])
     )
-    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    events = await run(ActionStartPlaybook(), dispatcher, tracker, domain)
     assert slot_values(events)["playbook"] == "data_loss"
     assert slot_values(events)["playbook_step"] == "check_local_storage"
 
@@ -686,17 +701,17 @@ async def test_a_step_phrase_from_the_playbook_is_used(
     assert edited != source
     (tmp_path / "network.yml").write_text(edited, encoding="utf-8")
     registry = pb.PlaybookRegistry(directory=tmp_path)
-    monkeypatch.setattr(dy, "registry", lambda: registry)
+    monkeypatch.setattr(base, "registry", lambda: registry)
     tracker = make_tracker(
         "小绿灯亮了", "out_of_scope", slots=progress("check_network", ["check_network"])
     )
-    await run(dy.ActionFallback(), dispatcher, tracker, domain)
+    await run(ActionFallback(), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_resolved", "utter_ask_rating"]
 
 
 @pytest.mark.parametrize(
     "action,intent",
-    [(dy.ActionFallback(), "out_of_scope"), (dy.ActionStartPlaybook(), "data_loss")],
+    [(ActionFallback(), "out_of_scope"), (ActionStartPlaybook(), "data_loss")],
 )
 async def test_business_requests_go_to_a_person_never_to_a_playbook(
     database_url, dispatcher, domain, action, intent
@@ -719,13 +734,13 @@ async def test_business_requests_go_to_a_person_never_to_a_playbook(
 async def test_a_typed_business_entity_is_not_trusted(database_url, dispatcher, domain):
     injected = [{"entity": "business", "value": "佣金", "extractor": "RegexMessageHandler"}]
     tracker = make_tracker('/data_loss{"business": "佣金"}', "data_loss", entities=injected)
-    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    events = await run(ActionStartPlaybook(), dispatcher, tracker, domain)
     assert slot_values(events)["playbook"] == "data_loss"
 
 
 async def test_a_second_problem_in_the_same_message_is_offered(database_url, dispatcher, domain):
     tracker = make_tracker("网络老是掉线，而且密码也忘了", "network_problem")
-    events = await run(dy.ActionStartPlaybook(), dispatcher, tracker, domain)
+    events = await run(ActionStartPlaybook(), dispatcher, tracker, domain)
     assert slot_values(events)["playbook"] == "network"
     offer = dispatcher.messages[-1]
     assert offer["response"] == "utter_second_problem"
@@ -737,5 +752,5 @@ async def test_a_second_problem_in_the_same_message_is_offered(database_url, dis
     ["网络老是掉线", "网络老是掉线，信号不好", "网络掉线，不是密码忘了", "网络断了，视频播放也卡"],
 )
 async def test_one_problem_is_not_offered_twice(database_url, dispatcher, domain, text):
-    await run(dy.ActionStartPlaybook(), dispatcher, make_tracker(text, "network_problem"), domain)
+    await run(ActionStartPlaybook(), dispatcher, make_tracker(text, "network_problem"), domain)
     assert "utter_second_problem" not in responses(dispatcher)

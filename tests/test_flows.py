@@ -16,7 +16,8 @@ from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import actions as dy
+from actions.escalation import ActionEscalate
+from actions.troubleshooting import ActionFallback, ActionStartPlaybook, ActionStepFeedback
 from playbook.parse import parse_playbook
 from playbook.registry import PlaybookRegistry
 from tests.conftest import ROOT
@@ -25,15 +26,15 @@ from web import flows
 
 #: Which action the rules (data/rules.yml) run for each intent.
 RULES = {
-    "network_problem": dy.ActionStartPlaybook(),
-    "login_problem": dy.ActionStartPlaybook(),
-    "forgot_password": dy.ActionStartPlaybook(),
-    "feature_problem": dy.ActionStartPlaybook(),
-    "data_loss": dy.ActionStartPlaybook(),
-    "affirm": dy.ActionStepFeedback(),
-    "deny": dy.ActionStepFeedback(),
-    "request_human": dy.ActionEscalate(),
-    "nlu_fallback": dy.ActionFallback(),
+    "network_problem": ActionStartPlaybook(),
+    "login_problem": ActionStartPlaybook(),
+    "forgot_password": ActionStartPlaybook(),
+    "feature_problem": ActionStartPlaybook(),
+    "data_loss": ActionStartPlaybook(),
+    "affirm": ActionStepFeedback(),
+    "deny": ActionStepFeedback(),
+    "request_human": ActionEscalate(),
+    "nlu_fallback": ActionFallback(),
 }
 #: What the user says for each intent (the actions read the reply to a step in context).
 SENTENCES = {"affirm": "解决了", "deny": "还是不行", "request_human": "转人工"}

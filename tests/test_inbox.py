@@ -30,7 +30,13 @@ from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import actions as dy
+from actions.escalation import ActionEscalate
+from actions.troubleshooting import (
+    ActionFallback,
+    ActionResumeFlow,
+    ActionStartPlaybook,
+    ActionStepFeedback,
+)
 from editing import labels
 from editing.project import Project
 from editing.validate import validate
@@ -42,7 +48,7 @@ from tickets import staff
 from web import inbox
 
 PHONE, EMAIL = "13800138000", "zhang.wei@example.com"
-START = dy.ActionStartPlaybook()
+START = ActionStartPlaybook()
 #: What the rules (data/rules.yml) run for each intent.
 RULES = {
     "network_problem": [START],
@@ -50,12 +56,12 @@ RULES = {
     "forgot_password": [START],
     "feature_problem": [START],
     "data_loss": [START],
-    "affirm": [dy.ActionStepFeedback()],
-    "deny": [dy.ActionStepFeedback()],
-    "request_human": [dy.ActionEscalate()],
-    "nlu_fallback": [dy.ActionFallback()],
-    "out_of_scope": [dy.ActionFallback()],
-    "greet": ["utter_greet", dy.ActionResumeFlow()],
+    "affirm": [ActionStepFeedback()],
+    "deny": [ActionStepFeedback()],
+    "request_human": [ActionEscalate()],
+    "nlu_fallback": [ActionFallback()],
+    "out_of_scope": [ActionFallback()],
+    "greet": ["utter_greet", ActionResumeFlow()],
 }
 
 

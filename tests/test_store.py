@@ -30,7 +30,7 @@ def new_ticket(url, **overrides):
     return store.create_ticket(**values)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_database(request, tmp_path):
     from tickets.migrate import upgrade
 

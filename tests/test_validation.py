@@ -42,7 +42,8 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_the_repository_itself_is_valid():
-    assert validate(Project(ROOT), with_rasa=True) == []
+    # Rasa's own validation of the repository runs once, in `make validate` (the next suite)
+    assert validate(Project(ROOT), with_rasa=False) == []
 
 
 # --- playbooks -------------------------------------------------------------------------------

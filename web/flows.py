@@ -52,7 +52,8 @@ DOMAIN = PROJECT_ROOT / "domain.yml"
 DEFAULT_IDLE_SECONDS = 3600.0
 
 ANSWERS = (YES, NO, HUMAN)
-#: The actions that move a conversation through a playbook (actions/actions.py).
+#: The actions that move a conversation through a playbook (actions/troubleshooting.py,
+#: actions/escalation.py).
 START = "action_start_playbook"
 FLOW_ACTIONS = {
     START,
