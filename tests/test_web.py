@@ -20,7 +20,8 @@ from tests.conftest import ROOT
 from tests.integration.harness import free_port, wait_until_up
 from tickets import staff, store
 from tickets.privacy import mask_phone
-from web.app import SESSION_ID_RE, history_from_events
+from web.app import MERMAID, history_from_events
+from web.console import EDITOR_REFUSAL
 
 
 def test_history_shows_button_titles_and_hides_the_silent_opener():
@@ -48,10 +49,20 @@ def test_history_shows_button_titles_and_hides_the_silent_opener():
     assert turns[2]["image"] == "https://x/y.png"
 
 
-def test_only_widget_session_ids_are_accepted():
-    assert SESSION_ID_RE.match("0123456789abcdef0123456789abcdef")
-    for bad in ("../../etc/passwd", "ABC", "0123456789abcdef0123456789abcdeg", ""):
-        assert not SESSION_ID_RE.match(bad)
+def test_only_widget_session_ids_are_accepted(console_site):
+    for bad in (
+        "..%2F..%2Fetc%2Fpasswd",
+        "ABC",
+        "0123456789abcdef0123456789abcdeg",
+        "0123456789ABCDEF0123456789ABCDEF",
+        "0123456789abcdef0123456789abcdef0",
+    ):
+        reply = requests.get(f"{console_site.url}/api/history/{bad}", timeout=30)
+        assert reply.status_code == 400, bad
+        assert reply.json() == {"error": "invalid session id"}
+    # a well-formed id is passed on to Rasa (not running here: the page says so, no 400)
+    good = requests.get(f"{console_site.url}/api/history/{'0123456789abcdef' * 2}", timeout=30)
+    assert good.status_code == 502 and good.json() == {"error": "assistant unavailable"}
 
 
 def test_transcripts_show_button_titles_to_staff():
@@ -259,17 +270,17 @@ def test_a_broken_playbook_file_is_shown_as_not_live(console_site):
 def test_editor_is_refused_tickets_transcripts_contacts_and_dashboards(console_site):
     editor = login(console_site, "editor")
     number = console_site.ticket
-    for path in (
-        "/console/",
-        f"/console/tickets/{number}",
-        "/console/dashboard",
-        "/console/export.csv",
+    for path, refusal in (
+        ("/console/", EDITOR_REFUSAL),
+        (f"/console/tickets/{number}", EDITOR_REFUSAL),
+        ("/console/dashboard", "只有主管可以查看统计看板"),
+        ("/console/export.csv", "只有主管可以导出数据"),
     ):
         reply = editor.get(console_site.url + path, allow_redirects=False, timeout=30)
         assert reply.status_code == 403, path
         assert PHONE not in reply.text and mask_phone(PHONE) not in reply.text
         assert number not in reply.text
-        assert "抱歉" in reply.text or "只有主管" in reply.text
+        assert refusal in reply.text, path
     page = editor.get(console_site.url + "/console/playbooks", timeout=30).text
     claim = editor.post(
         f"{console_site.url}/console/tickets/{number}/claim",
@@ -327,7 +338,8 @@ def test_tickets_cannot_be_assigned_to_an_editor(console_site):
 def test_mermaid_is_served_locally(console_site):
     reply = requests.get(console_site.url + "/vendor/mermaid.min.js", timeout=30)
     assert reply.status_code == 200 and "javascript" in reply.headers["Content-Type"]
-    assert len(reply.content) > 1_000_000 and b'globalThis["mermaid"]' in reply.content[-200:]
+    # the project's own copy (web/node_modules, from web/package-lock.json), byte for byte
+    assert reply.content == MERMAID.read_bytes()
 
 
 def test_staff_command_creates_editors(database_url, monkeypatch, capsys):
