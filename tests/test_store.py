@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -249,3 +249,14 @@ def test_a_database_from_before_migrations_is_adopted(tmp_path):
     engine.dispose()
     assert new_ticket(url).number == "DY-20261124-0001"
     db.dispose_all()
+
+
+def test_times_are_stored_in_utc_and_read_back_aware(any_database):
+    """UTCDateTime: a moment given in China time is the same instant when read back, as UTC,
+    on SQLite (which keeps no zone) as on PostgreSQL."""
+    china = timezone(timedelta(hours=8))
+    created = new_ticket(any_database, now=NOW.astimezone(china))
+    stored = store.get_for_sender(created.number, "alice", database_url=any_database)
+    assert stored.created_at == NOW and stored.created_at.utcoffset() == timedelta(0)
+    assert stored.sla_due_at == NOW + timedelta(hours=6)
+    assert stored.sla_due_at.tzinfo is not None

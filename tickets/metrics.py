@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
-from typing import Any, overload
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -16,16 +16,6 @@ from tickets.db import session_scope
 from tickets.models import DONE_STATUSES, Feedback, StaffUser, Ticket, utcnow
 
 DONE = DONE_STATUSES
-
-
-@overload
-def _aware(moment: datetime) -> datetime: ...
-@overload
-def _aware(moment: None) -> None: ...
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _hours(start: datetime, end: datetime) -> float:
@@ -52,10 +42,10 @@ def compute(*, now: datetime | None = None, database_url: str | None = None) -> 
                 t.category,
                 t.priority,
                 t.status,
-                _aware(t.created_at),
-                _aware(t.sla_due_at),
-                _aware(t.first_response_at),
-                _aware(t.resolved_at),
+                t.created_at,
+                t.sla_due_at,
+                t.first_response_at,
+                t.resolved_at,
                 name,
             )
             for t, name in tickets
@@ -155,7 +145,7 @@ def tickets_csv(*, database_url: str | None = None) -> str:
                     t.status,
                     name or "",
                     *[
-                        (_aware(m).isoformat() if m else "")
+                        (m.isoformat() if m else "")
                         for m in (
                             t.created_at,
                             t.sla_due_at,

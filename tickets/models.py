@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base
+from sqlalchemy.types import TypeDecorator
 
 #: SQLAlchemy 1.4 has no type information without its mypy plugin: the models are untyped.
 Base: Any = declarative_base()
@@ -29,6 +31,25 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class UTCDateTime(TypeDecorator):
+    """A moment, stored in UTC and always read back timezone-aware. SQLite keeps no zone, so
+    what it returns is UTC by construction; a naive value written is taken as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return aware.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 class Ticket(Base):
     """A conversation escalated to human support."""
 
@@ -45,17 +66,17 @@ class Ticket(Base):
     steps_tried = Column(JSON, nullable=False, default=list)
     urgent_signal = Column(Boolean, nullable=False, default=False)
     priority = Column(String(16), nullable=False, index=True)
-    sla_due_at = Column(DateTime(timezone=True), nullable=False, index=True)
+    sla_due_at = Column(UTCDateTime(), nullable=False, index=True)
     status = Column(String(16), nullable=False, default="open", index=True)
     contact_phone = Column(String(32))
     contact_email = Column(String(254))
     transcript = Column(JSON, nullable=False, default=list)
     assignee_id = Column(Integer, ForeignKey("staff_users.id"), index=True)
-    first_response_at = Column(DateTime(timezone=True))
-    resolved_at = Column(DateTime(timezone=True))
-    closed_at = Column(DateTime(timezone=True))
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+    first_response_at = Column(UTCDateTime())
+    resolved_at = Column(UTCDateTime())
+    closed_at = Column(UTCDateTime())
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class StaffUser(Base):
@@ -70,8 +91,8 @@ class StaffUser(Base):
     password_hash = Column(String(255), nullable=False)
     active = Column(Boolean, nullable=False, default=True)
     failed_logins = Column(Integer, nullable=False, default=0)
-    locked_until = Column(DateTime(timezone=True))
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    locked_until = Column(UTCDateTime())
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 class StaffToken(Base):
@@ -83,7 +104,7 @@ class StaffToken(Base):
     staff_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False, index=True)
     token_hash = Column(String(64), unique=True, nullable=False)
     label = Column(String(64), nullable=False, default="")
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 class TicketEvent(Base):
@@ -96,7 +117,7 @@ class TicketEvent(Base):
     actor_id = Column(Integer, ForeignKey("staff_users.id"))  # None: the assistant or the user
     kind = Column(String(32), nullable=False)  # status, assign, priority, note, reply, contact_view
     detail = Column(JSON, nullable=False, default=dict)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 class Feedback(Base):
@@ -112,8 +133,8 @@ class Feedback(Base):
     ticket_number = Column(String(32))
     rating = Column(Integer)
     comment = Column(Text)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
-    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class TrainingLabel(Base):
@@ -131,4 +152,4 @@ class TrainingLabel(Base):
     line = Column(Integer)  # the line written (or that would have been written)
     outcome = Column(String(16), nullable=False)  # written | refused
     message = Column(Text, nullable=False, default="")  # the validator's (or the input check's)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)

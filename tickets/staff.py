@@ -169,8 +169,6 @@ def authenticate(
             hash_password(password)  # spend the same time as a real check
         else:
             locked = user.locked_until
-            if locked is not None and locked.tzinfo is None:
-                locked = locked.replace(tzinfo=now.tzinfo)
             if locked is not None and locked > now:
                 seconds = int((locked - now).total_seconds()) + 1
                 outcome = StaffError(f"登录失败次数过多，请 {seconds} 秒后再试")

@@ -48,11 +48,6 @@ class TicketView:
     created_now: bool = False
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything is stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _view(ticket: Ticket, created_now: bool = False) -> TicketView:
     return TicketView(
         number=ticket.number,
@@ -62,12 +57,12 @@ def _view(ticket: Ticket, created_now: bool = False) -> TicketView:
         reason=ticket.reason,
         steps_tried=list(ticket.steps_tried or []),
         priority=ticket.priority,
-        sla_due_at=_aware(ticket.sla_due_at),
+        sla_due_at=ticket.sla_due_at,
         status=ticket.status,
         contact_phone=ticket.contact_phone,
         contact_email=ticket.contact_email,
         transcript=list(ticket.transcript or []),
-        created_at=_aware(ticket.created_at),
+        created_at=ticket.created_at,
         created_now=created_now,
     )
 

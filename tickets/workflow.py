@@ -7,7 +7,7 @@ broken goes back to in_progress; supervisors may assign to anyone and change pri
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -156,11 +156,7 @@ def change_priority(
         raise WorkflowError(f"优先级只能是 {'、'.join(levels)}")
     with session_scope(database_url) as session:
         ticket = _ticket(session, number)
-        created = (
-            ticket.created_at
-            if ticket.created_at.tzinfo
-            else ticket.created_at.replace(tzinfo=timezone.utc)
-        )
+        created = ticket.created_at
         _audit(
             session,
             ticket,

@@ -20,7 +20,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, cast, overload
 from urllib.parse import quote
@@ -131,8 +131,7 @@ def _local(moment: None) -> None: ...
 def _local(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(ticket_config.DISPLAY_TZ)
+    return moment.astimezone(ticket_config.DISPLAY_TZ)  # stored and read in UTC (UTCDateTime)
 
 
 templates.filters["local"] = lambda m: _local(m).strftime("%m-%d %H:%M") if m else ""
