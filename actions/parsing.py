@@ -9,15 +9,11 @@ import re
 
 from rasa_sdk import Tracker
 
-from tickets import store
+from tickets.privacy import EMAIL_IN_TEXT, EMAIL_RE, PHONE_IN_TEXT
 
 #: Entities typed by the user as ``/intent{"entity": "value"}`` come from this extractor;
 #: they are never trusted to raise a ticket's priority.
 INJECTED = "RegexMessageHandler"
-PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
-EMAIL_IN_TEXT = re.compile(
-    r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
-)
 NUMERALS = {
     "1": 1,
     "2": 2,
@@ -109,7 +105,5 @@ def parse_contact(text: str) -> tuple[str | None, str | None]:
     phone_match = PHONE_IN_TEXT.search(text)
     email_match = EMAIL_IN_TEXT.search(text)
     phone = phone_match.group(1) if phone_match else None
-    email = (
-        email_match.group(0) if email_match and store.EMAIL_RE.match(email_match.group(0)) else None
-    )
+    email = email_match.group(0) if email_match and EMAIL_RE.match(email_match.group(0)) else None
     return phone, email

@@ -1,10 +1,20 @@
-"""Keep personal data out of logs: phone numbers, e-mail addresses and passwords are masked."""
+"""Contact details: the one home of what a mainland mobile number and an e-mail address look
+like, and their masking (logs, pages): phone numbers, e-mail addresses and passwords."""
 
 from __future__ import annotations
 
 import logging
 import re
 
+#: A mainland mobile number, and an e-mail address, as the ticket store accepts them.
+MOBILE = r"1[3-9]\d{9}"
+EMAIL = r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
+PHONE_RE = re.compile(rf"^{MOBILE}$")
+EMAIL_RE = re.compile(rf"^{EMAIL}$")
+#: The same, found inside a message.
+PHONE_IN_TEXT = re.compile(rf"(?<!\d)({MOBILE})(?!\d)")
+EMAIL_IN_TEXT = re.compile(EMAIL)
+#: For masking, a number as people write it (+86, spaces or dashes between the groups).
 _PHONE = re.compile(r"(?<!\d)((?:\+|00)?86[-\s]?)?(1[3-9]\d)[-\s]?\d{4}[-\s]?(\d{4})(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PASSWORD = re.compile(

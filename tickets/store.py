@@ -20,10 +20,9 @@ from tickets import config
 from tickets.db import session_scope
 from tickets.models import OPEN_STATUSES, Feedback, Ticket, utcnow
 from tickets.policy import PriorityPolicy, load_policy
+from tickets.privacy import EMAIL_RE, PHONE_RE
 
 NUMBER_RE = re.compile(r"^DY-\d{8}-\d{4,}$")
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}$")
 MAX_TURN_CHARS = 4000
 MAX_TRANSCRIPT_TURNS = 500
 
