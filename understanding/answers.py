@@ -730,7 +730,7 @@ def _leading_answer(norm: str, judgement: Judgement) -> Judgement:
     if (
         lead.verdict not in (Verdict.WORKED, Verdict.FAILED)
         or _CONTRAST.search(rest)
-        or re.search(r"已经|其实|不过|只是", rest)
+        or re.search(r"已经|其实|只是", rest)
     ):
         return judgement
     if judgement.verdict in (Verdict.OTHER, Verdict.UNSURE) and not judgement.question:

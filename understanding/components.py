@@ -25,7 +25,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from understanding.normalize import same_length_simplified
-from understanding.pinyin import PinyinIndex
+from understanding.pinyin import PinyinIndex, all_syllables
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
@@ -96,6 +96,7 @@ class PinyinToHanzi(GraphComponent):  # type: ignore[misc]  # rasa is untyped
                 words = json.loads((directory / cls.FILE).read_text(encoding="utf-8"))
         except (ValueError, FileNotFoundError, OSError):
             words = {}
+        all_syllables()  # read pypinyin's table now (about 1 s), not on a user's first message
         return cls(model_storage, resource, PinyinIndex(words))
 
     def train(self, training_data: TrainingData) -> Resource:
