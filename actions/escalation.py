@@ -157,13 +157,12 @@ class ActionTicketStatus(DyAction):
         current = policy()
         dispatcher.utter_message(response="utter_ticket_status_header", count=len(tickets))
         for ticket in tickets:
-            level = current.levels.get(ticket.priority)
             dispatcher.utter_message(
                 response="utter_ticket_status_item",
                 ticket_number=ticket.number,
                 category=current.category_label(ticket.category),
                 status=current.status_label(ticket.status),
-                priority=level.label if level else ticket.priority,
+                priority=current.priority_label(ticket.priority),
                 created_time=format_time(ticket.created_at),
                 due_time=format_time(ticket.sla_due_at),
             )

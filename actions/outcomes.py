@@ -185,11 +185,10 @@ async def escalate(
             transcript=build_transcript(tracker.events),
             policy=current_policy,
         )
-    level = current_policy.levels.get(ticket.priority)
     values = {
         "ticket_number": ticket.number,
-        "priority": level.label if level else ticket.priority,
-        "promise": level.promise if level else "",
+        "priority": current_policy.priority_label(ticket.priority),
+        "promise": current_policy.priority_promise(ticket.priority),
         "due_time": format_time(ticket.sla_due_at),
     }
     if ticket.created_now:

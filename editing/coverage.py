@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from editing.checks.policy import check_policy
 from editing.project import ANNOTATION, Project, line_of
 from playbook import engine
 from playbook.engine import ANSWER_LABELS
@@ -144,8 +145,6 @@ class Walker:
 
 def measure(project: Project) -> tuple[list[Playbook], Coverage, list[str]]:
     """Walk every test story; returns the playbooks, the coverage and reading problems."""
-    from editing.validate import check_policy
-
     policy, problems = check_policy(project)
     registry = PlaybookRegistry(
         project.playbook_dir, priorities=list(policy.levels) if policy else None, root=project.root

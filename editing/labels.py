@@ -34,7 +34,11 @@ from typing import Any
 
 import yaml
 
+from editing.checks.code import code_files
+from editing.checks.domain import Domain
+from editing.checks.training_files import nlu_files
 from editing.project import ANNOTATION, Project
+from editing.validate import validate
 from playbook.model import ANSWER_KEYS, MAX_ANSWER_PHRASE_CHARS
 from playbook.registry import PlaybookRegistry
 from playbook.sourcefile import PROJECT_ROOT, SourceError, line_of, read_yaml_with_lines
@@ -92,8 +96,6 @@ def project_dir() -> Path:
 
 def label_intents(project: Project) -> list[str]:
     """The domain's intents a message may be filed under (in the domain's order)."""
-    from editing.validate import Domain
-
     return [i for i in Domain(project).intents if i and not NOT_LABELLED.match(i)]
 
 
@@ -211,8 +213,6 @@ def _scalar(text: str) -> str:
 def _nlu_block(project: Project, intent: str) -> tuple[Path, Any, int]:
     """The first NLU file with an ``- intent:`` block for ``intent``: (file, its data, the
     block's index in ``nlu``)."""
-    from editing.validate import nlu_files
-
     for path in nlu_files(project):
         data, _ = project.read(path)
         for index, block in enumerate(data.get("nlu") or []):
@@ -364,8 +364,6 @@ def _replace(path: Path, content: bytes) -> None:
 
 def _fingerprint(project: Project) -> str:
     """A hash of everything the validator reads."""
-    from editing.validate import _code_files
-
     digest = hashlib.sha256()
     files = [
         project.domain_path,
@@ -373,7 +371,7 @@ def _fingerprint(project: Project) -> str:
         project.test_stories_path,
         project.test_nlu_path,
         *sorted(project.data_dir.rglob("*")),
-        *_code_files(project),
+        *code_files(project),
     ]
     for path in files:
         if path.is_file():
@@ -382,8 +380,6 @@ def _fingerprint(project: Project) -> str:
 
 
 def _problems(root: Path, with_rasa: bool) -> list[str]:
-    from editing.validate import validate
-
     return validate(Project(root), with_rasa=with_rasa)
 
 

@@ -81,20 +81,20 @@ def flow_figures(tracker_db: Path, conversations: int, scale_to: int = 10_000) -
     from sqlalchemy import create_engine
 
     from playbook.registry import PlaybookRegistry
-    from web import flows
+    from web import flow_stats, trackerstore
 
     playbooks = PlaybookRegistry().all()
     url = f"sqlite:///{tracker_db}"
     t0 = time.perf_counter()
-    stats = flows.flow_stats(playbooks, url)
+    stats = flow_stats.flow_stats(playbooks, url)
     elapsed = (time.perf_counter() - t0) * 1000
     escalated = sum(playbook.escalated for playbook in stats.values())
     engine = create_engine(url)
-    rows = list(flows._rows(engine))  # noqa: SLF001 - the same query the page runs
+    rows = list(trackerstore.event_rows(engine, flow_stats.READ))  # the query the page runs
     engine.dispose()
     copies = max(1, scale_to // max(1, conversations))
     t0 = time.perf_counter()
-    flows.count_events(
+    flow_stats.count_events(
         playbooks, ((f"{n}-{row[0]}", *row[1:]) for n in range(copies) for row in rows)
     )
     scaled = time.perf_counter() - t0

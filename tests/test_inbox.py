@@ -530,7 +530,7 @@ def inserted(before: bytes, after: bytes, line: int, new: list[str]) -> None:
 
 
 def test_an_example_is_filed_checked_and_audited(project, editor, database_url):
-    from web.console import file_label
+    from web.console.inbox_pages import file_label
 
     before = file_bytes(project)
     text = "视频发出去没人看，一个赞都没有"
@@ -562,7 +562,7 @@ def test_an_example_is_filed_checked_and_audited(project, editor, database_url):
 
 
 def test_a_duplicate_example_is_refused_and_the_file_left_byte_identical(project, editor):
-    from web.console import file_label
+    from web.console.inbox_pages import file_label
 
     before = file_bytes(project)
     text = first_example(project, "network_problem")
@@ -626,7 +626,7 @@ def test_answer_phrases_are_filed_under_the_step(project):
 
 
 def test_a_phrase_under_two_labels_is_refused(project, editor):
-    from web.console import file_label
+    from web.console.inbox_pages import file_label
 
     assert labels.add_answer(
         Project(project), "network/check_network", "worked", "能刷出来了", with_rasa=False
@@ -696,7 +696,7 @@ def test_a_phrase_under_two_labels_is_refused(project, editor):
     ],
 )
 def test_bad_input_gets_a_clear_answer_and_changes_nothing(project, editor, form, answer):
-    from web.console import file_label
+    from web.console.inbox_pages import file_label
 
     before = file_bytes(project)
     record = label_audit.get_label(file_label(editor, form))

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests.test_store import NOW, any_database, new_ticket  # noqa: F401 - fixture
-from tickets import staff, store, workflow
+from tickets import queries, staff, store, workflow
 from tickets.models import utcnow
 
 PASSWORD = "correct horse battery"
@@ -88,8 +88,8 @@ def test_the_whole_workflow_is_audited(people, any_database):  # noqa: F811
     workflow.transition(ticket.number, agent, "resolved", database_url=any_database)
     workflow.transition(ticket.number, boss, "closed", database_url=any_database)
 
-    trail = workflow.audit_trail(ticket.number, database_url=any_database)
-    assert [(e["kind"], e["actor"]) for e in trail] == [
+    trail = queries.audit_trail(ticket.number, database_url=any_database)
+    assert [(e.kind, e.actor) for e in trail] == [
         ("assign", "wang.agent"),
         ("status", "wang.agent"),
         ("status", "wang.agent"),
@@ -100,7 +100,7 @@ def test_the_whole_workflow_is_audited(people, any_database):  # noqa: F811
         ("status", "wang.agent"),
         ("status", "zhao.sup"),
     ]
-    assert [e["detail"].get("new") for e in trail if e["kind"] == "status"] == [
+    assert [e.detail.get("new") for e in trail if e.kind == "status"] == [
         "assigned",
         "in_progress",
         "resolved",
@@ -182,8 +182,8 @@ def test_supervisor_changes_priority_with_a_reason_and_the_due_time_follows(peop
     )
     stored = store.get_for_sender(ticket.number, "alice", database_url=any_database)
     assert stored.priority == "urgent" and stored.sla_due_at == NOW + timedelta(hours=1)
-    trail = workflow.audit_trail(ticket.number, database_url=any_database)
-    assert trail[-1]["detail"] == {"old": "general", "new": "urgent", "reason": "商家直播带货中断"}
+    trail = queries.audit_trail(ticket.number, database_url=any_database)
+    assert trail[-1].detail == {"old": "general", "new": "urgent", "reason": "商家直播带货中断"}
 
 
 def test_create_staff_command(any_database, monkeypatch, capsys):  # noqa: F811

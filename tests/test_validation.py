@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from editing.checks.nlu import MIN_EXAMPLES
 from editing.coverage import report as coverage_report
 from editing.fingerprint import record, training_notices
 from editing.project import Project
-from editing.validate import MIN_EXAMPLES, validate
+from editing.validate import validate
 from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -589,3 +590,11 @@ def test_policy_of_the_wrong_shape_and_a_branch_on_an_unknown_slot(project):
         "data/playbooks/feature.yml:11: 步骤 choose_guide 按槽位 featrue 分支，但 domain.yml 的 slots "
         "中没有它，所有用户都会走 default，是不是想写 feature？ (unknown branch slot)" in problems
     )
+
+
+def test_a_policy_mistake_is_reported_at_its_line(project):
+    policy = project / "data/policy/priority.yml"
+    edit(policy, "    priority: complex\n", "    priority: complx\n")
+    assert problems_of(project) == [
+        f"data/policy/priority.yml:{line_of_text(policy, '    priority: complx')}: escalation_rules[4].priority 的取值 'complx' 不在 levels 中（可选：urgent, general, complex） (priority policy invalid)",
+    ]

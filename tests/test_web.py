@@ -21,7 +21,7 @@ from tests.integration.harness import free_port, wait_until_up
 from tickets import staff, store
 from tickets.privacy import mask_phone
 from web.app import MERMAID, history_from_events
-from web.console import EDITOR_REFUSAL
+from web.console.auth import EDITOR_REFUSAL
 
 
 def test_history_shows_button_titles_and_hides_the_silent_opener():

@@ -11,16 +11,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from playbook.sourcefile import SourceError, line_of, read_yaml_with_lines
 from tickets import config
 
 CONDITION_KEYS = {"category", "reason", "urgent_signal"}
 REASONS = {"playbook_exhausted", "user_request"}
 
 
-class PolicyError(ValueError):
-    """The policy file is invalid; the message says where and how to fix it."""
+class PolicyError(SourceError):
+    """The policy file is invalid: ``problems`` holds the one ``source:line: text``, ``line``
+    is the line of the mistake and ``text`` says how to fix it."""
+
+    def __init__(self, source: str, line: int, text: str) -> None:
+        super().__init__([f"{source}:{line}: {text}"])
+        self.source = source
+        self.line = line
+        self.text = text
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,16 @@ class PriorityPolicy:
             matched_rules=[name for _rank, _prio, name in candidates],
         )
 
+    def priority_label(self, priority: str) -> str:
+        """The priority's Chinese name (紧急 ...); an unknown one as it is stored."""
+        level = self.levels.get(priority)
+        return level.label if level else priority
+
+    def priority_promise(self, priority: str) -> str:
+        """The response time promised for the priority (e.g. 1 小时内); "" for an unknown one."""
+        level = self.levels.get(priority)
+        return level.promise if level else ""
+
     def status_label(self, status: str) -> str:
         return self.statuses.get(status, status)
 
@@ -100,27 +116,42 @@ class PriorityPolicy:
 
 
 def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
-    """Build a policy from parsed YAML, raising :class:`PolicyError` on any mistake."""
+    """Build a policy from parsed YAML, raising :class:`PolicyError` on any mistake.
+
+    When ``data`` was read by :func:`playbook.sourcefile.read_yaml_with_lines` the error
+    names the line of the mistake; for other data (a plain dict) the line is 1.
+    """
     if not isinstance(data, dict):
         raise PolicyError(
-            f"{source}: 文件内容必须是一个映射（mapping），包含 levels、escalation_rules、default"
+            source,
+            line_of(data),
+            "文件内容必须是一个映射（mapping），包含 levels、escalation_rules、default",
         )
     raw_levels = data.get("levels")
     if not isinstance(raw_levels, dict) or not raw_levels:
-        raise PolicyError(f"{source}: 缺少 levels（优先级列表），请至少定义一个优先级")
+        raise PolicyError(
+            source, line_of(data, "levels"), "缺少 levels（优先级列表），请至少定义一个优先级"
+        )
     levels: dict[str, Level] = {}
     for name, spec in raw_levels.items():
+        line = line_of(raw_levels, str(name))
         if not isinstance(spec, dict):
-            raise PolicyError(f"{source}: levels.{name} 必须包含 label、rank、response_hours")
+            raise PolicyError(source, line, f"levels.{name} 必须包含 label、rank、response_hours")
         try:
             hours = float(spec["response_hours"])
             rank = int(spec["rank"])
         except (KeyError, TypeError, ValueError):
             raise PolicyError(
-                f"{source}: levels.{name} 的 rank（整数）和 response_hours（小时数）必须填写"
+                source,
+                line,
+                f"levels.{name} 的 rank（整数）和 response_hours（小时数）必须填写",
             ) from None
         if hours <= 0:
-            raise PolicyError(f"{source}: levels.{name}.response_hours 必须大于 0")
+            raise PolicyError(
+                source,
+                line_of(spec, "response_hours"),
+                f"levels.{name}.response_hours 必须大于 0",
+            )
         levels[str(name)] = Level(
             name=str(name),
             label=str(spec.get("label") or name),
@@ -131,29 +162,41 @@ def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
     default = data.get("default")
     if default not in levels:
         raise PolicyError(
-            f"{source}: default 的取值 {default!r} 不在 levels 中（可选：{', '.join(levels)}）"
+            source,
+            line_of(data, "default"),
+            f"default 的取值 {default!r} 不在 levels 中（可选：{', '.join(levels)}）",
         )
     rules: list[Rule] = []
+    rules_line = line_of(data, "escalation_rules")
     for index, raw in enumerate(data.get("escalation_rules") or []):
-        where = f"{source}: escalation_rules[{index}]"
+        where = f"escalation_rules[{index}]"
         if not isinstance(raw, dict) or not isinstance(raw.get("when"), dict):
-            raise PolicyError(f"{where} 必须包含 when（条件）和 priority（优先级）")
-        unknown = set(raw["when"]) - CONDITION_KEYS
+            line = line_of(raw, "when") if isinstance(raw, dict) else rules_line
+            raise PolicyError(source, line, f"{where} 必须包含 when（条件）和 priority（优先级）")
+        when = raw["when"]
+        unknown = set(when) - CONDITION_KEYS
         if unknown:
+            first = next(str(key) for key in when if key in unknown)
             raise PolicyError(
-                f"{where}.when 中有未知条件 {sorted(unknown)}，可用条件：{sorted(CONDITION_KEYS)}"
+                source,
+                line_of(when, first),
+                f"{where}.when 中有未知条件 {sorted(unknown)}，可用条件：{sorted(CONDITION_KEYS)}",
             )
         if raw.get("priority") not in levels:
             raise PolicyError(
+                source,
+                line_of(raw, "priority"),
                 f"{where}.priority 的取值 {raw.get('priority')!r} 不在 levels 中"
-                f"（可选：{', '.join(levels)}）"
+                f"（可选：{', '.join(levels)}）",
             )
-        if "reason" in raw["when"] and raw["when"]["reason"] not in REASONS:
-            raise PolicyError(f"{where}.when.reason 只能是 {sorted(REASONS)}")
+        if "reason" in when and when["reason"] not in REASONS:
+            raise PolicyError(
+                source, line_of(when, "reason"), f"{where}.when.reason 只能是 {sorted(REASONS)}"
+            )
         rules.append(
             Rule(
                 name=str(raw.get("name") or f"rule {index}"),
-                when=dict(raw["when"]),
+                when=dict(when),
                 priority=raw["priority"],
             )
         )
@@ -170,13 +213,16 @@ _cache: dict[str, tuple[int, PriorityPolicy]] = {}  # path -> (mtime_ns, policy)
 
 
 def load_policy(path: Path | None = None) -> PriorityPolicy:
-    """Load (and cache until the file changes) the priority policy."""
+    """Load (and cache until the file changes) the priority policy.
+
+    A YAML mistake raises :class:`~playbook.sourcefile.SourceError`, an invalid policy its
+    subclass :class:`PolicyError`; both name the line.
+    """
     path = Path(path or config.policy_path())
     mtime = path.stat().st_mtime_ns
     cached = _cache.get(str(path))
     if cached and cached[0] == mtime:
         return cached[1]
-    with path.open(encoding="utf-8") as handle:
-        policy = parse_policy(yaml.safe_load(handle), source=str(path))
+    policy = parse_policy(read_yaml_with_lines(path, str(path)), source=str(path))
     _cache[str(path)] = (mtime, policy)
     return policy

@@ -1,8 +1,8 @@
 """The inbox of misunderstandings: what users wrote that the assistant did not understand or
 was corrected on, for content editors to file as training data.
 
-Read from Rasa's SQL tracker store exactly like the flow pages (:mod:`web.flows`: read-only,
-one query ordered by conversation and event id). A user message is in the inbox when
+Read from Rasa's SQL tracker store like the flow statistics (:mod:`web.trackerstore`:
+read-only, one query ordered by conversation and event id). A user message is in the inbox when
 
 - **fallback**: its intent was ``nlu_fallback``, or ``out_of_scope`` while a playbook step
   was open (slot ``dy_stage`` was ``troubleshooting`` at that moment);
@@ -19,7 +19,7 @@ Messages with the same normal form (:func:`understanding.normalize.normalize`) o
 near-duplicates (Jaccard >= 0.8 of the character bigrams of the normal form without spaces and
 punctuation) form one group; newest groups first.
 
-Pure Python: the console (``web/console.py``) renders the page.
+Pure Python: the console (``web/console/inbox_pages.py``) renders the page.
 """
 
 from __future__ import annotations
@@ -29,21 +29,27 @@ import json
 import re
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.engine.url import URL
 
 from playbook.engine import STAGE_TROUBLESHOOTING
 from tickets.privacy import redact
 from understanding.normalize import normalize
-from web.flows import EVENTS, RESET_ACTIONS, _readonly_engine
+from web.trackerstore import (
+    EVENTS,
+    RESET_ACTIONS,
+    EventType,
+    Store,
+    Wanted,
+    event_rows,
+    reading,
+)
 
 #: The responses with which the assistant asks again: the message before them was not understood.
 REASK_RESPONSES = (
@@ -350,32 +356,15 @@ def read_messages(rows: Iterable[Sequence[Any]]) -> list[Message]:
     return found
 
 
-def _rows(engine: Engine) -> Iterator[Sequence[Any]]:
-    """Every conversation's user and action events, its bot events that may ask again and its
-    slot events that may move the conversation, in order (``data`` for all but the actions)."""
-    events = EVENTS.c
-    asks = or_(*[events.data.like(f'%"{name}"%') for name in REASK_RESPONSES])
-    moves = or_(events.data.like('%"playbook%'), events.data.like('%"dy_stage"%'))
-    query = (
-        select(
-            events.sender_id,
-            events.type_name,
-            events.timestamp,
-            events.intent_name,
-            events.action_name,
-            case((events.type_name == "action", None), else_=events.data),
-        )
-        .where(
-            or_(
-                events.type_name.in_(("user", "action")),
-                and_(events.type_name == "bot", asks),
-                and_(events.type_name == "slot", moves),
-            )
-        )
-        .order_by(events.sender_id, events.id)
-    )
-    with engine.connect() as connection:
-        yield from connection.execution_options(stream_results=True).execute(query)
+#: The events :func:`read_messages` needs: every conversation's user and action events, its
+#: bot events that may ask again and its slot events that may move the conversation (with
+#: ``data`` for all but the actions).
+READ: Mapping[EventType, Wanted] = {
+    "user": Wanted(data=True),
+    "action": Wanted(),
+    "bot": Wanted(data=True, containing=tuple(f'"{name}"' for name in REASK_RESPONSES)),
+    "slot": Wanted(data=True, containing=('"playbook', '"dy_stage"')),
+}
 
 
 # --- groups ----------------------------------------------------------------------------------
@@ -550,21 +539,15 @@ _cache: dict[str, tuple[tuple[Any, ...], Inbox]] = {}
 _cache_lock = threading.Lock()
 
 
-def inbox(store: str | URL | Engine | None) -> Inbox:
+def inbox(store: Store) -> Inbox:
     """The inbox of the SQL tracker store at ``store`` (empty without a store or events).
 
     The result is kept until the store has new events (its event count or newest id
     changes), so paging through it does not read the store again.
     """
-    empty = Inbox(groups=[], messages=0, conversations=0)
-    if store is None:
-        return empty
-    engine = store if isinstance(store, Engine) else _readonly_engine(store)
-    if engine is None:
-        return empty
-    try:
-        if not sa_inspect(engine).has_table("events"):
-            return empty
+    with reading(store) as engine:
+        if engine is None:
+            return Inbox(groups=[], messages=0, conversations=0)
         with engine.connect() as connection:
             stamp = tuple(
                 connection.execute(
@@ -576,10 +559,7 @@ def inbox(store: str | URL | Engine | None) -> Inbox:
             cached = _cache.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        result = build(_rows(engine))
+        result = build(event_rows(engine, READ))
         with _cache_lock:
             _cache[key] = (stamp, result)
         return result
-    finally:
-        if engine is not store:
-            engine.dispose()

@@ -10,9 +10,9 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS, editor_at_console
 from tests.browser.test_widget import TIMEOUT, click_reply, open_widget
-from tests.test_flows import nasty_playbook
+from tests.test_flow_diagram import nasty_playbook
 from tickets import staff, store
-from web import flows
+from web import flow_diagram
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
@@ -128,7 +128,7 @@ def test_editor_sees_the_playbook_drawn_with_real_counts(browser, phone, site):
         document.body.append(box);
         return {text: box.textContent, tags: box.querySelectorAll("script, img, a").length};
     }""",
-        flows.mermaid(nasty_playbook()),
+        flow_diagram.mermaid(nasty_playbook()),
     )
     assert "<script>alert(1)</script>" in drawn["text"] and 'He said "hi" [x] {y}' in drawn["text"]
     assert drawn["tags"] == 0 and not problems, problems

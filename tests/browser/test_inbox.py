@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from editing.checks.training_files import nlu_files
 from editing.project import Project
-from editing.validate import nlu_files
 from tests.browser.conftest import ARTIFACTS, editor_at_console
 from tests.browser.test_widget import TIMEOUT
 from tickets import labels as label_audit

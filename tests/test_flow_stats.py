@@ -1,5 +1,5 @@
-"""Flow diagrams and their statistics: real conversations (the real actions on Rasa's own
-trackers) saved in Rasa's own SQL tracker store, then counted and drawn."""
+"""Flow statistics: real conversations (the real actions on Rasa's own trackers) saved in
+Rasa's own SQL tracker store, then counted (and drawn); and where that store is found."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.escalation import ActionEscalate
 from actions.troubleshooting import ActionFallback, ActionStartPlaybook, ActionStepFeedback
-from playbook.parse import parse_playbook
 from playbook.registry import PlaybookRegistry
 from tests.conftest import ROOT
 from tickets.policy import load_policy
-from web import flows
+from web import flow_diagram, flow_stats, trackerstore
 
 #: Which action the rules (data/rules.yml) run for each intent.
 RULES = {
@@ -129,7 +128,7 @@ async def recorded(database_url, tracker_db, rasa_domain, domain):
 
 async def test_edges_escalations_and_gave_up_are_counted(recorded, playbooks):
     url = recorded
-    stats = flows.flow_stats(playbooks, url, now=time.time() + LATER)
+    stats = flow_stats.flow_stats(playbooks, url, now=time.time() + LATER)
     network = stats["network"]
     assert network.conversations == 6 and network.starts == {"network_problem": 6}
     check, restart, isp = (
@@ -161,7 +160,7 @@ async def test_edges_escalations_and_gave_up_are_counted(recorded, playbooks):
 
 async def test_a_conversation_still_going_is_not_given_up(recorded, playbooks):
     url = recorded
-    stats = flows.flow_stats(playbooks, url, now=time.time())
+    stats = flow_stats.flow_stats(playbooks, url, now=time.time())
     network = stats["network"]
     assert network.gave_up == 0 and network.open_now == 2
     assert stats["data_loss"].gave_up == 1  # a new session started after it: that one is over
@@ -169,9 +168,9 @@ async def test_a_conversation_still_going_is_not_given_up(recorded, playbooks):
 
 async def test_the_diagram_carries_the_counts(recorded, playbooks):
     url = recorded
-    stats = flows.flow_stats(playbooks, url, now=time.time() + LATER)
+    stats = flow_stats.flow_stats(playbooks, url, now=time.time() + LATER)
     network = next(p for p in playbooks if p.id == "network")
-    source = flows.mermaid(network, stats["network"])
+    source = flow_diagram.mermaid(network, stats["network"])
     assert source.startswith("flowchart TD\n")
     for step in network.steps.values():
         assert step.title in source and step.id in source
@@ -182,7 +181,7 @@ async def test_the_diagram_carries_the_counts(recorded, playbooks):
     assert "优先级：一般 · 3-6 小时内响应" in source
 
     feature = next(p for p in playbooks if p.id == "feature")
-    drawn = flows.mermaid(feature, stats["feature"])
+    drawn = flow_diagram.mermaid(feature, stats["feature"])
     assert '|"搜索 · 1"|' in drawn and '|"播放 · 0"|' in drawn and '|"其他 · 0"|' in drawn
     assert "优先级：复杂 · 12-24 小时内响应" in drawn
 
@@ -200,86 +199,27 @@ async def test_answers_are_counted_as_the_step_read_them(
     await fallback.say("nlu_fallback", "找到了，在草稿箱里")
     for chat in (misread, fallback):
         await store.save(chat.tracker)
-    stats = flows.flow_stats(playbooks, url, now=time.time() + LATER)
+    stats = flow_stats.flow_stats(playbooks, url, now=time.time() + LATER)
     check = stats["data_loss"].steps["check_local_storage"]
     assert check.answers == {"yes": 1, "no": 1, "human": 0}
     assert check.resolved == 1 and stats["data_loss"].steps["restore_backup"].shown == 1
 
 
-def test_the_diagram_without_statistics(playbooks):
-    login = next(p for p in playbooks if p.id == "login")
-    source = flows.mermaid(login)
-    assert 't0(["用户说：login_problem"])' in source and 't1(["用户说：forgot_password"])' in source
-    assert (
-        '|"还是不行"|' in source
-        and '|"解决了"|' in source
-        and "·" not in source.split("human{{")[0]
-    )
-    assert "优先级：紧急 · 1 小时内响应" in source
-    assert "-.->" not in source  # 转人工 goes to a person everywhere: no extra edges drawn
-    assert "gone" not in source.split("classDef")[0]
-
-
-NASTY = 'He said "hi" [x] {y} (z) <script>alert(1)</script> & #35; `md` %% a|b\n第二行'
-
-
-def nasty_playbook(title: str = NASTY):
-    """A playbook whose first step title is full of Mermaid and HTML syntax."""
-    return parse_playbook(
-        {
-            "id": "nasty",
-            "title": "t",
-            "category": "other",
-            "intro": "i",
-            "triggers": [{"intent": "network_problem", "start": "one"}],
-            "steps": [
-                {
-                    "id": "one",
-                    "title": title,
-                    "message": "m",
-                    "check": "c",
-                    "on_no": "two",
-                    "on_human": "two",
-                },
-                {"id": "two", "title": "第二步", "message": "m", "check": "c"},
-            ],
-            "escalation": {"category": "other", "priority": "general"},
-        },
-        "nasty.yml",
-    )
-
-
-def test_editor_text_is_escaped():
-    playbook = nasty_playbook()
-    source = flows.mermaid(playbook)
-    line = next(row for row in source.splitlines() if row.startswith("  s0["))
-    inner = line[len('  s0["') : -len('"]')]
-    for raw in ('"', "[", "]", "{", "}", "(", ")", "<script", "&", "`", "%", "|", "\n"):
-        assert raw not in inner.replace("<br/>", ""), raw
-    assert "#60;script#62;" in inner and "#34;hi#34;" in inner and "第二行" in inner
-    assert "#35;35#59;" in inner  # an entity code the editor typed stays text
-    assert '-.->|"转人工"| s1' in source  # 转人工 routed to a step is drawn
-
-
-def test_long_titles_are_shortened():
-    assert flows.label("长" * 200).endswith("…") and len(flows.label("长" * 200)) == flows.MAX_LABEL
-
-
 def test_no_tracker_store_means_no_statistics(tmp_path, playbooks):
     missing = tmp_path / "none.db"
-    assert flows.flow_stats(playbooks, f"sqlite:///{missing}") == {}
+    assert flow_stats.flow_stats(playbooks, f"sqlite:///{missing}") == {}
     assert not missing.exists()  # never created by reading
     empty = tmp_path / "empty.db"
     import sqlite3
 
     sqlite3.connect(empty).close()
-    assert flows.flow_stats(playbooks, f"sqlite:///{empty}") == {}
-    assert flows.flow_stats(playbooks, None) == {}
+    assert flow_stats.flow_stats(playbooks, f"sqlite:///{empty}") == {}
+    assert flow_stats.flow_stats(playbooks, None) == {}
 
 
 def test_an_empty_tracker_store_counts_zero(tracker_db, playbooks):
     _store, url = tracker_db
-    stats = flows.flow_stats(playbooks, url)
+    stats = flow_stats.flow_stats(playbooks, url)
     assert set(stats) == {p.id for p in playbooks}
     assert all(s.conversations == 0 and s.escalated == 0 for s in stats.values())
 
@@ -292,7 +232,7 @@ def test_the_tracker_store_is_found_like_rasa_finds_it(tmp_path, monkeypatch):
         encoding="utf-8",
     )
     monkeypatch.setenv("DY_ENDPOINTS", str(endpoints))
-    assert str(flows.tracker_store_url()) == f"sqlite:///{tmp_path / 'trackers.db'}"
+    assert str(trackerstore.tracker_store_url()) == f"sqlite:///{tmp_path / 'trackers.db'}"
 
     monkeypatch.setenv("DB_PASSWORD", "s3cret")
     endpoints.write_text(
@@ -301,7 +241,7 @@ def test_the_tracker_store_is_found_like_rasa_finds_it(tmp_path, monkeypatch):
         "  password: ${DB_PASSWORD}\n  login_db: postgres\n",
         encoding="utf-8",
     )
-    url = flows.tracker_store_url()
+    url = trackerstore.tracker_store_url()
     assert (url.drivername, url.host, url.port, url.database, url.username, url.password) == (
         "postgresql",
         "127.0.0.1",
@@ -314,19 +254,22 @@ def test_the_tracker_store_is_found_like_rasa_finds_it(tmp_path, monkeypatch):
     endpoints.write_text(
         'action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n', encoding="utf-8"
     )
-    assert flows.tracker_store_url() is None  # Rasa keeps conversations in memory
+    assert trackerstore.tracker_store_url() is None  # Rasa keeps conversations in memory
 
     monkeypatch.setenv("DY_TRACKER_DB_URL", "sqlite:////srv/dy/trackers.db")
-    assert flows.tracker_store_url() == "sqlite:////srv/dy/trackers.db"
+    assert trackerstore.tracker_store_url() == "sqlite:////srv/dy/trackers.db"
 
 
 def test_the_projects_own_endpoints_name_its_sqlite_store(monkeypatch):
     monkeypatch.delenv("DY_TRACKER_DB_URL", raising=False)
     monkeypatch.delenv("DY_ENDPOINTS", raising=False)
-    url = flows.tracker_store_url()
+    url = trackerstore.tracker_store_url()
     assert url.drivername == "sqlite" and url.database == "var/trackers.db"
 
 
 def test_idle_time_is_the_sessions_expiry():
-    assert flows.idle_seconds() == 60 * 60
-    assert flows.idle_seconds(Path("/nonexistent/domain.yml")) == flows.DEFAULT_IDLE_SECONDS
+    assert trackerstore.idle_seconds() == 60 * 60
+    assert (
+        trackerstore.idle_seconds(Path("/nonexistent/domain.yml"))
+        == trackerstore.DEFAULT_IDLE_SECONDS
+    )
