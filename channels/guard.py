@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-import yaml
 from rasa.core.channels.channel import UserMessage
 
+from playbook.domain import DomainUnreadable, domain_texts
+
 logger = logging.getLogger(__name__)
-DOMAIN_PATH = Path(__file__).resolve().parent.parent / "domain.yml"
 MAX_MESSAGE_CHARS = 20_000
 
 
+#: Said when domain.yml cannot give the response: the user must still hear something.
+LAST_RESORT = "抱歉，系统出了点问题，请稍后再试。"
+
+
 def domain_text(response: str) -> str:
-    """A response's text from domain.yml (read when needed, so editors' changes count)."""
+    """A response's text from domain.yml (re-read when it changes, so editors' changes count)."""
     try:
-        domain = yaml.safe_load(DOMAIN_PATH.read_text(encoding="utf-8"))
-        text: str = domain["responses"][response][0]["text"]
-        return text
-    except Exception:  # the domain is unreadable: the assistant must still say something
-        logger.exception("cannot read %s from %s", response, DOMAIN_PATH)
-        return "抱歉，系统出了点问题，请稍后再试。"
+        text = domain_texts().text(response)
+    except DomainUnreadable as exc:
+        logger.error("cannot read %s: %s", response, exc)
+        return LAST_RESORT
+    if text is None:
+        logger.error("domain.yml has no text for %s", response)
+        return LAST_RESORT
+    return text
 
 
 async def guarded_turn(

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import logging
@@ -19,69 +18,52 @@ import re
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import yaml
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from channels.socketio import SESSION_ID_RE
-from tickets.transcript import is_external
+from playbook.domain import DomainUnreadable, domain_texts
+from tickets.transcript import conversation_turns
+from web import rasa_client
 
 logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
 STATIC = ROOT / "static"
-DOMAIN = ROOT.parent / "domain.yml"
 PLACEHOLDER_RE = re.compile(r"\{\{(utter_widget_[a-z_]+)\}\}")
 SOCKET_IO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 MERMAID = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
 HIDDEN_PAYLOADS = {"/greet"}  # the widget's silent opener
 
 
-def rasa_url() -> str:
-    return os.environ.get("RASA_URL") or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}"
-
-
 def history_from_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """User and bot turns as the widget shows them: button payloads become their titles."""
-    turns: list[dict[str, Any]] = []
-    last_buttons: dict[str | None, str | None] = {}  # payload -> title, as the bot sent them
-    for event in events:
-        kind = event.get("event")
-        if kind == "user":
-            text = event.get("text") or ""
-            if text in HIDDEN_PAYLOADS or is_external(event):
-                continue
-            turns.append(
-                {"role": "user", "text": last_buttons.get(text, text), "ts": event.get("timestamp")}
-            )
-        elif kind == "bot":
-            data = event.get("data") or {}
-            buttons = [b for b in data.get("buttons") or [] if isinstance(b, dict)]
-            if buttons:
-                last_buttons = {b.get("payload"): b.get("title") for b in buttons}
-            turn = {
-                "role": "bot",
-                "text": event.get("text") or "",
-                "ts": event.get("timestamp"),
-                "buttons": [
-                    {"title": b.get("title"), "payload": b.get("payload")} for b in buttons
-                ],
-            }
-            if data.get("image"):
-                turn["image"] = data["image"]
-            turns.append(turn)
-    return turns
+    history: list[dict[str, Any]] = []
+    for turn in conversation_turns(events):
+        if turn.role == "user":
+            if (turn.payload or turn.text) not in HIDDEN_PAYLOADS:
+                history.append({"role": "user", "text": turn.text, "ts": turn.timestamp})
+            continue
+        entry: dict[str, Any] = {
+            "role": "bot",
+            "text": turn.text,
+            "ts": turn.timestamp,
+            "buttons": [{"title": title, "payload": payload} for title, payload in turn.buttons],
+        }
+        if turn.image:
+            entry["image"] = turn.image
+        history.append(entry)
+    return history
 
 
 def widget_strings() -> dict[str, str]:
     """The page's own words (title, placeholder, connection states) from domain.yml."""
-    responses = yaml.safe_load(DOMAIN.read_text(encoding="utf-8")).get("responses") or {}
-    return {
-        key: value[0]["text"]
-        for key, value in responses.items()
-        if key.startswith("utter_widget_") and value and "text" in value[0]
-    }
+    try:
+        responses = domain_texts().responses
+    except DomainUnreadable as exc:
+        logger.error("widget strings unavailable: %s", exc)
+        return {}
+    return {key: text for key, text in responses.items() if key.startswith("utter_widget_")}
 
 
 def create_app(name: str = "dy_web") -> Sanic:
@@ -134,29 +116,19 @@ def create_app(name: str = "dy_web") -> Sanic:
     async def history(_: Request, session_id: str) -> HTTPResponse:
         if not SESSION_ID_RE.match(session_id):
             return response.json({"error": "invalid session id"}, status=400)
-        params: dict[str, str] = {}
-        if os.environ.get("RASA_AUTH_TOKEN"):
-            params["token"] = os.environ["RASA_AUTH_TOKEN"]
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-                async with session.get(
-                    f"{rasa_url()}/conversations/{session_id}/tracker", params=params
-                ) as reply:
-                    if reply.status != 200:
-                        logger.warning("history: Rasa answered %s", reply.status)
-                        return response.json({"error": "assistant unavailable"}, status=502)
-                    tracker = await reply.json()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            logger.warning("history: Rasa unreachable (%s)", type(exc).__name__)
+            events = await rasa_client.conversation_events(session_id)
+        except rasa_client.RasaUnavailable as exc:
+            logger.warning("history: %s", exc)
             return response.json({"error": "assistant unavailable"}, status=502)
         return response.json(
-            {"session_id": session_id, "turns": history_from_events(tracker.get("events") or [])},
+            {"session_id": session_id, "turns": history_from_events(events)},
             headers={"Cache-Control": "no-store"},
         )
 
-    from web.console import console
+    from web.console import blueprint as console_blueprint
 
-    app.blueprint(console)
+    app.blueprint(console_blueprint())
     app.static("/static", str(STATIC))
     return app
 
