@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.harness import MODEL, Servers  # noqa: E402
+from scripts.servers import MODEL, Servers  # noqa: E402
 
 APOLOGY = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"][
     "utter_action_failed"

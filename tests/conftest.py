@@ -1,44 +1,87 @@
-"""Shared fixtures: a real Domain, real trackers and dispatchers, a fresh database per test."""
+"""Shared fixtures: a real Domain and dispatcher, and ticket databases migrated once per
+session and copied for each test (SQLite always, PostgreSQL when it runs here)."""
 
 from __future__ import annotations
 
-import shutil
-import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.factories import ROOT, fresh_sqlite
+
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "connect_timeout": 3}
 
 
-def copy_project(copy: Path) -> Path:
-    """A copy of everything an editor touches (domain, config, data/, the test stories and the
-    NLU test split); the code stays in the repository."""
-    (copy / "tests").mkdir(parents=True)
-    for name in ("domain.yml", "config.yml"):
-        shutil.copy(ROOT / name, copy / name)
-    shutil.copytree(ROOT / "data", copy / "data")
-    shutil.copy(ROOT / "tests" / "test_stories.yml", copy / "tests" / "test_stories.yml")
-    shutil.copytree(ROOT / "tests" / "nlu", copy / "tests" / "nlu")
-    return copy
-
-
-@pytest.fixture()
-def database_url(tmp_path, monkeypatch) -> str:
-    """A fresh SQLite ticket database for one test (DATABASE_URL points at it)."""
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A ticket database with every migration applied, made once per session."""
     from tickets import db
     from tickets.migrate import upgrade
 
-    url = f"sqlite:///{tmp_path / 'tickets.db'}"
+    path = tmp_path_factory.mktemp("migrated") / "tickets.db"
+    upgrade(f"sqlite:///{path}")
+    db.dispose_all()
+    return path
+
+
+@pytest.fixture()
+def database_url(tmp_path, monkeypatch, migrated_sqlite) -> Iterator[str]:
+    """A fresh SQLite ticket database for one test (DATABASE_URL points at it)."""
+    from tickets import db
+
+    url = fresh_sqlite(migrated_sqlite, tmp_path / "tickets.db")
     monkeypatch.setenv("DATABASE_URL", url)
-    upgrade(url)
     yield url
     db.dispose_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database with every migration applied, made once per session: each test's
+    database is created from it. Skips (with the reason) when PostgreSQL is not reachable."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    from tickets import db
+    from tickets.migrate import upgrade
+
+    try:
+        admin = psycopg2.connect(dbname="postgres", **POSTGRES)
+    except psycopg2.OperationalError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
+    admin.autocommit = True
+    name = f"dy_test_template_{uuid.uuid4().hex[:10]}"
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    upgrade(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    db.dispose_all()  # a template must have no open connections
+    yield name
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_database(request, tmp_path, migrated_sqlite) -> Iterator[str]:
+    """A fresh ticket database for one test, once on SQLite and once on PostgreSQL."""
+    from tickets import db
+
+    if request.param == "sqlite":
+        yield fresh_sqlite(migrated_sqlite, tmp_path / "tickets.db")
+        db.dispose_all()
+        return
+    import psycopg2
+
+    template = request.getfixturevalue("postgres_template")
+    name = f"dy_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(dbname="postgres", **POSTGRES)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    db.dispose_all()
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -51,64 +94,3 @@ def domain() -> dict[str, Any]:
 @pytest.fixture()
 def dispatcher() -> CollectingDispatcher:
     return CollectingDispatcher()
-
-
-def user_event(
-    text: str, intent: str, entities: list[dict] | None = None, timestamp: float | None = None
-) -> dict[str, Any]:
-    return {
-        "event": "user",
-        "text": text,
-        "timestamp": timestamp if timestamp is not None else time.time(),
-        "parse_data": {
-            "text": text,
-            "intent": {"name": intent, "confidence": 0.99},
-            "entities": entities or [],
-        },
-    }
-
-
-def make_tracker(
-    text: str,
-    intent: str,
-    *,
-    slots: dict[str, Any] | None = None,
-    entities: list[dict] | None = None,
-    sender_id: str | None = None,
-    history: list[dict[str, Any]] | None = None,
-) -> Tracker:
-    """A tracker whose latest message is ``text`` classified as ``intent``."""
-    latest = user_event(text, intent, entities)
-    events = list(history or []) + [latest]
-    return Tracker(
-        sender_id=sender_id or f"test-{uuid.uuid4().hex[:8]}",
-        slots=dict(slots or {}),
-        latest_message=latest["parse_data"],
-        events=events,
-        paused=False,
-        followup_action=None,
-        active_loop={},
-        latest_action_name="action_listen",
-    )
-
-
-def slot_values(events) -> dict[str, Any]:
-    """The slots an action set, as a dict (last write wins)."""
-    values = {}
-    for event in events:
-        if event.get("event") == "slot":
-            values[event["name"]] = event["value"]
-    return values
-
-
-def responses(dispatcher: CollectingDispatcher) -> list[str]:
-    """The response keys (or ``text:...``/``image:...``) the action sent, in order."""
-    out = []
-    for message in dispatcher.messages:
-        if message.get("response"):
-            out.append(message["response"])
-        elif message.get("image"):
-            out.append(f"image:{message['image']}")
-        else:
-            out.append(f"text:{message.get('text')}")
-    return out

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_project
-from tests.integration.harness import MODEL, Servers
+from scripts.servers import MODEL, Servers
+from tests.browser.pages import ARTIFACTS
+from tests.factories import copy_project
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a closed network: no background connections, no updates, no sync.
 CHROMIUM_ARGS = [
@@ -70,32 +70,3 @@ def phone(browser):
     page.errors = errors
     yield page
     context.close()
-
-
-def editor_at_console(browser, site, display_name: str, password: str):
-    """A new editor logged in at 1280 px: (context, page, page errors seen so far)."""
-    import uuid
-
-    from tickets import staff
-
-    editor = staff.create_staff(
-        f"editor.{uuid.uuid4().hex[:6]}",
-        password,
-        "editor",
-        display_name,
-        database_url=site.database_url,
-    )
-    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    page = desk.new_page()
-    problems = []
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
-    page.goto(site.web_url + "/console/login")
-    page.fill("input[name=username]", editor.username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/playbooks")
-    return editor, desk, page, problems

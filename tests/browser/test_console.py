@@ -8,9 +8,8 @@ import uuid
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, editor_at_console
-from tests.browser.test_widget import TIMEOUT, click_reply, open_widget
-from tests.test_flow_diagram import nasty_playbook
+from tests.browser.pages import ARTIFACTS, TIMEOUT, click_reply, editor_at_console, open_widget
+from tests.factories import nasty_playbook
 from tickets import staff, store
 from web import flow_diagram
 

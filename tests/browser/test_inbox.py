@@ -11,8 +11,7 @@ import pytest
 
 from editing.checks.training_files import nlu_files
 from editing.project import Project
-from tests.browser.conftest import ARTIFACTS, editor_at_console
-from tests.browser.test_widget import TIMEOUT
+from tests.browser.pages import ARTIFACTS, TIMEOUT, editor_at_console
 from tickets import labels as label_audit
 from understanding.answers import Verdict, judge
 

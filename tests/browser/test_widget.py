@@ -7,30 +7,13 @@ import requests
 import yaml
 
 from playbook.registry import PlaybookRegistry
-from tests.browser.conftest import ARTIFACTS
-from tests.conftest import ROOT
+from tests.browser.pages import ARTIFACTS, TIMEOUT, click_reply, open_widget
+from tests.factories import ROOT
 from tickets import store
 
 pytestmark = pytest.mark.browser
 
 RESPONSES = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
-TIMEOUT = 20_000
-
-
-def open_widget(page, site):
-    page.goto(site.web_url + "/")
-    page.wait_for_selector(".msg.bot", timeout=TIMEOUT)
-    return page.evaluate("document.body.dataset.session")
-
-
-def click_reply(page, title):
-    button = page.locator(".replies button:not([disabled])", has_text=title).last
-    button.wait_for(timeout=TIMEOUT)
-    count = page.locator(".msg.bot").count()
-    button.click()
-    page.wait_for_function(
-        f"document.querySelectorAll('.msg.bot').length > {count}", timeout=TIMEOUT
-    )
 
 
 def test_network_conversation_by_buttons_ends_with_a_visible_ticket(phone, site):

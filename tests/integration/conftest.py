@@ -1,10 +1,10 @@
-"""The real servers for the whole integration session (see harness.py)."""
+"""The real servers for the whole integration session (scripts/servers.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.integration.harness import MODEL, Servers
+from scripts.servers import MODEL, Servers
 
 
 @pytest.fixture(scope="session")
@@ -18,12 +18,3 @@ def servers(tmp_path_factory):
     from tickets import db
 
     db.dispose_all()
-
-
-def texts(replies: list[dict]) -> str:
-    """All reply texts joined, for assertions on what the user reads."""
-    return "\n".join(r.get("text") or "" for r in replies)
-
-
-def buttons(replies: list[dict]) -> list[str]:
-    return [b["title"] for r in replies for b in r.get("buttons") or []]

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from tests.integration.conftest import texts
+from tests.factories import texts
 from tickets import staff, store
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,7 @@ import requests
 import yaml
 
 from playbook.registry import PlaybookRegistry
-from tests.conftest import ROOT
-from tests.integration.conftest import buttons, texts
+from tests.factories import ROOT, buttons, texts
 from tickets import store
 
 pytestmark = pytest.mark.integration

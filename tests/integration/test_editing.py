@@ -24,9 +24,8 @@ import pytest
 import yaml
 
 from playbook.parse import PlaybookError, load_playbook_file
-from tests.conftest import ROOT
-from tests.integration.conftest import buttons, texts
-from tests.integration.harness import MODEL, VENV_BIN, Servers
+from scripts.servers import MODEL, VENV_BIN, Servers
+from tests.factories import ROOT, buttons, texts
 from tickets import store
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,7 @@ import yaml
 
 from playbook.model import ESCALATE, RESOLVED
 from playbook.registry import PlaybookRegistry
-from tests.conftest import ROOT
-from tests.integration.conftest import texts
+from tests.factories import ROOT, texts
 from tickets import store
 from tickets.policy import load_policy
 

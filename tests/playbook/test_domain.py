@@ -20,7 +20,8 @@ def test_the_projects_domain_gives_texts_and_expiry():
 def test_a_changed_file_is_read_again(tmp_path):
     path = tmp_path / "domain.yml"
     path.write_text(
-        "responses:\n  utter_a:\n  - text: 第一版\nsession_config:\n  session_expiration_time: 30\n",
+        "responses:\n  utter_a:\n  - text: 第一版\n"
+        "session_config:\n  session_expiration_time: 30\n",
         encoding="utf-8",
     )
     first = domain_texts(path)

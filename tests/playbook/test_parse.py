@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,40 +10,9 @@ import yaml
 from playbook.model import ESCALATE
 from playbook.parse import PlaybookError, load_playbook_file
 from playbook.registry import DEFAULT_PLAYBOOK_DIR
-from tickets.policy import load_policy
+from tests.factories import GOOD, PRIORITIES, write
 
-PRIORITIES = list(load_policy().levels)
 DOMAIN_INTENTS = set(yaml.safe_load(Path("domain.yml").read_text(encoding="utf-8"))["intents"])
-GOOD = textwrap.dedent("""\
-    id: demo
-    title: 演示问题
-    category: network
-    triggers:
-      - intent: network_problem
-        start: one
-    intro: 开场白。
-    steps:
-      - id: one
-        title: 第一步
-        message: 请先试试这个。
-        check: 好了吗？
-        on_yes: resolved
-        on_no: two
-      - id: two
-        title: 第二步
-        message: 再试试那个。
-        check: 现在好了吗？
-        on_no: escalate
-    escalation:
-      category: network
-      priority: general
-    """)
-
-
-def write(tmp_path: Path, text: str, name: str = "demo.yml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize("path", sorted(DEFAULT_PLAYBOOK_DIR.glob("*.yml")), ids=lambda p: p.name)

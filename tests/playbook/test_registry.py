@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from playbook.registry import PlaybookRegistry
-from tests.playbook.test_parse import GOOD, PRIORITIES, write
+from tests.factories import GOOD, PRIORITIES, write
 
 
 def test_every_problem_intent_has_a_playbook():

@@ -10,7 +10,7 @@ import pytest
 from playbook import PlaybookError, SourceError
 from playbook.parse import load_playbook_file
 from playbook.sourcefile import line_of, read_yaml_with_lines
-from tests.conftest import ROOT
+from tests.factories import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,4 +1,5 @@
-"""Start and stop the real action server and Rasa server on free ports (tests, benchmark)."""
+"""Start and stop the real action server, Rasa server and web app on free ports (the
+integration and browser tests, the benchmark)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "dy.tar.gz"
 VENV_BIN = Path(sys.executable).parent
 

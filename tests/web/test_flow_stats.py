@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.escalation import ActionEscalate
 from actions.troubleshooting import ActionFallback, ActionStartPlaybook, ActionStepFeedback
 from playbook.registry import PlaybookRegistry
-from tests.conftest import ROOT
+from tests.factories import ROOT
 from tickets.policy import load_policy
 from web import flow_diagram, flow_stats, trackerstore
 

@@ -41,8 +41,7 @@ from editing import labels
 from editing.project import Project
 from editing.validate import validate
 from playbook.registry import PlaybookRegistry
-from tests.conftest import ROOT, copy_project
-from tests.test_web import PASSWORD, console_server, login
+from tests.factories import PASSWORD, ROOT, console_server, copy_project, fresh_sqlite, login
 from tickets import labels as label_audit
 from tickets import staff
 from web import inbox
@@ -718,12 +717,9 @@ def test_personal_data_never_reaches_the_training_data(project):
 
 
 @pytest.fixture(scope="module")
-def inbox_site(tmp_path_factory, rasa_domain):
-    from tickets.migrate import upgrade
-
+def inbox_site(migrated_sqlite, tmp_path_factory, rasa_domain):
     work = tmp_path_factory.mktemp("inbox")
-    database_url = f"sqlite:///{work / 'tickets.db'}"
-    upgrade(database_url)
+    database_url = fresh_sqlite(migrated_sqlite, work / "tickets.db")
     copy = copy_project(work / "project")
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
     chats = [Chat(rasa_domain, domain), Chat(rasa_domain, domain)]

@@ -3,21 +3,14 @@ console's flow pages and who may see what, on a real web server."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
-import os
 import re
-import shutil
-import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 import requests
 
-from tests.conftest import ROOT
-from tests.integration.harness import free_port, wait_until_up
+from tests.factories import PASSWORD, PHONE, csrf_of, login
 from tickets import staff, store
 from tickets.privacy import mask_phone
 from web.app import MERMAID, history_from_events
@@ -95,135 +88,6 @@ def test_transcripts_show_button_titles_to_staff():
 
 
 # --- the console's flow pages and who may see what (a real web server on a free port) -------
-
-PASSWORD = "web test password"
-PHONE = "13800138000"
-
-
-def record_conversation(path) -> None:
-    """One network conversation in Rasa's own tracker store: shown check_network, answered
-    还是不行, shown restart_device, then the user left."""
-    from rasa.core.tracker_store import SQLTrackerStore
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    domain = Domain.load(str(ROOT / "domain.yml"))
-    tracker_store = SQLTrackerStore(domain, dialect="sqlite", db=str(path))
-    tracker = DialogueStateTracker("web-test-user", domain.slots)
-    long_ago = 1_700_000_000.0
-    for step, tried, intent, action in [
-        ("check_network", ["check_network"], "network_problem", "action_start_playbook"),
-        ("restart_device", ["check_network", "restart_device"], "deny", "action_step_feedback"),
-    ]:
-        tracker.update(
-            UserUttered("…", intent={"name": intent, "confidence": 1.0}, timestamp=long_ago), domain
-        )
-        tracker.update(ActionExecuted(action, timestamp=long_ago), domain)
-        for name, value in (
-            ("dy_stage", "troubleshooting"),
-            ("playbook", "network"),
-            ("playbook_step", step),
-            ("steps_tried", tried),
-        ):
-            tracker.update(SlotSet(name, value, timestamp=long_ago), domain)
-        tracker.update(ActionExecuted("action_listen", timestamp=long_ago), domain)
-    asyncio.run(tracker_store.save(tracker))
-    tracker_store.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def console_site(tmp_path_factory):
-    from tickets.migrate import upgrade
-
-    work = tmp_path_factory.mktemp("console")
-    database_url = f"sqlite:///{work / 'tickets.db'}"
-    upgrade(database_url)
-    record_conversation(work / "trackers.db")
-    (work / "endpoints.yml").write_text(
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{work / "trackers.db"}"\n',
-        encoding="utf-8",
-    )
-    playbooks = work / "playbooks"
-    shutil.copytree(ROOT / "data" / "playbooks", playbooks)
-    (playbooks / "zz_broken.yml").write_text("id: broken\ntitle: 坏掉的手册\n", encoding="utf-8")
-    people = {
-        role: staff.create_staff(f"{role}.web", PASSWORD, role, database_url=database_url)
-        for role in ("agent", "supervisor", "editor")
-    }
-    ticket = store.create_ticket(
-        idempotency_key="web-test",
-        sender_id="web-test-user",
-        category="network",
-        reason="user_request",
-        transcript=[
-            {"role": "user", "text": f"请打 {PHONE} 联系我", "ts": "2026-11-24T10:00:00+00:00"}
-        ],
-        database_url=database_url,
-    )
-    store.set_contact(
-        ticket.number, "web-test-user", phone=PHONE, email=None, database_url=database_url
-    )
-    with console_server(
-        work,
-        DATABASE_URL=database_url,
-        DY_ENDPOINTS=str(work / "endpoints.yml"),
-        DY_PLAYBOOK_DIR=str(playbooks),
-        CONSOLE_SECRET="web-test-secret",
-    ) as url:
-        yield SimpleNamespace(
-            url=url,
-            people=people,
-            ticket=ticket.number,
-            database_url=database_url,
-            log=work / "web.log",
-        )
-
-
-@contextlib.contextmanager
-def console_server(work, **settings):
-    """The web app (widget and console) in its own process on a free port, with ``settings``
-    in its environment; yields its URL. Its log is ``work/web.log``."""
-    from tickets import db
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DY_TRACKER_DB_URL", "DY_PLAYBOOK_DIR")}
-    env.update(settings, PYTHONPATH=str(ROOT))
-    log = work / "web.log"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("a"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/config.js", server, log, 60)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        db.dispose_all()
-
-
-def login(site, role: str) -> requests.Session:
-    session = requests.Session()
-    form = session.get(f"{site.url}/console/login", timeout=30).text
-    token = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
-    reply = session.post(
-        f"{site.url}/console/login",
-        allow_redirects=False,
-        timeout=30,
-        data={"username": site.people[role].username, "password": PASSWORD, "csrf": token},
-    )
-    assert reply.status_code == 302
-    session.landing = reply.headers["Location"]
-    return session
-
-
-def csrf_of(page: str) -> str:
-    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
 
 
 def test_anonymous_visitors_are_sent_to_the_login(console_site):

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
+from tests.factories import ROOT
 from understanding.pinyin import PinyinIndex
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _training_texts() -> list:

@@ -6,11 +6,11 @@ import csv
 import io
 from datetime import timedelta
 
-from tests.test_store import NOW, any_database, new_ticket  # noqa: F401 - fixture
+from tests.factories import NOW, new_ticket
 from tickets import metrics, staff, store, workflow
 
 
-def test_figures_follow_the_work_done(any_database):  # noqa: F811
+def test_figures_follow_the_work_done(any_database):
     agent = staff.create_staff("m.agent", "a long password", "agent", database_url=any_database)
     fast = new_ticket(any_database)  # general, due NOW+6h
     slow = new_ticket(any_database, category="data_loss")  # urgent, due NOW+1h

@@ -16,9 +16,8 @@ from editing.coverage import report as coverage_report
 from editing.fingerprint import record, training_notices
 from editing.project import Project
 from editing.validate import validate
-from tests.conftest import copy_project
+from tests.factories import ROOT, copy_project
 
-ROOT = Path(__file__).resolve().parent.parent
 BROKEN = ROOT / "tests" / "fixtures" / "broken"
 
 

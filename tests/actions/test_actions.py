@@ -21,7 +21,7 @@ from actions.troubleshooting import (
     ActionStartPlaybook,
     ActionStepFeedback,
 )
-from tests.conftest import make_tracker, responses, slot_values, user_event
+from tests.factories import make_tracker, responses, slot_values, user_event
 from tickets import store
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
+from tests.factories import ROOT
 from understanding.answers import StepContext, Verdict, judge
 from understanding.normalize import normalize
 
-ROOT = Path(__file__).resolve().parent.parent
 WORKED, FAILED, HUMAN, OTHER, UNSURE = (
     Verdict.WORKED,
     Verdict.FAILED,

@@ -3,59 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.factories import NOW, new_ticket
 from tickets import db, store
-
-NOW = datetime(2026, 11, 24, 1, 30, tzinfo=timezone.utc)  # 09:30 in China
-
-
-def new_ticket(url, **overrides):
-    values = dict(
-        idempotency_key=store.escalation_key("alice", uuid.uuid4().hex),
-        sender_id="alice",
-        category="network",
-        reason="playbook_exhausted",
-        playbook="network",
-        playbook_priority="general",
-        steps_tried=[{"id": "check_network", "title": "检查网络环境"}],
-        transcript=[{"role": "user", "text": "网络老掉线", "ts": NOW.isoformat()}],
-        now=NOW,
-        database_url=url,
-    )
-    values.update(overrides)
-    return store.create_ticket(**values)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_database(request, tmp_path):
-    from tickets.migrate import upgrade
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tickets.db'}"
-        upgrade(url)
-        yield url
-        db.dispose_all()
-        return
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"dy_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3
-        )
-    except psycopg2.OperationalError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    upgrade(url)
-    yield url
-    db.dispose_all()
-    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.close()
 
 
 def test_ticket_gets_number_priority_sla_and_transcript(any_database):

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.test_store import NOW, any_database, new_ticket  # noqa: F401 - fixture
+from tests.factories import NOW, new_ticket
 from tickets import queries, staff, store, workflow
 from tickets.models import utcnow
 
@@ -14,7 +14,7 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture()
-def people(any_database):  # noqa: F811
+def people(any_database):
     return {
         "agent": staff.create_staff(
             "wang.agent", PASSWORD, "agent", "小王", database_url=any_database
@@ -35,7 +35,7 @@ def test_passwords_are_slow_salted_hashes():
     assert not staff.verify_password(PASSWORD, "garbage")
 
 
-def test_accounts_are_validated(any_database):  # noqa: F811
+def test_accounts_are_validated(any_database):
     with pytest.raises(staff.StaffError, match="密码至少"):
         staff.create_staff("shorty", "123", "agent", database_url=any_database)
     with pytest.raises(staff.StaffError, match="角色"):
@@ -47,7 +47,7 @@ def test_accounts_are_validated(any_database):  # noqa: F811
         staff.create_staff("DUP.user", PASSWORD, "agent", database_url=any_database)
 
 
-def test_login_and_slowing_down_after_failures(people, any_database):  # noqa: F811
+def test_login_and_slowing_down_after_failures(people, any_database):
     assert staff.authenticate("wang.agent", PASSWORD, database_url=any_database).role == "agent"
     for _ in range(staff.FREE_FAILURES):
         with pytest.raises(staff.StaffError, match="用户名或密码不正确"):
@@ -66,7 +66,7 @@ def test_lock_grows_and_is_capped():
     assert staff.lock_delay(60) == staff.MAX_LOCK
 
 
-def test_the_whole_workflow_is_audited(people, any_database):  # noqa: F811
+def test_the_whole_workflow_is_audited(people, any_database):
     ticket = new_ticket(any_database)
     agent, boss = people["agent"], people["boss"]
     workflow.claim(ticket.number, agent, database_url=any_database)
@@ -122,7 +122,7 @@ def test_the_whole_workflow_is_audited(people, any_database):  # noqa: F811
         (["assigned", "in_progress", "resolved", "closed"], "open"),
     ],
 )
-def test_illegal_transitions_are_refused(people, any_database, path, bad):  # noqa: F811
+def test_illegal_transitions_are_refused(people, any_database, path, bad):
     ticket = new_ticket(any_database)
     boss = people["boss"]
     for status in path:
@@ -134,7 +134,7 @@ def test_illegal_transitions_are_refused(people, any_database, path, bad):  # no
         workflow.transition(ticket.number, boss, bad, database_url=any_database)
 
 
-def test_agents_cannot_do_supervisor_work(people, any_database):  # noqa: F811
+def test_agents_cannot_do_supervisor_work(people, any_database):
     ticket = new_ticket(any_database)
     agent, other = people["agent"], people["other"]
     with pytest.raises(workflow.WorkflowError, match="只有主管"):
@@ -150,7 +150,7 @@ def test_agents_cannot_do_supervisor_work(people, any_database):  # noqa: F811
         workflow.claim(ticket.number, other, database_url=any_database)
 
 
-def test_editors_never_work_tickets(people, any_database):  # noqa: F811
+def test_editors_never_work_tickets(people, any_database):
     ticket = new_ticket(any_database)
     editor = staff.create_staff(
         "chen.editor", PASSWORD, "editor", "陈编辑", database_url=any_database
@@ -171,7 +171,7 @@ def test_editors_never_work_tickets(people, any_database):  # noqa: F811
     )
 
 
-def test_supervisor_changes_priority_with_a_reason_and_the_due_time_follows(people, any_database):  # noqa: F811
+def test_supervisor_changes_priority_with_a_reason_and_the_due_time_follows(people, any_database):
     ticket = new_ticket(any_database)  # general: due 6 h after NOW
     with pytest.raises(workflow.WorkflowError, match="原因"):
         workflow.change_priority(
@@ -186,7 +186,7 @@ def test_supervisor_changes_priority_with_a_reason_and_the_due_time_follows(peop
     assert trail[-1].detail == {"old": "general", "new": "urgent", "reason": "商家直播带货中断"}
 
 
-def test_create_staff_command(any_database, monkeypatch, capsys):  # noqa: F811
+def test_create_staff_command(any_database, monkeypatch, capsys):
     import io
     import sys
 
@@ -199,7 +199,7 @@ def test_create_staff_command(any_database, monkeypatch, capsys):  # noqa: F811
     ).is_supervisor
 
 
-def test_api_tokens_are_stored_hashed_and_identify_their_owner(people, any_database):  # noqa: F811
+def test_api_tokens_are_stored_hashed_and_identify_their_owner(people, any_database):
     from sqlalchemy import select
 
     from tickets.db import session_scope

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from playbook.parse import parse_playbook
 from playbook.registry import PlaybookRegistry
+from tests.factories import nasty_playbook
 from tickets.policy import load_policy
 from web import flow_diagram
 
@@ -27,35 +27,6 @@ def test_the_diagram_without_statistics(playbooks):
     assert "优先级：紧急 · 1 小时内响应" in source
     assert "-.->" not in source  # 转人工 goes to a person everywhere: no extra edges drawn
     assert "gone" not in source.split("classDef")[0]
-
-
-NASTY = 'He said "hi" [x] {y} (z) <script>alert(1)</script> & #35; `md` %% a|b\n第二行'
-
-
-def nasty_playbook(title: str = NASTY):
-    """A playbook whose first step title is full of Mermaid and HTML syntax."""
-    return parse_playbook(
-        {
-            "id": "nasty",
-            "title": "t",
-            "category": "other",
-            "intro": "i",
-            "triggers": [{"intent": "network_problem", "start": "one"}],
-            "steps": [
-                {
-                    "id": "one",
-                    "title": title,
-                    "message": "m",
-                    "check": "c",
-                    "on_no": "two",
-                    "on_human": "two",
-                },
-                {"id": "two", "title": "第二步", "message": "m", "check": "c"},
-            ],
-            "escalation": {"category": "other", "priority": "general"},
-        },
-        "nasty.yml",
-    )
 
 
 def test_editor_text_is_escaped():
