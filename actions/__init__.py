@@ -1,4 +1,4 @@
-"""The Rasa action server: the assistant's custom actions.
+"""The Rasa action server; imports playbook/, tickets/, understanding/.
 
 Every action is async: database work runs in a worker thread. Every slot an action reads is
 checked first; a slot never selects another user's data. Everything the user reads is a

@@ -1,1 +1,1 @@
-"""Rasa input channels of Dy 客服助手 (loaded by the Rasa server from credentials.yml)."""
+"""Rasa input channels (from credentials.yml); imports tickets/, playbook/, understanding/."""

@@ -1,1 +1,1 @@
-"""Tools for content editors: validate the data, report test coverage, know when to train."""
+"""Editors' tools (validate, coverage, labels); imports tickets/, playbook/, understanding/."""

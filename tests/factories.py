@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import requests
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -279,8 +278,77 @@ def console_server(work, **settings):
         db.dispose_all()
 
 
-def login(site, role: str) -> requests.Session:
-    session = requests.Session()
+class InProcessSite:
+    """The web app served by Sanic's own server inside this test process (sanic-testing starts
+    it on a free port for each request: no subprocess). ``session()`` keeps cookies as one
+    browser does; ``get`` and ``post`` are an anonymous visitor's. Answers are httpx responses
+    (``status_code``, ``text``, ``json()``, ``headers``); ``allow_redirects`` as with requests."""
+
+    url = ""  # requests name a path: the test client adds its own host and port
+
+    def __init__(self, app: Any, **facts: Any) -> None:
+        self.app = app
+        self.__dict__.update(facts)
+
+    def session(self) -> _InProcessSession:
+        return _InProcessSession(self.app)
+
+    def get(self, url: str, **options: Any) -> Any:
+        return self.session().get(url, **options)
+
+    def post(self, url: str, **options: Any) -> Any:
+        return self.session().post(url, **options)
+
+
+class _Answer:
+    """An answer read as requests' are (``json()`` a method; sanic-testing has a property)."""
+
+    def __init__(self, response: Any) -> None:
+        self.status_code: int = response.status_code
+        self.headers = response.headers
+        self.text: str = response.text
+        self.content: bytes = response.content
+        self.url = response.url
+        self._json = response.json
+
+    def json(self) -> Any:
+        return self._json
+
+
+class _InProcessSession:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cookies: dict[str, str] = {}
+
+    def _send(self, method: str, url: str, **options: Any) -> Any:
+        options.pop("timeout", None)  # the server is in this process: nothing to wait for
+        follow = options.pop("allow_redirects", True)
+        for _hop in range(10):
+            send = getattr(self.app.test_client, method.lower())
+            _request, response = send(
+                url, cookies=dict(self.cookies), allow_redirects=False, **options
+            )
+            for name, value in response.cookies.items():
+                if value:
+                    self.cookies[name] = value
+                else:  # Sanic deletes a cookie by sending it empty
+                    self.cookies.pop(name, None)
+            if not (follow and response.status_code in (301, 302, 303, 307)):
+                return _Answer(response)
+            # followed here, not by httpx, so that the cookies just set go along
+            method, url, options = "GET", response.headers["location"], {}
+        raise AssertionError(f"more than 10 redirects from {url}")
+
+    def get(self, url: str, **options: Any) -> Any:
+        return self._send("GET", url, **options)
+
+    def post(self, url: str, **options: Any) -> Any:
+        return self._send("POST", url, **options)
+
+
+def login(site, role: str):
+    """A console session of ``site``'s account for ``role`` (its landing page in ``landing``)."""
+    session = site.session()
     form = session.get(f"{site.url}/console/login", timeout=30).text
     token = re.search(r'name="csrf" value="([0-9a-f]+)"', form).group(1)
     reply = session.post(

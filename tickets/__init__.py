@@ -1,1 +1,1 @@
-"""Ticket store for escalated conversations: models, engine, priority policy and the store API."""
+"""Tickets, staff and their audit trail; imports only playbook/ and understanding/."""

@@ -24,7 +24,8 @@ FILTER_KEYS = ("status", "priority", "category", "assignee")
 
 @dataclass(frozen=True)
 class QueueFilters:
-    """The queue's filters as typed in; an unknown value filters nothing (status: the open ones)."""
+    """The queue's filters as typed in: an unknown status, priority or category filters nothing
+    (no status: the open ones); the assignee is a username, matched exactly."""
 
     status: str = ""
     priority: str = ""

@@ -1,1 +1,1 @@
-"""The web front of Dy 客服助手: the in-app support widget page (and later the staff console)."""
+"""The support widget page and the staff console; may import every package below it."""

@@ -1,15 +1,25 @@
-"""The console site of the web tests: the web app on a free port with a recorded conversation,
+"""The console site of the web tests: the web app in process with a recorded conversation,
 a broken playbook file, a ticket with a phone number, and one account per role."""
 
 from __future__ import annotations
 
 import shutil
-from types import SimpleNamespace
+import uuid
 
 import pytest
+from sanic import Sanic
 
-from tests.factories import PASSWORD, PHONE, ROOT, console_server, fresh_sqlite, record_conversation
-from tickets import staff, store
+from actions import registry
+from tests.factories import (
+    PASSWORD,
+    PHONE,
+    ROOT,
+    InProcessSite,
+    fresh_sqlite,
+    record_conversation,
+)
+from tickets import db, staff, store
+from web.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +51,19 @@ def console_site(migrated_sqlite, tmp_path_factory):
     store.set_contact(
         ticket.number, "web-test-user", phone=PHONE, email=None, database_url=database_url
     )
-    with console_server(
-        work,
-        DATABASE_URL=database_url,
-        DY_ENDPOINTS=str(work / "endpoints.yml"),
-        DY_PLAYBOOK_DIR=str(playbooks),
-        CONSOLE_SECRET="web-test-secret",
-    ) as url:
-        yield SimpleNamespace(
-            url=url,
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("DY_TRACKER_DB_URL", raising=False)
+        env.setenv("DATABASE_URL", database_url)
+        env.setenv("DY_ENDPOINTS", str(work / "endpoints.yml"))
+        env.setenv("DY_PLAYBOOK_DIR", str(playbooks))
+        env.setenv("CONSOLE_SECRET", "web-test-secret")
+        env.setattr(registry, "_default", None)  # this site's playbooks, read afresh
+        env.setattr(Sanic, "test_mode", True)  # an app per module, each with its own name
+        site = InProcessSite(
+            create_app(f"dy_web_test_{uuid.uuid4().hex[:8]}"),
             people=people,
             ticket=ticket.number,
             database_url=database_url,
-            log=work / "web.log",
         )
+        yield site
+        db.dispose_all()

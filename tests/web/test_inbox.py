@@ -750,7 +750,12 @@ def inbox_site(migrated_sqlite, tmp_path_factory, rasa_domain):
         CONSOLE_SECRET="inbox-test-secret",
     ) as url:
         yield SimpleNamespace(
-            url=url, people=people, database_url=database_url, project=copy, log=work / "web.log"
+            url=url,
+            people=people,
+            database_url=database_url,
+            project=copy,
+            log=work / "web.log",
+            session=requests.Session,  # a real server: a real HTTP client per login
         )
 
 

@@ -8,7 +8,6 @@ import re
 import sys
 
 import pytest
-import requests
 
 from tests.factories import PASSWORD, PHONE, csrf_of, login
 from tickets import staff, store
@@ -50,11 +49,11 @@ def test_only_widget_session_ids_are_accepted(console_site):
         "0123456789ABCDEF0123456789ABCDEF",
         "0123456789abcdef0123456789abcdef0",
     ):
-        reply = requests.get(f"{console_site.url}/api/history/{bad}", timeout=30)
+        reply = console_site.get(f"{console_site.url}/api/history/{bad}", timeout=30)
         assert reply.status_code == 400, bad
         assert reply.json() == {"error": "invalid session id"}
     # a well-formed id is passed on to Rasa (not running here: the page says so, no 400)
-    good = requests.get(f"{console_site.url}/api/history/{'0123456789abcdef' * 2}", timeout=30)
+    good = console_site.get(f"{console_site.url}/api/history/{'0123456789abcdef' * 2}", timeout=30)
     assert good.status_code == 502 and good.json() == {"error": "assistant unavailable"}
 
 
@@ -92,7 +91,7 @@ def test_transcripts_show_button_titles_to_staff():
 
 def test_anonymous_visitors_are_sent_to_the_login(console_site):
     for path in ("/console/playbooks", "/console/playbooks/network"):
-        reply = requests.get(console_site.url + path, allow_redirects=False, timeout=30)
+        reply = console_site.get(console_site.url + path, allow_redirects=False, timeout=30)
         assert reply.status_code == 302 and reply.headers["Location"] == "/console/login"
 
 
@@ -159,7 +158,7 @@ def test_editor_is_refused_tickets_transcripts_contacts_and_dashboards(console_s
     )
     token = staff.create_token("editor.web", database_url=console_site.database_url)
     for path in ("/console/api/tickets", f"/console/api/tickets/{number}"):
-        reply = requests.get(
+        reply = console_site.get(
             console_site.url + path, timeout=30, headers={"Authorization": f"Bearer {token}"}
         )
         assert reply.status_code == 403 and PHONE not in reply.text
@@ -200,7 +199,7 @@ def test_tickets_cannot_be_assigned_to_an_editor(console_site):
 
 
 def test_mermaid_is_served_locally(console_site):
-    reply = requests.get(console_site.url + "/vendor/mermaid.min.js", timeout=30)
+    reply = console_site.get(console_site.url + "/vendor/mermaid.min.js", timeout=30)
     assert reply.status_code == 200 and "javascript" in reply.headers["Content-Type"]
     # the project's own copy (web/node_modules, from web/package-lock.json), byte for byte
     assert reply.content == MERMAID.read_bytes()
@@ -214,3 +213,21 @@ def test_staff_command_creates_editors(database_url, monkeypatch, capsys):
     assert person.role == "editor" and person.sees_flows and not person.works_tickets
     with pytest.raises(staff.StaffError, match="agent、supervisor、editor"):
         staff.create_staff("x.nobody", PASSWORD, "admin", database_url=database_url)
+
+
+def test_a_non_ascii_form_token_is_refused_not_an_error(console_site):
+    visitor = console_site.session()
+    visitor.get("/console/login")
+    refused = visitor.post(
+        "/console/login",
+        allow_redirects=False,
+        data={"username": "agent.web", "password": PASSWORD, "csrf": "令牌é"},
+    )
+    assert refused.status_code == 403 and "登录页面已过期" in refused.text
+    agent = login(console_site, "agent")
+    page = agent.get(f"/console/tickets/{console_site.ticket}").text
+    assert csrf_of(page)
+    stale = agent.post(
+        f"/console/tickets/{console_site.ticket}/note", data={"csrf": "令牌é", "text": "备注"}
+    )
+    assert stale.status_code == 403 and "表单已过期" in stale.text

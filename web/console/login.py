@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import secrets
 from typing import Any
@@ -16,7 +15,7 @@ from tickets import staff as staff_accounts
 from tickets.staff import StaffError
 from web.console.auth import current_staff, form_ok
 from web.console.pages import STALE_FORM, message, render
-from web.console.sessions import COOKIE, SESSION_SECONDS, make_session
+from web.console.sessions import COOKIE, SESSION_SECONDS, make_session, same_token
 
 logger = logging.getLogger(__name__)
 LOGIN_COOKIE = "dy_console_login"
@@ -45,7 +44,7 @@ async def login(request: Request) -> HTTPResponse:
     username = (request.form.get("username") or "")[:64]
     password = (request.form.get("password") or "")[:256]
     expected = request.cookies.get(LOGIN_COOKIE) or ""
-    if not expected or not hmac.compare_digest(request.form.get("csrf") or "", expected):
+    if not same_token(request.form.get("csrf") or "", expected):
         return _login_form(
             request, status=403, error="登录页面已过期，请重新输入", username=username
         )

@@ -41,7 +41,7 @@ def read_session(value: str | None) -> int | None:
     """The staff id of a valid, unexpired session cookie, else None."""
     try:
         staff_id, expires, signature = (value or "").split(".")
-        if not hmac.compare_digest(signature, _sign(f"{staff_id}.{expires}")):
+        if not same_token(signature, _sign(f"{staff_id}.{expires}")):
             return None
         if int(expires) < time.time():
             return None
@@ -56,5 +56,8 @@ def csrf_token(session_value: str) -> str:
 
 
 def same_token(given: str, expected: str | None) -> bool:
-    """``given`` is the expected token (compared in constant time); never true without one."""
-    return bool(expected) and hmac.compare_digest(given, expected or "")
+    """``given`` is the expected token (compared in constant time, as bytes: any text a
+    visitor sends is compared, never an error); never true without an expected token."""
+    if not expected:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))

@@ -1,0 +1,225 @@
+"""The console's read layer (queue, ticket detail, audit trail) on a real database."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+
+from tests.factories import NOW, new_ticket
+from tickets import queries, staff, store, workflow
+from tickets.models import TICKET_STATUSES, utcnow
+
+PASSWORD = "correct horse battery"
+UNKNOWN = "DY-20000101-0001"
+
+
+@pytest.fixture()
+def people(any_database):
+    accounts = {
+        "agent": ("wang.agent", "agent"),
+        "other": ("li.agent", "agent"),
+        "supervisor": ("zhao.sup", "supervisor"),
+        "editor": ("chen.editor", "editor"),
+    }
+    return {
+        key: staff.create_staff(name, PASSWORD, role, database_url=any_database)
+        for key, (name, role) in accounts.items()
+    }
+
+
+def ticket_in(url, boss, status, assignee="wang.agent", **overrides):
+    """A ticket walked by the supervisor from open to ``status``."""
+    number = new_ticket(url, **overrides).number
+    for step in TICKET_STATUSES[1 : TICKET_STATUSES.index(status) + 1]:
+        if step == "assigned":
+            workflow.assign(number, boss, assignee, database_url=url)
+        else:
+            workflow.transition(number, boss, step, database_url=url)
+    return number
+
+
+def numbers(url, **filters):
+    found = queries.queue(queries.QueueFilters(**filters), database_url=url)
+    return [ticket.number for ticket in found.tickets]
+
+
+def test_queue_lists_open_tickets_urgent_then_general_then_complex_then_by_due_time(
+    people, any_database
+):
+    boss = people["supervisor"]
+    complex_ = new_ticket(any_database, category="feature", playbook_priority=None).number
+    later = new_ticket(any_database, now=NOW + timedelta(hours=1)).number  # general, due +7 h
+    sooner = new_ticket(any_database).number  # general, due +6 h
+    urgent = new_ticket(any_database, category="login", now=NOW + timedelta(hours=2)).number
+    ticket_in(any_database, boss, "resolved")
+    found = queries.queue(queries.QueueFilters(), database_url=any_database)
+    assert [t.number for t in found.tickets] == [urgent, sooner, later, complex_]
+    assert [t.priority for t in found.tickets] == ["urgent", "general", "general", "complex"]
+    assert found.tickets[1].sla_due_at == NOW + timedelta(hours=6)
+
+
+def test_each_filter_narrows_the_queue_and_an_unknown_value_filters_nothing(people, any_database):
+    boss = people["supervisor"]
+    plain = ticket_in(any_database, boss, "open")
+    login = ticket_in(any_database, boss, "assigned", category="login")
+    feature = ticket_in(
+        any_database, boss, "in_progress", "li.agent", category="feature", playbook_priority=None
+    )
+    done = ticket_in(any_database, boss, "resolved")
+    every_open = [login, plain, feature]
+    for filters, expected in [
+        ({}, every_open),
+        ({"status": "resolved"}, [done]),
+        ({"status": "assigned"}, [login]),
+        ({"status": "bogus"}, every_open),
+        ({"priority": "urgent"}, [login]),
+        ({"priority": "bogus"}, every_open),
+        ({"category": "network"}, [plain]),
+        ({"category": "bogus"}, every_open),
+        ({"assignee": "li.agent"}, [feature]),
+        ({"assignee": "wang.agent"}, [login]),
+        ({"assignee": "wang.agent", "status": "resolved"}, [done]),
+    ]:
+        assert numbers(any_database, **filters) == expected, filters
+
+
+def test_filters_from_a_request_are_strings_clipped_to_64_characters():
+    filters = queries.QueueFilters.from_mapping({"status": None, "priority": "x" * 100})
+    assert filters == queries.QueueFilters(status="", priority="x" * 64)
+
+
+def test_counts_cover_every_status_not_only_those_shown(people, any_database):
+    for status in TICKET_STATUSES:
+        ticket_in(any_database, people["supervisor"], status)
+    ticket_in(any_database, people["supervisor"], "closed")
+    found = queries.queue(queries.QueueFilters(), database_url=any_database)
+    assert found.counts == {
+        "open": 1,
+        "assigned": 1,
+        "in_progress": 1,
+        "resolved": 1,
+        "closed": 2,
+    }
+    assert len(found.tickets) == 3
+
+
+def test_only_an_open_ticket_past_its_due_time_is_overdue(people, any_database):
+    long_ago = utcnow() - timedelta(hours=7)  # general: due an hour ago
+    late = new_ticket(any_database, now=long_ago).number
+    fresh = new_ticket(any_database, now=utcnow()).number
+    done = ticket_in(any_database, people["supervisor"], "resolved", now=long_ago)
+    shown = {
+        t.number: t.overdue
+        for t in queries.queue(queries.QueueFilters(), database_url=any_database).tickets
+    }
+    assert shown == {late: True, fresh: False}
+    resolved = queries.queue(queries.QueueFilters(status="resolved"), database_url=any_database)
+    assert [(t.number, t.overdue) for t in resolved.tickets] == [(done, False)]
+    assert queries.ticket_detail(late, database_url=any_database).overdue is True
+    assert queries.ticket_detail(done, database_url=any_database).overdue is False
+
+
+def test_ticket_detail_masks_the_contact_unless_revealed(any_database):
+    number = new_ticket(any_database).number
+    store.set_contact(
+        number,
+        "alice",
+        phone="13812345678",
+        email="zhang.wei@example.com",
+        database_url=any_database,
+    )
+    masked = queries.ticket_detail(number, database_url=any_database).contact
+    assert masked == queries.Contact(phone="138****5678", email="z***@example.com", masked=True)
+    assert masked.given
+    shown = queries.ticket_detail(number, reveal=True, database_url=any_database).contact
+    assert shown == queries.Contact(
+        phone="13812345678", email="zhang.wei@example.com", masked=False
+    )
+
+
+def test_ticket_detail_without_contact_says_none_was_given(any_database):
+    number = new_ticket(any_database).number
+    detail = queries.ticket_detail(number, reveal=True, database_url=any_database)
+    assert detail.contact.phone is None and detail.contact.email is None
+    assert not detail.contact.given
+
+
+def test_ticket_detail_carries_the_ticket_and_its_trail(people, any_database):
+    number = new_ticket(any_database).number
+    workflow.claim(number, people["agent"], database_url=any_database)
+    detail = queries.ticket_detail(number, database_url=any_database)
+    assert (detail.number, detail.sender_id, detail.category) == (number, "alice", "network")
+    assert (detail.status, detail.assignee, detail.priority) == (
+        "assigned",
+        "wang.agent",
+        "general",
+    )
+    assert detail.steps_tried == [{"id": "check_network", "title": "检查网络环境"}]
+    assert detail.transcript[0]["text"] == "网络老掉线"
+    assert [(e.kind, e.actor, e.detail) for e in detail.trail] == [
+        ("assign", "wang.agent", {"assignee": "wang.agent"}),
+        ("status", "wang.agent", {"old": "open", "new": "assigned", "note": ""}),
+    ]
+
+
+def test_next_statuses_follow_the_workflow_transitions(people, any_database):
+    boss = people["supervisor"]
+    expected = {
+        "open": ["assigned"],
+        "assigned": ["in_progress", "open"],
+        "in_progress": ["resolved"],
+        "resolved": ["closed", "in_progress"],
+        "closed": [],
+    }
+    for status in TICKET_STATUSES:
+        number = ticket_in(any_database, boss, status)
+        detail = queries.ticket_detail(number, database_url=any_database)
+        assert detail.status == status
+        assert detail.next_statuses == expected[status] == sorted(workflow.TRANSITIONS[status])
+
+
+def test_an_unknown_ticket_has_no_detail_and_an_empty_trail(any_database):
+    new_ticket(any_database)
+    assert queries.ticket_detail(UNKNOWN, database_url=any_database) is None
+    assert queries.audit_trail(UNKNOWN, database_url=any_database) == []
+
+
+def test_revealing_the_contact_is_audited_with_the_actor(people, any_database):
+    number = new_ticket(any_database).number
+    workflow.reveal_contact(number, people["other"], database_url=any_database)
+    trail = queries.audit_trail(number, database_url=any_database)
+    assert [(e.kind, e.actor, e.detail) for e in trail] == [("contact_view", "li.agent", {})]
+    assert abs(trail[0].at - utcnow()) < timedelta(minutes=1)
+
+
+def test_an_editor_may_not_reveal_a_contact_and_nothing_is_audited(people, any_database):
+    number = new_ticket(any_database).number
+    with pytest.raises(workflow.WorkflowError, match="内容编辑账号"):
+        workflow.reveal_contact(number, people["editor"], database_url=any_database)
+    assert queries.audit_trail(number, database_url=any_database) == []
+
+
+def test_revealing_the_contact_of_an_unknown_ticket_raises_ticket_not_found(people, any_database):
+    with pytest.raises(workflow.TicketNotFound, match=UNKNOWN):
+        workflow.reveal_contact(UNKNOWN, people["agent"], database_url=any_database)
+    assert issubclass(workflow.TicketNotFound, workflow.WorkflowError)
+
+
+def test_what_queries_return_is_frozen(people, any_database):
+    number = new_ticket(any_database).number
+    workflow.claim(number, people["agent"], database_url=any_database)
+    found = queries.queue(queries.QueueFilters(), database_url=any_database)
+    detail = queries.ticket_detail(number, database_url=any_database)
+    for value, name in [
+        (found, "counts"),
+        (found.tickets[0], "status"),
+        (detail, "status"),
+        (detail.contact, "phone"),
+        (detail.trail[0], "actor"),
+        (queries.QueueFilters(), "status"),
+    ]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, name, "closed")
+    assert queries.ticket_detail(number, database_url=any_database).status == "assigned"
