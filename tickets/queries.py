@@ -174,6 +174,15 @@ def ticket_detail(
         )
 
 
+def sender_of(number: str, *, database_url: str | None = None) -> str | None:
+    """The conversation a ticket came from (to send its user a reply), or None."""
+    with session_scope(database_url) as session:
+        sender: str | None = session.execute(
+            select(Ticket.sender_id).where(Ticket.number == number)
+        ).scalar()
+        return sender
+
+
 def audit_trail(number: str, *, database_url: str | None = None) -> list[AuditEntry]:
     """Every change of the ticket, oldest first; empty when there is no such ticket."""
     with session_scope(database_url) as session:

@@ -17,7 +17,7 @@ from typing import Any
 from playbook.engine import ANSWER_LABELS, HUMAN
 from playbook.engine import target as answer_target
 from playbook.model import ESCALATE, RESOLVED, Playbook
-from tickets.policy import PriorityPolicy
+from tickets.policy import PriorityPolicy, load_policy
 from web.flow_stats import ANSWERS, PlaybookStats, StepStats
 
 #: Labels longer than this many characters are cut short with 「…」.
@@ -47,8 +47,6 @@ def mermaid(
     """Mermaid ``flowchart TD`` source for one playbook; with ``stats`` every edge carries
     how many conversations took it, and steps where users left point to a 用户离开 node."""
     if policy is None:
-        from tickets.policy import load_policy
-
         policy = load_policy()
     ids = {step_id: f"s{index}" for index, step_id in enumerate(playbook.steps)}
     lines = ["flowchart TD"]
@@ -89,10 +87,9 @@ def mermaid(
             )
         if counts and counts.gave_up:
             lines.append(f"  {node} -.->{_edge(f'离开 · {counts.gave_up}')} gone")
-    level = policy.levels.get(playbook.escalation.priority)
-    priority = label(
-        f"{level.label} · {level.promise}响应" if level else playbook.escalation.priority
-    )
+    wanted = playbook.escalation.priority
+    promise = policy.priority_promise(wanted)
+    priority = label(f"{policy.priority_label(wanted)} · {promise}响应" if promise else wanted)
     lines.append('  done(["已解决"])')
     lines.append(f'  human{{{{"转人工<br/>优先级：{priority}"}}}}')
     if stats and stats.gave_up:

@@ -223,3 +223,9 @@ def test_what_queries_return_is_frozen(people, any_database):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(value, name, "closed")
     assert queries.ticket_detail(number, database_url=any_database).status == "assigned"
+
+
+def test_sender_of_names_the_tickets_conversation(any_database):
+    ticket = new_ticket(any_database, sender_id="bob-conversation")
+    assert queries.sender_of(ticket.number, database_url=any_database) == "bob-conversation"
+    assert queries.sender_of("DY-19990101-0001", database_url=any_database) is None

@@ -37,10 +37,10 @@ Operation = Callable[[str, Staff, Fields], Awaitable[Outcome]]
 
 
 async def _sender(number: str) -> str:
-    ticket = await asyncio.to_thread(queries.ticket_detail, number)
-    if ticket is None:
+    sender = await asyncio.to_thread(queries.sender_of, number)
+    if sender is None:
         raise workflow.TicketNotFound(f"工单 {number} 不存在")
-    return ticket.sender_id
+    return sender
 
 
 async def _claim(number: str, person: Staff, fields: Fields) -> Outcome:
