@@ -29,7 +29,6 @@ from actions.outcomes import (
 from actions.parsing import genuine_urgency
 from actions.registry import default_registry
 from playbook import engine
-from playbook.engine import NO, YES
 from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, STAGE_RATING, Progress
 from playbook.registry import PlaybookRegistry
 from understanding.answers import Judgement, StepContext, Verdict, read_reply
@@ -165,12 +164,12 @@ async def answer_open_step(
     if state.stage == STAGE_FOLLOWUP:
         if judgement.verdict == Verdict.HUMAN:
             return None
-        answer = YES if judgement.verdict == Verdict.WORKED else NO
+        answer = engine.answer_for(judgement.verdict) or engine.NO
         return await followup_answer(dispatcher, tracker, state, answer)
     recorded = SlotSet("step_answer", judgement.verdict.value)
     if judgement.verdict == Verdict.HUMAN:
         return await hand_over(dispatcher, tracker, state) + [recorded]
-    answer = YES if judgement.verdict == Verdict.WORKED else NO
+    answer = engine.answer_for(judgement.verdict) or engine.NO
     # in the playbook (not the follow-up): Progress.read gives that stage a playbook and a step
     assert state.playbook is not None and state.step_id is not None
     outcome = engine.answer(

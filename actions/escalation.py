@@ -133,7 +133,7 @@ class ActionSaveRating(DyAction):
             idempotency_key=store.escalation_key(tracker.sender_id, state.flow_id),
             sender_id=tracker.sender_id,
             playbook=state.playbook.id if state.playbook else None,
-            resolved_step=tracker.get_slot("playbook_step"),
+            resolved_step=state.step_id,
             rating=rating,
             ticket_number=ticket_number,
         )

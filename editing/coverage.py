@@ -26,11 +26,11 @@ from pathlib import Path
 from editing.checks.policy import check_policy
 from editing.project import ANNOTATION, Project, line_of
 from playbook import engine
-from playbook.engine import ANSWER_LABELS
+from playbook.engine import ANSWER_TITLES
 from playbook.model import ESCALATE, TERMINALS, Playbook
 from playbook.registry import PlaybookRegistry
+from understanding.answers import BUTTON_VERDICTS
 
-ANSWERS = {"affirm": engine.YES, "deny": engine.NO, "request_human": engine.HUMAN}
 ENTITY = re.compile(r"\[([^\]]*)\]\(([^):]+)(?::([^)]+))?\)")
 
 
@@ -100,15 +100,14 @@ class Walker:
     def _record_branches(self, step_id: str) -> None:
         """Record the branch cases taken on the way from ``step_id`` to the step shown."""
         assert self.playbook is not None
-        for _hop in range(engine.MAX_BRANCH_HOPS):
-            step = self.playbook.step(step_id)
-            if step is None or not step.branch:
-                return
-            case = engine.branch_case(step, self.slots)
+        try:
+            hops = engine.land(self.playbook, step_id, self.slots).hops
+        except engine.EngineError:  # an unknown step or a loop: the validator reports it
+            return
+        for step, case in hops:
             self.coverage.shown[(self.playbook.id, step.id)].add(self.story)
             taken = "default" if case is None else case
             self.coverage.branches[(self.playbook.id, step.id, taken)].add(self.story)
-            step_id = step.branch.cases[case] if case is not None else step.branch.default
 
     def user(self, intent: str, text: str) -> None:
         for playbook in self.playbooks:
@@ -116,9 +115,9 @@ class Walker:
                 self.slots.update(entities_of(text, self.synonyms))
                 self._start(playbook, intent)
                 return
-        if intent in ANSWERS and self.playbook is not None and self.step is not None:
+        answer = engine.answer_for(BUTTON_VERDICTS.get(intent))
+        if answer is not None and self.playbook is not None and self.step is not None:
             self.slots.update(entities_of(text, self.synonyms))
-            answer = ANSWERS[intent]
             current = self.playbook.step(self.step)
             self.coverage.answered[(self.playbook.id, self.step, answer)].add(self.story)
             target = engine.target(current, answer) if current else ESCALATE
@@ -201,11 +200,11 @@ def report(project: Project) -> tuple[list[str], list[str], list[str]]:
             else:
                 for answer in (engine.YES, engine.NO):
                     hit = bool(coverage.answered.get((playbook.id, step.id, answer)))
-                    parts.append(f"{ANSWER_LABELS[answer]} {'✓' if hit else '✗'}")
+                    parts.append(f"{ANSWER_TITLES[answer]} {'✓' if hit else '✗'}")
                     if stories and not hit:
                         hints.append(
                             f"{playbook.source}:{line}: 步骤 {step.id} 还没有测试用户回答"
-                            f"「{ANSWER_LABELS[answer]}」的故事 (answer not tested)"
+                            f"「{ANSWER_TITLES[answer]}」的故事 (answer not tested)"
                         )
                 human = bool(coverage.answered.get((playbook.id, step.id, engine.HUMAN)))
                 parts.append(f"转人工 {'✓' if human else '-'}")

@@ -39,17 +39,19 @@ from editing.checks.domain import Domain
 from editing.checks.training_files import nlu_files
 from editing.project import ANNOTATION, Project
 from editing.validate import validate
-from playbook.model import ANSWER_KEYS, MAX_ANSWER_PHRASE_CHARS
+from playbook.model import MAX_ANSWER_PHRASE_CHARS
 from playbook.registry import PlaybookRegistry
 from playbook.sourcefile import PROJECT_ROOT, SourceError, line_of, read_yaml_with_lines
 from tickets.privacy import redact
+from understanding.answers import VERDICT_KEYS
 
 logger = logging.getLogger(__name__)
 
 MAX_EXAMPLE_CHARS = 200
 #: Intents a message cannot be filed under: Rasa's fallback and the ones other systems send.
 NOT_LABELLED = re.compile(r"^(nlu_fallback|EXTERNAL_\w+)$")
-ANSWER_LABELS = {"worked": "解决了", "failed": "没解决", "human": "要人工"}
+#: How an answer phrase's label reads in a message to the editor.
+VERDICT_TITLES = {"worked": "解决了", "failed": "没解决", "human": "要人工"}
 _HTML = re.compile(r"<\s*[A-Za-z!/?]")
 _EXAMPLES_KEY = re.compile(r"^\s*examples:\s*\|[-+0-9]*\s*(#.*)?$")
 _BARE_KEY = re.compile(r"^\s*(?:-\s+)?[A-Za-z_][\w]*:\s*(#.*)?$")
@@ -501,10 +503,11 @@ def _apply(
         )
     file = project.rel(path)
     where = f"{file} 第 {line} 行"
+    step, verdict = target.split(":")[0], target.split(":")[-1]
     what = (
         f"意图 {target} 的例句"
         if kind == "intent"
-        else f"步骤 {target.split(':')[0]} 的「{ANSWER_LABELS.get(target.split(':')[-1], '')}」说法"
+        else f"步骤 {step} 的「{VERDICT_TITLES.get(verdict, '')}」说法"
     )
     if not accepted:
         return Outcome(
@@ -565,7 +568,7 @@ def add_answer(
     """File ``text`` as an answer phrase (``label``: worked / failed / human) of ``step``
     (``playbook/step``)."""
     phrase = clean_text(text, MAX_ANSWER_PHRASE_CHARS, "回答说法")
-    if label not in ANSWER_KEYS:
+    if label not in VERDICT_KEYS:
         raise LabelRefused(
             "请选择这句话的意思：解决了（worked）、没解决（failed）或要人工（human）。"
         )

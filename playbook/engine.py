@@ -13,10 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playbook.model import ESCALATE, RESOLVED, Playbook, Step, Trigger
+from understanding.answers import Verdict
 
 YES, NO, HUMAN = "yes", "no", "human"
 #: The buttons under every check question, as the user reads them.
-ANSWER_LABELS = {YES: "解决了", NO: "还是不行", HUMAN: "转人工"}
+ANSWER_TITLES = {YES: "解决了", NO: "还是不行", HUMAN: "转人工"}
+#: How the reply to a check question was read (:class:`understanding.answers.Verdict`)
+#: -> the answer that moves the playbook; other verdicts move nothing.
+VERDICT_ANSWERS = {Verdict.WORKED.value: YES, Verdict.FAILED.value: NO, Verdict.HUMAN.value: HUMAN}
+
 STAGE_TROUBLESHOOTING = "troubleshooting"
 MAX_BRANCH_HOPS = 20
 
@@ -48,6 +53,12 @@ class Outcome:
 # --- the map of a playbook ---------------------------------------------------------------
 
 
+def answer_for(verdict: Verdict | str | None) -> str | None:
+    """The answer (yes / no / human) a verdict gives the open step, None if it gives none."""
+    value = verdict.value if isinstance(verdict, Verdict) else verdict
+    return VERDICT_ANSWERS.get(value) if isinstance(value, str) else None
+
+
 def target(step: Step, answer: str) -> str:
     """Where ``answer`` (yes / no / human) leads from ``step``: a step id, resolved or escalate."""
     return {YES: step.on_yes, NO: step.on_no, HUMAN: step.on_human}[answer]
@@ -63,18 +74,33 @@ def branch_case(step: Step, slots: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value in branch.cases else None
 
 
-def resolve_branches(playbook: Playbook, step_id: str, slots: Mapping[str, Any]) -> Step:
-    """The step a conversation lands on at ``step_id``: branches are followed by the slot
-    values until a step that is shown."""
+@dataclass(frozen=True)
+class Landing:
+    """Where a conversation lands at a step id: the step shown, and the branch steps passed on
+    the way with the case each took (None for its default)."""
+
+    step: Step
+    hops: tuple[tuple[Step, str | None], ...] = ()
+
+
+def land(playbook: Playbook, step_id: str, slots: Mapping[str, Any]) -> Landing:
+    """Follow the branches from ``step_id`` by the slot values until a step that is shown."""
+    hops: list[tuple[Step, str | None]] = []
     for _hop in range(MAX_BRANCH_HOPS):
         step = playbook.step(step_id)
         if step is None:
             raise EngineError(f"playbook {playbook.id}: unknown step {step_id!r}")
         if not step.branch:
-            return step
+            return Landing(step=step, hops=tuple(hops))
         case = branch_case(step, slots)
+        hops.append((step, case))
         step_id = step.branch.cases[case] if case is not None else step.branch.default
     raise EngineError(f"playbook {playbook.id}: branch loop at {step_id!r}")
+
+
+def resolve_branches(playbook: Playbook, step_id: str, slots: Mapping[str, Any]) -> Step:
+    """The step a conversation lands on at ``step_id`` (see :func:`land`)."""
+    return land(playbook, step_id, slots).step
 
 
 def branch_path(playbook: Playbook, start: str, shown: str) -> list[tuple[str, str]]:

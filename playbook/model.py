@@ -10,14 +10,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from understanding.answers import ANSWER_LABELS
-
 #: The two ends of a playbook: an answer may lead to a step or to one of these.
 RESOLVED = "resolved"
 ESCALATE = "escalate"
 TERMINALS = {RESOLVED, ESCALATE}
 #: A step's own answer phrases: ``answers: {worked: [...], failed: [...], human: [...]}``.
-ANSWER_KEYS = ANSWER_LABELS
 MAX_ANSWER_PHRASE_CHARS = 40
 #: A playbook's ``mentions:`` are words or short phrases, not sentences.
 MAX_MENTION_CHARS = 20
@@ -51,7 +48,8 @@ class Step:
     on_no: str = ESCALATE
     on_human: str = ESCALATE
     branch: Branch | None = None
-    #: the editor's answer phrases for this step, by label (see :data:`ANSWER_KEYS`)
+    #: the editor's answer phrases for this step, by label
+    #: (:data:`understanding.answers.VERDICT_KEYS`)
     answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     line: int = field(default=1, compare=False)  # where the editor wrote the step's id
 

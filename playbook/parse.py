@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from playbook.model import (
-    ANSWER_KEYS,
     ESCALATE,
     ID_FORMAT,
     MAX_ANSWER_PHRASE_CHARS,
@@ -28,6 +27,7 @@ from playbook.model import (
     Trigger,
 )
 from playbook.sourcefile import PROJECT_ROOT, SourceError, line_of, read_yaml_with_lines
+from understanding.answers import VERDICT_KEYS
 
 TOP_KEYS = {
     "id",
@@ -518,11 +518,11 @@ def _parse_answers(
     owner: dict[str, str] = {}  # phrase (lower case) -> the label it was first written under
     for label, phrases in given.items():
         label_line = line_of(given, str(label))
-        if label not in ANSWER_KEYS:
+        if label not in VERDICT_KEYS:
             problem(
                 label_line,
                 f"步骤 {step_id} 的 answers 里没有 {label!r} 这一类，可用："
-                f"{', '.join(ANSWER_KEYS)}（worked 解决了、failed 没解决、human 要人工） "
+                f"{', '.join(VERDICT_KEYS)}（worked 解决了、failed 没解决、human 要人工） "
                 f"(unknown answer label)",
             )
             continue

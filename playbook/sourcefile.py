@@ -98,7 +98,7 @@ def read_yaml_with_lines(path: Path, source: str) -> Any:
     """
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+            return yaml.load(handle, Loader=_LineLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1

@@ -17,16 +17,14 @@ import uuid
 from pathlib import Path
 
 import requests
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-from scripts.servers import MODEL, Servers  # noqa: E402
+from playbook.domain import domain_texts
+from playbook.sourcefile import PROJECT_ROOT as ROOT
+from scripts.servers import MODEL, Servers
 
-APOLOGY = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"][
-    "utter_action_failed"
-][0]["text"]
+APOLOGY = domain_texts().text("utter_action_failed")
 
 
 def rss_mb(pid: int) -> float:
@@ -37,9 +35,13 @@ def rss_mb(pid: int) -> float:
     return total
 
 
-def percentiles(samples):
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    """The median, the 95th percentile (nearest rank) and the worst of ``samples``."""
     ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]  # noqa: E731
+
+    def pick(share: float) -> float:
+        return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
     return pick(0.5), pick(0.95), ordered[-1]
 
 
@@ -77,11 +79,12 @@ def train(config: Path, out: Path) -> float:
 
 def flow_figures(tracker_db: Path, conversations: int, scale_to: int = 10_000) -> None:
     """How long the console's flow page takes to count the conversations just held, and the
-    same replay scaled to ``scale_to`` conversations (the rows repeated under new senders)."""
+    same replay scaled to ``scale_to`` conversations (the rows repeated under new senders);
+    the inbox of misunderstandings over the same scaled conversations."""
     from sqlalchemy import create_engine
 
     from playbook.registry import PlaybookRegistry
-    from web import flow_stats, trackerstore
+    from web import flow_stats, inbox, trackerstore
 
     playbooks = PlaybookRegistry().all()
     url = f"sqlite:///{tracker_db}"
@@ -102,6 +105,17 @@ def flow_figures(tracker_db: Path, conversations: int, scale_to: int = 10_000) -
         f"flow statistics (console): {conversations} conversations, {len(rows)} events read and "
         f"counted in {elapsed:.0f} ms (escalations counted: {escalated}); replaying "
         f"{copies * conversations} conversations ({copies * len(rows)} events): {scaled:.2f} s"
+    )
+    by_id = {playbook.id: playbook for playbook in playbooks}
+    engine = create_engine(url)
+    rows = list(trackerstore.event_rows(engine, inbox.READ))  # the query the inbox page runs
+    engine.dispose()
+    t0 = time.perf_counter()
+    box = inbox.build(((f"{n}-{row[0]}", *row[1:]) for n in range(copies) for row in rows), by_id)
+    print(
+        f"inbox of misunderstandings (console): {copies * conversations} conversations "
+        f"({copies * len(rows)} events) read and grouped in {time.perf_counter() - t0:.2f} s "
+        f"({box.messages} messages, {len(box.groups)} groups)"
     )
 
 

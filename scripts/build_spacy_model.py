@@ -17,7 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from playbook.sourcefile import PROJECT_ROOT as ROOT
+
 ENTITY_LABELS = ("feature", "urgency", "business")
 #: Lookup tables whose entries become patterns of the entity of the same name.
 LOOKUP_LABELS = ("urgency", "business")

@@ -33,13 +33,13 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from understanding.answers import BUTTON_VERDICTS, StepContext, Verdict, read_reply  # noqa: E402
-from understanding.normalize import normalize  # noqa: E402
+from playbook.sourcefile import PROJECT_ROOT as ROOT
+from understanding.answers import BUTTON_VERDICTS, StepContext, Verdict, read_reply
+from understanding.normalize import normalize
 
 MODEL = ROOT / "models" / "dy.tar.gz"
 TEST_SPLITS = sorted((ROOT / "tests" / "nlu").glob("*.yml"))

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+from playbook.sourcefile import PROJECT_ROOT as ROOT
+
 MODEL = ROOT / "models" / "dy.tar.gz"
 VENV_BIN = Path(sys.executable).parent
 

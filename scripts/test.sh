@@ -94,9 +94,9 @@ case "${1:-all}" in
   integration) run_integration ;;
   browser) run_browser ;;
   all)
-    ensure_browser  # early: a missing package should fail the run before training, not after
     run_lint
     run_types
+    ensure_browser  # early: a missing package should fail the run before training, not after
     run_unit
     run_validate
     run_train

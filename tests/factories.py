@@ -22,12 +22,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from playbook.parse import parse_playbook
+from playbook.sourcefile import PROJECT_ROOT as ROOT
 from scripts.servers import free_port, wait_until_up
 from tickets import store
 from tickets.policy import load_policy
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 # --- the project ----------------------------------------------------------------------------
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 #: A mainland mobile number, and an e-mail address, as the ticket store accepts them.
-MOBILE = r"1[3-9]\d{9}"
+_CARRIER = r"1[3-9]\d"  # the first three digits
+MOBILE = rf"{_CARRIER}\d{{8}}"
 EMAIL = r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"
 PHONE_RE = re.compile(rf"^{MOBILE}$")
 EMAIL_RE = re.compile(rf"^{EMAIL}$")
@@ -15,7 +17,7 @@ EMAIL_RE = re.compile(rf"^{EMAIL}$")
 PHONE_IN_TEXT = re.compile(rf"(?<!\d)({MOBILE})(?!\d)")
 EMAIL_IN_TEXT = re.compile(EMAIL)
 #: For masking, a number as people write it (+86, spaces or dashes between the groups).
-_PHONE = re.compile(r"(?<!\d)((?:\+|00)?86[-\s]?)?(1[3-9]\d)[-\s]?\d{4}[-\s]?(\d{4})(?!\d)")
+_PHONE = re.compile(rf"(?<!\d)((?:\+|00)?86[-\s]?)?({_CARRIER})[-\s]?\d{{4}}[-\s]?(\d{{4}})(?!\d)")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PASSWORD = re.compile(
     r"(?i)((?<![A-Za-z_])(?:password|passwd|pwd)\s*(?:[:：=]|\bis\b)\s*"
@@ -53,11 +55,11 @@ def install_log_redaction() -> None:
     _installed = True
     make_record = logging.getLogRecordFactory()
 
-    def redacting_factory(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
         try:
             message = record.getMessage()
-        except Exception:  # a malformed record is left for logging to report
+        except Exception:  # noqa: BLE001 - a malformed record is left for logging to report
             return record
         cleaned = redact(message)
         if cleaned != message:

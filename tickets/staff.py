@@ -160,7 +160,7 @@ def authenticate(
     (no hint whether the name exists). Failed attempts make the next ones wait."""
     now = now or utcnow()
     refused = StaffError("用户名或密码不正确")
-    outcome: object = refused
+    outcome: Staff | StaffError = refused
     with session_scope(database_url) as session:  # commits the failure count before we raise
         user = session.execute(
             select(StaffUser).where(StaffUser.username == str(username).strip().lower())
@@ -182,7 +182,7 @@ def authenticate(
                 outcome = _view(user)
     if isinstance(outcome, StaffError):
         raise outcome
-    return outcome  # type: ignore[return-value]
+    return outcome
 
 
 def _token_hash(token: str) -> str:

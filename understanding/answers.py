@@ -34,7 +34,7 @@ class Verdict(str, Enum):
 
 
 #: The labels of a step answer (the playbook's ``answers:`` keys and the labelled sets).
-ANSWER_LABELS = (Verdict.WORKED.value, Verdict.FAILED.value, Verdict.HUMAN.value)
+VERDICT_KEYS = (Verdict.WORKED.value, Verdict.FAILED.value, Verdict.HUMAN.value)
 
 
 @dataclass(frozen=True)

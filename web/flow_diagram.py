@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from playbook.engine import ANSWER_LABELS, HUMAN
+from playbook.engine import ANSWER_TITLES, HUMAN
 from playbook.engine import target as answer_target
 from playbook.model import ESCALATE, RESOLVED, Playbook
 from tickets.policy import PriorityPolicy, load_policy
@@ -82,7 +82,7 @@ def mermaid(
                 continue  # 转人工 is possible at every step; drawn only where someone used it
             arrow = "-.->" if answer == HUMAN else "-->"
             lines.append(
-                f"  {node} {arrow}{_edge(ANSWER_LABELS[answer] + _count(taken))} "
+                f"  {node} {arrow}{_edge(ANSWER_TITLES[answer] + _count(taken))} "
                 f"{_terminal(target, ids)}"
             )
         if counts and counts.gave_up:

@@ -14,10 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from playbook.engine import HUMAN, NO, YES, branch_path, entry_steps
+from playbook.engine import HUMAN, NO, YES, answer_for, branch_path, entry_steps
 from playbook.engine import target as answer_target
 from playbook.model import ESCALATE, RESOLVED, Playbook, Step
 from playbook.progress import Progress
+from understanding.answers import BUTTON_VERDICTS
 from web.trackerstore import (
     DEFAULT_IDLE_SECONDS,
     RESET_ACTIONS,
@@ -41,8 +42,6 @@ FLOW_ACTIONS = {
     "action_save_contact",
     "action_save_rating",
 }
-#: The slot in which the actions record how they read the reply to the open step.
-STEP_ANSWER = {"worked": YES, "failed": NO, "human": HUMAN}
 #: The actions that moved a playbook by the intent alone, before ``step_answer`` existed.
 LEGACY_ANSWERS = {"action_step_feedback", "action_escalate"}
 PROGRESS_SLOTS = {"dy_stage", "playbook", "playbook_step", "steps_tried"}
@@ -163,10 +162,11 @@ class _Walker:
         if action not in FLOW_ACTIONS or not slots:  # nothing moved (or the action failed)
             return
         now_open = _open(after)
+        # ``step_answer``: how the actions read the reply to the open step
         judged = [
-            STEP_ANSWER[value]
+            answer
             for name, value in slots
-            if name == "step_answer" and value in STEP_ANSWER
+            if name == "step_answer" and (answer := answer_for(value)) is not None
         ]
         if was_open is not None and judged:
             self._answer(was_open, judged[-1], now_open)
@@ -174,9 +174,8 @@ class _Walker:
             self._start(was_open, now_open, before, after)
         elif was_open is not None and action in LEGACY_ANSWERS and _moved(before, after):
             # recorded before the actions said how they read the reply: the intent tells
-            answer = (
-                HUMAN if action == "action_escalate" else YES if self.intent == "affirm" else NO
-            )
+            button = answer_for(BUTTON_VERDICTS.get(self.intent or ""))
+            answer = HUMAN if action == "action_escalate" else button or NO
             self._answer(was_open, answer, now_open)
 
     def _start(

@@ -19,7 +19,8 @@ Messages with the same normal form (:func:`understanding.normalize.normalize`) o
 near-duplicates (Jaccard >= 0.8 of the character bigrams of the normal form without spaces and
 punctuation) form one group; newest groups first.
 
-Pure Python: the console (``web/console/inbox_pages.py``) renders the page.
+No SQL here (the store is read through :mod:`web.trackerstore`); the console
+(``web/console/inbox_pages.py``) renders the page.
 """
 
 from __future__ import annotations
@@ -35,20 +36,21 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from playbook.engine import STAGE_TROUBLESHOOTING
+from playbook.model import Playbook
+from playbook.progress import Progress
 from tickets.privacy import redact
 from understanding.normalize import normalize
 from web.trackerstore import (
-    EVENTS,
     RESET_ACTIONS,
     EventType,
     Store,
     Wanted,
     event_rows,
     reading,
+    stamp,
 )
 
 #: The responses with which the assistant asks again: the message before them was not understood.
@@ -149,9 +151,7 @@ class _Pending:
     data: str | None
     intent: str | None
     timestamp: float
-    stage: str | None
-    playbook: str | None
-    step: str | None
+    progress: Progress  # as the actions read the slots when it was written
     reasons: set[str] = field(default_factory=set)
     asked: list[str] = field(default_factory=list)
     moved: bool = False
@@ -226,12 +226,14 @@ def _moment(timestamp: float | None) -> datetime:
 class _Reader:
     """Replays one conversation's events and collects its misunderstood messages."""
 
-    def __init__(self, conversation: int, found: list[Message]) -> None:
+    def __init__(
+        self, conversation: int, found: list[Message], playbooks: Mapping[str, Playbook]
+    ) -> None:
         self.conversation = conversation
         self.found = found
-        self.stage: str | None = None
-        self.playbook: str | None = None
-        self.step: str | None = None
+        self.playbooks = playbooks
+        self.slots: dict[str, Any] = {}  # the progress slots' values so far
+        self.progress = Progress()
         self.action: str | None = None
         self.pending: _Pending | None = None
 
@@ -240,9 +242,7 @@ class _Reader:
             data=data,
             intent=intent,
             timestamp=timestamp or 0.0,
-            stage=self.stage,
-            playbook=self.playbook,
-            step=self.step,
+            progress=self.progress,
         )
         before = self.pending
         if before is not None and before.moved:
@@ -253,7 +253,7 @@ class _Reader:
         self.finish()
         if intent == "nlu_fallback":
             incoming.reasons.add(FALLBACK)
-        elif intent == "out_of_scope" and self.stage == STAGE_TROUBLESHOOTING:
+        elif intent == "out_of_scope" and self.progress.stage == STAGE_TROUBLESHOOTING:
             incoming.reasons.add(OUT_OF_SCOPE)
         self.pending = incoming
         self.action = None
@@ -262,7 +262,7 @@ class _Reader:
         self.action = name
         if name in RESET_ACTIONS:  # a new session (or /restart) starts with empty slots, and
             self.finish()  # what the user says then corrects nothing said before it
-            self.stage = self.playbook = self.step = None
+            self.slots, self.progress = {}, Progress()
 
     def bot(self, data: str | None) -> None:
         match = _UTTER_ACTION.search(data or "")
@@ -289,12 +289,8 @@ class _Reader:
             value = value if isinstance(value, str) else None
         else:
             return
-        if name == "dy_stage":
-            self.stage = value
-        elif name == "playbook":
-            self.playbook = value
-        else:
-            self.step = value
+        self.slots[name] = value
+        self.progress = Progress.read(self.slots, self.playbooks)
         if (
             self.pending is not None
             and self.action not in (None, "action_listen")
@@ -311,7 +307,8 @@ class _Reader:
             return
         masked = redact(text).strip()
         confidence, guess = _ranking(pending.event() or {})
-        in_step = pending.stage == STAGE_TROUBLESHOOTING and pending.playbook and pending.step
+        progress = pending.progress
+        in_step = progress.stage == STAGE_TROUBLESHOOTING and progress.playbook is not None
         self.found.append(
             Message(
                 text=masked,
@@ -319,8 +316,8 @@ class _Reader:
                 intent=pending.intent,
                 confidence=confidence,
                 guess=guess,
-                playbook=pending.playbook if in_step else None,
-                step=pending.step if in_step else None,
+                playbook=progress.playbook.id if in_step and progress.playbook else None,
+                step=progress.step_id if in_step else None,
                 reasons=tuple(r for r in REASONS if r in pending.reasons),
                 asked=tuple(pending.asked),
                 correction=pending.correction,
@@ -330,9 +327,12 @@ class _Reader:
         )
 
 
-def read_messages(rows: Iterable[Sequence[Any]]) -> list[Message]:
+def read_messages(
+    rows: Iterable[Sequence[Any]], playbooks: Mapping[str, Playbook]
+) -> list[Message]:
     """The misunderstood messages in ``(sender_id, type_name, timestamp, intent_name,
-    action_name, data)`` rows ordered by conversation and then by event id."""
+    action_name, data)`` rows ordered by conversation and then by event id; the open step is
+    read against the ``playbooks`` that exist (by id)."""
     found: list[Message] = []
     reader: _Reader | None = None
     sender = None
@@ -342,7 +342,7 @@ def read_messages(rows: Iterable[Sequence[Any]]) -> list[Message]:
             if reader is not None:
                 reader.finish()
             conversations += 1
-            reader, sender = _Reader(conversations, found), sender_id
+            reader, sender = _Reader(conversations, found, playbooks), sender_id
         if type_name == "user":
             reader.user(intent, timestamp, data)
         elif type_name == "action":
@@ -526,8 +526,8 @@ class Inbox:
         return next((g for g in self.groups if g.key == key), None)
 
 
-def build(rows: Iterable[Sequence[Any]]) -> Inbox:
-    messages = read_messages(rows)
+def build(rows: Iterable[Sequence[Any]], playbooks: Mapping[str, Playbook]) -> Inbox:
+    messages = read_messages(rows, playbooks)
     return Inbox(
         groups=group_messages(messages),
         messages=len(messages),
@@ -539,27 +539,30 @@ _cache: dict[str, tuple[tuple[Any, ...], Inbox]] = {}
 _cache_lock = threading.Lock()
 
 
-def inbox(store: Store) -> Inbox:
-    """The inbox of the SQL tracker store at ``store`` (empty without a store or events).
+def _outline(playbooks: Mapping[str, Playbook]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The playbooks and their steps: an edit that adds or removes one changes the open
+    steps the inbox shows."""
+    return tuple(sorted((key, tuple(sorted(p.steps))) for key, p in playbooks.items()))
+
+
+def inbox(store: Store, playbooks: Mapping[str, Playbook]) -> Inbox:
+    """The inbox of the SQL tracker store at ``store`` (empty without a store or events),
+    with the open steps read against the ``playbooks`` that exist (by id).
 
     The result is kept until the store has new events (its event count or newest id
-    changes), so paging through it does not read the store again.
+    changes) or a playbook gains or loses a step, so paging through it does not read the
+    store again. :class:`web.trackerstore.StoreUnreadable` when the store cannot be read.
     """
     with reading(store) as engine:
         if engine is None:
             return Inbox(groups=[], messages=0, conversations=0)
-        with engine.connect() as connection:
-            stamp = tuple(
-                connection.execute(
-                    select(func.count(), func.max(EVENTS.c.id)).select_from(EVENTS)
-                ).one()
-            )
         key = str(store.url if isinstance(store, Engine) else store)
+        now = (stamp(engine), _outline(playbooks))
         with _cache_lock:
             cached = _cache.get(key)
-        if cached is not None and cached[0] == stamp:
+        if cached is not None and cached[0] == now:
             return cached[1]
-        result = build(event_rows(engine, READ))
+        result = build(event_rows(engine, READ), playbooks)
         with _cache_lock:
-            _cache[key] = (stamp, result)
+            _cache[key] = (now, result)
         return result

@@ -21,12 +21,14 @@ from sqlalchemy import (
     and_,
     case,
     create_engine,
+    func,
     or_,
     select,
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from playbook.domain import DEFAULT_SESSION_MINUTES, DOMAIN_PATH, DomainUnreadable, domain_texts
 from playbook.sourcefile import PROJECT_ROOT
@@ -54,6 +56,11 @@ EVENTS = Table(
     Column("action_name", String(255)),
     Column("data", Text),
 )
+
+
+class StoreUnreadable(Exception):
+    """The tracker store could not be read (down, refused the connection, damaged); the
+    message names the kind of failure only, never the URL or what was stored."""
 
 
 # --- the events ----------------------------------------------------------------------------
@@ -102,19 +109,40 @@ def event_rows(engine: Engine, wanted: Mapping[EventType, Wanted]) -> Iterator[S
         yield from connection.execution_options(stream_results=True).execute(query)
 
 
+def stamp(engine: Engine) -> tuple[int, int | None]:
+    """The number of events and the newest event id: it changes whenever Rasa writes, so a
+    reading may be kept until it does."""
+    with engine.connect() as connection:
+        count, newest = connection.execute(
+            select(func.count(), func.max(EVENTS.c.id)).select_from(EVENTS)
+        ).one()
+    return int(count), newest
+
+
 @contextmanager
 def reading(store: Store) -> Iterator[Engine | None]:
     """A read-only engine on the tracker store ``store``, or None when there is no store or
-    it has no events table yet; an engine made here is disposed of afterwards."""
+    it has no events table yet; an engine made here is disposed of afterwards. A database
+    error inside the block (connecting, reading the rows) is :class:`StoreUnreadable`."""
     if store is None:
         yield None
         return
-    engine = store if isinstance(store, Engine) else readonly_engine(store)
+    try:
+        engine = store if isinstance(store, Engine) else readonly_engine(store)
+    except SQLAlchemyError as exc:
+        raise StoreUnreadable(type(exc).__name__) from exc
     if engine is None:
         yield None
         return
     try:
-        yield engine if sa_inspect(engine).has_table("events") else None
+        try:
+            has_events = sa_inspect(engine).has_table("events")
+        except SQLAlchemyError as exc:
+            raise StoreUnreadable(type(exc).__name__) from exc
+        try:
+            yield engine if has_events else None
+        except SQLAlchemyError as exc:
+            raise StoreUnreadable(type(exc).__name__) from exc
     finally:
         if engine is not store:
             engine.dispose()

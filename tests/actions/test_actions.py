@@ -371,20 +371,6 @@ async def test_a_slow_action_gives_up_with_an_apology(
     assert responses(dispatcher) == ["utter_action_failed"] and events == []
 
 
-def test_cached_action_response_check_accepts_and_refuses_like_rasa():
-    from jsonschema import ValidationError
-    from rasa.core.actions.action import RemoteAction
-
-    from channels import speedups
-
-    speedups.install()
-    action = RemoteAction("action_start_playbook", None)
-    assert action._validate_action_result({"events": [], "responses": [{"text": "好"}]})
-    with pytest.raises(ValidationError) as info:
-        action._validate_action_result({"events": "not a list"})
-    assert "Failed to validate Action server response" in info.value.message
-
-
 async def test_urgency_counts_only_when_the_user_wrote_it(database_url, domain):
     injected = make_tracker(
         '/request_human{"urgency": "紧急"}',

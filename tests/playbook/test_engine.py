@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from playbook import engine
 from playbook.engine import HUMAN, NO, YES
 from playbook.registry import PlaybookRegistry
+from tests.factories import ROOT
 from tickets.policy import load_policy
+from understanding.answers import BUTTON_VERDICTS
 
 REGISTRY = PlaybookRegistry(priorities=list(load_policy().levels))
 EXPECTED_PATHS = {
@@ -108,7 +111,19 @@ def test_an_answer_leads_where_the_step_says():
         == [step.on_yes, step.on_no, step.on_human]
         == ["resolved", "restart_device", "escalate"]
     )
-    assert set(engine.ANSWER_LABELS) == {YES, NO, HUMAN}
+
+
+def test_the_check_buttons_give_the_answers_the_diagrams_name():
+    """The buttons under every check question (domain.yml) read as the answers the flow
+    diagrams and the coverage report label them with."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    buttons = domain["responses"]["utter_check_step"][0]["buttons"]
+    given = {
+        engine.answer_for(BUTTON_VERDICTS[b["payload"].lstrip("/")]): b["title"] for b in buttons
+    }
+    assert given == engine.ANSWER_TITLES
+    assert set(given) == {YES, NO, HUMAN}
+    assert engine.answer_for("unsure") is None and engine.answer_for(None) is None
 
 
 def test_branches_are_walked_the_same_way_everywhere():

@@ -6,9 +6,11 @@ Server-rendered Jinja2 pages with auto-escaping (``pages``); a signed HttpOnly,
 SameSite=Strict session cookie and a CSRF token on every form (``sessions``); who may see what
 as decorators for pages and the JSON API alike (``auth``); every ticket change through the one
 dispatcher (``operations``) into ``tickets.workflow``, every training label through
-``tickets.labels``, and so into an audit trail with its author. Editors see only the flow
-diagrams and the inbox (masked messages, no conversation ids): no tickets, transcripts,
-contact details, dashboard or export. Routes read through ``tickets.queries``: no SQL here.
+``tickets.labels``, and so into an audit trail with its author; showing a contact's details
+is not a change but is audited the same way (``tickets.workflow.reveal_contact``). Editors
+see only the flow diagrams and the inbox (masked messages, no conversation ids): no tickets,
+transcripts, contact details, dashboard or export. Routes read through ``tickets.queries``:
+no SQL here.
 """
 
 from __future__ import annotations

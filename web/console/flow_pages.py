@@ -12,7 +12,6 @@ from typing import Any
 from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy.exc import SQLAlchemyError
 
 from actions.registry import default_registry
 from playbook.model import Playbook, Step
@@ -77,7 +76,7 @@ def overview() -> Overview:
     idle = trackerstore.idle_seconds()
     try:
         stats = flow_stats(playbooks, trackerstore.tracker_store_url(), idle_seconds=idle)
-    except SQLAlchemyError as exc:
+    except trackerstore.StoreUnreadable as exc:
         logger.warning(
             "flow statistics unavailable: tracker store not readable (%s)", type(exc).__name__
         )

@@ -10,8 +10,8 @@ from typing import Any
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy.exc import SQLAlchemyError
 
+from actions.registry import default_registry
 from editing import labels as label_files
 from editing.project import Project
 from playbook.model import MAX_ANSWER_PHRASE_CHARS
@@ -50,9 +50,10 @@ def inbox_view(page: int, result_id: int | None) -> dict[str, Any]:
     project = Project(label_files.project_dir())
     note = None
     try:
-        box = inbox.inbox(trackerstore.tracker_store_url())
-    except SQLAlchemyError as exc:
-        logger.warning("inbox unavailable: tracker store not readable (%s)", type(exc).__name__)
+        playbooks = {p.id: p for p in default_registry().all()}
+        box = inbox.inbox(trackerstore.tracker_store_url(), playbooks)
+    except trackerstore.StoreUnreadable as exc:
+        logger.warning("inbox unavailable: tracker store not readable (%s)", exc)
         box, note = (
             inbox.Inbox(groups=[], messages=0, conversations=0),
             "暂时无法读取对话记录库，请稍后刷新。",
@@ -67,7 +68,8 @@ def inbox_view(page: int, result_id: int | None) -> dict[str, Any]:
         "page": min(page, box.pages()),
         "pages": box.pages(),
         "labelled": {
-            g.key: next((written[f] for f in g.forms if f in written), None) for g in groups
+            group.key: next((written[form] for form in group.forms if form in written), None)
+            for group in groups
         },
         "intents": label_files.label_intents(project),
         "steps": label_files.label_steps(project),
@@ -76,6 +78,7 @@ def inbox_view(page: int, result_id: int | None) -> dict[str, Any]:
         "result": label_audit.get_label(result_id) if result_id else None,
         "max_example": label_files.MAX_EXAMPLE_CHARS,
         "max_answer": MAX_ANSWER_PHRASE_CHARS,
+        "verdict_titles": label_files.VERDICT_TITLES,
     }
 
 
