@@ -1,1 +1,2 @@
-"""Rasa input channels (from credentials.yml); imports tickets/, playbook/, understanding/."""
+"""Rasa server extensions: input channels (credentials.yml), the conversation lock and tracker
+stores (endpoints.yml); imports tickets/, playbook/, understanding/."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,21 +32,43 @@ def domain_text(response: str) -> str:
     return text
 
 
+class Turn(enum.Enum):
+    """How a turn went, for the channel's answer (REST: 200, or 503 when it failed)."""
+
+    ANSWERED = "answered"
+    TOO_LONG = "too_long"  # answered with utter_message_too_long, not parsed
+    SILENT = "silent"  # processed, but nothing was said: the apology was sent
+    FAILED = "failed"  # processing raised (lock store, tracker store down): the apology was sent
+
+
 async def guarded_turn(
     message: UserMessage,
     on_new_message: Callable[[UserMessage], Awaitable[Any]],
     replied: Callable[[], bool],
-) -> None:
+) -> Turn:
     """Process one message; an overlong one gets ``utter_message_too_long`` unparsed, and a
-    turn that produced no reply (``replied()`` is false) gets ``utter_action_failed``."""
+    turn that failed or produced no reply (``replied()`` is false) gets
+    ``utter_action_failed``. Nothing the user wrote is logged."""
     output = message.output_channel
     if len(message.text or "") > MAX_MESSAGE_CHARS:
         await output.send_text_message(message.sender_id, domain_text("utter_message_too_long"))
-        return
+        return Turn.TOO_LONG
     try:
         await on_new_message(message)
-    except Exception:
-        logger.exception("processing a message failed")
+    except Exception as exc:
+        logger.error(
+            "processing a message failed (%s: %s)", type(exc).__name__, _reason(exc), exc_info=True
+        )
+        await output.send_text_message(message.sender_id, domain_text("utter_action_failed"))
+        return Turn.FAILED
     if not replied():
         logger.warning("no reply was produced for a message; sending the apology")
         await output.send_text_message(message.sender_id, domain_text("utter_action_failed"))
+        return Turn.SILENT
+    return Turn.ANSWERED
+
+
+def _reason(exc: BaseException) -> str:
+    """The failure's own words, at most one line (never the message being processed)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text[:200]

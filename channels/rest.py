@@ -14,20 +14,23 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import rasa.utils.endpoints
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
-from sanic import Blueprint
+from sanic import Blueprint, response
 from sanic.exceptions import InvalidUsage as BadRequest  # sanic 21.12: 400 Bad Request
 from sanic.request import Request
+from sanic.response import HTTPResponse
 
-from channels import speedups
-from channels.guard import guarded_turn
+from channels import speedups, trackerstore
+from channels.guard import Turn, guarded_turn
 from tickets.privacy import install_log_redaction
 
 SENDER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 install_log_redaction()  # the Rasa server process logs user text on errors
 speedups.install()  # cached action-response schema check (see speedups.py)
+trackerstore.install()  # a conversation store failure fails the turn (never a fresh tracker)
 
 
 class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type information
@@ -42,6 +45,10 @@ class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type informat
         return "rest"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
+        """Rasa's routes (``GET /``, ``POST /webhook``, ``?stream=true``), written here so
+        that a turn that failed (the lock store or the tracker store unreachable) answers 503
+        with the apology instead of Rasa's 200 ``[]``."""
+
         async def answered(message: UserMessage) -> None:
             output = message.output_channel
             await guarded_turn(
@@ -50,7 +57,31 @@ class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type informat
                 lambda: not isinstance(output, CollectingOutputChannel) or bool(output.messages),
             )
 
-        blueprint: Blueprint = super().blueprint(answered)
+        blueprint = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+
+        @blueprint.get("/")
+        async def health(request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @blueprint.post("/webhook")
+        async def receive(request: Request) -> Any:  # HTTPResponse, or a ResponseStream
+            # for ?stream=true (sanic 21.12 types a handler's result as HTTPResponse only)
+            sender_id = await self._extract_sender(request)
+            text = self._extract_message(request)
+            input_channel = self._extract_input_channel(request)
+            metadata = self.get_metadata(request)
+            if rasa.utils.endpoints.bool_arg(request, "stream", default=False):
+                return response.stream(
+                    self.stream_response(answered, text, sender_id, input_channel, metadata),
+                    content_type="text/event-stream",
+                )
+            collector = CollectingOutputChannel()
+            message = UserMessage(
+                text, collector, sender_id, input_channel=input_channel, metadata=metadata
+            )
+            turn = await guarded_turn(message, on_new_message, lambda: bool(collector.messages))
+            return response.json(collector.messages, status=503 if turn is Turn.FAILED else 200)
+
         return blueprint
 
     @staticmethod

@@ -9,6 +9,7 @@ server is down) gets the domain's apology instead of silence.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,16 +17,21 @@ from typing import Any
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
+from socketio import AsyncRedisManager, AsyncServer
 
-from channels import speedups
+from channels import speedups, trackerstore
 from channels.guard import guarded_turn
 from tickets.privacy import install_log_redaction
 
 logger = logging.getLogger(__name__)
 SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+#: Set (``redis://host:port/db``) when several Rasa servers serve the widget.
+REDIS_URL_ENV = "SOCKETIO_REDIS_URL"
+REDIS_CHANNEL = "dy-socketio"
 
 install_log_redaction()
 speedups.install()
+trackerstore.install()  # a conversation store failure fails the turn (never a fresh tracker)
 
 
 class _CountingOutput(SocketIOOutput):  # type: ignore[misc]  # rasa has no type information
@@ -62,4 +68,19 @@ class DySocketIOInput(SocketIOInput):  # type: ignore[misc]  # rasa has no type 
             await guarded_turn(message, on_new_message, lambda: output.sent > 0)
 
         blueprint: Blueprint = super().blueprint(checked)
+        url = os.environ.get(REDIS_URL_ENV, "").strip()
+        if url:
+            share_between_replicas(self.sio, url)
         return blueprint
+
+
+def share_between_replicas(sio: AsyncServer, url: str) -> None:
+    """Route every emit through Redis (python-socketio's ``AsyncRedisManager``), so a message
+    for a user whose socket is on another replica (a staff reply, the follow-up question,
+    pushed through the HTTP API of this one) reaches them; without it it is dropped while
+    the API answers 200. The manager starts listening when the server starts."""
+    manager = AsyncRedisManager(url, channel=REDIS_CHANNEL)
+    manager.set_server(sio)
+    sio.manager = manager
+    sio.manager_initialized = False
+    logger.info("socket.io messages shared between replicas through Redis")

@@ -4,9 +4,11 @@ integration and browser tests, the benchmark)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +43,118 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, limit: float) 
     raise RuntimeError(f"{url} not up after {limit}s:\n{log.read_text()[-3000:]}")
 
 
+class RedisServer:
+    """A private Redis on a spare loopback port (no persistence), for tests that stop it or
+    need it to themselves; ``stop()`` and ``start()`` again keep the same port."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = self.workdir / f"redis-{self.port}.log"
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--logfile",
+                str(log),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on {self.port} not up: {log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster on a spare loopback port (trust authentication, no fsync),
+    for tests that stop or restart the database; ``stop()`` and ``start()`` keep its data."""
+
+    def __init__(self, port: int | None = None) -> None:
+        # a folder of its own in /tmp: as root, the server runs as postgres, which cannot
+        # enter pytest's private (0700) temporary folders
+        self.workdir = Path(tempfile.mkdtemp(prefix="dy-postgres-"))
+        self.data = self.workdir / "pgdata"
+        self.port = port or free_port()
+        self.log = self.workdir / f"postgres-{self.port}.log"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *command: str) -> None:
+        # PostgreSQL refuses to run as root: as root, its own user runs it
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [*prefix, *command], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+
+    def start(self) -> PostgresServer:
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres", "postgres")
+        if not (self.data / "PG_VERSION").exists():
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} "
+            "-c fsync=off -c full_page_writes=off"  # a crash of the server, not of the machine
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
+        return self
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (``immediate``: as abruptly as a crash, no shutdown checkpoint)."""
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server and delete its cluster."""
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def create_database(self, name: str) -> str:
+        self._run(
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-qc",
+            f'CREATE DATABASE "{name}"',
+        )
+        return self.url(name)
+
+
 class Servers:
     """The running assistant: say() talks over the REST channel, restart() restarts both."""
 
@@ -49,12 +163,15 @@ class Servers:
         workdir: Path,
         model: Path = MODEL,
         tracker_store: str = "sql",
+        stores: str | None = None,
         web: bool = False,
         env: Mapping[str, str] | None = None,
         project: Path = ROOT,
     ) -> None:
         """Prepare (not start) the servers; logs, databases and endpoints go to ``workdir``.
 
+        ``stores`` (YAML) replaces the tracker store of ``endpoints.yml`` with its own
+        ``tracker_store`` and ``lock_store`` sections (the scale-out's, on private servers).
         ``env`` adds or overrides environment variables of every server process (for example
         ``DY_PLAYBOOK_DIR``). ``project`` is the folder Rasa runs in and takes
         ``credentials.yml`` from (a copy of the project whose model was trained there, so the
@@ -72,7 +189,9 @@ class Servers:
         self.url = f"http://127.0.0.1:{self.rasa_port}"
         self.endpoints = workdir / "endpoints.yml"
         endpoints = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
-        if tracker_store == "sql":
+        if stores is not None:
+            endpoints += stores
+        elif tracker_store == "sql":
             endpoints += (
                 f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n'
                 f'  db: "{workdir / "trackers.db"}"\n'

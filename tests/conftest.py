@@ -12,9 +12,7 @@ import pytest
 import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
-from tests.factories import ROOT, fresh_sqlite
-
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "connect_timeout": 3}
+from tests.factories import POSTGRES, ROOT, fresh_sqlite
 
 
 @pytest.fixture(scope="session")

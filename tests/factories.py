@@ -27,6 +27,10 @@ from scripts.servers import free_port, wait_until_up
 from tickets import store
 from tickets.policy import load_policy
 
+#: The shared PostgreSQL on this machine (trust authentication), as psycopg2 arguments.
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "connect_timeout": 3}
+
+
 # --- the project ----------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from tickets import config
 
@@ -26,17 +26,37 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+#: The PostgreSQL advisory lock held while migrating (any number; the same in every process).
+MIGRATION_LOCK = 0x4459_7469  # "Dyti"
+
+
 def upgrade(url: str | None = None) -> None:
-    """Upgrade the database at ``url`` (default ``DATABASE_URL``) to the newest revision."""
+    """Upgrade the database at ``url`` (default ``DATABASE_URL``) to the newest revision.
+
+    On PostgreSQL the upgrade holds an advisory lock, so servers starting at the same moment
+    migrate one after the other (the second finds the schema current) instead of racing."""
     url = url or config.database_url()
     if url.startswith("sqlite:///"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-    cfg = alembic_config(url)
     engine = create_engine(url, future=True)
     try:
-        tables = set(inspect(engine).get_table_names())
+        with engine.connect() as connection:
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                _upgrade(url, set(inspect(connection).get_table_names()))
+            finally:
+                if postgres:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK}
+                    )
     finally:
         engine.dispose()
+
+
+def _upgrade(url: str, tables: set[str]) -> None:
+    cfg = alembic_config(url)
     if "tickets" in tables and "alembic_version" not in tables:
         # a database made by the first version (before migrations): adopt it as revision 0001
         command.stamp(cfg, "0001")
