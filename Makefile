@@ -1,10 +1,11 @@
 # Dy 客服助手 — the verbs people use. See README.md.
-.PHONY: help hooks setup migrate staff-user train run shell test lint types test-unit validate test-stories test-nlu test-integration test-browser bench eval clean
+.PHONY: help hooks setup migrate staff-user train run shell test lint types test-unit validate test-stories test-nlu test-integration test-browser bench eval scale-up scale-down scale-status scale-drain clean
 
 help:
 	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
 	@echo "make test    set up, train if needed, run every test (what CI runs)"
 	@echo "make setup | migrate | train | shell | lint | types | validate | hooks | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | eval | clean"
+	@echo "make scale-up | scale-status | scale-drain N=1 | scale-down   the scale-out on this machine"
 
 setup:
 	@bash scripts/setup.sh
@@ -63,6 +64,21 @@ bench: train
 # understanding measured: intents, step answers, baselines, latency (prints, writes results/eval.md)
 eval: train
 	@bash scripts/test.sh eval
+
+# the scale-out on this machine (deploy/topology.yml): nginx on :8080, two of each server,
+# PostgreSQL and Redis, under supervisor; see README "Scale-out"
+scale-up: train
+	@"$(CURDIR)/.venv/bin/python" scripts/scale.py up
+
+scale-down:
+	@"$(CURDIR)/.venv/bin/python" scripts/scale.py down
+
+scale-status:
+	@"$(CURDIR)/.venv/bin/python" scripts/scale.py status
+
+scale-drain:
+	@test -n "$(N)" || { echo "usage: make scale-drain N=1"; exit 2; }
+	@"$(CURDIR)/.venv/bin/python" scripts/scale.py drain $(N)
 
 clean:
 	rm -rf results .pytest_cache build tests/artifacts

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import rasa.core.actions.action
 import redis.asyncio as aioredis
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LockError, LockStore
@@ -48,6 +49,9 @@ WAIT_SECONDS = float(os.environ.get("DY_LOCK_WAIT", "") or 110)
 #: Between two looks at the lock while waiting (seconds): first quick, then up to the cap.
 POLL_FIRST, POLL_CAP = 0.005, 0.05
 DEFAULT_PREFIX = "dy:lock:"
+#: Rasa waits 300 s for an action server by default (longer than its own 60 s lock); a call
+#: is bounded here well below the lock lifetime (the actions give up after 20 s themselves).
+ACTION_CALL_TIMEOUT_SECONDS = 30
 
 #: KEYS[1] the conversation's hash (fields ``next`` and ``serving``); ARGV[1] the liveness
 #: key prefix, ARGV[2] the lifetime in ms, ARGV[3] this holder's token. Takes the next ticket
@@ -96,6 +100,12 @@ if serving == ticket then
 end
 return 1
 """
+
+
+def bound_action_calls() -> None:
+    """Make Rasa give up on an action server call after :data:`ACTION_CALL_TIMEOUT_SECONDS`
+    (idempotent; done when a channel module is loaded)."""
+    rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT = ACTION_CALL_TIMEOUT_SECONDS
 
 
 class LockUnavailable(LockError):  # type: ignore[misc]  # rasa has no type information

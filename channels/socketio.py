@@ -19,7 +19,7 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 from socketio import AsyncRedisManager, AsyncServer
 
-from channels import speedups, trackerstore
+from channels import lockstore, speedups, trackerstore
 from channels.guard import guarded_turn
 from tickets.privacy import install_log_redaction
 
@@ -32,6 +32,7 @@ REDIS_CHANNEL = "dy-socketio"
 install_log_redaction()
 speedups.install()
 trackerstore.install()  # a conversation store failure fails the turn (never a fresh tracker)
+lockstore.bound_action_calls()  # an action call ends well within the conversation lock
 
 
 class _CountingOutput(SocketIOOutput):  # type: ignore[misc]  # rasa has no type information

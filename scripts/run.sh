@@ -46,7 +46,7 @@ wait_for() {  # url name pid seconds
 }
 
 log "starting the action server on 127.0.0.1:$ACTION_PORT (only Rasa talks to it)"
-SANIC_HOST=127.0.0.1 "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT" &
+SANIC_HOST=127.0.0.1 "$PY" -m actions.server --port "$ACTION_PORT" &
 pids+=($!)
 log "starting Rasa on $DY_HOST:$RASA_PORT (REST channel and HTTP API)"
 "$RASA" run --model "$MODEL" --enable-api "${auth[@]}" --interface "$DY_HOST" --port "$RASA_PORT" \

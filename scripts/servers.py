@@ -4,6 +4,7 @@ integration and browser tests, the benchmark)."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -188,7 +189,11 @@ class Servers:
         self.database_url = f"sqlite:///{workdir / 'tickets.db'}"
         self.url = f"http://127.0.0.1:{self.rasa_port}"
         self.endpoints = workdir / "endpoints.yml"
-        endpoints = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
+        self.action_secret = secrets.token_hex(16)  # the action server refuses calls without it
+        endpoints = (
+            f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
+            f'  headers:\n    X-Dy-Action-Secret: "{self.action_secret}"\n'
+        )
         if stores is not None:
             endpoints += stores
         elif tracker_store == "sql":
@@ -206,8 +211,9 @@ class Servers:
             RASA_CACHE_DIRECTORY=str(ROOT / ".rasa" / "cache"),
             PYTHONPATH=str(ROOT),
             RASA_PORT=str(self.rasa_port),
-            DY_ENDPOINTS=str(self.endpoints),
-        )  # the web server reads its tracker store
+            DY_ENDPOINTS=str(self.endpoints),  # the web server reads its tracker store
+            DY_ACTION_SECRET=self.action_secret,
+        )
         self.env.update(env or {})
         self.processes: list[subprocess.Popen] = []
         self.action_log = workdir / "action-server.log"
@@ -250,9 +256,7 @@ class Servers:
             [
                 sys.executable,
                 "-m",
-                "rasa_sdk",
-                "--actions",
-                "actions",
+                "actions.server",
                 "--port",
                 str(self.action_port),
             ],

@@ -7,7 +7,7 @@ mkdir -p var
 "$PY" -m tickets.migrate >/dev/null
 pid=""
 if ! curl -fsS -o /dev/null "http://127.0.0.1:$ACTION_PORT/health" 2>/dev/null; then
-  SANIC_HOST=127.0.0.1 "$PY" -m rasa_sdk --actions actions --port "$ACTION_PORT" >var/action-server.log 2>&1 &
+  SANIC_HOST=127.0.0.1 "$PY" -m actions.server --port "$ACTION_PORT" >var/action-server.log 2>&1 &
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   for _ in $(seq 60); do curl -fsS -o /dev/null "http://127.0.0.1:$ACTION_PORT/health" 2>/dev/null && break; sleep 1; done

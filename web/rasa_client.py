@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from typing import Any
 
 import aiohttp
+import jwt
 
 logger = logging.getLogger(__name__)
 #: A tracker read waits this long, an event sent into a conversation this long (it runs actions).
@@ -24,9 +26,30 @@ def rasa_url() -> str:
     return os.environ.get("RASA_URL") or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}"
 
 
+#: A token for Rasa's HTTP API lives this long (each call makes a new one).
+JWT_LIFETIME_SECONDS = 300
+
+
 def _auth() -> dict[str, str]:
+    """Query parameters: Rasa's ``--auth-token``, when that is how Rasa is protected (it
+    travels in the URL; the scale-out uses a JWT in a header instead, see :func:`_headers`)."""
     token = os.environ.get("RASA_AUTH_TOKEN")
     return {"token": token} if token else {}
+
+
+def _headers() -> dict[str, str]:
+    """``Authorization: Bearer`` with a short-lived HS256 JWT of the admin role when
+    ``RASA_JWT_SECRET`` is set (Rasa started with ``--jwt-secret``, see channels/server.py)."""
+    secret = os.environ.get("RASA_JWT_SECRET")
+    if not secret:
+        return {}
+    now = int(time.time())
+    claims = {
+        "user": {"username": "dy-web", "role": "admin"},
+        "iat": now,
+        "exp": now + JWT_LIFETIME_SECONDS,
+    }
+    return {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"}
 
 
 async def conversation_events(sender_id: str) -> list[dict[str, Any]]:
@@ -34,7 +57,7 @@ async def conversation_events(sender_id: str) -> list[dict[str, Any]]:
     url = f"{rasa_url()}/conversations/{sender_id}/tracker"
     try:
         async with aiohttp.ClientSession(timeout=READ_TIMEOUT) as session:
-            async with session.get(url, params=_auth()) as reply:
+            async with session.get(url, params=_auth(), headers=_headers()) as reply:
                 if reply.status != 200:
                     raise RasaUnavailable(f"Rasa answered {reply.status}")
                 tracker: dict[str, Any] = await reply.json()
@@ -51,7 +74,7 @@ async def trigger_intent(sender_id: str, intent: str, entities: dict[str, str]) 
     body = {"name": intent, "entities": entities}
     try:
         async with aiohttp.ClientSession(timeout=TRIGGER_TIMEOUT) as session:
-            async with session.post(url, params=params, json=body) as reply:
+            async with session.post(url, params=params, json=body, headers=_headers()) as reply:
                 if reply.status != 200:
                     logger.warning("%s: Rasa answered %s", intent, reply.status)
                 return reply.status == 200

@@ -13,10 +13,12 @@ ACTION_NAME_IN_CODE = re.compile(r"return\s+[\"'](action_[a-z0-9_]+)[\"']")
 
 
 def code_files(project: Project) -> list[Path]:
-    """The Python files of actions/, channels/, playbook/, web/ and the widget's pages."""
+    """The Python files of actions/, channels/, playbook/, web/, the widget's pages and the
+    scale-out's command (its load balancer answers with a response)."""
     files: list[Path] = []
     for package in ("actions", "channels", "playbook", "web"):
         files.extend(sorted(project.code_dir(package).glob("*.py")))
+    files.append(project.code_dir("scripts") / "scale.py")
     static = project.code_dir("web") / "static"
     files.extend(sorted(p for p in static.glob("*.*") if p.suffix in (".html", ".js")))
     return files

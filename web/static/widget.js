@@ -6,7 +6,9 @@
 
   var config = window.DY_CONFIG || {};
   var words = config.strings || {};
-  var rasaUrl = config.rasaUrl || (location.protocol + "//" + location.hostname + ":" + (config.rasaPort || 5005));
+  // "/": socket.io on this page's own origin (behind the scale-out's load balancer)
+  var rasaUrl = config.rasaUrl === "/" ? location.origin
+    : config.rasaUrl || (location.protocol + "//" + location.hostname + ":" + (config.rasaPort || 5005));
   var STORAGE_KEY = "dy-support-session";
   var TICKET_RE = /DY-\d{8}-\d{4,}/;
   var URL_RE = /(https?:\/\/[^\s<>"'，。；！？）】]+)/g;

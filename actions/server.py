@@ -1,0 +1,98 @@
+"""The action server: rasa_sdk's app with a shared secret, a readiness check, and errors that
+never echo what Rasa sent.
+
+``python -m actions.server [--port 5055]`` (``make run``, ``make scale-up``). rasa_sdk's own
+server has no authentication and its 500 handler answers with the whole request body, i.e. the
+user's tracker. Here:
+
+- when ``DY_ACTION_SECRET`` is set, every request but ``/health`` needs it in the
+  ``X-Dy-Action-Secret`` header (Rasa sends it from ``action_endpoint.headers`` in
+  ``endpoints.yml``); a wrong or missing one is 401, compared in constant time;
+- an unexpected error is logged (masked, see :mod:`tickets.privacy`) and answered with
+  ``{"error": "internal error"}`` only;
+- ``GET /ready`` answers 200 when the ticket database answers ``SELECT 1`` within a second,
+  503 otherwise (``/health`` stays the liveness check);
+- it listens on ``SANIC_HOST`` (default 127.0.0.1, never all interfaces by accident).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import logging
+import os
+
+from rasa_sdk import utils
+from rasa_sdk.endpoint import create_app
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sqlalchemy import text
+
+from tickets import db
+
+logger = logging.getLogger(__name__)
+SECRET_HEADER = "X-Dy-Action-Secret"
+SECRET_ENV = "DY_ACTION_SECRET"
+READY_TIMEOUT_SECONDS = 1.0
+OPEN_PATHS = {"/health"}
+
+
+def _database_answers() -> bool:
+    with db.session_scope() as session:
+        return bool(session.execute(text("SELECT 1")).scalar() == 1)
+
+
+async def ready() -> tuple[bool, dict[str, str]]:
+    """Whether this action server can do its work: the ticket database answers in time."""
+    try:
+        ok = await asyncio.wait_for(asyncio.to_thread(_database_answers), READY_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; its kind is shown
+        return False, {"database": type(exc).__name__}
+    return ok, {"database": "ok" if ok else "unexpected answer"}
+
+
+def build_app(secret: str | None = None) -> Sanic:
+    """rasa_sdk's app for the ``actions`` package, guarded as the module says."""
+    app: Sanic = create_app("actions", cors_origins=None)
+    expected = (secret or "").encode("utf-8")
+
+    async def require_secret(request: Request) -> HTTPResponse | None:
+        if not expected or request.path in OPEN_PATHS:
+            return None
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, expected):
+            logger.warning("action server request refused: missing or wrong shared secret")
+            return response.json({"error": "unauthorized"}, status=401)
+        return None
+
+    async def readiness(_: Request) -> HTTPResponse:
+        ok, checks = await ready()
+        return response.json({"ready": ok, **checks}, status=200 if ok else 503)
+
+    async def no_echo(request: Request, exception: Exception) -> HTTPResponse:
+        logger.error("action server error (%s)", type(exception).__name__, exc_info=exception)
+        return response.json({"error": "internal error"}, status=500)
+
+    app.register_middleware(require_secret, "request")
+    app.add_route(readiness, "/ready", methods=["GET"])
+    app.error_handler.add(Exception, no_echo)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Dy action server (rasa_sdk, guarded)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("ACTION_PORT", "5055")))
+    args = parser.parse_args(argv)
+    utils.configure_colored_logging("INFO")
+    utils.update_sanic_log_level()
+    app = build_app(os.environ.get(SECRET_ENV))
+    host = os.environ.get("SANIC_HOST", "127.0.0.1")
+    logger.info("action server on %s:%s", host, args.port)
+    app.run(host, args.port, workers=1, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,552 @@
+"""The scale-out on this machine: ``make scale-up | scale-down | scale-status | scale-drain N``.
+
+Runs deploy/topology.yml: nginx on the entry port as the only public way in, two Rasa servers,
+two action servers and two web servers on loopback, PostgreSQL for conversations and tickets,
+Redis for the conversation lock and socket.io, all under Debian's supervisor (which restarts a
+crashed server) and a readiness watcher that takes a replica out of nginx while it is not
+ready. Everything it writes is under ``var/scale/`` (configuration, secrets, logs).
+
+``up`` is idempotent: it installs what is missing (nginx, supervisor), creates the databases,
+migrates the ticket database (under an advisory lock), renders the configuration, starts
+supervisord or applies a changed configuration, and waits until every server is ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+import jinja2
+import requests
+import yaml
+
+from playbook.domain import domain_texts
+from playbook.sourcefile import PROJECT_ROOT as ROOT
+
+TOPOLOGY = ROOT / "deploy" / "topology.yml"
+TEMPLATES = ROOT / "deploy" / "local"
+STATE = ROOT / "var" / "scale"
+SECRETS = STATE / "secrets.env"
+DRAINED = STATE / "drained.json"
+MODEL = ROOT / "models" / "dy.tar.gz"
+PYTHON = Path(sys.executable)
+PACKAGES = {"nginx": "nginx-light", "supervisord": "supervisor"}
+#: The internal door to the Rasa servers' HTTP API (JWT), for the web servers; never public.
+INTERNAL_API_PORT = 5100
+READY_WAIT_SECONDS = 300
+SECRET_NAMES = ("DY_ACTION_SECRET", "RASA_JWT_SECRET", "CONSOLE_SECRET")
+
+
+def log(message: str) -> None:
+    print(f"\033[1;34m==>\033[0m {message}", flush=True)
+
+
+def die(message: str) -> None:
+    print(f"\033[1;31mError:\033[0m {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """deploy/topology.yml, read once."""
+
+    data: dict[str, Any]
+
+    @classmethod
+    def load(cls) -> Topology:
+        return cls(yaml.safe_load(TOPOLOGY.read_text(encoding="utf-8")))
+
+    @property
+    def entry(self) -> str:
+        return f"http://{self.data['entry']['host']}:{self.data['entry']['port']}"
+
+    def ports(self, kind: str) -> list[int]:
+        return [int(port) for port in self.data["replicas"][kind]]
+
+    @property
+    def replicas(self) -> int:
+        return len(self.ports("rasa"))
+
+    def postgres(self, database: str) -> str:
+        return f"{self.data['postgres']['url']}/{self.data['postgres'][database]}"
+
+    def redis(self, db_key: str) -> str:
+        return f"{self.data['redis']['url']}/{self.data['redis'][db_key]}"
+
+
+# --- setup -----------------------------------------------------------------------------------
+
+
+def ensure_packages() -> None:
+    missing = [package for tool, package in PACKAGES.items() if not _which(tool)]
+    if not missing:
+        return
+    if not shutil.which("apt-get"):
+        die(f"install {', '.join(missing)} (Debian packages) for the scale-out")
+    log(f"installing Debian's {', '.join(missing)}")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", *missing],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    # Debian starts the packaged services; the scale-out runs its own, so those are stopped
+    for service in ("nginx", "supervisor"):
+        subprocess.run([*sudo, "service", service, "stop"], capture_output=True, check=False)
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool) or next(
+        (str(p) for p in (Path("/usr/sbin") / tool, Path("/usr/bin") / tool) if p.exists()), None
+    )
+
+
+def ensure_secrets() -> dict[str, str]:
+    """The scale-out's shared secrets, made once and kept (0600) in var/scale/secrets.env."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    known: dict[str, str] = {}
+    if SECRETS.exists():
+        for line in SECRETS.read_text(encoding="utf-8").splitlines():
+            if "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                known[key.strip()] = value.strip()
+    changed = False
+    for name in SECRET_NAMES:
+        if not known.get(name):
+            known[name] = os.environ.get(name) or secrets.token_hex(32)
+            changed = True
+    if changed:
+        SECRETS.touch(mode=0o600)
+        SECRETS.write_text(
+            "# the scale-out's shared secrets (made by make scale-up)\n"
+            + "".join(f"{k}={v}\n" for k, v in known.items()),
+            encoding="utf-8",
+        )
+    os.chmod(SECRETS, 0o600)
+    return known
+
+
+def ensure_databases(topology: Topology) -> None:
+    import psycopg2
+
+    base = urlsplit(topology.data["postgres"]["url"])
+    try:
+        admin = psycopg2.connect(
+            host=base.hostname,
+            port=base.port or 5432,
+            user=base.username or "postgres",
+            dbname="postgres",
+            connect_timeout=5,
+        )
+    except psycopg2.OperationalError as exc:
+        die(f"PostgreSQL not reachable at {base.hostname}:{base.port}: {exc}")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        for key in ("trackers", "tickets"):
+            name = topology.data["postgres"][key]
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cursor.fetchone() is None:
+                log(f"creating the PostgreSQL database {name}")
+                cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def migrate(topology: Topology) -> None:
+    log("bringing the ticket database to the newest schema (under an advisory lock)")
+    subprocess.run(
+        [str(PYTHON), "-m", "tickets.migrate"],
+        cwd=ROOT,
+        env=dict(os.environ, DATABASE_URL=topology.postgres("tickets")),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # configuration files, not HTML
+    )
+
+
+def _digest(*paths: Path) -> str:
+    """A short fingerprint of files (content; for the model, its size and time)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        if path.suffix == ".gz":
+            stat = path.stat()
+            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        else:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _supervisor_env(values: dict[str, str]) -> str:
+    return ",".join(f'{key}="{value}"' for key, value in values.items())
+
+
+def drained() -> set[int]:
+    try:
+        return {int(n) for n in json.loads(DRAINED.read_text(encoding="utf-8"))}
+    except (OSError, ValueError):
+        return set()
+
+
+def render_upstreams(topology: Topology, ready: dict[str, bool] | None = None) -> bool:
+    """Write nginx's upstreams (a replica not ready or drained is down); True if changed."""
+    out = drained()
+    ready = ready or {}
+
+    def replicas(kind: str) -> list[dict[str, Any]]:
+        return [
+            {"port": port, "up": n not in out and ready.get(f"{kind}-{n}", True)}
+            for n, port in enumerate(topology.ports(kind), start=1)
+        ]
+
+    text = (
+        _templates()
+        .get_template("upstreams.conf.j2")
+        .render(rasa=replicas("rasa"), web=replicas("web"), internal_port=INTERNAL_API_PORT)
+    )
+    path = STATE / "nginx" / "upstreams.conf"
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+def render(topology: Topology, keys: dict[str, str]) -> None:
+    """Every configuration file of the scale-out, under var/scale/."""
+    for folder in ("logs", "nginx", "nginx/body", "nginx/proxy"):
+        (STATE / folder).mkdir(parents=True, exist_ok=True)
+    templates = _templates()
+    pg = urlsplit(topology.data["postgres"]["url"])
+    redis = urlsplit(topology.data["redis"]["url"])
+    pool = topology.data["postgres"]["pool"]
+    for n, action_port in enumerate(topology.ports("actions"), start=1):
+        (STATE / f"endpoints-{n}.yml").write_text(
+            templates.get_template("endpoints.yml.j2").render(
+                n=n,
+                action_port=action_port,
+                pg_host=pg.hostname,
+                pg_port=pg.port or 5432,
+                pg_user=pg.username or "postgres",
+                trackers_db=topology.data["postgres"]["trackers"],
+                pool_size=pool["size"],
+                pool_overflow=pool["overflow"],
+                redis_host=redis.hostname,
+                redis_port=redis.port or 6379,
+                lock_db=topology.data["redis"]["lock_db"],
+                action_secret=keys["DY_ACTION_SECRET"],
+            ),
+            encoding="utf-8",
+        )
+        os.chmod(STATE / f"endpoints-{n}.yml", 0o600)
+    limit = topology.data["rate_limit"]
+    too_many = domain_texts().text("utter_too_many_requests") or "请求太频繁了，请稍后再试。"
+    (STATE / "nginx" / "nginx.conf").write_text(
+        templates.get_template("nginx.conf.j2").render(
+            state=STATE,
+            entry_host=topology.data["entry"]["host"],
+            entry_port=topology.data["entry"]["port"],
+            internal_port=INTERNAL_API_PORT,
+            origins=topology.data["origins"],
+            rate_exempt=limit["exempt"],
+            turns_per_second=limit["turns_per_second"],
+            burst=int(limit["burst"]),
+            too_many_text=too_many.replace("\\", "").replace('"', "”").replace("'", "’"),
+        ),
+        encoding="utf-8",
+    )
+    render_upstreams(topology)
+    common = {
+        "PYTHONPATH": str(ROOT),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SANIC_HOST": "127.0.0.1",
+        "DATABASE_URL": topology.postgres("tickets"),
+    }
+    (STATE / "supervisord.conf").write_text(
+        templates.get_template("supervisord.conf.j2").render(
+            state=STATE,
+            root=ROOT,
+            python=PYTHON,
+            model=MODEL,
+            nginx=_which("nginx"),
+            actions=list(enumerate(topology.ports("actions"), start=1)),
+            rasa=list(enumerate(topology.ports("rasa"), start=1)),
+            web=[
+                (n, port, INTERNAL_API_PORT)
+                for n, port in enumerate(topology.ports("web"), start=1)
+            ],
+            env_actions=_supervisor_env({**common, "DY_ACTION_SECRET": keys["DY_ACTION_SECRET"]}),
+            env_rasa=_supervisor_env(
+                {
+                    **common,
+                    # a changed endpoints file or model restarts the Rasa servers on `up`
+                    "DY_CONFIG_DIGEST": _digest(
+                        *(STATE / f"endpoints-{n}.yml" for n in range(1, topology.replicas + 1)),
+                        ROOT / "credentials.yml",
+                        MODEL,
+                    ),
+                    "DY_ACTION_SECRET": keys["DY_ACTION_SECRET"],
+                    "RASA_JWT_SECRET": keys["RASA_JWT_SECRET"],
+                    "RASA_CACHE_DIRECTORY": str(ROOT / ".rasa" / "cache"),
+                    "SOCKETIO_REDIS_URL": topology.redis("socketio_db"),
+                    "SQL_POOL_SIZE": str(pool["size"]),
+                    "SQL_MAX_OVERFLOW": str(pool["overflow"]),
+                }
+            ),
+            env_web=_supervisor_env(
+                {
+                    **common,
+                    "RASA_JWT_SECRET": keys["RASA_JWT_SECRET"],
+                    "CONSOLE_SECRET": keys["CONSOLE_SECRET"],
+                    "RASA_PUBLIC_URL": "/",
+                    "DY_TRACKER_DB_URL": topology.postgres("trackers"),
+                }
+            ),
+        ),
+        encoding="utf-8",
+    )
+    os.chmod(STATE / "supervisord.conf", 0o600)  # it holds the secrets
+
+
+# --- supervisor ------------------------------------------------------------------------------
+
+
+def supervisorctl(*command: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            _which("supervisorctl") or "supervisorctl",
+            "-c",
+            str(STATE / "supervisord.conf"),
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+
+
+def supervisor_running() -> bool:
+    return (STATE / "supervisor.sock").exists() and supervisorctl("pid").returncode == 0
+
+
+# --- readiness -------------------------------------------------------------------------------
+
+
+def readiness(topology: Topology) -> dict[str, bool]:
+    """Each replica's readiness endpoint (answered within a second each)."""
+    urls = {}
+    for n, port in enumerate(topology.ports("rasa"), start=1):
+        urls[f"rasa-{n}"] = f"http://127.0.0.1:{port}/webhooks/ready/"
+    for n, port in enumerate(topology.ports("actions"), start=1):
+        urls[f"actions-{n}"] = f"http://127.0.0.1:{port}/ready"
+    for n, port in enumerate(topology.ports("web"), start=1):
+        urls[f"web-{n}"] = f"http://127.0.0.1:{port}/ready"
+    keys = ensure_secrets()
+    found = {}
+    for name, url in urls.items():
+        headers = {"X-Dy-Action-Secret": keys["DY_ACTION_SECRET"]} if "actions" in name else {}
+        try:
+            found[name] = requests.get(url, timeout=1.5, headers=headers).status_code == 200
+        except requests.RequestException:
+            found[name] = False
+    return found
+
+
+def reload_nginx() -> None:
+    pid_file = STATE / "nginx" / "nginx.pid"
+    if pid_file.exists():
+        subprocess.run(
+            [
+                _which("nginx") or "nginx",
+                "-p",
+                str(STATE / "nginx"),
+                "-c",
+                str(STATE / "nginx" / "nginx.conf"),
+                "-s",
+                "reload",
+            ],
+            capture_output=True,
+            check=False,
+        )
+
+
+def wait_ready(
+    topology: Topology, names: list[str] | None = None, limit: float = READY_WAIT_SECONDS
+) -> dict[str, bool]:
+    deadline = time.monotonic() + limit
+    while True:
+        found = readiness(topology)
+        wanted = {k: v for k, v in found.items() if names is None or k in names}
+        entry_ok = names is not None or _entry_answers(topology)
+        if all(wanted.values()) and entry_ok:
+            return found
+        if time.monotonic() > deadline:
+            waiting = ", ".join(k for k, v in wanted.items() if not v) or "nginx"
+            die(f"not ready after {limit:.0f} s: {waiting} (logs in {STATE / 'logs'})")
+        time.sleep(2)
+
+
+def _entry_answers(topology: Topology) -> bool:
+    try:
+        return requests.get(f"{topology.entry}/config.js", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def up() -> int:
+    topology = Topology.load()
+    if not MODEL.exists():
+        log("no trained model yet: training (bash scripts/train.sh)")
+        subprocess.run(["bash", str(ROOT / "scripts" / "train.sh")], cwd=ROOT, check=True)
+    ensure_packages()
+    keys = ensure_secrets()
+    ensure_databases(topology)
+    migrate(topology)
+    render(topology, keys)
+    if supervisor_running():
+        log("supervisord is running: applying the configuration (changed programs restart)")
+        supervisorctl("reread")
+        supervisorctl("update")
+        supervisorctl("start", "all")
+        reload_nginx()
+    else:
+        log(f"starting supervisord with {3 * topology.replicas + 2} programs")
+        subprocess.run(
+            [_which("supervisord") or "supervisord", "-c", str(STATE / "supervisord.conf")],
+            cwd=ROOT,
+            check=True,
+        )
+    log("waiting until every server is ready (Rasa loads its model: about a minute)")
+    wait_ready(topology)
+    status()
+    log(f"the assistant: {topology.entry}/   the console: {topology.entry}/console/")
+    return 0
+
+
+def down() -> int:
+    if not supervisor_running():
+        log("the scale-out is not running")
+        return 0
+    log("stopping every server of the scale-out")
+    supervisorctl("stop", "all")
+    supervisorctl("shutdown")
+    deadline = time.monotonic() + 60
+    while (STATE / "supervisord.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    log("stopped")
+    return 0
+
+
+def status() -> int:
+    topology = Topology.load()
+    if not supervisor_running():
+        print("the scale-out is not running (make scale-up)")
+        return 3
+    programs = supervisorctl("status").stdout.strip().splitlines()
+    ready = readiness(topology)
+    out = drained()
+    print(f"entry {topology.entry}: {'answers' if _entry_answers(topology) else 'NOT answering'}")
+    for line in programs:
+        name = line.split()[0]
+        extra = ""
+        if name in ready:
+            extra = "ready" if ready[name] else "NOT READY"
+            if any(name == f"{kind}-{n}" for kind in ("rasa", "web") for n in out):
+                extra += ", drained"
+        print(f"  {line:<70} {extra}")
+    return 0 if all(ready.values()) else 1
+
+
+def drain(n: int) -> int:
+    """Restart replica ``n`` (its Rasa, action and web server) without dropping a turn: take
+    it out of nginx (turns in flight finish; new ones go to the others), restart it, wait
+    until it is ready, put it back."""
+    topology = Topology.load()
+    if not 1 <= n <= topology.replicas:
+        die(f"there are replicas 1 to {topology.replicas}")
+    if not supervisor_running():
+        die("the scale-out is not running (make scale-up)")
+    names = [f"rasa-{n}", f"actions-{n}", f"web-{n}"]
+    DRAINED.write_text(json.dumps(sorted(drained() | {n})), encoding="utf-8")
+    render_upstreams(topology, readiness(topology))
+    reload_nginx()
+    log(f"replica {n} taken out of nginx; waiting for its turns in flight")
+    time.sleep(3)  # nginx's old workers finish their requests; Sanic then drains on SIGTERM
+    log(f"restarting {', '.join(names)}")
+    supervisorctl("restart", *names)
+    wait_ready(topology, names)
+    DRAINED.write_text(json.dumps(sorted(drained() - {n})), encoding="utf-8")
+    render_upstreams(topology, readiness(topology))
+    reload_nginx()
+    log(f"replica {n} is back in nginx")
+    return 0
+
+
+def watch(interval: float = 2.0) -> int:
+    """Keep nginx's upstreams in step with each replica's readiness (run by supervisord)."""
+    topology = Topology.load()
+    while True:
+        found = readiness(topology)
+        # a Rasa server is only as ready as the action server it calls
+        for n in range(1, topology.replicas + 1):
+            found[f"rasa-{n}"] = found[f"rasa-{n}"] and found.get(f"actions-{n}", False)
+        if not any(found.get(f"rasa-{n}") for n in range(1, topology.replicas + 1)):
+            # none is ready: keep them all in, so a user still gets the apology, not a 502
+            found = {k: True for k in found}
+        if render_upstreams(topology, found):
+            print(f"readiness changed: {json.dumps(found)}", flush=True)
+            reload_nginx()
+        time.sleep(interval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    drain_parser = sub.add_parser("drain")
+    drain_parser.add_argument("replica", type=int)
+    sub.add_parser("watch")
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        return up()
+    if args.command == "down":
+        return down()
+    if args.command == "status":
+        return status()
+    if args.command == "drain":
+        return drain(args.replica)
+    return watch()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
