@@ -8,12 +8,14 @@ the fix in PR #11256 was reverted from open source). Here:
 
 - a ticket is taken with one ``HINCRBY`` inside a script, so two replicas never get the same
   number, and turns are served in the order their messages arrived;
-- each ticket has a *liveness* key that expires after the lock lifetime: a replica killed
-  while it waits or holds the lock stops renewing it, and the next ticket is served after at
-  most one lifetime instead of never (Rasa's default lifetime, 60 s, is shorter than its own
-  300 s action timeout; :data:`LOCK_LIFETIME_SECONDS` is longer than the worst turn, whose
-  action calls :mod:`channels.speedups` bounds below it);
-- the holder renews its liveness while the turn runs, so a slow turn keeps its lock;
+- each ticket has a *liveness* key that expires after the lock lifetime
+  (:data:`LOCK_LIFETIME_SECONDS`, 20 s): a replica killed while it waits or holds the lock
+  stops renewing it, and the next ticket is served after at most one lifetime instead of
+  never;
+- the holder renews its liveness every quarter lifetime while the turn runs, so a turn of any
+  length keeps its lock (Rasa's own lock simply expires after 60 s, while Rasa waits up to
+  300 s for an action server; here an action call is bounded at
+  :data:`ACTION_CALL_TIMEOUT_SECONDS` as well, see :func:`bound_action_calls`);
 - everything a conversation leaves in Redis expires after the lifetime.
 
 Loaded by module path from ``endpoints.yml`` (``lock_store: type: channels.lockstore.
@@ -42,10 +44,13 @@ from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-#: How long a ticket lives without being renewed (seconds; ``DY_LOCK_LIFETIME``).
-LOCK_LIFETIME_SECONDS = float(os.environ.get("DY_LOCK_LIFETIME", "") or 120)
-#: How long a message waits for its turn before it is refused (seconds).
-WAIT_SECONDS = float(os.environ.get("DY_LOCK_WAIT", "") or 110)
+#: How long a ticket lives without being renewed (seconds; ``DY_LOCK_LIFETIME``): the holder
+#: renews it every quarter of that while its turn runs, so a turn of any length keeps the lock,
+#: and the lock of a replica killed mid-turn is free again after at most this long.
+LOCK_LIFETIME_SECONDS = float(os.environ.get("DY_LOCK_LIFETIME", "") or 20)
+#: How long a message waits for its turn before it is refused (seconds): less than nginx
+#: waits for an answer (90 s), so the user hears the apology rather than a gateway error.
+WAIT_SECONDS = float(os.environ.get("DY_LOCK_WAIT", "") or 80)
 #: Between two looks at the lock while waiting (seconds): first quick, then up to the cap.
 POLL_FIRST, POLL_CAP = 0.005, 0.05
 DEFAULT_PREFIX = "dy:lock:"
@@ -227,9 +232,9 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # rasa has no type
             pause = min(POLL_CAP, pause * 2)
 
     async def _renew(self, alive: str, ticket: int, token: str) -> None:
-        """Keep the held ticket alive (a third of the lifetime between renewals)."""
+        """Keep the held ticket alive (a quarter of the lifetime between renewals)."""
         while True:
-            await asyncio.sleep(self.lifetime / 3)
+            await asyncio.sleep(self.lifetime / 4)
             try:
                 await self.red.set(f"{alive}{ticket}", token, px=int(self.lifetime * 1000), xx=True)
             except (RedisError, OSError) as exc:

@@ -48,6 +48,11 @@ PACKAGES = {"nginx": "nginx-light", "supervisord": "supervisor"}
 INTERNAL_API_PORT = 5100
 READY_WAIT_SECONDS = 300
 SECRET_NAMES = ("DY_ACTION_SECRET", "RASA_JWT_SECRET", "CONSOLE_SECRET")
+CODE = sorted(
+    path
+    for package in ("actions", "channels", "playbook", "tickets", "understanding", "web")
+    for path in (ROOT / package).rglob("*.py")
+)
 
 
 def log(message: str) -> None:
@@ -281,6 +286,8 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
     )
     render_upstreams(topology)
     common = {
+        # changed code restarts every server on `up`
+        "DY_CODE_DIGEST": _digest(*CODE),
         "PYTHONPATH": str(ROOT),
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -294,6 +301,7 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
             python=PYTHON,
             model=MODEL,
             nginx=_which("nginx"),
+            watch_digest=_digest(Path(__file__).resolve(), TOPOLOGY),
             actions=list(enumerate(topology.ports("actions"), start=1)),
             rasa=list(enumerate(topology.ports("rasa"), start=1)),
             web=[
@@ -309,6 +317,7 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
                         *(STATE / f"endpoints-{n}.yml" for n in range(1, topology.replicas + 1)),
                         ROOT / "credentials.yml",
                         MODEL,
+                        *CODE,
                     ),
                     "DY_ACTION_SECRET": keys["DY_ACTION_SECRET"],
                     "RASA_JWT_SECRET": keys["RASA_JWT_SECRET"],

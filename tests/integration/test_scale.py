@@ -1,0 +1,236 @@
+"""The scale-out on this machine (make scale-up, deploy/topology.yml) under load and faults:
+nginx on the entry port, two Rasa servers, two action servers and two web servers on
+PostgreSQL and Redis, under supervisor. Started by the test if it is not running (and
+stopped again afterwards).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import subprocess
+import sys
+import time
+import uuid
+
+import jwt
+import psycopg2
+import pytest
+import requests
+import socketio
+
+from playbook.domain import domain_texts
+from playbook.registry import PlaybookRegistry
+from scripts import scale
+from tests.factories import ROOT, texts
+
+pytestmark = pytest.mark.integration
+
+TOPOLOGY = scale.Topology.load()
+ENTRY = TOPOLOGY.entry
+RASA = [f"http://127.0.0.1:{port}" for port in TOPOLOGY.ports("rasa")]
+ACTIONS = [f"http://127.0.0.1:{port}" for port in TOPOLOGY.ports("actions")]
+PLAYBOOKS = PlaybookRegistry()
+APOLOGY = domain_texts().text("utter_action_failed")
+
+
+def step_text(step: str) -> str:
+    return PLAYBOOKS.get("network").step(step).message
+
+
+def run_scale(*command: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "scale.py"), *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    was_running = scale.supervisor_running()
+    started = run_scale("up")
+    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+    yield scale.ensure_secrets()
+    if not was_running:
+        run_scale("down")
+
+
+def say(sender: str, message: str, base: str = ENTRY) -> requests.Response:
+    return requests.post(
+        f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": message}, timeout=90
+    )
+
+
+def admin_headers(keys: dict[str, str]) -> dict[str, str]:
+    now = int(time.time())
+    token = jwt.encode(
+        {"user": {"username": "test", "role": "admin"}, "iat": now, "exp": now + 300},
+        keys["RASA_JWT_SECRET"],
+        algorithm="HS256",
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def tracker_events(keys: dict[str, str], sender: str) -> list[dict]:
+    answer = requests.get(
+        f"{RASA[0]}/conversations/{sender}/tracker", headers=admin_headers(keys), timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["events"]
+
+
+def new_sender(prefix: str = "scale") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def test_only_the_public_paths_are_reachable_through_nginx(cluster):
+    for path in (
+        "/status",
+        "/version",
+        "/model/parse",
+        "/conversations/x/tracker",
+        "/webhooks/ready/",
+        "/ready",
+        "/domain",
+    ):
+        assert requests.get(f"{ENTRY}{path}", timeout=10).status_code == 404, path
+    assert requests.get(f"{ENTRY}/config.js", timeout=10).status_code == 200
+    assert requests.get(f"{ENTRY}/console/login", timeout=10).status_code == 200
+    assert requests.get(f"{ENTRY}/webhooks/rest/", timeout=10).status_code == 200
+    foreign = requests.get(
+        f"{ENTRY}/socket.io/?EIO=4&transport=polling",
+        headers={"Origin": "http://evil.example"},
+        timeout=10,
+    )
+    assert foreign.status_code == 403
+    # inside: the HTTP API wants a JWT, the action servers their shared secret
+    assert requests.get(f"{RASA[0]}/conversations/x/tracker", timeout=10).status_code == 401
+    assert requests.post(f"{ACTIONS[0]}/webhook", json={}, timeout=10).status_code == 401
+
+
+def test_a_conversation_through_nginx_ends_in_exactly_one_ticket(cluster):
+    sender = new_sender()
+    assert step_text("check_network") in texts(say(sender, "网络老是掉线").json())
+    assert step_text("restart_device") in texts(say(sender, "还是不行").json())
+    assert step_text("contact_isp") in texts(say(sender, "没用").json())
+    final = say(sender, "/deny")
+    assert final.status_code == 200
+    tickets = psycopg2.connect(TOPOLOGY.postgres("tickets"))
+    with tickets.cursor() as cursor:
+        cursor.execute("SELECT number, priority FROM tickets WHERE sender_id = %s", (sender,))
+        rows = cursor.fetchall()
+    tickets.close()
+    assert len(rows) == 1 and rows[0][1] == "general"
+    assert rows[0][0] in texts(final.json())
+
+
+def test_twenty_parallel_messages_on_both_replicas_are_taken_one_at_a_time(cluster):
+    """One conversation, 20 messages at once, alternating between the two Rasa servers: the
+    lock lets one turn in at a time, so each turn's events are whole and in order."""
+    sender = new_sender("race")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda n: say(sender, "你好", base=RASA[n % 2]), range(20)))
+    assert [a.status_code for a in answers] == [200] * 20
+    assert all(texts(a.json()) and APOLOGY not in texts(a.json()) for a in answers)
+    events = tracker_events(cluster, sender)
+    users = [i for i, e in enumerate(events) if e["event"] == "user"]
+    assert len(users) == 20
+    # every turn ends listening before the next user message is taken
+    for start, end in zip(users, users[1:] + [len(events)], strict=True):
+        turn = events[start:end]
+        actions = [e.get("name") for e in turn if e["event"] == "action"]
+        assert actions and actions[-1] == "action_listen", actions
+    stamps = [events[i]["timestamp"] for i in users]
+    assert stamps == sorted(stamps)
+
+
+def supervisor_pid(program: str) -> int:
+    return int(scale.supervisorctl("pid", program).stdout.strip())
+
+
+def test_a_killed_rasa_server_costs_no_turn_and_comes_back(cluster):
+    sender = new_sender("kill")
+    assert step_text("check_network") in texts(say(sender, "网络老是掉线").json())
+    pid = supervisor_pid("rasa-1")
+    subprocess.run(["kill", "-9", str(pid)], check=True)
+    killed = time.monotonic()
+    # the conversation continues at the same step on the other replica
+    answer = say(sender, "还是不行")
+    assert answer.status_code == 200 and step_text("restart_device") in texts(answer.json())
+    assert step_text("contact_isp") in texts(say(sender, "没用").json())
+    # supervisor restarts it; it is ready again (and nginx sends to it again)
+    deadline = time.monotonic() + 240
+    while not scale.readiness(TOPOLOGY)["rasa-1"]:
+        assert time.monotonic() < deadline, "rasa-1 did not come back"
+        time.sleep(1)
+    print(f"rasa-1 ready again {time.monotonic() - killed:.0f} s after kill -9")
+    assert supervisor_pid("rasa-1") != pid
+
+
+def test_a_staff_reply_reaches_the_user_on_whichever_replica_holds_the_socket(cluster):
+    """The widget's socket is on one Rasa server (nginx picks it); a staff reply pushed
+    through each server's own HTTP API reaches it within a second (socket.io over Redis)."""
+    client = socketio.Client(reconnection=False)
+    received: queue.Queue[dict] = queue.Queue()
+    confirmed: queue.Queue[str] = queue.Queue()
+    session = uuid.uuid4().hex
+    client.on("session_confirm", confirmed.put)
+    client.on("bot_uttered", received.put)
+    client.connect(ENTRY, transports=["websocket"], socketio_path="/socket.io")
+    try:
+        client.emit("session_request", {"session_id": session})
+        assert confirmed.get(timeout=10) == session
+        client.emit("user_uttered", {"message": "你好", "session_id": session})
+        received.get(timeout=60)
+        time.sleep(1)  # the rest of the greeting
+        while not received.empty():
+            received.get_nowait()
+        delays = []
+        for n, rasa in enumerate(RASA):
+            text = f"您好，这是客服第 {n + 1} 条回复"
+            sent = time.monotonic()
+            answer = requests.post(
+                f"{rasa}/conversations/{session}/trigger_intent",
+                params={"output_channel": "latest"},
+                json={"name": "EXTERNAL_staff_message", "entities": {"staff_message": text}},
+                headers=admin_headers(cluster),
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+            while text not in (received.get(timeout=5).get("text") or ""):
+                pass
+            delays.append(time.monotonic() - sent)
+    finally:
+        client.disconnect()
+    print("staff reply delivered after", [f"{d:.2f} s" for d in delays])
+    assert all(d < 1.0 for d in delays), delays
+
+
+def test_draining_a_replica_drops_no_turn(cluster):
+    stop = time.monotonic() + 600
+    failures: list[str] = []
+    done = 0
+
+    def user() -> int:
+        turns = 0
+        while time.monotonic() < stop:
+            sender = new_sender("drain")
+            for message in ("网络老是掉线", "还是不行", "解决了"):
+                answer = say(sender, message)
+                turns += 1
+                if answer.status_code != 200 or APOLOGY in texts(answer.json()):
+                    failures.append(f"{answer.status_code} {answer.text[:200]}")
+        return turns
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        running = [pool.submit(user) for _ in range(4)]
+        drained = run_scale("drain", "1")
+        stop = time.monotonic()  # the users finish the conversation they are in
+        done = sum(f.result() for f in running)
+    assert drained.returncode == 0, drained.stdout[-2000:] + drained.stderr[-2000:]
+    assert failures == [], failures[:5]
+    assert done > 10
+    assert scale.readiness(TOPOLOGY)["rasa-1"]
