@@ -5,7 +5,7 @@ never echo what Rasa sent.
 server has no authentication and its 500 handler answers with the whole request body, i.e. the
 user's tracker. Here:
 
-- when ``DY_ACTION_SECRET`` is set, every request but ``/health`` needs it in the
+- when ``DY_ACTION_SECRET`` is set, every request but ``/health`` and ``/ready`` needs it in the
   ``X-Dy-Action-Secret`` header (Rasa sends it from ``action_endpoint.headers`` in
   ``endpoints.yml``); a wrong or missing one is 401, compared in constant time;
 - an unexpected error is logged (masked, see :mod:`tickets.privacy`) and answered with
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Dy-Action-Secret"
 SECRET_ENV = "DY_ACTION_SECRET"
 READY_TIMEOUT_SECONDS = 1.0
-OPEN_PATHS = {"/health"}
+OPEN_PATHS = {"/health", "/ready"}  # what the checks say holds no data
 
 
 def _database_answers() -> bool:

@@ -14,8 +14,8 @@ the fix in PR #11256 was reverted from open source). Here:
   never;
 - the holder renews its liveness every quarter lifetime while the turn runs, so a turn of any
   length keeps its lock (Rasa's own lock simply expires after 60 s, while Rasa waits up to
-  300 s for an action server; here an action call is bounded at
-  :data:`ACTION_CALL_TIMEOUT_SECONDS` as well, see :func:`bound_action_calls`);
+  300 s for an action server; here an action call is bounded as well, see
+  :mod:`channels.action_calls`);
 - everything a conversation leaves in Redis expires after the lifetime.
 
 Loaded by module path from ``endpoints.yml`` (``lock_store: type: channels.lockstore.
@@ -35,7 +35,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import rasa.core.actions.action
 import redis.asyncio as aioredis
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LockError, LockStore
@@ -54,9 +53,6 @@ WAIT_SECONDS = float(os.environ.get("DY_LOCK_WAIT", "") or 80)
 #: Between two looks at the lock while waiting (seconds): first quick, then up to the cap.
 POLL_FIRST, POLL_CAP = 0.005, 0.05
 DEFAULT_PREFIX = "dy:lock:"
-#: Rasa waits 300 s for an action server by default (longer than its own 60 s lock); a call
-#: is bounded here well below the lock lifetime (the actions give up after 20 s themselves).
-ACTION_CALL_TIMEOUT_SECONDS = 30
 
 #: KEYS[1] the conversation's hash (fields ``next`` and ``serving``); ARGV[1] the liveness
 #: key prefix, ARGV[2] the lifetime in ms, ARGV[3] this holder's token. Takes the next ticket
@@ -105,12 +101,6 @@ if serving == ticket then
 end
 return 1
 """
-
-
-def bound_action_calls() -> None:
-    """Make Rasa give up on an action server call after :data:`ACTION_CALL_TIMEOUT_SECONDS`
-    (idempotent; done when a channel module is loaded)."""
-    rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT = ACTION_CALL_TIMEOUT_SECONDS
 
 
 class LockUnavailable(LockError):  # type: ignore[misc]  # rasa has no type information

@@ -22,7 +22,7 @@ from sanic.exceptions import InvalidUsage as BadRequest  # sanic 21.12: 400 Bad 
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels import lockstore, speedups, trackerstore
+from channels import action_calls, speedups, trackerstore
 from channels.guard import Turn, guarded_turn
 from tickets.privacy import install_log_redaction
 
@@ -31,7 +31,7 @@ SENDER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 install_log_redaction()  # the Rasa server process logs user text on errors
 speedups.install()  # cached action-response schema check (see speedups.py)
 trackerstore.install()  # a conversation store failure fails the turn (never a fresh tracker)
-lockstore.bound_action_calls()  # an action call ends well within the conversation lock
+action_calls.install()  # the shared secret with every action call, each bounded in time
 
 
 class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type information

@@ -19,7 +19,7 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 from socketio import AsyncRedisManager, AsyncServer
 
-from channels import lockstore, speedups, trackerstore
+from channels import action_calls, speedups, trackerstore
 from channels.guard import guarded_turn
 from tickets.privacy import install_log_redaction
 
@@ -32,7 +32,7 @@ REDIS_CHANNEL = "dy-socketio"
 install_log_redaction()
 speedups.install()
 trackerstore.install()  # a conversation store failure fails the turn (never a fresh tracker)
-lockstore.bound_action_calls()  # an action call ends well within the conversation lock
+action_calls.install()  # the shared secret with every action call, each bounded in time
 
 
 class _CountingOutput(SocketIOOutput):  # type: ignore[misc]  # rasa has no type information

@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +48,8 @@ PACKAGES = {"nginx": "nginx-light", "supervisord": "supervisor"}
 #: The internal door to the Rasa servers' HTTP API (JWT), for the web servers; never public.
 INTERNAL_API_PORT = 5100
 READY_WAIT_SECONDS = 300
+#: Each server's readiness check (200 when it can do its work, answered within a second).
+READY_PATHS = {"rasa": "/webhooks/ready/", "actions": "/ready", "web": "/ready"}
 SECRET_NAMES = ("DY_ACTION_SECRET", "RASA_JWT_SECRET", "CONSOLE_SECRET")
 CODE = sorted(
     path
@@ -84,6 +87,11 @@ class Topology:
     @property
     def replicas(self) -> int:
         return len(self.ports("rasa"))
+
+    def all_ports(self) -> list[int]:
+        """Every port the scale-out listens on (the entry, the internal API, the replicas)."""
+        replicas = [p for kind in ("rasa", "actions", "web") for p in self.ports(kind)]
+        return [int(self.data["entry"]["port"]), INTERNAL_API_PORT, *replicas]
 
     def postgres(self, database: str) -> str:
         return f"{self.data['postgres']['url']}/{self.data['postgres'][database]}"
@@ -218,22 +226,70 @@ def drained() -> set[int]:
         return set()
 
 
-def render_upstreams(topology: Topology, ready: dict[str, bool] | None = None) -> bool:
-    """Write nginx's upstreams (a replica not ready or drained is down); True if changed."""
-    out = drained()
+@dataclass(frozen=True)
+class Layout:
+    """Where the servers of the topology are: on this machine (``LOCAL``), or as the services
+    of deploy/compose.yml (``COMPOSE``); the same templates make both."""
+
+    name: str
+    entry_listen: str  # nginx's public address
+    internal_listen: str  # nginx's door to Rasa's HTTP API for the web servers
+    nginx_dir: str  # nginx's pid and temporary files
+    conf_dir: str  # where nginx finds upstreams.conf
+    log_dir: str
+    service_hosts: bool  # replicas addressed as service names (rasa-1) rather than 127.0.0.1
+
+    def host(self, kind: str, n: int) -> str:
+        return f"{kind}-{n}" if self.service_hosts else "127.0.0.1"
+
+
+LOCAL = Layout(
+    name="local",
+    entry_listen="",
+    internal_listen=f"127.0.0.1:{INTERNAL_API_PORT}",
+    nginx_dir=str(STATE / "nginx"),
+    conf_dir=str(STATE / "nginx"),
+    log_dir=str(STATE / "logs"),
+    service_hosts=False,
+)
+COMPOSE = Layout(
+    name="compose",
+    entry_listen="0.0.0.0",
+    internal_listen=f"0.0.0.0:{INTERNAL_API_PORT}",
+    nginx_dir="/tmp",
+    conf_dir="/etc/nginx/dy",
+    log_dir="/var/log/nginx",
+    service_hosts=True,
+)
+COMPOSE_DIR = ROOT / "deploy" / "compose"
+
+
+def upstreams_text(
+    topology: Topology, layout: Layout = LOCAL, ready: dict[str, bool] | None = None
+) -> str:
+    """nginx's upstreams: a replica not ready (``ready``) or drained is marked down."""
+    out = drained() if layout is LOCAL else set()
     ready = ready or {}
 
     def replicas(kind: str) -> list[dict[str, Any]]:
         return [
-            {"port": port, "up": n not in out and ready.get(f"{kind}-{n}", True)}
+            {
+                "address": f"{layout.host(kind, n)}:{port}",
+                "up": n not in out and ready.get(f"{kind}-{n}", True),
+            }
             for n, port in enumerate(topology.ports(kind), start=1)
         ]
 
-    text = (
+    return (
         _templates()
         .get_template("upstreams.conf.j2")
-        .render(rasa=replicas("rasa"), web=replicas("web"), internal_port=INTERNAL_API_PORT)
+        .render(rasa=replicas("rasa"), web=replicas("web"))
     )
+
+
+def render_upstreams(topology: Topology, ready: dict[str, bool] | None = None) -> bool:
+    """Write this machine's upstreams; True if they changed."""
+    text = upstreams_text(topology, LOCAL, ready)
     path = STATE / "nginx" / "upstreams.conf"
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
@@ -241,49 +297,74 @@ def render_upstreams(topology: Topology, ready: dict[str, bool] | None = None) -
     return True
 
 
-def render(topology: Topology, keys: dict[str, str]) -> None:
-    """Every configuration file of the scale-out, under var/scale/."""
-    for folder in ("logs", "nginx", "nginx/body", "nginx/proxy"):
-        (STATE / folder).mkdir(parents=True, exist_ok=True)
-    templates = _templates()
-    pg = urlsplit(topology.data["postgres"]["url"])
-    redis = urlsplit(topology.data["redis"]["url"])
-    pool = topology.data["postgres"]["pool"]
-    for n, action_port in enumerate(topology.ports("actions"), start=1):
-        (STATE / f"endpoints-{n}.yml").write_text(
-            templates.get_template("endpoints.yml.j2").render(
-                n=n,
-                action_port=action_port,
-                pg_host=pg.hostname,
-                pg_port=pg.port or 5432,
-                pg_user=pg.username or "postgres",
-                trackers_db=topology.data["postgres"]["trackers"],
-                pool_size=pool["size"],
-                pool_overflow=pool["overflow"],
-                redis_host=redis.hostname,
-                redis_port=redis.port or 6379,
-                lock_db=topology.data["redis"]["lock_db"],
-                action_secret=keys["DY_ACTION_SECRET"],
-            ),
-            encoding="utf-8",
-        )
-        os.chmod(STATE / f"endpoints-{n}.yml", 0o600)
+def nginx_text(topology: Topology, layout: Layout = LOCAL) -> str:
     limit = topology.data["rate_limit"]
     too_many = domain_texts().text("utter_too_many_requests") or "请求太频繁了，请稍后再试。"
-    (STATE / "nginx" / "nginx.conf").write_text(
-        templates.get_template("nginx.conf.j2").render(
-            state=STATE,
-            entry_host=topology.data["entry"]["host"],
-            entry_port=topology.data["entry"]["port"],
-            internal_port=INTERNAL_API_PORT,
+    entry_host = layout.entry_listen or topology.data["entry"]["host"]
+    return (
+        _templates()
+        .get_template("nginx.conf.j2")
+        .render(
+            nginx_dir=layout.nginx_dir,
+            conf_dir=layout.conf_dir,
+            log_dir=layout.log_dir,
+            entry_listen=f"{entry_host}:{topology.data['entry']['port']}",
+            internal_listen=layout.internal_listen,
             origins=topology.data["origins"],
             rate_exempt=limit["exempt"],
             turns_per_second=limit["turns_per_second"],
             burst=int(limit["burst"]),
             too_many_text=too_many.replace("\\", "").replace('"', "”").replace("'", "’"),
-        ),
-        encoding="utf-8",
+        )
     )
+
+
+def endpoints_text(topology: Topology, n: int, layout: Layout = LOCAL) -> str:
+    """The endpoints of Rasa server ``n``: its action server, PostgreSQL, Redis."""
+    pg = urlsplit(topology.data["postgres"]["url"])
+    redis = urlsplit(topology.data["redis"]["url"])
+    pool = topology.data["postgres"]["pool"]
+    return (
+        _templates()
+        .get_template("endpoints.yml.j2")
+        .render(
+            n=n,
+            action_host=layout.host("actions", n),
+            action_port=topology.ports("actions")[n - 1],
+            pg_host="postgres" if layout.service_hosts else pg.hostname,
+            pg_port=pg.port or 5432,
+            pg_user=pg.username or "postgres",
+            pg_password_env="POSTGRES_PASSWORD" if layout.service_hosts else "",
+            trackers_db=topology.data["postgres"]["trackers"],
+            pool_size=pool["size"],
+            pool_overflow=pool["overflow"],
+            redis_host="redis" if layout.service_hosts else redis.hostname,
+            redis_port=redis.port or 6379,
+            lock_db=topology.data["redis"]["lock_db"],
+        )
+    )
+
+
+def compose_files(topology: Topology) -> dict[Path, str]:
+    """The configuration files deploy/compose.yml mounts, made from the same templates."""
+    files = {
+        COMPOSE_DIR / "nginx.conf": nginx_text(topology, COMPOSE),
+        COMPOSE_DIR / "upstreams.conf": upstreams_text(topology, COMPOSE),
+    }
+    for n in range(1, topology.replicas + 1):
+        files[COMPOSE_DIR / f"endpoints-{n}.yml"] = endpoints_text(topology, n, COMPOSE)
+    return files
+
+
+def render(topology: Topology, keys: dict[str, str]) -> None:
+    """Every configuration file of the scale-out, under var/scale/."""
+    for folder in ("logs", "nginx", "nginx/body", "nginx/proxy"):
+        (STATE / folder).mkdir(parents=True, exist_ok=True)
+    templates = _templates()
+    pool = topology.data["postgres"]["pool"]
+    for n in range(1, topology.replicas + 1):
+        (STATE / f"endpoints-{n}.yml").write_text(endpoints_text(topology, n), encoding="utf-8")
+    (STATE / "nginx" / "nginx.conf").write_text(nginx_text(topology), encoding="utf-8")
     render_upstreams(topology)
     common = {
         # changed code restarts every server on `up`
@@ -368,19 +449,15 @@ def supervisor_running() -> bool:
 
 def readiness(topology: Topology) -> dict[str, bool]:
     """Each replica's readiness endpoint (answered within a second each)."""
-    urls = {}
-    for n, port in enumerate(topology.ports("rasa"), start=1):
-        urls[f"rasa-{n}"] = f"http://127.0.0.1:{port}/webhooks/ready/"
-    for n, port in enumerate(topology.ports("actions"), start=1):
-        urls[f"actions-{n}"] = f"http://127.0.0.1:{port}/ready"
-    for n, port in enumerate(topology.ports("web"), start=1):
-        urls[f"web-{n}"] = f"http://127.0.0.1:{port}/ready"
-    keys = ensure_secrets()
+    urls = {
+        f"{kind}-{n}": f"http://127.0.0.1:{port}{READY_PATHS[kind]}"
+        for kind in READY_PATHS
+        for n, port in enumerate(topology.ports(kind), start=1)
+    }
     found = {}
     for name, url in urls.items():
-        headers = {"X-Dy-Action-Secret": keys["DY_ACTION_SECRET"]} if "actions" in name else {}
         try:
-            found[name] = requests.get(url, timeout=1.5, headers=headers).status_code == 200
+            found[name] = requests.get(url, timeout=1.5).status_code == 200
         except requests.RequestException:
             found[name] = False
     return found
@@ -420,6 +497,12 @@ def wait_ready(
         time.sleep(2)
 
 
+def _port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _entry_answers(topology: Topology) -> bool:
     try:
         return requests.get(f"{topology.entry}/config.js", timeout=2).status_code == 200
@@ -447,6 +530,12 @@ def up() -> int:
         supervisorctl("start", "all")
         reload_nginx()
     else:
+        taken = [port for port in topology.all_ports() if _port_taken(port)]
+        if taken:
+            die(
+                f"port(s) {', '.join(map(str, taken))} already in use on 127.0.0.1 (another "
+                "scale-out from another checkout, or make run?): stop it first"
+            )
         log(f"starting supervisord with {3 * topology.replicas + 2} programs")
         subprocess.run(
             [_which("supervisord") or "supervisord", "-c", str(STATE / "supervisord.conf")],
@@ -545,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     drain_parser = sub.add_parser("drain")
     drain_parser.add_argument("replica", type=int)
     sub.add_parser("watch")
+    sub.add_parser("compose", help="rewrite deploy/compose/ from the templates and topology")
     args = parser.parse_args(argv)
     if args.command == "up":
         return up()
@@ -554,6 +644,12 @@ def main(argv: list[str] | None = None) -> int:
         return status()
     if args.command == "drain":
         return drain(args.replica)
+    if args.command == "compose":
+        COMPOSE_DIR.mkdir(parents=True, exist_ok=True)
+        for path, text in compose_files(Topology.load()).items():
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+        return 0
     return watch()
 
 

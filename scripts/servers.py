@@ -189,11 +189,9 @@ class Servers:
         self.database_url = f"sqlite:///{workdir / 'tickets.db'}"
         self.url = f"http://127.0.0.1:{self.rasa_port}"
         self.endpoints = workdir / "endpoints.yml"
-        self.action_secret = secrets.token_hex(16)  # the action server refuses calls without it
-        endpoints = (
-            f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
-            f'  headers:\n    X-Dy-Action-Secret: "{self.action_secret}"\n'
-        )
+        # the action server refuses calls without it; Rasa sends it (channels/action_calls.py)
+        self.action_secret = secrets.token_hex(16)
+        endpoints = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
         if stores is not None:
             endpoints += stores
         elif tracker_store == "sql":

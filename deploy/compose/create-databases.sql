@@ -1,0 +1,3 @@
+-- The two databases of deploy/topology.yml: conversations (Rasa) and tickets.
+CREATE DATABASE dy_trackers;
+CREATE DATABASE dy_tickets;

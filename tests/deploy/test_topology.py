@@ -1,0 +1,117 @@
+"""The scale-out's three shapes in step: deploy/topology.yml (what make scale-up runs), the
+compose file with the configuration it mounts, and the Helm values for RasaHQ's charts."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from scripts import scale
+from tests.factories import ROOT
+
+TOPOLOGY = scale.Topology.load()
+COMPOSE = yaml.safe_load((ROOT / "deploy" / "compose.yml").read_text(encoding="utf-8"))
+SERVICES = COMPOSE["services"]
+HELM = {
+    name: yaml.safe_load((ROOT / "deploy" / "helm" / f"{name}-values.yml").read_text("utf-8"))
+    for name in ("rasa", "action-server", "web")
+}
+CREDENTIALS = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
+LOCAL_ENDPOINTS = yaml.safe_load(scale.endpoints_text(TOPOLOGY, 1))
+KINDS = ("rasa", "actions", "web")
+
+
+def port_of(command: list[str]) -> int:
+    return int(command[command.index("--port") + 1])
+
+
+def database_of(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def env_of(service: dict) -> dict[str, str]:
+    return {key: str(value) for key, value in service["environment"].items()}
+
+
+def helm_env(values: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value", "<secret>") for e in values["extraEnv"]}
+
+
+def test_the_committed_compose_configuration_is_what_the_templates_make():
+    """deploy/compose/ is rendered from deploy/local/*.j2 and the topology
+    (python scripts/scale.py compose rewrites it)."""
+    for path, text in scale.compose_files(TOPOLOGY).items():
+        assert path.read_text(encoding="utf-8") == text, f"{path.name}: run scale.py compose"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_compose_has_each_replica_on_its_port(kind):
+    ports = TOPOLOGY.ports(kind)
+    names = sorted(name for name in SERVICES if re.fullmatch(rf"{kind}-\d+", name))
+    assert names == [f"{kind}-{n}" for n in range(1, len(ports) + 1)]
+    assert [port_of(SERVICES[name]["command"]) for name in names] == ports
+    for n, name in enumerate(names, start=1):
+        check = SERVICES[name]["healthcheck"]["test"]
+        assert check[-1] == f"http://127.0.0.1:{ports[n - 1]}{scale.READY_PATHS[kind]}"
+
+
+def test_compose_stores_and_entry_match_the_topology():
+    entry = TOPOLOGY.data["entry"]["port"]
+    assert SERVICES["nginx"]["ports"] == [f"{entry}:{entry}"]
+    assert [name for name, s in SERVICES.items() if s.get("ports")] == ["nginx"]
+    postgres, redis = TOPOLOGY.data["postgres"], TOPOLOGY.data["redis"]
+    rasa, web, actions = (env_of(SERVICES[f"{k}-1"]) for k in ("rasa", "web", "actions"))
+    assert database_of(actions["DATABASE_URL"]) == postgres["tickets"]
+    assert database_of(web["DY_TRACKER_DB_URL"]) == postgres["trackers"]
+    assert database_of(rasa["SOCKETIO_REDIS_URL"]) == str(redis["socketio_db"])
+    assert rasa["SQL_POOL_SIZE"] == str(postgres["pool"]["size"])
+    assert web["RASA_URL"] == f"http://nginx:{scale.INTERNAL_API_PORT}"
+    init = (ROOT / "deploy" / "compose" / "create-databases.sql").read_text(encoding="utf-8")
+    assert set(re.findall(r"CREATE DATABASE (\w+);", init)) == {
+        postgres["trackers"],
+        postgres["tickets"],
+    }
+
+
+def test_helm_values_match_the_topology():
+    rasa, actions, web = HELM["rasa"], HELM["action-server"], HELM["web"]
+    for values in (rasa, actions, web):
+        assert values["replicaCount"] == TOPOLOGY.replicas
+    endpoints = rasa["applicationSettings"]["endpoints"]
+    tracker, lock = LOCAL_ENDPOINTS["tracker_store"], LOCAL_ENDPOINTS["lock_store"]
+    assert endpoints["trackerStore"]["type"] == tracker["type"]
+    assert endpoints["trackerStore"]["db"] == TOPOLOGY.data["postgres"]["trackers"]
+    assert endpoints["trackerStore"]["pool_size"] == tracker["pool_size"]
+    assert endpoints["trackerStore"]["max_overflow"] == tracker["max_overflow"]
+    assert endpoints["lockStore"]["type"] == lock["type"]
+    assert int(endpoints["lockStore"]["db"]) == lock["db"] == TOPOLOGY.data["redis"]["lock_db"]
+    redis_db = database_of(helm_env(rasa)["SOCKETIO_REDIS_URL"])
+    assert redis_db == str(TOPOLOGY.data["redis"]["socketio_db"])
+    assert rasa["readinessProbe"]["httpGet"]["path"] == scale.READY_PATHS["rasa"]
+    assert actions["readinessProbe"]["httpGet"]["path"] == scale.READY_PATHS["actions"]
+    assert web["readinessProbe"]["httpGet"]["path"] == scale.READY_PATHS["web"]
+    assert "DY_ACTION_SECRET" in helm_env(rasa) and "DY_ACTION_SECRET" in helm_env(actions)
+
+
+def test_helm_channels_are_the_projects_channels():
+    channels = HELM["rasa"]["applicationSettings"]["credentials"]["additionalChannelCredentials"]
+    assert {name: settings or None for name, settings in channels.items()} == {
+        name: settings or None for name, settings in CREDENTIALS.items()
+    }
+
+
+def test_every_server_in_every_shape_runs_the_same_entry_points():
+    """The guarded servers everywhere: channels.server (JWT from the environment),
+    actions.server (shared secret), web."""
+    local = (ROOT / "deploy" / "local" / "supervisord.conf.j2").read_text(encoding="utf-8")
+    for module in ("channels.server", "actions.server", "web"):
+        assert f"-m {module} " in local
+    assert SERVICES["rasa-1"]["command"][:3] == ["python", "-m", "channels.server"]
+    assert SERVICES["actions-1"]["command"][:3] == ["python", "-m", "actions.server"]
+    assert SERVICES["web-1"]["command"][:3] == ["python", "-m", "web"]
+    assert HELM["rasa"]["command"] == ["python", "-m", "channels.server"]
+    assert HELM["action-server"]["command"] == ["python", "-m", "actions.server"]
+    assert HELM["web"]["command"] == ["python", "-m", "web"]
