@@ -20,7 +20,7 @@ from actions.base import DyAction, ask_open_question, flow_state
 from actions.outcomes import FOLLOWUP_PREFIX, conversation_ref, format_time, hand_over, policy
 from actions.parsing import INJECTED, external_entity, parse_contact, parse_rating
 from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, STAGE_RATING
-from tickets import store
+from tickets import outbox, store
 from tickets.models import OPEN_STATUSES
 from tickets.privacy import mask_email, mask_phone
 
@@ -150,9 +150,18 @@ class ActionTicketStatus(DyAction):
     async def handle(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        tickets = await asyncio.to_thread(store.list_for_sender, tracker.sender_id, limit=5)
+        queued = await asyncio.to_thread(outbox.waiting_for, tracker.sender_id)
+        try:
+            tickets = await asyncio.to_thread(store.list_for_sender, tracker.sender_id, limit=5)
+        except store.UNAVAILABLE:
+            if not queued:
+                raise  # the apology: nothing to say about tickets the database holds
+            tickets = []
+        if queued:
+            dispatcher.utter_message(response="utter_ticket_still_queued")
         if not tickets:
-            dispatcher.utter_message(response="utter_no_tickets")
+            if not queued:
+                dispatcher.utter_message(response="utter_no_tickets")
             return []
         current = policy()
         dispatcher.utter_message(response="utter_ticket_status_header", count=len(tickets))

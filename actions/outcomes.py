@@ -28,8 +28,8 @@ from playbook.engine import HUMAN, STAGE_TROUBLESHOOTING, YES, Outcome, Reply
 from playbook.model import Playbook
 from playbook.progress import STAGE_CONTACT, STAGE_RATING, STAGES, Progress
 from tickets import config as ticket_config
-from tickets import store, workflow
-from tickets.models import OPEN_STATUSES
+from tickets import outbox, store, workflow
+from tickets.models import OPEN_STATUSES, utcnow
 from tickets.policy import PriorityPolicy, load_policy
 from tickets.transcript import build_transcript, last_user_timestamp
 
@@ -166,24 +166,33 @@ async def escalate(
         flow_id = f"req-{stamp:.6f}"
     category = playbook.escalation.category if playbook else "other"
     current_policy = policy()
-    ticket = known or await asyncio.to_thread(
-        store.find_unfinished, tracker.sender_id, category, statuses=OPEN_STATUSES
-    )
-    if ticket is None:
-        ticket = await asyncio.to_thread(
-            store.create_ticket,
-            idempotency_key=store.escalation_key(tracker.sender_id, flow_id),
-            sender_id=tracker.sender_id,
-            category=category,
-            reason=reason,
-            playbook=playbook.id if playbook else None,
-            playbook_priority=playbook.escalation.priority if playbook else None,
-            steps_tried=engine.tried_steps_detail(playbook, steps_tried, unanswered)
-            if playbook
-            else [],
-            urgent_signal=urgent_signal(tracker),
-            transcript=build_transcript(tracker.events),
-            policy=current_policy,
+    request: dict[str, Any] = {
+        "idempotency_key": store.escalation_key(tracker.sender_id, flow_id),
+        "sender_id": tracker.sender_id,
+        "category": category,
+        "reason": reason,
+        "playbook": playbook.id if playbook else None,
+        "playbook_priority": playbook.escalation.priority if playbook else None,
+        "steps_tried": engine.tried_steps_detail(playbook, steps_tried, unanswered)
+        if playbook
+        else [],
+        "urgent_signal": urgent_signal(tracker),
+        "transcript": build_transcript(tracker.events),
+    }
+    try:
+        ticket = known or await asyncio.to_thread(
+            store.find_unfinished, tracker.sender_id, category, statuses=OPEN_STATUSES
+        )
+        if ticket is None:
+            ticket = await asyncio.to_thread(store.create_ticket, **request, policy=current_policy)
+    except store.UNAVAILABLE as exc:
+        logger.error(
+            "ticket database unavailable (%s); ticket kept in the outbox (conversation %s)",
+            type(exc).__name__,
+            conversation_ref(tracker.sender_id),
+        )
+        return await queue_ticket(
+            dispatcher, request, current_policy, flow_id, playbook, steps_tried
         )
     values = {
         "ticket_number": ticket.number,
@@ -213,6 +222,41 @@ async def escalate(
         return events + [SlotSet("dy_stage", None)]
     dispatcher.utter_message(response="utter_ask_contact")
     return events + [SlotSet("dy_stage", STAGE_CONTACT)]
+
+
+async def queue_ticket(
+    dispatcher: CollectingDispatcher,
+    request: dict[str, Any],
+    current_policy: PriorityPolicy,
+    flow_id: str,
+    playbook: Playbook | None,
+    steps_tried: list[str],
+) -> list[EventType]:
+    """The database cannot take the ticket now: keep it in the outbox (written as soon as the
+    database answers, with the priority and due time of this moment) and tell the user so,
+    with the promise that still holds."""
+    now = utcnow()
+    await asyncio.to_thread(outbox.keep, request, now=now)
+    decision = current_policy.decide(
+        category=request["category"],
+        reason=request["reason"],
+        urgent_signal=request["urgent_signal"],
+        created_at=now,
+        playbook_priority=request["playbook_priority"],
+    )
+    dispatcher.utter_message(
+        response="utter_ticket_queued",
+        priority=current_policy.priority_label(decision.priority),
+        promise=current_policy.priority_promise(decision.priority),
+    )
+    return [
+        SlotSet("ticket_id", None),
+        SlotSet("flow_id", flow_id),
+        SlotSet("playbook", playbook.id if playbook else None),
+        SlotSet("playbook_step", None),
+        SlotSet("steps_tried", steps_tried),
+        SlotSet("dy_stage", None),
+    ]
 
 
 async def hand_over(

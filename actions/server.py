@@ -12,6 +12,8 @@ user's tracker. Here:
   ``{"error": "internal error"}`` only;
 - ``GET /ready`` answers 200 when the ticket database answers ``SELECT 1`` within a second,
   503 otherwise (``/health`` stays the liveness check);
+- the tickets the database could not take (:mod:`tickets.outbox`) are written every few
+  seconds once it answers again;
 - it listens on ``SANIC_HOST`` (default 127.0.0.1, never all interfaces by accident).
 """
 
@@ -22,6 +24,7 @@ import asyncio
 import hmac
 import logging
 import os
+from typing import Any
 
 from rasa_sdk import utils
 from rasa_sdk.endpoint import create_app
@@ -30,12 +33,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import text
 
-from tickets import db
+from tickets import db, outbox
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Dy-Action-Secret"
 SECRET_ENV = "DY_ACTION_SECRET"
 READY_TIMEOUT_SECONDS = 1.0
+#: How often the tickets waiting in the outbox are tried again (seconds).
+OUTBOX_RETRY_SECONDS = float(os.environ.get("DY_OUTBOX_RETRY_SECONDS", "") or 5)
 OPEN_PATHS = {"/health", "/ready"}  # what the checks say holds no data
 
 
@@ -75,6 +80,19 @@ def build_app(secret: str | None = None) -> Sanic:
         logger.error("action server error (%s)", type(exception).__name__, exc_info=exception)
         return response.json({"error": "internal error"}, status=500)
 
+    async def deliver_outbox_forever() -> None:
+        """Write the tickets the database could not take, as soon as it answers again."""
+        while True:
+            await asyncio.sleep(OUTBOX_RETRY_SECONDS)
+            try:
+                await asyncio.to_thread(outbox.deliver)
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                logger.warning("outbox round failed (%s)", type(exc).__name__)
+
+    async def start_outbox(app_: Sanic, _loop: Any) -> None:
+        app_.add_task(deliver_outbox_forever())
+
+    app.register_listener(start_outbox, "after_server_start")
     app.register_middleware(require_secret, "request")
     app.add_route(readiness, "/ready", methods=["GET"])
     app.error_handler.add(Exception, no_echo)

@@ -26,7 +26,10 @@ from channels import action_calls, speedups, trackerstore
 from channels.guard import Turn, guarded_turn
 from tickets.privacy import install_log_redaction
 
-SENDER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
+#: A conversation id: letters, digits and . _ : @ + - (no spaces, markup or paths), at most 128.
+SENDER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
+#: Rasa's id for a message without a sender: a conversation every such caller would share.
+SHARED_SENDER = "default"
 
 install_log_redaction()  # the Rasa server process logs user text on errors
 speedups.install()  # cached action-response schema check (see speedups.py)
@@ -96,10 +99,10 @@ class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type informat
 
     async def _extract_sender(self, req: Request) -> str | None:
         sender = self._body(req).get("sender")
-        if not isinstance(sender, str) or not sender.strip() or not SENDER_RE.match(sender):
+        if not isinstance(sender, str) or not SENDER_RE.match(sender) or sender == SHARED_SENDER:
             raise BadRequest(
-                "'sender' must be a string of 1-128 printable characters "
-                "identifying the conversation"
+                "'sender' must identify the conversation: 1-128 letters, digits or . _ : @ + - "
+                "(and not 'default')"
             )
         return sender
 
@@ -109,4 +112,8 @@ class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type informat
             return ""
         if not isinstance(message, str):
             raise BadRequest("'message' must be a string")
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (\ud800) that JSON let through
+            raise BadRequest("'message' must be valid Unicode text") from None
         return message  # an overlong one is answered without parsing (channels.guard)

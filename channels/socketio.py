@@ -65,7 +65,9 @@ class DySocketIOInput(SocketIOInput):  # type: ignore[misc]  # rasa has no type 
                 return
             output = _CountingOutput(message.output_channel)
             message.output_channel = output
-            message.text = message.text if isinstance(message.text, str) else ""
+            text = message.text if isinstance(message.text, str) else ""
+            # a lone surrogate (\ud800) would fail the turn when it is stored: replaced
+            message.text = text.encode("utf-8", "replace").decode("utf-8")
             await guarded_turn(message, on_new_message, lambda: output.sent > 0)
 
         blueprint: Blueprint = super().blueprint(checked)

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from tickets import config
@@ -22,6 +23,9 @@ from tickets.models import OPEN_STATUSES, Feedback, Ticket, utcnow
 from tickets.policy import PriorityPolicy, load_policy
 from tickets.privacy import EMAIL_RE, PHONE_RE
 
+#: The database did not answer (down, restarting, no connection left): the ticket waits in
+#: the outbox (tickets.outbox) rather than being lost.
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 NUMBER_RE = re.compile(r"^DY-\d{8}-\d{4,}$")
 MAX_TURN_CHARS = 4000
 MAX_TRANSCRIPT_TURNS = 500

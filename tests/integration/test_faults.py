@@ -10,6 +10,7 @@ store is back, without restarting any server.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -18,11 +19,13 @@ from playbook.domain import domain_texts
 from playbook.registry import PlaybookRegistry
 from scripts.servers import MODEL, PostgresServer, RedisServer, Servers
 from tests.factories import texts
+from tickets import store
 
 pytestmark = pytest.mark.integration
 
 PLAYBOOKS = PlaybookRegistry()
 APOLOGY = domain_texts().text("utter_action_failed")
+QUEUED = domain_texts().text("utter_ticket_queued")
 
 
 def step_text(playbook: str, step: str) -> str:
@@ -35,6 +38,8 @@ def stores(tmp_path_factory):
         pytest.fail("no trained model at models/dy.tar.gz: run 'make train' (make test does)")
     postgres = PostgresServer().start()
     postgres.create_database("dy_trackers")
+    tickets = PostgresServer().start()  # its own server: stopping it leaves the turns running
+    tickets_url = tickets.create_database("dy_tickets")
     redis = RedisServer(tmp_path_factory.mktemp("redis")).start()
     endpoints = (
         "tracker_store:\n"
@@ -51,12 +56,20 @@ def stores(tmp_path_factory):
         "  url: 127.0.0.1\n"
         f"  port: {redis.port}\n"
     )
-    servers = Servers(tmp_path_factory.mktemp("faults"), stores=endpoints)
+    workdir = tmp_path_factory.mktemp("faults")
+    env = {
+        "DATABASE_URL": tickets_url,
+        "DY_OUTBOX_DIR": str(workdir / "outbox"),
+        "DY_OUTBOX_RETRY_SECONDS": "1",
+    }
+    servers = Servers(workdir, stores=endpoints, env=env)
+    servers.database_url = tickets_url
     servers.start()
-    yield servers, postgres, redis
+    yield servers, postgres, redis, tickets
     servers.stop()
     redis.stop()
     postgres.remove()
+    tickets.remove()
 
 
 def new_sender() -> str:
@@ -69,7 +82,7 @@ def user_texts(servers: Servers, sender: str) -> list[str]:
 
 
 def test_database_down_fails_the_turn_loudly_and_the_conversation_resumes(stores):
-    servers, postgres, _ = stores
+    servers, postgres, _, _ = stores
     sender = new_sender()
     first = servers.say(sender, "网络老是掉线")
     assert step_text("network", "check_network") in texts(first)
@@ -89,7 +102,7 @@ def test_database_down_fails_the_turn_loudly_and_the_conversation_resumes(stores
 
 
 def test_redis_down_answers_503_with_the_apology_and_recovers_by_itself(stores):
-    servers, _, redis = stores
+    servers, _, redis, _ = stores
     sender = new_sender()
     assert step_text("network", "check_network") in texts(servers.say(sender, "网络老是掉线"))
 
@@ -104,3 +117,31 @@ def test_redis_down_answers_503_with_the_apology_and_recovers_by_itself(stores):
     after = servers.say(sender, "还是不行")
     assert step_text("network", "restart_device") in texts(after)
     assert user_texts(servers, sender) == ["网络老是掉线", "还是不行"]
+
+
+def test_a_ticket_the_database_cannot_take_is_written_once_it_is_back(stores):
+    servers, _, _, tickets = stores
+    sender = new_sender()
+    servers.say(sender, "网络老是掉线")
+    servers.say(sender, "还是不行")
+    assert step_text("network", "contact_isp") in texts(servers.say(sender, "没用"))
+
+    tickets.stop()
+    try:
+        final = servers.post({"sender": sender, "message": "/deny"})
+        assert final.status_code == 200
+        said = texts(final.json())
+        assert QUEUED.split("，", 1)[0] in said and "优先级：一般" in said
+        status = texts(servers.say(sender, "我的工单怎么样了"))
+        assert status == domain_texts().text("utter_ticket_still_queued")
+    finally:
+        tickets.start()
+
+    deadline = time.monotonic() + 30
+    while not (written := store.list_for_sender(sender, database_url=servers.database_url)):
+        assert time.monotonic() < deadline, "the kept ticket was not written"
+        time.sleep(0.5)
+    assert len(written) == 1 and written[0].priority == "general"
+    assert written[0].number in texts(servers.say(sender, "我的工单怎么样了"))
+    time.sleep(2)  # another round of the outbox: still one ticket
+    assert len(store.list_for_sender(sender, database_url=servers.database_url)) == 1

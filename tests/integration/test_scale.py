@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures
 import queue
 import subprocess
-import sys
 import time
 import uuid
 
@@ -22,7 +21,8 @@ import socketio
 from playbook.domain import domain_texts
 from playbook.registry import PlaybookRegistry
 from scripts import scale
-from tests.factories import ROOT, texts
+from tests.factories import texts
+from tests.integration.conftest import scale_command
 
 pytestmark = pytest.mark.integration
 
@@ -36,26 +36,6 @@ APOLOGY = domain_texts().text("utter_action_failed")
 
 def step_text(step: str) -> str:
     return PLAYBOOKS.get("network").step(step).message
-
-
-def run_scale(*command: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "scale.py"), *command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    was_running = scale.supervisor_running()
-    started = run_scale("up")
-    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-    yield scale.ensure_secrets()
-    if not was_running:
-        run_scale("down")
 
 
 def say(sender: str, message: str, base: str = ENTRY) -> requests.Response:
@@ -227,7 +207,7 @@ def test_draining_a_replica_drops_no_turn(cluster):
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         running = [pool.submit(user) for _ in range(4)]
-        drained = run_scale("drain", "1")
+        drained = scale_command("drain", "1")
         stop = time.monotonic()  # the users finish the conversation they are in
         done = sum(f.result() for f in running)
     assert drained.returncode == 0, drained.stdout[-2000:] + drained.stderr[-2000:]
