@@ -85,6 +85,17 @@ if serving == ticket then return 1 end
 return 0
 """
 
+#: KEYS[1] the hash; ARGV[1] the liveness prefix, ARGV[2] the lifetime in ms, ARGV[3] the
+#: ticket, ARGV[4] the token. The holder's renewal: its liveness *and* the conversation's hash
+#: (which otherwise expires under a long turn that nobody waits behind, and the next message
+#: would start afresh at ticket 1 while this turn still runs). 0 when the ticket was lost.
+_RENEW = """
+if redis.call('GET', ARGV[1] .. ARGV[3]) ~= ARGV[4] then return 0 end
+redis.call('SET', ARGV[1] .. ARGV[3], ARGV[4], 'PX', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 #: KEYS[1] the hash; ARGV[1] the liveness prefix, ARGV[2] the ticket, ARGV[3] the token.
 #: Gives the turn to the next ticket; the hash goes when nobody is waiting.
 _RELEASE = """
@@ -143,6 +154,7 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # rasa has no type
             self._issue = self._red.register_script(_ISSUE)
             self._try = self._red.register_script(_TRY)
             self._release = self._red.register_script(_RELEASE)
+            self._renew_script = self._red.register_script(_RENEW)
         return self._red
 
     # Rasa's LockStore keeps a JSON TicketLock per conversation; this store keeps its state in
@@ -187,7 +199,7 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # rasa has no type
             raise LockUnavailable(f"lock store unreachable ({type(exc).__name__})") from exc
         try:
             await self._wait_for_turn(key, alive, ticket, token, lifetime_ms)
-            renewer = asyncio.create_task(self._renew(alive, ticket, token))
+            renewer = asyncio.create_task(self._renew(key, alive, ticket, token, lifetime_ms))
             try:
                 yield None
             finally:
@@ -221,14 +233,21 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # rasa has no type
             await asyncio.sleep(pause)
             pause = min(POLL_CAP, pause * 2)
 
-    async def _renew(self, alive: str, ticket: int, token: str) -> None:
-        """Keep the held ticket alive (a quarter of the lifetime between renewals)."""
+    async def _renew(self, key: str, alive: str, ticket: int, token: str, lifetime_ms: str) -> None:
+        """Keep the held ticket and its conversation alive (a quarter of the lifetime between
+        renewals)."""
         while True:
             await asyncio.sleep(self.lifetime / 4)
             try:
-                await self.red.set(f"{alive}{ticket}", token, px=int(self.lifetime * 1000), xx=True)
+                kept = await self._renew_script(
+                    keys=[key], args=[alive, lifetime_ms, ticket, token]
+                )
             except (RedisError, OSError) as exc:
                 logger.warning("conversation lock not renewed (%s)", type(exc).__name__)
+                continue
+            if not int(kept):
+                logger.error("conversation lock lost while its turn ran (its ticket expired)")
+                return
 
     async def _give_up(self, key: str, alive: str, ticket: int, token: str) -> None:
         try:

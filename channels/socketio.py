@@ -36,7 +36,11 @@ action_calls.install()  # the shared secret with every action call, each bounded
 
 
 class _CountingOutput(SocketIOOutput):  # type: ignore[misc]  # rasa has no type information
-    """A socket.io output that counts what it sends."""
+    """The replies to a user's own message: counted, and sent straight to the sockets of this
+    server (``ignore_queue``). The message came in on one of them, so the reply needs no
+    detour through Redis, and when Redis is down the user still hears the answer (or the
+    apology) instead of silence; pushes through the HTTP API (staff replies) still go through
+    Redis to whichever server holds the socket."""
 
     def __init__(self, inner: SocketIOOutput) -> None:
         super().__init__(inner.sio, inner.bot_message_evt)
@@ -44,11 +48,12 @@ class _CountingOutput(SocketIOOutput):  # type: ignore[misc]  # rasa has no type
 
     async def _send_message(self, socket_id: str, response: Any) -> None:
         self.sent += 1
-        await super()._send_message(socket_id, response)
+        await self.sio.emit(self.bot_message_evt, response, room=socket_id, ignore_queue=True)
 
     async def send_custom_json(self, recipient_id: str, json_message: Any, **kwargs: Any) -> None:
         self.sent += 1
-        await super().send_custom_json(recipient_id, json_message, **kwargs)
+        json_message.setdefault("room", recipient_id)
+        await self.sio.emit(self.bot_message_evt, **json_message, ignore_queue=True)
 
 
 class DySocketIOInput(SocketIOInput):  # type: ignore[misc]  # rasa has no type information

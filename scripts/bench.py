@@ -119,12 +119,78 @@ def flow_figures(tracker_db: Path, conversations: int, scale_to: int = 10_000) -
     )
 
 
+def load_figures(url: str, shape: str) -> None:
+    """Simulated users at 1, 10 and 50 at once, each a whole conversation to a ticket."""
+    from scripts import load
+
+    for users in (1, 10, 50):
+        result = load.run_load(
+            url, users, conversations_each=5 if users == 1 else 1, prefix=f"bench{users}"
+        )
+        print(f"load, {shape}: {result.summary()}")
+
+
+def tracker_retrieval_figures(workdir: Path) -> None:
+    """How long Rasa's SQL tracker store (ours, on a private PostgreSQL) takes to retrieve one
+    conversation of 10, 100 and 1,000 events."""
+    import asyncio
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from channels.trackerstore import DySQLTrackerStore
+    from scripts.servers import PostgresServer
+
+    postgres = PostgresServer().start()
+    try:
+        postgres.create_database("bench_trackers")
+        domain = Domain.load(str(ROOT / "domain.yml"))
+        store = DySQLTrackerStore(
+            domain,
+            dialect="postgresql",
+            host="127.0.0.1",
+            port=postgres.port,
+            db="bench_trackers",
+            username="postgres",
+        )
+
+        async def measure(events: int) -> float:
+            sender = f"bench-{events}"
+            tracker = DialogueStateTracker(sender, domain.slots)
+            for n in range(events // 3):
+                tracker.update(UserUttered(f"第 {n} 句", {"name": "greet", "confidence": 1.0}))
+                tracker.update(ActionExecuted("utter_greet"))
+                tracker.update(BotUttered("您好"))
+            await store.save(tracker)
+            samples = []
+            for _ in range(20):
+                began = time.perf_counter()
+                await store.retrieve(sender)
+                samples.append((time.perf_counter() - began) * 1000)
+            return percentiles(samples)[0]
+
+        for events in (10, 100, 1000):
+            median = asyncio.run(measure(events))
+            print(
+                f"tracker retrieval (PostgreSQL, DySQLTrackerStore): {events} events: "
+                f"median {median:.1f} ms"
+            )
+    finally:
+        postgres.remove()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=ROOT / "config.yml")
     parser.add_argument("--turns", type=int, default=200)
     parser.add_argument("--parses", type=int, default=300)
     parser.add_argument("--skip-train", action="store_true", help="use models/dy.tar.gz")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="also start the scale-out (make scale-up) and measure load through nginx",
+    )
     parser.add_argument(
         "--tracker-store",
         choices=["sql", "memory"],
@@ -157,6 +223,7 @@ def main() -> int:
                 ).raise_for_status()
                 parse.append((time.perf_counter() - t0) * 1000)
             p50, p95, worst = percentiles(parse)
+            parse_p95 = p95
             print(
                 f"/model/parse over {args.parses} requests: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
                 f"max {worst:.1f} ms"
@@ -186,8 +253,10 @@ def main() -> int:
                 f"REST turn running a custom action, single user, {len(turns)} turns: "
                 f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms"
             )
+            print(f"REST turn p95 / bare /model/parse p95 (same run): {p95 / parse_p95:.1f}x")
             if args.tracker_store == "sql":
                 flow_figures(workdir / "trackers.db", done // len(script))
+            load_figures(servers.url, "embedded default (one Rasa, SQLite)")
             action_pid, rasa_pid = servers.pids()
             print(
                 f"memory (RSS): Rasa server {rss_mb(rasa_pid):.0f} MB, "
@@ -195,6 +264,20 @@ def main() -> int:
             )
         finally:
             servers.stop()
+        tracker_retrieval_figures(workdir)
+    if args.scale:
+        from scripts import scale
+
+        started = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "scale.py"), "up"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if started.returncode != 0:
+            print(f"scale-out did not start: {started.stderr[-500:]}")
+            return 1
+        load_figures(scale.Topology.load().entry, "scale-out through nginx (2 Rasa, PostgreSQL)")
     return 0
 
 

@@ -360,6 +360,12 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
     """Every configuration file of the scale-out, under var/scale/."""
     for folder in ("logs", "nginx", "nginx/body", "nginx/proxy"):
         (STATE / folder).mkdir(parents=True, exist_ok=True)
+    # the logs name conversations and session ids; the configuration holds the secrets
+    os.chmod(STATE, 0o700)
+    os.chmod(STATE / "logs", 0o700)
+    for name in ("supervisord.conf",):
+        (STATE / name).touch(mode=0o600)
+        os.chmod(STATE / name, 0o600)
     templates = _templates()
     pool = topology.data["postgres"]["pool"]
     for n in range(1, topology.replicas + 1):
@@ -515,6 +521,7 @@ def _entry_answers(topology: Topology) -> bool:
 
 def up() -> int:
     topology = Topology.load()
+    DRAINED.unlink(missing_ok=True)  # `up` means every replica in
     if not MODEL.exists():
         log("no trained model yet: training (bash scripts/train.sh)")
         subprocess.run(["bash", str(ROOT / "scripts" / "train.sh")], cwd=ROOT, check=True)
@@ -600,8 +607,10 @@ def drain(n: int) -> int:
     time.sleep(3)  # nginx's old workers finish their requests; Sanic then drains on SIGTERM
     log(f"restarting {', '.join(names)}")
     supervisorctl("restart", *names)
-    wait_ready(topology, names)
-    DRAINED.write_text(json.dumps(sorted(drained() - {n})), encoding="utf-8")
+    try:
+        wait_ready(topology, names)
+    finally:  # back in nginx's hands: the watcher keeps it out while it is not ready
+        DRAINED.write_text(json.dumps(sorted(drained() - {n})), encoding="utf-8")
     render_upstreams(topology, readiness(topology))
     reload_nginx()
     log(f"replica {n} is back in nginx")

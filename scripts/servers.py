@@ -211,6 +211,7 @@ class Servers:
             RASA_PORT=str(self.rasa_port),
             DY_ENDPOINTS=str(self.endpoints),  # the web server reads its tracker store
             DY_ACTION_SECRET=self.action_secret,
+            DY_OUTBOX_DIR=str(workdir / "outbox"),  # never the project's own var/outbox
         )
         self.env.update(env or {})
         self.processes: list[subprocess.Popen] = []

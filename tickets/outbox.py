@@ -16,6 +16,7 @@ file goes only once the ticket is in the database.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -28,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from playbook.sourcefile import PROJECT_ROOT
-from tickets import store
+from tickets import config, store
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OUTBOX = PROJECT_ROOT / "var" / "outbox"
-#: A claimed file older than this was claimed by a server that died: it is taken again.
+#: A file claimed longer ago than this was claimed by a server that died: it is taken again
+#: (the claim time is set when a file is claimed).
 STALE_CLAIM_SECONDS = 120
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -52,15 +54,34 @@ class Delivery:
     waiting: int
 
 
-def keep(request: dict[str, Any], *, now: datetime, folder: Path | None = None) -> Path:
+def database_mark(database_url: str | None = None) -> str:
+    """Which ticket database a kept ticket belongs to (a digest of its URL, never the URL,
+    which may hold a password): servers sharing a folder deliver only their own."""
+    url = database_url or config.database_url()
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+def keep(
+    request: dict[str, Any],
+    *,
+    now: datetime,
+    folder: Path | None = None,
+    database_url: str | None = None,
+) -> Path:
     """Keep one ticket request (``create_ticket``'s keyword arguments, JSON-serialisable) for
-    later; ``now`` is the moment of the escalation. Returns the file."""
+    the ticket database at ``database_url`` (default ``DATABASE_URL``); ``now`` is the moment
+    of the escalation. Returns the file."""
     folder = folder or outbox_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
     path = folder / _file_name(str(request["idempotency_key"]))
     body = json.dumps(
-        {"request": request, "at": now.astimezone(timezone.utc).isoformat()}, ensure_ascii=False
+        {
+            "request": request,
+            "at": now.astimezone(timezone.utc).isoformat(),
+            "database": database_mark(database_url),
+        },
+        ensure_ascii=False,
     )
     temporary = path.with_suffix(f".tmp-{os.getpid()}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -120,28 +141,42 @@ def deliver(
     if not folder.is_dir():
         return Delivery(delivered=0, waiting=0)
     _reclaim_stale(folder)
+    mine = database_mark(database_url)
     delivered = 0
     for path in waiting(folder):
         claim = path.with_name(f"{path.name}.claimed-{os.getpid()}")
         try:
             os.replace(path, claim)  # only one server gets it
+            os.utime(claim)  # claimed now (a rename keeps the time the ticket was kept)
         except FileNotFoundError:
             continue
         try:
             kept = json.loads(claim.read_text(encoding="utf-8"))
             request = dict(kept["request"])
             at = datetime.fromisoformat(kept["at"])
+            belongs = kept.get("database", mine) == mine
         except (OSError, ValueError, KeyError, TypeError):
             logger.error("outbox file %s is unreadable; left for a person to look at", path.name)
             os.replace(claim, path.with_suffix(".unreadable"))
             continue
+        if not belongs:  # another ticket database's: its own servers deliver it
+            os.replace(claim, path)
+            continue
         try:
             ticket = create(**request, now=at, database_url=database_url)
-        except Exception as exc:  # noqa: BLE001 - still down: it waits for the next round
+        except store.UNAVAILABLE as exc:  # still down: this one and the rest wait
             os.replace(claim, path)
             logger.info("outbox: the database still refuses tickets (%s)", type(exc).__name__)
-            break  # the others would fail the same way
-        claim.unlink()
+            break
+        except Exception as exc:  # noqa: BLE001 - this request cannot be written: set aside
+            logger.error(
+                "outbox file %s cannot be written (%s); left for a person to look at",
+                path.name,
+                type(exc).__name__,
+            )
+            os.replace(claim, path.with_suffix(".failed"))
+            continue
+        claim.unlink(missing_ok=True)
         delivered += 1
         logger.info("outbox: ticket %s written (%s)", ticket.number, ticket.priority)
     return Delivery(delivered=delivered, waiting=len(waiting(folder)))

@@ -152,7 +152,7 @@ async def test_a_long_turn_keeps_its_lock_by_renewing_it(private_redis):
             entered.append("slow out")
 
     async def next_turn() -> None:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # after a whole lifetime with nobody waiting behind it
         async with store.lock("slow"):
             entered.append("next in")
 

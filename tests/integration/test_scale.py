@@ -20,7 +20,7 @@ import socketio
 
 from playbook.domain import domain_texts
 from playbook.registry import PlaybookRegistry
-from scripts import scale
+from scripts import load, scale
 from tests.factories import texts
 from tests.integration.conftest import scale_command
 
@@ -105,6 +105,29 @@ def test_a_conversation_through_nginx_ends_in_exactly_one_ticket(cluster):
     tickets.close()
     assert len(rows) == 1 and rows[0][1] == "general"
     assert rows[0][0] in texts(final.json())
+
+
+def test_fifty_users_at_once_through_nginx_lose_nothing(cluster):
+    """50 simulated users, each a whole troubleshooting conversation to a ticket: no error,
+    every conversation complete and in order in PostgreSQL, one ticket per escalation."""
+    result = load.run_load(ENTRY, 50, prefix="fifty")
+    print(f"through nginx: {result.summary()}")
+    assert result.errors == [], result.errors[:5]
+    assert result.turns == 50 * len(load.SCRIPT)
+
+    def events(sender: str) -> list[dict]:
+        return tracker_events(cluster, sender)
+
+    assert load.incomplete_conversations(result.senders, events) == []
+    tickets = psycopg2.connect(TOPOLOGY.postgres("tickets"))
+    with tickets.cursor() as cursor:
+        cursor.execute(
+            "SELECT sender_id, count(*) FROM tickets WHERE sender_id = ANY(%s) GROUP BY sender_id",
+            (result.senders,),
+        )
+        per_sender = dict(cursor.fetchall())
+    tickets.close()
+    assert per_sender == {sender: 1 for sender in result.senders}
 
 
 def test_twenty_parallel_messages_on_both_replicas_are_taken_one_at_a_time(cluster):

@@ -13,11 +13,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.factories import NOW
-from tickets import outbox, store
-
-#: A PostgreSQL port nothing listens on: the database is "down".
-DOWN = "postgresql://postgres@127.0.0.1:9/none"
+from tests.factories import NOW, fresh_sqlite
+from tickets import db, outbox, store
 
 
 def request(sender: str = "alice", key: str | None = None) -> dict:
@@ -55,11 +52,33 @@ def test_a_kept_ticket_is_written_once_with_the_time_it_was_asked(folder, databa
     assert outbox.deliver(folder, database_url=database_url).delivered == 0
 
 
-def test_while_the_database_is_down_the_ticket_keeps_waiting(folder, database_url):
-    outbox.keep(request(), now=NOW, folder=folder)
-    outbox.keep(request(), now=NOW, folder=folder)
-    assert outbox.deliver(folder, database_url=DOWN) == outbox.Delivery(delivered=0, waiting=2)
-    assert outbox.deliver(folder, database_url=database_url).delivered == 2
+def test_while_the_database_is_down_the_ticket_keeps_waiting(folder, tmp_path, migrated_sqlite):
+    # a SQLite file in a folder that is not there yet: "unable to open database file"
+    path = tmp_path / "later" / "tickets.db"
+    url = f"sqlite:///{path}"
+    outbox.keep(request(), now=NOW, folder=folder, database_url=url)
+    outbox.keep(request(), now=NOW, folder=folder, database_url=url)
+    assert outbox.deliver(folder, database_url=url) == outbox.Delivery(delivered=0, waiting=2)
+    path.parent.mkdir(exist_ok=True)
+    db.dispose_all()
+    fresh_sqlite(migrated_sqlite, path)  # the database is back
+    assert outbox.deliver(folder, database_url=url).delivered == 2
+
+
+def test_a_ticket_for_another_database_is_left_to_its_own_servers(folder, database_url, tmp_path):
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    outbox.keep(request(sender="elsewhere"), now=NOW, folder=folder, database_url=other)
+    outbox.keep(request(), now=NOW, folder=folder, database_url=database_url)
+    assert outbox.deliver(folder, database_url=database_url) == outbox.Delivery(1, 1)
+    assert store.list_for_sender("elsewhere", database_url=database_url) == []
+
+
+def test_a_request_that_cannot_be_written_is_set_aside_and_the_rest_go(folder, database_url):
+    broken = {**request(sender="aaa-first"), "no_such_field": 1}  # first in name order
+    outbox.keep(broken, now=NOW, folder=folder, database_url=database_url)
+    outbox.keep(request(), now=NOW, folder=folder, database_url=database_url)
+    assert outbox.deliver(folder, database_url=database_url).delivered == 1
+    assert len(list(folder.glob("*.failed"))) == 1
 
 
 def test_the_same_escalation_kept_twice_makes_one_ticket(folder, database_url):
