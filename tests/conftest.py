@@ -38,19 +38,37 @@ def database_url(tmp_path, monkeypatch, migrated_sqlite) -> Iterator[str]:
     db.dispose_all()
 
 
-@pytest.fixture(scope="session")
-def postgres_template() -> Iterator[str]:
-    """A PostgreSQL database with every migration applied, made once per session: each test's
-    database is created from it. Skips (with the reason) when PostgreSQL is not reachable."""
+def postgres_admin() -> Any:
+    """An autocommit connection to the shared PostgreSQL; skips (with the reason) when it is
+    not reachable."""
     psycopg2 = pytest.importorskip("psycopg2")
-    from tickets import db
-    from tickets.migrate import upgrade
-
     try:
         admin = psycopg2.connect(dbname="postgres", **POSTGRES)
     except psycopg2.OperationalError as exc:  # pragma: no cover - depends on the machine
         pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
     admin.autocommit = True
+    return admin
+
+
+@pytest.fixture()
+def empty_postgres() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (no tables), dropped afterwards."""
+    admin = postgres_admin()
+    name = f"dy_test_empty_{uuid.uuid4().hex[:10]}"
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database with every migration applied, made once per session: each test's
+    database is created from it. Skips (with the reason) when PostgreSQL is not reachable."""
+    from tickets import db
+    from tickets.migrate import upgrade
+
+    admin = postgres_admin()
     name = f"dy_test_template_{uuid.uuid4().hex[:10]}"
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     upgrade(f"postgresql://postgres@127.0.0.1:5432/{name}")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.factories import NOW, POSTGRES, ROOT, new_ticket
+from tests.factories import NOW, ROOT, new_ticket
 from tickets import db, store
 
 
@@ -217,42 +216,31 @@ def test_times_are_stored_in_utc_and_read_back_aware(any_database):
 
 
 @pytest.mark.postgres
-def test_servers_starting_together_migrate_one_after_the_other():
+def test_servers_starting_together_migrate_one_after_the_other(empty_postgres):
     """Three processes migrate one empty PostgreSQL database at the same moment (as the
     action servers of a scaled-out deployment do): all succeed, the schema is made once."""
     import os
     import subprocess
     import sys
 
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(dbname="postgres", **POSTGRES)
-    except psycopg2.OperationalError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    name = f"dy_test_race_{uuid.uuid4().hex[:10]}"
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    try:
-        env = dict(os.environ, DATABASE_URL=url)
-        runs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "tickets.migrate"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            for _ in range(3)
-        ]
-        outputs = [run.communicate(timeout=120)[0] for run in runs]
-        assert [run.returncode for run in runs] == [0, 0, 0], outputs
-        check = psycopg2.connect(dbname=name, **POSTGRES)
-        with check.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM alembic_version")
-            assert cursor.fetchone() == (1,)
-        check.close()
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    import psycopg2
+
+    env = dict(os.environ, DATABASE_URL=empty_postgres)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tickets.migrate"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    check = psycopg2.connect(empty_postgres)
+    with check.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM alembic_version")
+        assert cursor.fetchone() == (1,)
+    check.close()
