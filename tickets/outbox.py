@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -144,7 +145,7 @@ def deliver(
     mine = database_mark(database_url)
     delivered = 0
     for path in waiting(folder):
-        claim = path.with_name(f"{path.name}.claimed-{os.getpid()}")
+        claim = path.with_name(f"{path.name}.claimed-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
             os.replace(path, claim)  # only one server gets it
             os.utime(claim)  # claimed now (a rename keeps the time the ticket was kept)
