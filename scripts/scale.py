@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
@@ -62,7 +62,7 @@ def log(message: str) -> None:
     print(f"\033[1;34m==>\033[0m {message}", flush=True)
 
 
-def die(message: str) -> None:
+def die(message: str) -> NoReturn:
     print(f"\033[1;31mError:\033[0m {message}", file=sys.stderr, flush=True)
     raise SystemExit(1)
 
@@ -299,7 +299,9 @@ def render_upstreams(topology: Topology, ready: dict[str, bool] | None = None) -
 
 def nginx_text(topology: Topology, layout: Layout = LOCAL) -> str:
     limit = topology.data["rate_limit"]
-    too_many = domain_texts().text("utter_too_many_requests") or "请求太频繁了，请稍后再试。"
+    too_many = domain_texts().text("utter_too_many_requests")
+    if too_many is None:
+        die("domain.yml has no utter_too_many_requests (the load balancer's 429 answer)")
     entry_host = layout.entry_listen or topology.data["entry"]["host"]
     return (
         _templates()

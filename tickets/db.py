@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,3 +83,23 @@ def dispose_all() -> None:
             engine.dispose()
         _engines.clear()
         _sessionmakers.clear()
+
+
+#: A readiness check waits this long for the database (seconds).
+READY_TIMEOUT_SECONDS = 1.0
+
+
+def answers(url: str | None = None) -> bool:
+    """Whether the ticket database answers ``SELECT 1`` (a server's readiness check)."""
+    with session_scope(url) as session:
+        return bool(session.execute(text("SELECT 1")).scalar() == 1)
+
+
+async def readiness(url: str | None = None) -> tuple[bool, dict[str, str]]:
+    """Whether the ticket database answers within :data:`READY_TIMEOUT_SECONDS`, with what
+    went wrong otherwise (the kind of failure only): the action and web servers' ``/ready``."""
+    try:
+        ok = await asyncio.wait_for(asyncio.to_thread(answers, url), READY_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; its kind is shown
+        return False, {"database": type(exc).__name__}
+    return ok, {"database": "ok" if ok else "unexpected answer"}
