@@ -106,16 +106,25 @@ def test_rasas_own_redis_lock_store_lets_two_turns_in(private_redis):
 async def test_turns_are_served_in_the_order_they_arrived(private_redis):
     store = atomic(private_redis)
     order: list[int] = []
+    everyone_waits = asyncio.Event()
 
     async def turn(number: int) -> None:
         async with store.lock("in-order"):
+            if number == 0:
+                await everyone_waits.wait()  # the first holds the lock while the rest arrive
             order.append(number)
-            await asyncio.sleep(0.005)
 
+    key, _ = store._keys("in-order")
+    watch = redis.Redis(port=private_redis.port)
     tasks = []
     for number in range(10):
         tasks.append(asyncio.create_task(turn(number)))
-        await asyncio.sleep(0.002)  # each takes its ticket before the next arrives
+        deadline = time.monotonic() + 10
+        # it has arrived once it holds its ticket; only then does the next one come
+        while int(watch.hget(key, "next") or 0) < number + 1:
+            assert time.monotonic() < deadline, "no ticket taken"
+            await asyncio.sleep(0.001)
+    everyone_waits.set()
     await asyncio.gather(*tasks)
     assert order == list(range(10))
 
