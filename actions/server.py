@@ -14,7 +14,9 @@ user's tracker. Here:
   503 otherwise (``/health`` stays the liveness check);
 - the tickets the database could not take (:mod:`tickets.outbox`) are written every few
   seconds once it answers again;
-- it listens on ``SANIC_HOST`` (default 127.0.0.1, never all interfaces by accident).
+- it listens on ``SANIC_HOST`` (default 127.0.0.1, never all interfaces by accident);
+- with ``DY_ACTION_CALL_LOG`` set, every action call is logged with its conversation and the
+  moments it entered and left (:mod:`actions.call_log`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions import call_log
 from tickets import db, outbox
 
 logger = logging.getLogger(__name__)
@@ -61,6 +64,24 @@ def build_app(secret: str | None = None) -> Sanic:
             return response.json({"error": "unauthorized"}, status=401)
         return None
 
+    calls = call_log.log_path()
+
+    async def call_entered(request: Request) -> None:
+        request.ctx.entered = call_log.now_ns()
+
+    async def call_left(request: Request, _response: HTTPResponse) -> None:
+        entered = getattr(request.ctx, "entered", None)
+        if calls is None or entered is None or request.path != "/webhook":
+            return
+        try:
+            sender, action = call_log.who(request.json)
+        except Exception:  # noqa: BLE001 - a body that is not JSON was refused already
+            sender, action = "?", "?"
+        try:
+            call_log.record(calls, sender, action, entered, call_log.now_ns())
+        except OSError as exc:
+            logger.warning("action call log not written (%s)", type(exc).__name__)
+
     async def readiness(_: Request) -> HTTPResponse:
         ok, checks = await ready()
         return response.json({"ready": ok, **checks}, status=200 if ok else 503)
@@ -83,6 +104,9 @@ def build_app(secret: str | None = None) -> Sanic:
 
     app.register_listener(start_outbox, "after_server_start")
     app.register_middleware(require_secret, "request")
+    if calls is not None:
+        app.register_middleware(call_entered, "request")
+        app.register_middleware(call_left, "response")
     app.add_route(readiness, "/ready", methods=["GET"])
     app.error_handler.add(Exception, no_echo)
     return app

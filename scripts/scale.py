@@ -434,6 +434,11 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
 # --- supervisor ------------------------------------------------------------------------------
 
 
+def action_call_logs() -> list[Path]:
+    """The action servers' call logs (:mod:`actions.call_log`), one per action server."""
+    return sorted((STATE / "logs").glob("actions-*.calls"))
+
+
 def supervisorctl(*command: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [

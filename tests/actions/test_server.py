@@ -79,3 +79,49 @@ def test_not_ready_within_a_second_when_the_database_is_gone(monkeypatch):
     assert answer.status == 503 and answer.json["ready"] is False
     assert time.monotonic() - started < 3
     db.dispose_all()
+
+
+def domain_dict() -> dict:
+    from rasa.shared.core.domain import Domain
+
+    from tests.factories import ROOT
+
+    return Domain.load(str(ROOT / "domain.yml")).as_dict()
+
+
+def test_each_call_is_logged_with_its_conversation_and_times(database_url, tmp_path, monkeypatch):
+    from actions import call_log
+
+    path = tmp_path / "actions.calls"
+    monkeypatch.setenv(call_log.CALL_LOG_ENV, str(path))
+    body = {
+        "next_action": "action_ticket_status",
+        "sender_id": "call-log-test",
+        "tracker": {
+            "sender_id": "call-log-test",
+            "slots": {},
+            "latest_message": {"text": f"我的工单怎么样了 {PHONE}", "intent": {}},
+            "events": [],
+        },
+        "domain": domain_dict(),
+        "version": "3.6.21",
+    }
+    before = call_log.now_ns()
+    _, answer = client().post("/webhook", json=body, headers={SECRET_HEADER: SECRET})
+    assert answer.status == 200, answer.text
+    client().post("/webhook", json={"next_action": "x"}, headers={SECRET_HEADER: "wrong"})
+    calls = list(call_log.read_calls([path]))
+    assert [(c.sender, c.action) for c in calls] == [("call-log-test", "action_ticket_status")]
+    assert before <= calls[0].entered <= calls[0].left <= call_log.now_ns()
+    assert PHONE not in path.read_text(encoding="utf-8")
+
+
+def test_overlapping_calls_of_one_conversation_are_found():
+    from actions.call_log import Call, overlaps
+
+    a = Call("s1", "x", 1, entered=0, left=10)
+    b = Call("s1", "y", 2, entered=5, left=12)
+    c = Call("s1", "z", 1, entered=12, left=20)  # starts as b leaves: not at once
+    other = Call("s2", "x", 2, entered=1, left=30)
+    assert overlaps([c, other, b, a]) == [(a, b)]
+    assert overlaps([a, c, other]) == []

@@ -18,6 +18,7 @@ import pytest
 import requests
 import socketio
 
+from actions import call_log
 from playbook.domain import domain_texts
 from playbook.registry import PlaybookRegistry
 from scripts import load, scale
@@ -132,12 +133,17 @@ def test_fifty_users_at_once_through_nginx_lose_nothing(cluster):
 
 def test_twenty_parallel_messages_on_both_replicas_are_taken_one_at_a_time(cluster):
     """One conversation, 20 messages at once, alternating between the two Rasa servers: the
-    lock lets one turn in at a time, so each turn's events are whole and in order."""
+    lock lets one turn in at a time, so the action servers (both of them, through either Rasa
+    server) never run two calls of it at once, and each turn's events are whole and in order."""
     sender = new_sender("race")
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-        answers = list(pool.map(lambda n: say(sender, "你好", base=RASA[n % 2]), range(20)))
+        answers = list(pool.map(lambda n: say(sender, "网络老是掉线", base=RASA[n % 2]), range(20)))
     assert [a.status_code for a in answers] == [200] * 20
     assert all(texts(a.json()) and APOLOGY not in texts(a.json()) for a in answers)
+    calls = [c for c in call_log.read_calls(scale.action_call_logs()) if c.sender == sender]
+    assert len(calls) >= 20, calls  # every turn ran at least one of our actions
+    assert call_log.overlaps(calls) == []
+    assert len({c.pid for c in calls}) >= 2  # both action servers took part
     events = tracker_events(cluster, sender)
     users = [i for i, e in enumerate(events) if e["event"] == "user"]
     assert len(users) == 20
