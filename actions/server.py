@@ -26,7 +26,7 @@ import asyncio
 import hmac
 import logging
 import os
-from typing import Any
+from typing import Any, cast
 
 from rasa_sdk import utils
 from rasa_sdk.endpoint import create_app
@@ -106,7 +106,7 @@ def build_app(secret: str | None = None) -> Sanic:
     app.register_middleware(require_secret, "request")
     if calls is not None:
         app.register_middleware(call_entered, "request")
-        app.register_middleware(call_left, "response")
+        app.register_middleware(cast(Any, call_left), "response")  # Sanic types it as request
     app.add_route(readiness, "/ready", methods=["GET"])
     app.error_handler.add(Exception, no_echo)
     return app
