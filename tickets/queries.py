@@ -3,13 +3,15 @@ dataclasses (no ORM object leaves this module; changes go through ``tickets.work
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from tickets.db import session_scope
 from tickets.models import OPEN_STATUSES, TICKET_STATUSES, StaffUser, Ticket, TicketEvent, utcnow
@@ -98,49 +100,90 @@ class Queue:
     counts: dict[str, int]
 
 
-def _summary_fields(ticket: Ticket, assignee: str | None, now: datetime) -> dict[str, Any]:
-    return {
-        "number": ticket.number,
-        "category": ticket.category,
-        "priority": ticket.priority,
-        "status": ticket.status,
-        "assignee": assignee,
-        "reason": ticket.reason,
-        "created_at": ticket.created_at,
-        "sla_due_at": ticket.sla_due_at,
-        "first_response_at": ticket.first_response_at,
-        "resolved_at": ticket.resolved_at,
-        "closed_at": ticket.closed_at,
-        "overdue": ticket.status in OPEN_STATUSES and ticket.sla_due_at < now,
-    }
+#: The columns of a queue line: the queue never reads a ticket's transcript or steps.
+SUMMARY_COLUMNS = (
+    Ticket.number,
+    Ticket.category,
+    Ticket.priority,
+    Ticket.status,
+    StaffUser.username.label("assignee"),
+    Ticket.reason,
+    Ticket.created_at,
+    Ticket.sla_due_at,
+    Ticket.first_response_at,
+    Ticket.resolved_at,
+    Ticket.closed_at,
+)
+SUMMARY_KEYS = tuple(column.key for column in SUMMARY_COLUMNS)
+#: The rank of a priority the policy no longer knows: after every known one.
+UNKNOWN_RANK = 99
+
+
+def _overdue(values: Mapping[str, Any], now: datetime) -> bool:
+    return bool(values["status"] in OPEN_STATUSES and values["sla_due_at"] < now)
+
+
+def queue_slice(
+    status: str, priority: str, filters: QueueFilters, categories: Collection[str], limit: int
+) -> Select:
+    """The queue's tickets of one status and one priority, earliest due first: a range of the
+    ``ix_tickets_queue`` index read in order and stopped after ``limit`` rows. A category
+    filter counts only when it names one of ``categories``."""
+    query = (
+        select(*SUMMARY_COLUMNS)
+        .join(StaffUser, Ticket.assignee_id == StaffUser.id, isouter=True)
+        .where(Ticket.status == status, Ticket.priority == priority)
+    )
+    if filters.category in categories:
+        query = query.where(Ticket.category == filters.category)
+    if filters.assignee:
+        query = query.where(StaffUser.username == filters.assignee)
+    return query.order_by(Ticket.sla_due_at).limit(limit)
+
+
+def merged_slices(slices: list[Select], limit: int) -> Select:
+    """The first ``limit`` tickets of ``slices`` (each in due order) by due time: the database
+    merges them, each slice still read through its index with its own limit."""
+    if len(slices) == 1:
+        return slices[0]
+    merged = union_all(*[select(part.subquery()) for part in slices]).subquery()
+    return select(merged).order_by(merged.c.sla_due_at).limit(limit)
 
 
 def queue(filters: QueueFilters, *, database_url: str | None = None) -> Queue:
     """The tickets the filters select (by default the open ones), most urgent and earliest due
-    first, and the count of every status."""
+    first, and the count of every status. Read the slices of each priority (one per status),
+    most urgent first, merged by due time, until the page is full: one query per priority
+    reading at most ``QUEUE_LIMIT`` rows per slice, whatever the number of tickets."""
     policy = load_policy()
-    rank = case(
-        {name: level.rank for name, level in policy.levels.items()}, value=Ticket.priority, else_=99
-    )
-    query = select(Ticket, StaffUser.username).join(
-        StaffUser, Ticket.assignee_id == StaffUser.id, isouter=True
-    )
-    if filters.status in TICKET_STATUSES:
-        query = query.where(Ticket.status == filters.status)
-    else:
-        query = query.where(Ticket.status.in_(OPEN_STATUSES))
-    if filters.priority in policy.levels:
-        query = query.where(Ticket.priority == filters.priority)
-    if filters.category in policy.categories:
-        query = query.where(Ticket.category == filters.category)
-    if filters.assignee:
-        query = query.where(StaffUser.username == filters.assignee)
+    statuses = {filters.status} if filters.status in TICKET_STATUSES else set(OPEN_STATUSES)
+    wanted = filters.priority if filters.priority in policy.levels else None
     now = utcnow()
     with session_scope(database_url) as session:
-        rows = session.execute(query.order_by(rank, Ticket.sla_due_at).limit(QUEUE_LIMIT)).all()
-        tickets = [TicketSummary(**_summary_fields(t, name, now)) for t, name in rows]
-        counts = session.execute(select(Ticket.status, func.count()).group_by(Ticket.status))
-        return Queue(tickets=tickets, counts={status: int(n) for status, n in counts.all()})
+        counts: dict[str, int] = {}
+        slices: dict[int, list[tuple[str, str]]] = defaultdict(list)  # rank -> (status, prio)
+        for status, priority, n in session.execute(
+            select(Ticket.status, Ticket.priority, func.count()).group_by(
+                Ticket.status, Ticket.priority
+            )
+        ):
+            counts[status] = counts.get(status, 0) + int(n)
+            if status in statuses and wanted in (None, priority):
+                level = policy.levels.get(priority)
+                slices[level.rank if level else UNKNOWN_RANK].append((status, priority))
+        tickets: list[TicketSummary] = []
+        for rank in sorted(slices):
+            room = QUEUE_LIMIT - len(tickets)
+            if room <= 0:
+                break
+            parts = [
+                queue_slice(status, priority, filters, policy.categories, room)
+                for status, priority in sorted(slices[rank])
+            ]
+            for row in session.execute(merged_slices(parts, room)):
+                values = dict(zip(SUMMARY_KEYS, row, strict=True))
+                tickets.append(TicketSummary(**values, overdue=_overdue(values, now)))
+    return Queue(tickets=tickets, counts=counts)
 
 
 def ticket_detail(
@@ -163,8 +206,12 @@ def ticket_detail(
             email=email if reveal or not email else mask_email(email),
             masked=not reveal,
         )
+        values = {
+            key: assignee if key == "assignee" else getattr(ticket, key) for key in SUMMARY_KEYS
+        }
         return TicketDetail(
-            **_summary_fields(ticket, assignee, utcnow()),
+            **values,
+            overdue=_overdue(values, utcnow()),
             sender_id=ticket.sender_id,
             steps_tried=list(ticket.steps_tried or []),
             transcript=list(ticket.transcript or []),

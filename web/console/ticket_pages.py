@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 
 from tickets import queries, workflow
 from tickets.models import TICKET_STATUSES
+from tickets.policy import load_policy
 from tickets.staff import Staff
 from web.console import operations
 from web.console.auth import ticket_forms, ticket_workers_only
@@ -31,6 +32,7 @@ async def queue(request: Request, person: Staff) -> HTTPResponse:
         {k: request.args.get(k) for k in queries.FILTER_KEYS}
     )
     found = await asyncio.to_thread(queries.queue, filters)
+    levels = load_policy().levels
     return render(
         "queue.html",
         request,
@@ -38,6 +40,7 @@ async def queue(request: Request, person: Staff) -> HTTPResponse:
         queue=found,
         filters=filters,
         statuses=TICKET_STATUSES,
+        priority_labels={name: level.label for name, level in levels.items()},
         refresh_ms=int(os.environ.get("CONSOLE_REFRESH_MS", "20000")),
     )
 
