@@ -18,7 +18,7 @@ from playbook.engine import ANSWER_TITLES, HUMAN
 from playbook.engine import target as answer_target
 from playbook.model import ESCALATE, RESOLVED, Playbook
 from tickets.policy import PriorityPolicy, load_policy
-from web.flow_stats import ANSWERS, PlaybookStats, StepStats
+from web.flow_replay import ANSWERS, PlaybookStats, StepStats
 
 #: Labels longer than this many characters are cut short with 「…」.
 MAX_LABEL = 80

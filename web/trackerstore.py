@@ -29,6 +29,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import Select
 
 from playbook.domain import DEFAULT_SESSION_MINUTES, DOMAIN_PATH, DomainUnreadable, domain_texts
 from playbook.sourcefile import PROJECT_ROOT
@@ -82,6 +83,39 @@ def event_rows(engine: Engine, wanted: Mapping[EventType, Wanted]) -> Iterator[S
     """``(sender_id, type_name, timestamp, intent_name, action_name, data)`` of the ``wanted``
     events of every conversation, ordered by conversation (sender id) and then by event id:
     one streamed query, each conversation's events together and in the order they happened."""
+    query = _wanted_query(wanted, EVENTS.c.sender_id).order_by(EVENTS.c.sender_id, EVENTS.c.id)
+    with engine.connect() as connection:
+        yield from connection.execution_options(stream_results=True).execute(query)
+
+
+#: New events up to this many ids are read by id and put in order here (see events_after).
+SORTED_HERE = 20_000
+
+
+def events_after(
+    engine: Engine, wanted: Mapping[EventType, Wanted], after: int, newest: int
+) -> Iterator[Sequence[Any]]:
+    """``(id, sender_id, type_name, timestamp, intent_name, action_name, data)`` of the
+    ``wanted`` events whose id is larger than ``after``, each conversation's events together
+    and in id order (the conversations in no particular order): one query. ``newest`` is the
+    store's newest id: up to :data:`SORTED_HERE` new ids are found through the primary key
+    (a range of ids, whatever else is indexed) and sorted here; more are streamed from the
+    database in the order of :func:`event_rows` (through Rasa's index on the sender id)."""
+    events = EVENTS.c
+    query = _wanted_query(wanted, events.id, events.sender_id).where(events.id > after)
+    with engine.connect() as connection:
+        if newest - after > SORTED_HERE:
+            ordered = query.order_by(events.sender_id, events.id)
+            yield from connection.execution_options(stream_results=True).execute(ordered)
+            return
+        rows = list(connection.execute(query.order_by(events.id)))
+    rows.sort(key=lambda row: row[1])  # stable: each conversation's events stay in id order
+    yield from rows
+
+
+def _wanted_query(wanted: Mapping[EventType, Wanted], *first: Any) -> Select:
+    """The ``wanted`` events: the columns ``first``, then type, timestamp, intent, action
+    and ``data`` (None unless wanted)."""
     events = EVENTS.c
     every = [kind for kind, want in wanted.items() if not want.containing]
     some = [
@@ -93,20 +127,24 @@ def event_rows(engine: Engine, wanted: Mapping[EventType, Wanted]) -> Iterator[S
         if want.containing
     ]
     with_data = [kind for kind, want in wanted.items() if want.data]
-    query = (
-        select(
-            events.sender_id,
-            events.type_name,
-            events.timestamp,
-            events.intent_name,
-            events.action_name,
-            case((events.type_name.in_(with_data), events.data), else_=None),
-        )
-        .where(or_(events.type_name.in_(every), *some))
-        .order_by(events.sender_id, events.id)
-    )
+    return select(
+        *first,
+        events.type_name,
+        events.timestamp,
+        events.intent_name,
+        events.action_name,
+        case((events.type_name.in_(with_data), events.data), else_=None),
+    ).where(or_(events.type_name.in_(every), *some))
+
+
+def newest_event(engine: Engine, known: int | None) -> tuple[int | None, str | None]:
+    """The newest event id (None without events) and the conversation of the event with id
+    ``known`` (None if there is none): whether the events read before are still there."""
+    events = EVENTS.c
+    sender = select(events.sender_id).where(events.id == (known or 0)).scalar_subquery()
     with engine.connect() as connection:
-        yield from connection.execution_options(stream_results=True).execute(query)
+        newest, known_sender = connection.execute(select(func.max(events.id), sender)).one()
+    return newest, known_sender
 
 
 def stamp(engine: Engine) -> tuple[int, int | None]:

@@ -4,77 +4,19 @@ Rasa's own SQL tracker store, then counted (and drawn); and where that store is 
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, Event, SessionStarted, UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
-from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.escalation import ActionEscalate
-from actions.troubleshooting import ActionFallback, ActionStartPlaybook, ActionStepFeedback
 from playbook.registry import PlaybookRegistry
 from tests.factories import ROOT
+from tests.web.chats import Chat, talk
 from tickets.policy import load_policy
 from web import flow_diagram, flow_stats, trackerstore
 
-#: Which action the rules (data/rules.yml) run for each intent.
-RULES = {
-    "network_problem": ActionStartPlaybook(),
-    "login_problem": ActionStartPlaybook(),
-    "forgot_password": ActionStartPlaybook(),
-    "feature_problem": ActionStartPlaybook(),
-    "data_loss": ActionStartPlaybook(),
-    "affirm": ActionStepFeedback(),
-    "deny": ActionStepFeedback(),
-    "request_human": ActionEscalate(),
-    "nlu_fallback": ActionFallback(),
-}
-#: What the user says for each intent (the actions read the reply to a step in context).
-SENTENCES = {"affirm": "解决了", "deny": "还是不行", "request_human": "转人工"}
 LATER = 2 * 3600  # seconds after the conversations: every one of them is over
-
-
-class Chat:
-    """One conversation as Rasa records it: each user message, the action the rules pick,
-    and the events that real action returns."""
-
-    def __init__(self, rasa_domain: Domain, domain: dict[str, Any]) -> None:
-        self.rasa_domain, self.domain = rasa_domain, domain
-        self.tracker = DialogueStateTracker(f"flow-{uuid.uuid4().hex[:10]}", rasa_domain.slots)
-        self.new_session()
-
-    def new_session(self) -> None:
-        """What Rasa writes when a session starts (slots are not carried over)."""
-        self.tracker.update_with_events(
-            [
-                ActionExecuted("action_session_start"),
-                SessionStarted(),
-                ActionExecuted("action_listen"),
-            ],
-            self.rasa_domain,
-        )
-
-    async def say(self, intent: str, text: str | None = None, entities: list[dict] | None = None):
-        text = text or SENTENCES.get(intent, "…")
-        self.tracker.update(
-            UserUttered(text, intent={"name": intent, "confidence": 0.99}, entities=entities or []),
-            self.rasa_domain,
-        )
-        action = RULES[intent]
-        state = self.tracker.current_state(EventVerbosity.AFTER_RESTART)
-        returned = await action.run(CollectingDispatcher(), Tracker.from_dict(state), self.domain)
-        self.tracker.update(ActionExecuted(action.name()), self.rasa_domain)
-        self.tracker.update_with_events(
-            [Event.from_parameters(e) for e in returned], self.rasa_domain
-        )
-        self.tracker.update(ActionExecuted("action_listen"), self.rasa_domain)
-        return self
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +36,6 @@ def tracker_db(tmp_path, rasa_domain):
     store = SQLTrackerStore(rasa_domain, dialect="sqlite", db=str(path))
     yield store, f"sqlite:///{path}"
     store.engine.dispose()
-
-
-async def talk(chat: Chat, *intents: str) -> Chat:
-    for intent in intents:
-        await chat.say(intent)
-    return chat
 
 
 @pytest.fixture()

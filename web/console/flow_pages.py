@@ -20,7 +20,8 @@ from tickets.staff import Staff
 from web import flow_diagram, trackerstore
 from web.console.auth import flow_readers_only
 from web.console.pages import message, render
-from web.flow_stats import PlaybookStats, StepStats, flow_stats
+from web.flow_replay import PlaybookStats, StepStats
+from web.flow_stats import flow_stats
 
 logger = logging.getLogger(__name__)
 routes = Blueprint("console_flows")
