@@ -1,16 +1,19 @@
 """Rasa's socket.io channel with the same edge checks as our REST channel.
 
-Used by the support widget (web/). A conversation id (``session_id``) must be the widget's
-random 32-hex id: never "default", never another channel's sender. An overlong message is
-answered without being parsed, and a turn that produces no reply at all (e.g. the action
-server is down) gets the domain's apology instead of silence.
+Used by the support widget (web/). A conversation id (``session_id``) must be a widget session
+the web server issued: ``session_request`` and ``user_uttered`` carry its ``token``
+(channels/widget_session.py), and one that does not verify is refused before Rasa sees it: no
+``session_confirm``, no room joined, no turn, and the sending socket alone gets
+``session_refused`` (the widget then asks the web server for a new session). So nobody joins
+another conversation's room (its live replies) or talks in it with a made-up or guessed id. An
+overlong message is answered without being parsed, and a turn that produces no reply at all
+(e.g. the action server is down) gets the domain's apology instead of silence.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,10 +24,12 @@ from socketio import AsyncRedisManager, AsyncServer
 
 from channels import action_calls, speedups, trackerstore
 from channels.guard import guarded_turn
+from channels.widget_session import WidgetSessions, is_session_id
 from tickets.privacy import install_log_redaction
 
 logger = logging.getLogger(__name__)
-SESSION_ID_RE = re.compile(r"^[a-f0-9]{32}$")
+#: Sent to the one socket whose session (id and token) did not verify.
+SESSION_REFUSED_EVT = "session_refused"
 #: Set (``redis://host:port/db``) when several Rasa servers serve the widget.
 REDIS_URL_ENV = "SOCKETIO_REDIS_URL"
 REDIS_CHANNEL = "dy-socketio"
@@ -57,15 +62,18 @@ class _CountingOutput(SocketIOOutput):  # type: ignore[misc]  # rasa has no type
 
 
 class DySocketIOInput(SocketIOInput):  # type: ignore[misc]  # rasa has no type information
-    """Rasa's socket.io channel, validating the session id and the message."""
+    """Rasa's socket.io channel, verifying the widget session and checking the message."""
 
     @classmethod
     def name(cls) -> str:
         return "socketio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        # at start, not per message: a server without the secret refuses to start
+        sessions = WidgetSessions.from_environment()
+
         async def checked(message: UserMessage) -> None:
-            if not isinstance(message.sender_id, str) or not SESSION_ID_RE.match(message.sender_id):
+            if not is_session_id(message.sender_id):  # verified before; never a shared id
                 logger.warning("socket.io message without a valid widget session id ignored")
                 return
             output = _CountingOutput(message.output_channel)
@@ -76,10 +84,56 @@ class DySocketIOInput(SocketIOInput):  # type: ignore[misc]  # rasa has no type 
             await guarded_turn(message, on_new_message, lambda: output.sent > 0)
 
         blueprint: Blueprint = super().blueprint(checked)
+        self._require_sessions(sessions)
         url = os.environ.get(REDIS_URL_ENV, "").strip()
         if url:
             share_between_replicas(self.sio, url)
         return blueprint
+
+    def _require_sessions(self, sessions: WidgetSessions) -> None:
+        """Put a session check in front of Rasa's own ``session_request`` and user message
+        handlers (python-socketio keeps them in ``sio.handlers``; ``on`` replaces one)."""
+        sio: AsyncServer = self.sio
+        namespace = self.namespace or "/"
+        rasa_handlers = sio.handlers[namespace]
+        rasa_session_request = rasa_handlers["session_request"]
+        rasa_user_message = rasa_handlers[self.user_message_evt]
+
+        def verified(data: Any) -> bool:
+            return isinstance(data, dict) and sessions.verify(
+                data.get("session_id"), data.get("token")
+            )
+
+        async def refuse(sid: str, event: str) -> None:
+            # the id is not logged: it may be someone else's, and logs are no place for it
+            logger.warning("socket.io %s without a valid widget session refused", event)
+            await sio.emit(SESSION_REFUSED_EVT, room=sid, namespace=namespace, ignore_queue=True)
+
+        # python-socketio calls a handler without ``data`` when an event carries none
+        async def session_request(sid: str, data: Any = None) -> None:
+            if not verified(data):
+                await refuse(sid, "session request")
+                return
+            await rasa_session_request(sid, {"session_id": data["session_id"]})
+
+        async def user_message(sid: str, data: Any = None) -> None:
+            if not verified(data):
+                await refuse(sid, "message")
+                return
+            text, metadata = data.get("message"), data.get(self.metadata_key)
+            await rasa_user_message(
+                sid,
+                {
+                    "session_id": data["session_id"],
+                    # Rasa strips the text (an error for anything but a string) and parses a
+                    # string of metadata as JSON (an error for any other string)
+                    "message": text if isinstance(text, str) else "",
+                    self.metadata_key: metadata if isinstance(metadata, dict) else {},
+                },
+            )
+
+        sio.on("session_request", session_request, namespace=namespace)
+        sio.on(self.user_message_evt, user_message, namespace=namespace)
 
 
 def share_between_replicas(sio: AsyncServer, url: str) -> None:

@@ -22,5 +22,18 @@ endpoints_file() {
   echo "var/endpoints.yml"
 }
 
+# The widget sessions' secret (DY_SESSION_SECRET), which the web server and Rasa share: from
+# the environment, or made once and kept (mode 0600) in var/session_secret.
+export_session_secret() {
+  [ -z "${DY_SESSION_SECRET:-}" ] || return 0
+  mkdir -p var
+  if [ ! -s var/session_secret ]; then
+    (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > var/session_secret)
+  fi
+  chmod 600 var/session_secret
+  DY_SESSION_SECRET="$(cat var/session_secret)"
+  export DY_SESSION_SECRET
+}
+
 log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31mError:\033[0m %s\n' "$*" >&2; exit 1; }

@@ -7,6 +7,7 @@ source "$(dirname "$0")/common.sh"
 [ -f "$MODEL" ] || die "no trained model at models/dy.tar.gz: run 'make train' first"
 mkdir -p var
 ENDPOINTS="$(endpoints_file)"
+export_session_secret  # the web server issues widget sessions, Rasa's socket.io verifies them
 
 # Rasa's HTTP API can read and change every conversation: outside loopback it needs a token.
 auth=()

@@ -50,7 +50,6 @@ INTERNAL_API_PORT = 5100
 READY_WAIT_SECONDS = 300
 #: Each server's readiness check (200 when it can do its work, answered within a second).
 READY_PATHS = {"rasa": "/webhooks/ready/", "actions": "/ready", "web": "/ready"}
-SECRET_NAMES = ("DY_ACTION_SECRET", "RASA_JWT_SECRET", "CONSOLE_SECRET")
 CODE = sorted(
     path
     for package in ("actions", "channels", "playbook", "tickets", "understanding", "web")
@@ -99,6 +98,16 @@ class Topology:
     def redis(self, db_key: str) -> str:
         return f"{self.data['redis']['url']}/{self.data['redis'][db_key]}"
 
+    def secret_names(self, kind: str | None = None) -> list[str]:
+        """The shared secrets (of the servers of ``kind``: rasa, actions, web)."""
+        return [
+            name for name, kinds in self.data["secrets"].items() if kind is None or kind in kinds
+        ]
+
+    def secret_env(self, kind: str, keys: dict[str, str]) -> dict[str, str]:
+        """The secrets the servers of ``kind`` get, from ``keys`` (ensure_secrets)."""
+        return {name: keys[name] for name in self.secret_names(kind)}
+
 
 # --- setup -----------------------------------------------------------------------------------
 
@@ -130,7 +139,7 @@ def _which(tool: str) -> str | None:
     )
 
 
-def ensure_secrets() -> dict[str, str]:
+def ensure_secrets(topology: Topology | None = None) -> dict[str, str]:
     """The scale-out's shared secrets, made once and kept (0600) in var/scale/secrets.env."""
     STATE.mkdir(parents=True, exist_ok=True)
     known: dict[str, str] = {}
@@ -140,7 +149,7 @@ def ensure_secrets() -> dict[str, str]:
                 key, value = line.split("=", 1)
                 known[key.strip()] = value.strip()
     changed = False
-    for name in SECRET_NAMES:
+    for name in (topology or Topology.load()).secret_names():
         if not known.get(name):
             known[name] = os.environ.get(name) or secrets.token_hex(32)
             changed = True
@@ -397,7 +406,7 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
                 (n, port, INTERNAL_API_PORT)
                 for n, port in enumerate(topology.ports("web"), start=1)
             ],
-            env_actions=_supervisor_env({**common, "DY_ACTION_SECRET": keys["DY_ACTION_SECRET"]}),
+            env_actions=_supervisor_env({**common, **topology.secret_env("actions", keys)}),
             env_rasa=_supervisor_env(
                 {
                     **common,
@@ -408,8 +417,7 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
                         MODEL,
                         *CODE,
                     ),
-                    "DY_ACTION_SECRET": keys["DY_ACTION_SECRET"],
-                    "RASA_JWT_SECRET": keys["RASA_JWT_SECRET"],
+                    **topology.secret_env("rasa", keys),
                     "RASA_CACHE_DIRECTORY": str(ROOT / ".rasa" / "cache"),
                     "SOCKETIO_REDIS_URL": topology.redis("socketio_db"),
                     "SQL_POOL_SIZE": str(pool["size"]),
@@ -419,8 +427,7 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
             env_web=_supervisor_env(
                 {
                     **common,
-                    "RASA_JWT_SECRET": keys["RASA_JWT_SECRET"],
-                    "CONSOLE_SECRET": keys["CONSOLE_SECRET"],
+                    **topology.secret_env("web", keys),
                     "RASA_PUBLIC_URL": "/",
                     "DY_TRACKER_DB_URL": topology.postgres("trackers"),
                 }
@@ -533,7 +540,7 @@ def up() -> int:
         log("no trained model yet: training (bash scripts/train.sh)")
         subprocess.run(["bash", str(ROOT / "scripts" / "train.sh")], cwd=ROOT, check=True)
     ensure_packages()
-    keys = ensure_secrets()
+    keys = ensure_secrets(topology)
     ensure_databases(topology)
     migrate(topology)
     render(topology, keys)

@@ -191,6 +191,8 @@ class Servers:
         self.endpoints = workdir / "endpoints.yml"
         # the action server refuses calls without it; Rasa sends it (channels/action_calls.py)
         self.action_secret = secrets.token_hex(16)
+        # the web server issues widget sessions with it, Rasa's socket.io channel verifies them
+        self.session_secret = secrets.token_hex(32)
         endpoints = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
         if stores is not None:
             endpoints += stores
@@ -211,6 +213,7 @@ class Servers:
             RASA_PORT=str(self.rasa_port),
             DY_ENDPOINTS=str(self.endpoints),  # the web server reads its tracker store
             DY_ACTION_SECRET=self.action_secret,
+            DY_SESSION_SECRET=self.session_secret,
             DY_OUTBOX_DIR=str(workdir / "outbox"),  # never the project's own var/outbox
         )
         self.env.update(env or {})

@@ -261,6 +261,7 @@ def console_server(work, **settings):
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DY_TRACKER_DB_URL", "DY_PLAYBOOK_DIR")}
+    env.setdefault("DY_SESSION_SECRET", "web-test-session-secret")  # required at start
     env.update(settings, PYTHONPATH=str(ROOT))
     log = work / "web.log"
     server = subprocess.Popen(

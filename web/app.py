@@ -4,8 +4,10 @@
 - ``/config.js``        where the widget finds Rasa's socket.io endpoint
 - ``/vendor/socket.io.min.js``  the socket.io client, installed from npm by ``make setup``
 - ``/vendor/mermaid.min.js``    Mermaid (the console's flow diagrams), installed the same way
+- ``POST /api/session`` a new widget session, ``{"session_id", "token"}``
+  (channels/widget_session.py)
 - ``/api/history/<id>`` the user and bot turns of one conversation, so a reloaded page shows
-  its history; the id is the widget's random session id, known only to that browser.
+  its history; only with the session's token in ``X-Dy-Session`` (never in the URL).
 - ``/ready``            whether the ticket database answers (for the load balancer).
 """
 
@@ -23,7 +25,12 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.socketio import SESSION_ID_RE
+from channels.widget_session import (
+    TOKEN_HEADER,
+    SessionSecretMissing,
+    WidgetSessions,
+    is_session_id,
+)
 from playbook.domain import DomainUnreadable, domain_texts
 from tickets import db
 from tickets.transcript import conversation_turns
@@ -69,6 +76,8 @@ def widget_strings() -> dict[str, str]:
 
 
 def create_app(name: str = "dy_web") -> Sanic:
+    """The web app; raises SessionSecretMissing at once when DY_SESSION_SECRET is unset."""
+    sessions = WidgetSessions.from_environment()
     app = Sanic(name)
     app.config.FALLBACK_ERROR_FORMAT = "json"
 
@@ -114,10 +123,26 @@ def create_app(name: str = "dy_web") -> Sanic:
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
+    @app.post("/api/session")
+    async def new_session(_: Request) -> HTTPResponse:
+        """A new widget session, signed here; Rasa's socket.io channel verifies it."""
+        issued = sessions.issue()
+        return response.json(
+            {"session_id": issued.session_id, "token": issued.token},
+            headers={"Cache-Control": "no-store"},
+        )
+
     @app.get("/api/history/<session_id>")
-    async def history(_: Request, session_id: str) -> HTTPResponse:
-        if not SESSION_ID_RE.match(session_id):
+    async def history(request: Request, session_id: str) -> HTTPResponse:
+        if not is_session_id(session_id):
             return response.json({"error": "invalid session id"}, status=400)
+        token = request.headers.get(TOKEN_HEADER)
+        if not token:
+            return response.json(
+                {"error": f"session token required in the {TOKEN_HEADER} header"}, status=403
+            )
+        if not sessions.verify(session_id, token):
+            return response.json({"error": "session token invalid or expired"}, status=403)
         try:
             events = await rasa_client.conversation_events(session_id)
         except rasa_client.RasaUnavailable as exc:
@@ -143,7 +168,11 @@ def create_app(name: str = "dy_web") -> Sanic:
 
 
 def run(host: str | None = None, port: int | None = None) -> None:
-    create_app().run(
+    try:
+        app = create_app()
+    except SessionSecretMissing as exc:
+        raise SystemExit(f"web: {exc}") from None
+    app.run(
         host=host or os.environ.get("DY_HOST", "127.0.0.1"),
         port=port or int(os.environ.get("WEB_PORT", "8000")),
         access_log=False,

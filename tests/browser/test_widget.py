@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import requests
 import yaml
@@ -149,3 +152,30 @@ def test_lost_connection_shows_reconnecting_and_recovers(phone, site):
     click_reply(phone, "还是不行")  # the same conversation goes on after the reconnect
     restart_step = PlaybookRegistry().get("network").step("restart_device").message
     phone.locator(".msg.bot", has_text=restart_step.splitlines()[0]).wait_for(timeout=TIMEOUT)
+
+
+def test_a_session_the_web_server_did_not_issue_is_replaced_by_a_new_one(phone, site):
+    """An earlier widget's bare id (no token) and a forged token are refused: the page starts
+    a new conversation with a session it asks the web server for, never the old one's."""
+    made_up = "0123456789abcdef" * 2
+    phone.goto(site.web_url + "/config.js")  # the widget's origin, to set its storage first
+    phone.evaluate(f"localStorage.setItem('dy-support-session', '{made_up}')")
+    session = open_widget(phone, site)
+    assert session != made_up and re.fullmatch(r"[a-f0-9]{32}", session)
+    assert phone.locator(".msg.bot").first.inner_text() == RESPONSES["utter_greet"][0]["text"]
+    stored = json.loads(phone.evaluate("localStorage.getItem('dy-support-session')"))
+    assert stored["id"] == session and stored["token"]
+    click_reply(phone, "网络问题")
+
+    forged = json.dumps({"id": session, "token": "1." + "0" * 64})
+    phone.evaluate(f"localStorage.setItem('dy-support-session', {json.dumps(forged)})")
+    phone.reload()
+    phone.wait_for_function(
+        f"document.body.dataset.session && document.body.dataset.session !== '{session}'",
+        timeout=TIMEOUT,
+    )
+    phone.locator(".msg.bot").first.wait_for(timeout=TIMEOUT)
+    assert phone.locator(".msg.user").count() == 0  # the earlier conversation is not shown
+    assert phone.locator(".msg.bot").first.inner_text() == RESPONSES["utter_greet"][0]["text"]
+    click_reply(phone, "登录问题")  # and the new one answers
+    assert phone.errors == []

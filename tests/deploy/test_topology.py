@@ -115,3 +115,60 @@ def test_every_server_in_every_shape_runs_the_same_entry_points():
     assert HELM["rasa"]["command"] == ["python", "-m", "channels.server"]
     assert HELM["action-server"]["command"] == ["python", "-m", "actions.server"]
     assert HELM["web"]["command"] == ["python", "-m", "web"]
+
+
+HELM_OF_KIND = {"rasa": "rasa", "actions": "action-server", "web": "web"}
+
+
+def test_the_topology_names_every_secret_the_servers_read():
+    """Each kind of server gets the secrets its code requires at start (the widget sessions'
+    on both sides: web servers issue them, Rasa's socket.io channel verifies them)."""
+    from channels import action_calls, server, widget_session
+
+    assert set(TOPOLOGY.secret_names("rasa")) >= {
+        action_calls.SECRET_ENV,
+        server.JWT_SECRET_ENV,
+        widget_session.SECRET_ENV,
+    }
+    assert set(TOPOLOGY.secret_names("actions")) >= {action_calls.SECRET_ENV}
+    assert set(TOPOLOGY.secret_names("web")) >= {
+        server.JWT_SECRET_ENV,
+        "CONSOLE_SECRET",
+        widget_session.SECRET_ENV,
+    }
+    assert widget_session.SECRET_ENV not in TOPOLOGY.secret_names("actions")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_compose_and_helm_pass_each_server_its_secrets(kind):
+    needed = TOPOLOGY.secret_names(kind)
+    assert needed
+    for name in sorted(s for s in SERVICES if re.fullmatch(rf"{kind}-\d+", s)):
+        env = env_of(SERVICES[name])
+        assert {secret: env.get(secret) for secret in needed} == {
+            secret: f"${{{secret}}}" for secret in needed
+        }, name
+    helm = {e["name"]: e for e in HELM[HELM_OF_KIND[kind]]["extraEnv"]}
+    for secret in needed:
+        assert helm[secret]["valueFrom"]["secretKeyRef"]["name"] == "dy-secrets", secret
+
+
+def test_the_secrets_made_for_the_scale_out_reach_the_servers_that_need_them():
+    keys = {name: f"value-of-{name}" for name in TOPOLOGY.secret_names()}
+    assert TOPOLOGY.secret_env("web", keys)["DY_SESSION_SECRET"] == "value-of-DY_SESSION_SECRET"
+    assert TOPOLOGY.secret_env("rasa", keys)["DY_SESSION_SECRET"] == "value-of-DY_SESSION_SECRET"
+    assert "DY_SESSION_SECRET" not in TOPOLOGY.secret_env("actions", keys)
+
+
+def test_nginx_sends_the_widget_session_api_to_the_web_servers_rate_limited():
+    """POST /api/session and GET /api/history/<id> reach the web servers through the
+    rate-limited catch-all, not one of the locations answered 404."""
+    conf = scale.nginx_text(TOPOLOGY)
+    patterns = re.findall(r"location ~ (\S+) \{\s*return 404;", conf)
+    prefixes = re.findall(r"location (/\S+) \{ return 404;", conf)
+    assert patterns and prefixes
+    for path in ("/api/session", f"/api/history/{'0' * 32}"):
+        assert not any(re.search(pattern, path) for pattern in patterns), path
+        assert not any(path.startswith(prefix) for prefix in prefixes), path
+    catch_all = conf[conf.rindex("location / {") :].split("}", 1)[0]  # the public server's
+    assert "limit_req zone=turns" in catch_all and "proxy_pass http://web;" in catch_all

@@ -1,25 +1,31 @@
 """Hostile traffic through the scale-out's only entry (nginx): bodies that are huge, binary-ish,
 full of control characters, HTML and script, SQL, malformed JSON or of the wrong content type;
-forged session ids and foreign Origins; against the REST channel, socket.io, the history
-endpoint and the console API. Never a 5xx, never a stack trace to the client, and what is
-stored is shown escaped.
+made-up session ids, forged session tokens and foreign Origins; against the REST channel,
+socket.io, the history endpoint and the console API. Never a 5xx, never a stack trace to the
+client, what is stored is shown escaped, and only a session the web server issued is taken.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import http.client
 import json
+import queue
 import random
 import re
 import secrets
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg2
 import pytest
 import requests
 import socketio
 
+from channels.widget_session import TOKEN_HEADER, WidgetSessions
 from scripts import scale
 from tests.factories import csrf_of, texts
 from tickets import staff, store
@@ -29,6 +35,7 @@ pytestmark = pytest.mark.integration
 TOPOLOGY = scale.Topology.load()
 ENTRY = TOPOLOGY.entry
 TICKETS_DB = TOPOLOGY.postgres("tickets")
+LOGS = scale.STATE / "logs"
 LEAKS = re.compile(r"Traceback|File \"/|site-packages|sqlalchemy|psycopg2|Exception:", re.I)
 RNG = random.Random(20261202)
 
@@ -177,16 +184,62 @@ def test_wrong_methods_and_paths_are_plain_errors(cluster):
         assert_clean(answer, {400, 401, 403, 404, 405})
 
 
+def new_session() -> dict[str, str]:
+    """A widget session issued by a web server through nginx: ``session_id`` and ``token``."""
+    answer = requests.post(f"{ENTRY}/api/session", timeout=30)
+    assert_clean(answer, {200})
+    assert answer.headers["Cache-Control"] == "no-store"
+    return answer.json()
+
+
+def history(session_id: str, token: str | None) -> requests.Response:
+    headers = {} if token is None else {TOKEN_HEADER: token}
+    return requests.get(f"{ENTRY}/api/history/{session_id}", headers=headers, timeout=30)
+
+
+def forged_tokens(session: dict[str, str]) -> list[str]:
+    """Tokens a client could make up for ``session``: none of them the web server's."""
+    stamp, signature = session["token"].split(".")
+    return [
+        "",
+        session["token"][:-1],
+        session["token"] + "0",
+        f"{stamp}.{'0' * 64}",
+        f"{int(stamp) + 1}.{signature}",
+        WidgetSessions("a secret that is not the servers'").token_for(session["session_id"], 1),
+        new_session()["token"],  # another session's real token
+        "x" * 5000,
+    ]
+
+
 @pytest.mark.parametrize(
     "session", ["default", "0" * 31, "g" * 32, "a" * 33, "' OR 1=1 --", "%00" * 8, "..%2f" * 8]
 )
 def test_forged_history_ids_are_refused(cluster, session):
-    answer = requests.get(f"{ENTRY}/api/history/{session}", timeout=30)
-    assert_clean(answer, {400, 404})
+    assert_clean(history(session, new_session()["token"]), {400, 404})
 
 
-def test_an_unknown_but_well_formed_history_id_is_empty(cluster):
-    answer = requests.get(f"{ENTRY}/api/history/{uuid.uuid4().hex}", timeout=30)
+def test_history_refuses_a_made_up_session_or_a_forged_token(cluster):
+    made_up = uuid.uuid4().hex
+    for token in (None, new_session()["token"]):
+        answer = history(made_up, token)
+        assert_clean(answer, {403})
+        assert "session token" in answer.json()["error"]
+    session = new_session()
+    for token in forged_tokens(session):
+        assert_clean(history(session["session_id"], token or None), {403})
+    # the token in the URL counts for nothing (URLs end up in access logs)
+    in_url = requests.get(
+        f"{ENTRY}/api/history/{session['session_id']}",
+        params={"token": session["token"]},
+        timeout=30,
+    )
+    assert_clean(in_url, {403})
+
+
+def test_an_issued_session_reads_its_history_empty_at_first(cluster):
+    session = new_session()
+    answer = history(session["session_id"], session["token"])
     assert_clean(answer, {200})
     assert answer.json()["turns"] == []
 
@@ -308,39 +361,128 @@ def test_socket_io_takes_its_own_pages_and_clients_without_an_origin(cluster):
     assert websocket_upgrade(None) == 101
 
 
-def test_socket_io_survives_junk(cluster):
-    client = socketio.Client(reconnection=False)
-    replies: list[dict] = []
-    client.on("bot_uttered", replies.append)
-    client.connect(
+@dataclass
+class WidgetSocket:
+    """A socket.io client through nginx as the widget's page opens it, with what it got."""
+
+    client: socketio.Client
+    confirmed: queue.Queue[str] = field(default_factory=queue.Queue)
+    refused: queue.Queue[object] = field(default_factory=queue.Queue)
+    replies: queue.Queue[dict] = field(default_factory=queue.Queue)
+
+    def replies_within(self, seconds: float) -> list[dict]:
+        self.client.sleep(seconds)
+        said = []
+        while not self.replies.empty():
+            said.append(self.replies.get_nowait())
+        return said
+
+
+@contextlib.contextmanager
+def widget_socket() -> Iterator[WidgetSocket]:
+    socket = WidgetSocket(socketio.Client(reconnection=False))
+    socket.client.on("session_confirm", socket.confirmed.put)
+    socket.client.on("session_refused", lambda *_: socket.refused.put(True))
+    socket.client.on("bot_uttered", socket.replies.put)
+    socket.client.connect(
         ENTRY,
         transports=["websocket"],
         socketio_path="/socket.io",
         headers={"Origin": TOPOLOGY.data["origins"][0]},
     )
     try:
-        session = uuid.uuid4().hex
-        client.emit("session_request", {"session_id": session})
+        yield socket
+    finally:
+        socket.client.disconnect()
+
+
+def test_socket_io_refuses_a_made_up_session_and_takes_an_issued_one(cluster):
+    made_up = uuid.uuid4().hex
+    with widget_socket() as socket:
+        for request in (
+            {"session_id": made_up},
+            {"session_id": made_up, "token": new_session()["token"]},
+            {"session_id": made_up, "token": f"1.{'0' * 64}"},
+        ):
+            socket.client.emit("session_request", request)
+            assert socket.refused.get(timeout=10)
+        socket.client.emit("user_uttered", {"message": "你好", "session_id": made_up})
+        assert socket.refused.get(timeout=10)
+        assert socket.replies_within(3) == []  # no turn taken
+        assert socket.confirmed.empty()
+        session = new_session()
+        socket.client.emit("session_request", session)
+        assert socket.confirmed.get(timeout=10) == session["session_id"]
+        socket.client.emit("user_uttered", {"message": "你好", **session})
+        assert socket.replies.get(timeout=60).get("text")
+    assert history(made_up, None).status_code == 403  # and nothing was kept for it
+
+
+def test_a_forged_token_does_not_listen_in_or_talk_in_another_conversation(cluster):
+    """Someone who learnt a session id (not its token) neither joins its room, where its
+    replies and staff messages go, nor takes a turn in it."""
+    session = new_session()
+    with widget_socket() as owner, widget_socket() as intruder:
+        owner.client.emit("session_request", session)
+        assert owner.confirmed.get(timeout=10) == session["session_id"]
+        for token in forged_tokens(session):
+            intruder.client.emit(
+                "session_request", {"session_id": session["session_id"], "token": token}
+            )
+            assert intruder.refused.get(timeout=10)
+            intruder.client.emit(
+                "user_uttered",
+                {"message": "转人工", "session_id": session["session_id"], "token": token},
+            )
+            assert intruder.refused.get(timeout=10)
+        owner.client.emit("user_uttered", {"message": "你好", **session})
+        assert owner.replies.get(timeout=60).get("text")
+        assert intruder.replies_within(3) == []
+        assert intruder.confirmed.empty()
+    turns = history(session["session_id"], session["token"]).json()["turns"]
+    assert [t["text"] for t in turns if t["role"] == "user"] == ["你好"]
+
+
+def rasa_logs() -> dict[Path, int]:
+    """The Rasa servers' logs of the scale-out, with their sizes now."""
+    return {path: path.stat().st_size for path in sorted(LOGS.glob("rasa-*.log"))}
+
+
+def test_socket_io_survives_junk(cluster):
+    session = new_session()
+    logs = rasa_logs()
+    with widget_socket() as socket:
+        socket.client.emit("session_request", session)
+        assert socket.confirmed.get(timeout=10) == session["session_id"]
         for junk in (
             "not a dict",
             12345,
             None,
             ["x"],
             {"message": "hi"},
-            {"message": "hi", "session_id": "default"},
-            {"message": "hi", "session_id": "../../x"},
-            {"message": {"nested": 1}, "session_id": session},
-            {"message": "网" * 30_000, "session_id": session},
+            {"message": "hi", "session_id": "default", "token": session["token"]},
+            {"message": "hi", "session_id": "../../x", "token": session["token"]},
+            {"message": "hi", "session_id": session["session_id"]},
+            {"message": "hi", "session_id": session["session_id"], "token": ["x"]},
+            {"message": "hi", **session, "metadata": "{not json"},
+            {"message": {"nested": 1}, **session},
+            {"message": "网" * 30_000, **session},
         ):
-            client.emit("user_uttered", junk)
-        client.emit("user_uttered", {"message": "你好", "session_id": session})
-        client.sleep(5)
-    finally:
-        client.disconnect()
-    said = [r.get("text") or "" for r in replies]
-    assert any("您好" in text or "你好" in text for text in said), said  # still answering
+            socket.client.emit("user_uttered", junk)
+        socket.client.emit("session_request", "not a dict")
+        socket.client.emit("user_uttered", {"message": "你好", **session})
+        replies: list[dict] = []
+        while not any("您好" in (r.get("text") or "") for r in replies):  # still answering
+            replies.append(socket.replies.get(timeout=60))
+        replies += socket.replies_within(2)
     # a forged session id got nothing: every reply went to this session
-    assert all(r.get("recipient_id") in (None, session) for r in replies if "recipient_id" in r)
+    recipients = {r["recipient_id"] for r in replies if "recipient_id" in r}
+    assert recipients <= {session["session_id"]}, recipients
+    for path, size in logs.items():  # every piece of junk was refused, none crashed a handler
+        with path.open("rb") as log:
+            log.seek(size)
+            written = log.read().decode("utf-8", "replace")
+        assert "Traceback" not in written, written[-3000:]
 
 
 def test_too_many_messages_from_one_client_get_a_polite_429(cluster):

@@ -185,14 +185,15 @@ def test_a_staff_reply_reaches_the_user_on_whichever_replica_holds_the_socket(cl
     client = socketio.Client(reconnection=False)
     received: queue.Queue[dict] = queue.Queue()
     confirmed: queue.Queue[str] = queue.Queue()
-    session = uuid.uuid4().hex
+    issued = requests.post(f"{ENTRY}/api/session", timeout=30).json()  # as the widget does
+    session = issued["session_id"]
     client.on("session_confirm", confirmed.put)
     client.on("bot_uttered", received.put)
     client.connect(ENTRY, transports=["websocket"], socketio_path="/socket.io")
     try:
-        client.emit("session_request", {"session_id": session})
+        client.emit("session_request", issued)
         assert confirmed.get(timeout=10) == session
-        client.emit("user_uttered", {"message": "你好", "session_id": session})
+        client.emit("user_uttered", {"message": "你好", **issued})
         received.get(timeout=60)
         time.sleep(1)  # the rest of the greeting
         while not received.empty():

@@ -21,6 +21,9 @@ from tests.factories import (
 from tickets import db, staff, store
 from web.app import create_app
 
+#: The widget sessions' secret of the console site (tests sign with it too).
+WIDGET_SESSION_SECRET = "web-test-session-secret"
+
 
 @pytest.fixture(scope="module")
 def console_site(migrated_sqlite, tmp_path_factory):
@@ -57,6 +60,7 @@ def console_site(migrated_sqlite, tmp_path_factory):
         env.setenv("DY_ENDPOINTS", str(work / "endpoints.yml"))
         env.setenv("DY_PLAYBOOK_DIR", str(playbooks))
         env.setenv("CONSOLE_SECRET", "web-test-secret")
+        env.setenv("DY_SESSION_SECRET", WIDGET_SESSION_SECRET)
         env.setattr(registry, "_default", None)  # this site's playbooks, read afresh
         env.setattr(Sanic, "test_mode", True)  # an app per module, each with its own name
         site = InProcessSite(

@@ -9,10 +9,17 @@ import sys
 
 import pytest
 
+from channels.widget_session import (
+    SECRET_ENV,
+    TOKEN_HEADER,
+    SessionSecretMissing,
+    WidgetSessions,
+)
 from tests.factories import PASSWORD, PHONE, csrf_of, login
+from tests.web.conftest import WIDGET_SESSION_SECRET
 from tickets import staff, store
 from tickets.privacy import mask_phone
-from web.app import MERMAID, history_from_events
+from web.app import MERMAID, create_app, history_from_events
 from web.console.auth import EDITOR_REFUSAL
 
 
@@ -42,19 +49,66 @@ def test_history_shows_button_titles_and_hides_the_silent_opener():
 
 
 def test_only_widget_session_ids_are_accepted(console_site):
+    issued = console_site.post(f"{console_site.url}/api/session", timeout=30).json()
     for bad in (
         "..%2F..%2Fetc%2Fpasswd",
         "ABC",
         "0123456789abcdef0123456789abcdeg",
         "0123456789ABCDEF0123456789ABCDEF",
         "0123456789abcdef0123456789abcdef0",
+        f"{issued['session_id']}%0A",
     ):
-        reply = console_site.get(f"{console_site.url}/api/history/{bad}", timeout=30)
+        reply = console_site.get(
+            f"{console_site.url}/api/history/{bad}",
+            headers={TOKEN_HEADER: issued["token"]},
+            timeout=30,
+        )
         assert reply.status_code == 400, bad
         assert reply.json() == {"error": "invalid session id"}
-    # a well-formed id is passed on to Rasa (not running here: the page says so, no 400)
-    good = console_site.get(f"{console_site.url}/api/history/{'0123456789abcdef' * 2}", timeout=30)
+
+
+def test_the_web_server_issues_widget_sessions(console_site):
+    reply = console_site.post(f"{console_site.url}/api/session", timeout=30)
+    assert reply.status_code == 200
+    assert reply.headers["cache-control"] == "no-store"
+    issued = reply.json()
+    assert set(issued) == {"session_id", "token"}
+    assert WidgetSessions(WIDGET_SESSION_SECRET).verify(issued["session_id"], issued["token"])
+    again = console_site.post(f"{console_site.url}/api/session", timeout=30).json()
+    assert again["session_id"] != issued["session_id"]
+    assert console_site.get(f"{console_site.url}/api/session", timeout=30).status_code == 405
+
+
+def test_history_wants_the_sessions_token_in_its_header(console_site):
+    issued = console_site.post(f"{console_site.url}/api/session", timeout=30).json()
+    session, token = issued["session_id"], issued["token"]
+    url = f"{console_site.url}/api/history/{session}"
+    missing = console_site.get(url, timeout=30)
+    assert missing.status_code == 403
+    assert missing.json() == {"error": "session token required in the X-Dy-Session header"}
+    other = console_site.post(f"{console_site.url}/api/session", timeout=30).json()["token"]
+    stamp = token.split(".")[0]
+    for forged in (
+        other,  # another session's
+        token[:-1],
+        f"{stamp}.{'0' * 64}",
+        WidgetSessions("a secret of somebody else").token_for(session, int(stamp)),
+        "x" * 5000,
+    ):
+        reply = console_site.get(url, headers={TOKEN_HEADER: forged}, timeout=30)
+        assert reply.status_code == 403, forged
+        assert reply.json() == {"error": "session token invalid or expired"}
+    # the token in the URL counts for nothing (URLs end up in access logs)
+    assert console_site.get(f"{url}?token={token}", timeout=30).status_code == 403
+    # the issued session is passed on to Rasa (not running here: the page says so, no 4xx)
+    good = console_site.get(url, headers={TOKEN_HEADER: token}, timeout=30)
     assert good.status_code == 502 and good.json() == {"error": "assistant unavailable"}
+
+
+def test_the_web_server_does_not_start_without_the_session_secret(monkeypatch):
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    with pytest.raises(SessionSecretMissing, match=SECRET_ENV):
+        create_app("dy_web_without_secret")
 
 
 def test_transcripts_show_button_titles_to_staff():

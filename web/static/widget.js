@@ -1,4 +1,5 @@
 /* Dy 客服助手 support widget: socket.io to Rasa, history on reload and reconnect, safe rendering.
+ * The session (conversation id and token) comes from the web server (POST /api/session).
  * Every text from users, bot and staff is inserted with textContent, never as HTML.
  * The page's own words come from domain.yml (utter_widget_*) through /config.js. */
 (function () {
@@ -37,19 +38,38 @@
     catch (error) { var memory = {}; return { getItem: function (k) { return memory[k] || null; }, setItem: function (k, v) { memory[k] = v; } }; }
   })();
 
-  function newSessionId() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  /* The session (conversation id and its token) is issued and signed by the web server; Rasa
+   * and the history endpoint refuse an id without its token. An entry of an earlier widget
+   * (a bare id without a token) or one refused later (expired, another secret) is replaced by
+   * a new session: that old conversation cannot be proven to be this browser's. */
+  function storedSession() {
+    try {
+      var value = JSON.parse(storage.getItem(STORAGE_KEY) || "null");
+      if (value && typeof value.id === "string" && /^[a-f0-9]{32}$/.test(value.id) &&
+          typeof value.token === "string" && value.token) return value;
+    } catch (error) { /* an earlier widget's bare id, or nothing */ }
+    return null;
   }
 
-  var sessionId = storage.getItem(STORAGE_KEY);
-  var returning = !!sessionId && /^[a-f0-9]{32}$/.test(sessionId);
-  if (!returning) {
-    sessionId = newSessionId();
-    storage.setItem(STORAGE_KEY, sessionId);
+  function newSession() {
+    return fetch("/api/session", { method: "POST", cache: "no-store" }).then(function (reply) {
+      if (!reply.ok) throw new Error("session " + reply.status);
+      return reply.json();
+    }).then(function (data) {
+      var value = { id: data.session_id, token: data.token };
+      storage.setItem(STORAGE_KEY, JSON.stringify(value));
+      return value;
+    });
   }
-  document.body.dataset.session = sessionId;
+
+  var session = storedSession();
+  var returning = !!session;
+
+  function useSession(value) {
+    session = value;
+    document.body.dataset.session = value.id;
+    window.dySupport = { sessionId: value.id };
+  }
 
   function scrollDown() { messages.scrollTop = messages.scrollHeight; }
 
@@ -141,8 +161,7 @@
     setStatus("offline", words.utter_widget_unreachable);
     return;
   }
-  var socket = window.io(rasaUrl, { transports: ["websocket"], reconnection: true,
-                                    reconnectionDelay: 1000, reconnectionDelayMax: 5000 });
+  var socket = null;
   var loading = false;     // history is being drawn: live messages wait in `held`
   var held = [];
   var drawnOnce = false;
@@ -152,7 +171,7 @@
     if (!text || loading || !socket.connected) return false;  // the controls are disabled then
     retireReplies();
     if (shown !== null) addBubble("user", shown || text);
-    socket.emit("user_uttered", { message: text, session_id: sessionId });
+    socket.emit("user_uttered", { message: text, session_id: session.id, token: session.token });
     showTyping(true);
     return true;
   }
@@ -180,11 +199,15 @@
   function drawHistory() {
     loading = true;
     sendButton.disabled = true;
-    return fetch("/api/history/" + sessionId, { cache: "no-store" }).then(function (reply) {
+    return fetch("/api/history/" + session.id, {
+      cache: "no-store", headers: { "X-Dy-Session": session.token }
+    }).then(function (reply) {
+      if (reply.status === 403) { renewSession(); throw new Error("session refused"); }
       if (!reply.ok) throw new Error("history " + reply.status);
       return reply.json();
     }).then(function (data) {
       var turns = data.turns || [];
+      renewals = 0;  // both servers took this session
       messages.textContent = "";
       turns.forEach(function (turn, index) {
         addBubble(turn.role, turn.text, { image: turn.image, buttons: turn.buttons, active: index === turns.length - 1 });
@@ -198,41 +221,87 @@
     }).finally(function () {
       held = [];
       loading = false;
+      if (renewing) return;  // the status is the renewal's
       setStatus(socket.connected ? "ok" : "offline", socket.connected ? "" : words.utter_widget_offline);
     });
   }
 
-  socket.on("connect", function () {
-    socket.emit("session_request", { session_id: sessionId });
-  });
-  socket.on("session_confirm", function () {
-    setStatus("ok", "");
-    if (!returning && !drawnOnce) {
-      drawnOnce = true;
-      send("/greet", null);  // a new conversation starts with the assistant's greeting
-      return;
-    }
-    drawnOnce = true;
-    drawHistory().then(function (count) {
-      if (!count) send("/greet", null);
-    }, function () {
-      setStatus("ok", "");
-      statusBar.className = "status offline";
-      statusBar.textContent = words.utter_widget_history_failed;
-    });
-  });
-  socket.on("bot_uttered", function (message) {
-    showTyping(false);
-    if (loading) { held.push(message); return; }
-    renderBotMessage(message);
-  });
-  socket.on("disconnect", function () {
-    returning = true;  // after a reconnect, redraw from the server: nothing said meanwhile is lost
-    setStatus("offline", words.utter_widget_offline);
-  });
-  socket.on("connect_error", function () {
-    setStatus("offline", words.utter_widget_unreachable);
-  });
+  function requestSession() {
+    socket.emit("session_request", { session_id: session.id, token: session.token });
+  }
 
-  window.dySupport = { sessionId: sessionId };
+  /* The session was refused: start a new conversation with a new session. A new session that
+   * is refused as well (the servers disagree about the secret) is not asked for again and
+   * again: after a few the page says it cannot reach the assistant. */
+  var renewals = 0;
+  var renewing = false;
+  function renewSession() {
+    if (renewing) return;
+    renewing = true;
+    renewals += 1;
+    if (renewals > 3) { setStatus("offline", words.utter_widget_unreachable); return; }
+    setStatus("connecting", words.utter_widget_connecting);  // nothing is sent meanwhile
+    returning = false;
+    drawnOnce = false;
+    messages.textContent = "";
+    newSession().then(function (value) {
+      useSession(value);
+      renewing = false;
+      if (socket.connected) requestSession();
+    }, function () {  // the web server did not answer: that is no refusal, ask again
+      setStatus("offline", words.utter_widget_unreachable);
+      renewing = false;
+      renewals -= 1;
+      setTimeout(renewSession, 5000);
+    });
+  }
+
+  function connect() {
+    socket = window.io(rasaUrl, { transports: ["websocket"], reconnection: true,
+                                  reconnectionDelay: 1000, reconnectionDelayMax: 5000 });
+    socket.on("connect", requestSession);
+    socket.on("session_refused", renewSession);
+    socket.on("session_confirm", function () {
+      setStatus("ok", "");
+      if (!returning && !drawnOnce) {
+        drawnOnce = true;
+        renewals = 0;
+        send("/greet", null);  // a new conversation starts with the assistant's greeting
+        return;
+      }
+      drawnOnce = true;
+      drawHistory().then(function (count) {
+        if (!count) send("/greet", null);
+      }, function () {
+        if (renewing) return;  // the session was refused: a new one is on its way
+        setStatus("ok", "");
+        statusBar.className = "status offline";
+        statusBar.textContent = words.utter_widget_history_failed;
+      });
+    });
+    socket.on("bot_uttered", function (message) {
+      showTyping(false);
+      if (loading) { held.push(message); return; }
+      renderBotMessage(message);
+    });
+    socket.on("disconnect", function () {
+      returning = true;  // after a reconnect, redraw from the server: nothing said meanwhile is lost
+      setStatus("offline", words.utter_widget_offline);
+    });
+    socket.on("connect_error", function () {
+      setStatus("offline", words.utter_widget_unreachable);
+    });
+  }
+
+  /* the web server is briefly unreachable: ask again, the page stays as it is meanwhile */
+  function start() {
+    (session ? Promise.resolve(session) : newSession()).then(function (value) {
+      useSession(value);
+      connect();
+    }, function () {
+      setStatus("offline", words.utter_widget_unreachable);
+      setTimeout(start, 5000);
+    });
+  }
+  start();
 })();
