@@ -1,8 +1,12 @@
-"""Benchmark: training time, server start-up, /model/parse latency, REST turn latency, memory.
+"""Benchmark: training time, server start-up, /model/parse latency, REST turn latency, memory,
+and the ticket side (the console's queue, one ticket, the dashboard, the CSV export).
 
 Prints figures; asserts nothing. Usage:
   python scripts/bench.py [--config config.yml] [--turns 200] [--parses 300] [--skip-train]
+                          [--tickets 100000] [--ticket-reps 30] [--tickets-only]
 Training goes to a temporary folder with a fresh cache, so it is a full training run.
+``--tickets-only`` runs only the ticket side (``scripts/bench_tickets.py``); ``--tickets 0``
+leaves it out.
 """
 
 from __future__ import annotations
@@ -78,33 +82,83 @@ def train(config: Path, out: Path) -> float:
 
 
 def flow_figures(tracker_db: Path, conversations: int, scale_to: int = 10_000) -> None:
-    """How long the console's flow page takes to count the conversations just held, and the
-    same replay scaled to ``scale_to`` conversations (the rows repeated under new senders);
-    the inbox of misunderstandings over the same scaled conversations."""
+    """How long the console's flow page takes: its first view (a full replay) of the
+    conversations just held, and of them repeated under new senders to ``scale_to``
+    conversations in an SQLite tracker store; a later view there, after ``conversations`` new
+    ones (only the new events are read); the memory the page keeps per conversation, with
+    100,000 of them; the inbox of misunderstandings over the same scaled conversations."""
+    import gc
+    import sqlite3
+
+    from rasa.core.tracker_store import SQLTrackerStore
     from sqlalchemy import create_engine
+    from sqlalchemy.engine import Engine
 
     from playbook.registry import PlaybookRegistry
-    from web import flow_stats, inbox, trackerstore
+    from web import flow_replay, flow_stats, inbox, trackerstore
+
+    def repeat(store: Path, copies: range) -> None:
+        """The held conversations' events appended to ``store`` once per copy, new senders."""
+        with sqlite3.connect(store) as db:
+            db.execute("ATTACH DATABASE ? AS held", (str(tracker_db),))
+            for n in copies:
+                db.execute(
+                    "INSERT INTO events (sender_id, type_name, timestamp, intent_name, "
+                    "action_name, data) SELECT sender_id || ?, type_name, timestamp, "
+                    "intent_name, action_name, data FROM held.events ORDER BY id",
+                    (f"-{n}",),
+                )
+        db.close()
+
+    def view(engine: Engine) -> float:
+        t0 = time.perf_counter()
+        aggregator.stats(engine, playbooks, now=time.time(), idle_seconds=idle)
+        return time.perf_counter() - t0
 
     playbooks = PlaybookRegistry().all()
+    idle = trackerstore.DEFAULT_IDLE_SECONDS
     url = f"sqlite:///{tracker_db}"
     t0 = time.perf_counter()
-    stats = flow_stats.flow_stats(playbooks, url)
+    stats = flow_stats.flow_stats(playbooks, url)  # the page's first view
     elapsed = (time.perf_counter() - t0) * 1000
     escalated = sum(playbook.escalated for playbook in stats.values())
     engine = create_engine(url)
     rows = list(trackerstore.event_rows(engine, flow_stats.READ))  # the query the page runs
     engine.dispose()
     copies = max(1, scale_to // max(1, conversations))
-    t0 = time.perf_counter()
-    flow_stats.count_events(
-        playbooks, ((f"{n}-{row[0]}", *row[1:]) for n in range(copies) for row in rows)
-    )
-    scaled = time.perf_counter() - t0
+    scaled = tracker_db.with_name("flow-scaled.db")
+    engine = create_engine(f"sqlite:///{scaled}")
+    SQLTrackerStore.SQLEvent.__table__.create(engine)  # Rasa's table and index
+    repeat(scaled, range(copies))
+    aggregator = flow_stats.FlowAggregator()
+    first = view(engine)
+    repeat(scaled, range(copies, copies + 1))
+    later, unchanged = view(engine), view(engine)
+    engine.dispose()
     print(
-        f"flow statistics (console): {conversations} conversations, {len(rows)} events read and "
-        f"counted in {elapsed:.0f} ms (escalations counted: {escalated}); replaying "
-        f"{copies * conversations} conversations ({copies * len(rows)} events): {scaled:.2f} s"
+        f"flow statistics (console): first view of {conversations} conversations "
+        f"({len(rows)} events read) {elapsed:.0f} ms (escalations counted: {escalated}); "
+        f"{copies * conversations} conversations ({copies * len(rows)} events): first view "
+        f"(full replay) {first:.2f} s, a later view after {conversations} new conversations "
+        f"{later * 1000:.0f} ms, with nothing new {unchanged * 1000:.1f} ms"
+    )
+    many = max(1, 100_000 // max(1, conversations))
+    gc.collect()
+    before = rss_mb(os.getpid())
+    tally = flow_replay.Tally(playbooks)
+    t0 = time.perf_counter()
+    tally.fold(  # each conversation with timestamps of its own, as in a real store
+        (f"{n}-{row[0]}", row[1], (row[2] or 0.0) + 0.0, *row[3:])
+        for n in range(many)
+        for row in rows
+    )
+    folded = time.perf_counter() - t0
+    gc.collect()
+    kept = (rss_mb(os.getpid()) - before) * 1024 * 1024
+    print(
+        f"flow statistics kept per process: {len(tally.conversations)} conversations "
+        f"({many * len(rows)} events, counted in {folded:.1f} s) add {kept / 1e6:.1f} MB "
+        f"resident, {kept / len(tally.conversations):.0f} bytes per conversation"
     )
     by_id = {playbook.id: playbook for playbook in playbooks}
     engine = create_engine(url)
@@ -197,7 +251,24 @@ def main() -> int:
         default="sql",
         help="sql: SQLite as in endpoints.yml (default); memory: Rasa's in-memory store",
     )
+    parser.add_argument(
+        "--tickets",
+        type=int,
+        default=100_000,
+        help="tickets seeded for the ticket side (0: leave the ticket side out)",
+    )
+    parser.add_argument(
+        "--ticket-reps", type=int, default=30, help="times each ticket-side figure is measured"
+    )
+    parser.add_argument(
+        "--tickets-only", action="store_true", help="only the ticket side (no training, no servers)"
+    )
     args = parser.parse_args()
+    if args.tickets_only:
+        from scripts import bench_tickets
+
+        bench_tickets.run(args.tickets or 100_000, args.ticket_reps)
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -265,6 +336,10 @@ def main() -> int:
         finally:
             servers.stop()
         tracker_retrieval_figures(workdir)
+    if args.tickets:
+        from scripts import bench_tickets
+
+        bench_tickets.run(args.tickets, args.ticket_reps)
     if args.scale:
         from scripts import scale
 
