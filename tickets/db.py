@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tickets import config
 
+#: How long a new connection to PostgreSQL may take (seconds).
+CONNECT_TIMEOUT_SECONDS = 5
+
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _sessionmakers: dict[str, sessionmaker] = {}
@@ -43,7 +46,15 @@ def _make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
 
     else:
-        engine = create_engine(url, pool_pre_ping=True, future=True, hide_parameters=True)
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            future=True,
+            hide_parameters=True,
+            # a server that takes the connection and never answers does not hold a thread
+            # (and a ticket write, a readiness check) for ever: libpq gives up after this
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        )
     # The schema is made by Alembic migrations (python -m tickets.migrate), never here.
     return engine
 
@@ -95,11 +106,32 @@ def answers(url: str | None = None) -> bool:
         return bool(session.execute(text("SELECT 1")).scalar() == 1)
 
 
+#: The readiness check in progress for each database URL (None: ``DATABASE_URL``).
+_checks: dict[str | None, asyncio.Future[bool]] = {}
+
+
+def _check_in_progress(url: str | None) -> asyncio.Future[bool]:
+    """The check of ``url`` still running in this event loop, or a new one. A database that
+    hangs (takes the connection, never answers) keeps one thread waiting, not one more per
+    readiness request: those threads are the event loop's default executor, which the ticket
+    writes need too."""
+    loop = asyncio.get_running_loop()
+    check = _checks.get(url)
+    if check is None or check.done() or check.get_loop() is not loop:
+        check = asyncio.ensure_future(asyncio.to_thread(answers, url))
+        # its outcome is read by whoever waits in time; a late failure is not an error
+        check.add_done_callback(lambda done: done.cancelled() or done.exception())
+        _checks[url] = check
+    return check
+
+
 async def readiness(url: str | None = None) -> tuple[bool, dict[str, str]]:
     """Whether the ticket database answers within :data:`READY_TIMEOUT_SECONDS`, with what
-    went wrong otherwise (the kind of failure only): the action and web servers' ``/ready``."""
+    went wrong otherwise (the kind of failure only): the action and web servers' ``/ready``.
+    Checks made while one is still waiting for the database wait for that same one."""
+    check = _check_in_progress(url)
     try:
-        ok = await asyncio.wait_for(asyncio.to_thread(answers, url), READY_TIMEOUT_SECONDS)
+        ok = await asyncio.wait_for(asyncio.shield(check), READY_TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; its kind is shown
         return False, {"database": type(exc).__name__}
     return ok, {"database": "ok" if ok else "unexpected answer"}
