@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
@@ -136,12 +137,20 @@ class DySocketIOInput(SocketIOInput):  # type: ignore[misc]  # rasa has no type 
         sio.on(self.user_message_evt, user_message, namespace=namespace)
 
 
+def redis_channel(url: str) -> str:
+    """The pub/sub channel of ``url``'s database: Redis's pub/sub ignores the database
+    number, so two scale-outs on one Redis (databases 2 and 3, say) would hear each other's
+    messages on one channel name."""
+    path = urlsplit(url).path.strip("/")
+    return f"{REDIS_CHANNEL}-{path if path.isdigit() else '0'}"
+
+
 def share_between_replicas(sio: AsyncServer, url: str) -> None:
     """Route every emit through Redis (python-socketio's ``AsyncRedisManager``), so a message
     for a user whose socket is on another replica (a staff reply, the follow-up question,
     pushed through the HTTP API of this one) reaches them; without it it is dropped while
     the API answers 200. The manager starts listening when the server starts."""
-    manager = AsyncRedisManager(url, channel=REDIS_CHANNEL)
+    manager = AsyncRedisManager(url, channel=redis_channel(url))
     manager.set_server(sio)
     sio.manager = manager
     sio.manager_initialized = False
