@@ -191,13 +191,16 @@ def ensure_databases(topology: Topology) -> None:
 
 def migrate(topology: Topology) -> None:
     log("bringing the ticket database to the newest schema (under an advisory lock)")
-    subprocess.run(
+    done = subprocess.run(
         [str(PYTHON), "-m", "tickets.migrate"],
         cwd=ROOT,
         env=dict(os.environ, DATABASE_URL=topology.postgres("tickets")),
-        check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    if done.returncode != 0:  # e.g. a database a newer version of the code migrated
+        die(f"the ticket database was not migrated: {done.stderr.strip()[-2000:]}")
 
 
 # --- configuration ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 from tickets import config
@@ -55,8 +56,36 @@ def upgrade(url: str | None = None) -> None:
         engine.dispose()
 
 
+class UnknownRevision(RuntimeError):
+    """The database is at a schema revision this code does not have (newer code migrated it)."""
+
+
+def _check_known(cfg: Config, url: str, tables: set[str]) -> None:
+    if "alembic_version" not in tables:
+        return
+    engine = create_engine(url, future=True)
+    try:
+        with engine.connect() as connection:
+            stored = [
+                row[0]
+                for row in connection.execute(text("SELECT version_num FROM alembic_version"))
+            ]
+    finally:
+        engine.dispose()
+    known = {revision.revision for revision in ScriptDirectory.from_config(cfg).walk_revisions()}
+    unknown = [revision for revision in stored if revision not in known]
+    if unknown:
+        raise UnknownRevision(
+            f"the ticket database is at schema revision {', '.join(unknown)}, which this code "
+            f"does not have (its newest is {ScriptDirectory.from_config(cfg).get_current_head()}):"
+            " a newer version of the code migrated it. Run that version, or point DATABASE_URL"
+            " at a database of this version; nothing was changed."
+        )
+
+
 def _upgrade(url: str, tables: set[str]) -> None:
     cfg = alembic_config(url)
+    _check_known(cfg, url, tables)
     if "tickets" in tables and "alembic_version" not in tables:
         # a database made by the first version (before migrations): adopt it as revision 0001
         command.stamp(cfg, "0001")
@@ -64,7 +93,11 @@ def _upgrade(url: str, tables: set[str]) -> None:
 
 
 def main() -> int:
-    upgrade()
+    try:
+        upgrade()
+    except UnknownRevision as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
     print("ticket database is at the newest schema")
     return 0
 
