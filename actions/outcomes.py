@@ -181,10 +181,8 @@ async def escalate(
     }
     try:
         ticket = known or await asyncio.to_thread(
-            store.find_unfinished, tracker.sender_id, category, statuses=OPEN_STATUSES
+            store.create_or_join, **request, policy=current_policy
         )
-        if ticket is None:
-            ticket = await asyncio.to_thread(store.create_ticket, **request, policy=current_policy)
     except store.UNAVAILABLE as exc:
         logger.error(
             "ticket database unavailable (%s); ticket kept in the outbox (conversation %s)",

@@ -10,8 +10,9 @@ readable by their owner only (they hold the conversation).
 
 :func:`deliver` writes what is waiting: a file is claimed by renaming it (so two action
 servers sharing the folder never work on the same file at once), the ticket is created with
-its idempotency key (so a retry, or the other server, never makes a second one), and the
-file goes only once the ticket is in the database.
+its idempotency key (so a retry, or the other server, never makes a second one) or joins the
+sender's unfinished ticket of the same category (:func:`tickets.store.create_or_join`, as a
+turn does when the database answers), and the file goes only once it is in the database.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def _reclaim_stale(folder: Path) -> None:
 
 def deliver(
     folder: Path | None = None,
-    create: Callable[..., store.TicketView] = store.create_ticket,
+    create: Callable[..., store.TicketView] = store.create_or_join,
     database_url: str | None = None,
 ) -> Delivery:
     """Write every waiting ticket that the database takes now; the rest keep waiting."""

@@ -1,6 +1,8 @@
 """The ticket store API. Every function is synchronous; async callers use ``asyncio.to_thread``.
 
-Tickets are created through :func:`create_ticket` only, which is idempotent on its key.
+Tickets are created through :func:`create_ticket` only, which is idempotent on its key;
+:func:`create_or_join` (what the assistant and the outbox call) first joins an escalation to
+the sender's unfinished ticket of the same category.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from tickets import config
 from tickets.db import session_scope
-from tickets.models import OPEN_STATUSES, Feedback, Ticket, utcnow
+from tickets.models import OPEN_STATUSES, Feedback, Ticket, TicketEvent, utcnow
 from tickets.policy import PriorityPolicy, load_policy
 from tickets.privacy import EMAIL_RE, PHONE_RE
 
@@ -29,6 +31,10 @@ UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 NUMBER_RE = re.compile(r"^DY-\d{8}-\d{4,}$")
 MAX_TURN_CHARS = 4000
 MAX_TRANSCRIPT_TURNS = 500
+#: The audit kind of an escalation joined to the sender's unfinished ticket.
+REPEAT = "repeat"
+#: The turns of a joined escalation kept in its audit entry (its newest ones).
+MAX_REPEAT_TURNS = 40
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,133 @@ def create_ticket(
             # or another ticket took this number (the next loop takes the next one).
             continue
     raise RuntimeError("could not allocate a ticket number after 8 attempts")
+
+
+def create_or_join(
+    *,
+    idempotency_key: str,
+    sender_id: str,
+    category: str,
+    reason: str,
+    playbook: str | None = None,
+    playbook_priority: str | None = None,
+    steps_tried: Sequence[dict[str, Any]] = (),
+    urgent_signal: bool = False,
+    transcript: Sequence[dict[str, Any]] = (),
+    policy: PriorityPolicy | None = None,
+    now: datetime | None = None,
+    database_url: str | None = None,
+) -> TicketView:
+    """The ticket of one escalation: the one its key made or joined before; else the sender's
+    newest unfinished ticket of ``category``, which the escalation joins (an audit entry
+    ``repeat`` with its reason, steps and newest turns; the priority rises when this one is
+    more urgent, never falls); else a new ticket (:func:`create_ticket`). So a user who asks
+    again, or whose escalations waited in the outbox while the database was down, has one
+    ticket per problem, and staff see every report on it."""
+    policy = policy or load_policy()
+    at = (now or utcnow()).astimezone(timezone.utc)
+    with session_scope(database_url) as session:
+        made = session.execute(
+            select(Ticket).where(Ticket.idempotency_key == idempotency_key)
+        ).scalar_one_or_none()
+        if made is not None:
+            return _view(made)
+        joined = _joined_by(session, sender_id, idempotency_key)
+        if joined is not None:
+            return _view(joined)
+        open_one = session.execute(
+            select(Ticket)
+            .where(
+                Ticket.sender_id == sender_id,
+                Ticket.category == category,
+                Ticket.status.in_(list(OPEN_STATUSES)),
+            )
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if open_one is not None:
+            decision = policy.decide(
+                category=category,
+                reason=reason,
+                urgent_signal=urgent_signal,
+                created_at=at,
+                playbook_priority=playbook_priority,
+            )
+            _join(session, open_one, idempotency_key, reason, steps_tried, transcript, at)
+            _raise_priority(session, open_one, policy, decision.priority, decision.due_at)
+            return _view(open_one)
+    return create_ticket(
+        idempotency_key=idempotency_key,
+        sender_id=sender_id,
+        category=category,
+        reason=reason,
+        playbook=playbook,
+        playbook_priority=playbook_priority,
+        steps_tried=steps_tried,
+        urgent_signal=urgent_signal,
+        transcript=transcript,
+        policy=policy,
+        now=at,
+        database_url=database_url,
+    )
+
+
+def _joined_by(session: Session, sender_id: str, idempotency_key: str) -> Ticket | None:
+    """The sender's ticket that the escalation of ``idempotency_key`` joined, if any."""
+    joins = session.execute(
+        select(Ticket, TicketEvent.detail)
+        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id)
+        .where(Ticket.sender_id == sender_id, TicketEvent.kind == REPEAT)
+    ).all()
+    return next((ticket for ticket, detail in joins if detail.get("key") == idempotency_key), None)
+
+
+def _join(
+    session: Session,
+    ticket: Ticket,
+    idempotency_key: str,
+    reason: str,
+    steps_tried: Sequence[dict[str, Any]],
+    transcript: Sequence[dict[str, Any]],
+    at: datetime,
+) -> None:
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            actor_id=None,
+            kind=REPEAT,
+            detail={
+                "key": idempotency_key,
+                "reason": reason,
+                "at": at.isoformat(),
+                "steps_tried": list(steps_tried),
+                "transcript": _clip_transcript(transcript)[-MAX_REPEAT_TURNS:],
+            },
+            created_at=utcnow(),
+        )
+    )
+    ticket.updated_at = utcnow()
+
+
+def _raise_priority(
+    session: Session, ticket: Ticket, policy: PriorityPolicy, priority: str, due_at: datetime
+) -> None:
+    """The ticket takes ``priority`` when it is more urgent than its own, with the earlier
+    of the two due times (audited as a priority change by the assistant)."""
+    new, old = policy.levels.get(priority), policy.levels.get(ticket.priority)
+    if new is None or (old is not None and new.rank >= old.rank):
+        return
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            actor_id=None,
+            kind="priority",
+            detail={"old": ticket.priority, "new": priority, "reason": "用户再次反馈，情况更紧急"},
+            created_at=utcnow(),
+        )
+    )
+    ticket.priority = priority
+    ticket.sla_due_at = min(ticket.sla_due_at, due_at)
 
 
 def get_by_key(idempotency_key: str, *, database_url: str | None = None) -> TicketView | None:

@@ -285,3 +285,18 @@ def test_a_non_ascii_form_token_is_refused_not_an_error(console_site):
         f"/console/tickets/{console_site.ticket}/note", data={"csrf": "令牌é", "text": "备注"}
     )
     assert stale.status_code == 403 and "表单已过期" in stale.text
+
+
+def test_a_joined_report_shows_on_the_ticket_page_escaped(console_site):
+    store.create_or_join(
+        idempotency_key="web-test-again",
+        sender_id="web-test-user",
+        category="network",
+        reason="user_request",
+        transcript=[{"role": "user", "text": "<b>又断了</b>", "ts": "2026-11-24T11:00:00+00:00"}],
+        database_url=console_site.database_url,
+    )
+    agent = login(console_site, "agent")
+    page = agent.get(f"{console_site.url}/console/tickets/{console_site.ticket}", timeout=30).text
+    assert "用户再次反馈同一问题，已并入本工单" in page
+    assert "「&lt;b&gt;又断了&lt;/b&gt;」" in page and "<b>又断了</b>" not in page
