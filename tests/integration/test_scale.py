@@ -22,7 +22,7 @@ from actions import call_log
 from playbook.domain import domain_texts
 from playbook.registry import PlaybookRegistry
 from scripts import load, scale
-from tests.factories import texts
+from tests.factories import csrf_of, texts
 from tests.integration.conftest import scale_command
 
 pytestmark = pytest.mark.integration
@@ -244,3 +244,40 @@ def test_draining_a_replica_drops_no_turn(cluster):
     assert failures == [], failures[:5]
     assert done > 10
     assert scale.readiness(TOPOLOGY)["rasa-1"]
+
+
+def test_no_log_of_any_process_holds_a_phone_number_email_or_password(cluster):
+    """A conversation with a password, a phone number and an e-mail through nginx, the
+    contact step, and a console login with a wrong password: none of them in any log of the
+    scale-out (nginx, both Rasa, action and web servers, supervisor, the watcher)."""
+    phone, email, password = "13955667788", "wang.fang.private@example.com", "Hidden!pw42"
+    logs = sorted((scale.STATE / "logs").glob("*"))
+    before = {path: path.stat().st_size for path in logs}
+    sender = new_sender("pii")
+    say(sender, f"登录不上，我的密码是 {password}")
+    say(sender, "转人工")
+    say(sender, f"手机 {phone}，邮箱 {email}")
+    say(sender, f'/provide_contact{{"phone": "{phone}", "email": "{email}"}}')
+    console = requests.Session()
+    form = console.get(f"{ENTRY}/console/login", timeout=30).text
+    refused = console.post(
+        f"{ENTRY}/console/login",
+        data={"username": email, "password": password, "csrf": csrf_of(form)},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert refused.status_code != 302  # no such person: not logged in
+    time.sleep(2)  # the servers' buffered log lines reach their files
+    tickets = psycopg2.connect(TOPOLOGY.postgres("tickets"))
+    with tickets.cursor() as cursor:
+        cursor.execute("SELECT contact_phone FROM tickets WHERE sender_id = %s", (sender,))
+        assert cursor.fetchall() == [(phone,)]  # it went where it belongs
+    tickets.close()
+    written = ""
+    for path in sorted((scale.STATE / "logs").glob("*")):
+        with path.open("rb") as handle:
+            handle.seek(before.get(path, 0))
+            written += handle.read().decode("utf-8", errors="replace")
+    assert sender in written or "ticket DY-" in written  # the logs are being written
+    for secret in (phone, email, password):
+        assert secret not in written, secret
