@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,30 +106,31 @@ def answers(url: str | None = None) -> bool:
         return bool(session.execute(text("SELECT 1")).scalar() == 1)
 
 
-#: The readiness check in progress for each database URL (None: ``DATABASE_URL``).
-_checks: dict[str | None, asyncio.Future[bool]] = {}
+#: The database checks in progress, by what they check.
+_checks: dict[Hashable, asyncio.Future[bool]] = {}
 
 
-def _check_in_progress(url: str | None) -> asyncio.Future[bool]:
-    """The check of ``url`` still running in this event loop, or a new one. A database that
-    hangs (takes the connection, never answers) keeps one thread waiting, not one more per
-    readiness request: those threads are the event loop's default executor, which the ticket
-    writes need too."""
+def shared_check(key: Hashable, check: Callable[[], bool]) -> asyncio.Future[bool]:
+    """``check`` run in a thread, or the run of the same ``key`` still going in this event
+    loop. A database that hangs (takes the connection, never answers) keeps one thread
+    waiting, not one more per readiness request: those threads are the event loop's default
+    executor, which ticket writes and the servers' own work need too."""
     loop = asyncio.get_running_loop()
-    check = _checks.get(url)
-    if check is None or check.done() or check.get_loop() is not loop:
-        check = asyncio.ensure_future(asyncio.to_thread(answers, url))
-        # its outcome is read by whoever waits in time; a late failure is not an error
-        check.add_done_callback(lambda done: done.cancelled() or done.exception())
-        _checks[url] = check
-    return check
+    running = _checks.get(key)
+    if running is not None and not running.done() and running.get_loop() is loop:
+        return running
+    started = asyncio.ensure_future(asyncio.to_thread(check))
+    # its outcome is read by whoever waits in time; a late failure is not an error
+    started.add_done_callback(lambda done: done.cancelled() or done.exception())
+    _checks[key] = started
+    return started
 
 
 async def readiness(url: str | None = None) -> tuple[bool, dict[str, str]]:
     """Whether the ticket database answers within :data:`READY_TIMEOUT_SECONDS`, with what
     went wrong otherwise (the kind of failure only): the action and web servers' ``/ready``.
     Checks made while one is still waiting for the database wait for that same one."""
-    check = _check_in_progress(url)
+    check = shared_check(("tickets", url), lambda: answers(url))
     try:
         ok = await asyncio.wait_for(asyncio.shield(check), READY_TIMEOUT_SECONDS)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; its kind is shown
