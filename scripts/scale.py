@@ -23,6 +23,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -38,6 +40,9 @@ from playbook.domain import domain_texts
 from playbook.sourcefile import PROJECT_ROOT as ROOT
 
 TOPOLOGY = ROOT / "deploy" / "topology.yml"
+#: Names another topology file (a test's private PostgreSQL and Redis); supervisord and the
+#: programs it starts inherit it from the environment of ``up``.
+TOPOLOGY_ENV = "DY_SCALE_TOPOLOGY"
 TEMPLATES = ROOT / "deploy" / "local"
 STATE = ROOT / "var" / "scale"
 SECRETS = STATE / "secrets.env"
@@ -66,6 +71,11 @@ def die(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
+def topology_path() -> Path:
+    """The topology file: ``DY_SCALE_TOPOLOGY`` when set, else deploy/topology.yml."""
+    return Path(os.environ.get(TOPOLOGY_ENV) or TOPOLOGY)
+
+
 @dataclass(frozen=True)
 class Topology:
     """deploy/topology.yml, read once."""
@@ -74,7 +84,7 @@ class Topology:
 
     @classmethod
     def load(cls) -> Topology:
-        return cls(yaml.safe_load(TOPOLOGY.read_text(encoding="utf-8")))
+        return cls(yaml.safe_load(topology_path().read_text(encoding="utf-8")))
 
     @property
     def entry(self) -> str:
@@ -402,7 +412,7 @@ def render(topology: Topology, keys: dict[str, str]) -> None:
             python=PYTHON,
             model=MODEL,
             nginx=_which("nginx"),
-            watch_digest=_digest(Path(__file__).resolve(), TOPOLOGY),
+            watch_digest=_digest(Path(__file__).resolve(), topology_path()),
             actions=list(enumerate(topology.ports("actions"), start=1)),
             rasa=list(enumerate(topology.ports("rasa"), start=1)),
             web=[
@@ -548,9 +558,8 @@ def up() -> int:
     migrate(topology)
     render(topology, keys)
     if supervisor_running():
-        log("supervisord is running: applying the configuration (changed programs restart)")
-        supervisorctl("reread")
-        supervisorctl("update")
+        log("supervisord is running: applying the configuration, one replica at a time")
+        rolling_update(topology, changed_programs())
         supervisorctl("start", "all")
         reload_nginx()
     else:
@@ -607,30 +616,73 @@ def status() -> int:
     return 0 if all(ready.values()) else 1
 
 
-def drain(n: int) -> int:
-    """Restart replica ``n`` (its Rasa, action and web server) without dropping a turn: take
-    it out of nginx (turns in flight finish; new ones go to the others), restart it, wait
-    until it is ready, put it back."""
-    topology = Topology.load()
-    if not 1 <= n <= topology.replicas:
-        die(f"there are replicas 1 to {topology.replicas}")
-    if not supervisor_running():
-        die("the scale-out is not running (make scale-up)")
-    names = [f"rasa-{n}", f"actions-{n}", f"web-{n}"]
+def changed_programs() -> list[str]:
+    """The programs whose configuration supervisord reread as changed, new or gone."""
+    lines = supervisorctl("reread").stdout.splitlines()
+    kinds = (": changed", ": available", ": disappeared")
+    return sorted(line.split(":", 1)[0].strip() for line in lines if line.strip().endswith(kinds))
+
+
+def replica_programs(n: int) -> list[str]:
+    return [f"rasa-{n}", f"actions-{n}", f"web-{n}"]
+
+
+@contextmanager
+def out_of_nginx(topology: Topology, n: int) -> Iterator[None]:
+    """Replica ``n`` out of nginx while the block runs (its turns in flight finish; new ones
+    go to the others), and back in nginx's hands after it (the watcher keeps it out while it
+    is not ready)."""
     DRAINED.write_text(json.dumps(sorted(drained() | {n})), encoding="utf-8")
     render_upstreams(topology, readiness(topology))
     reload_nginx()
     log(f"replica {n} taken out of nginx; waiting for its turns in flight")
     time.sleep(3)  # nginx's old workers finish their requests; Sanic then drains on SIGTERM
-    log(f"restarting {', '.join(names)}")
-    supervisorctl("restart", *names)
     try:
-        wait_ready(topology, names)
-    finally:  # back in nginx's hands: the watcher keeps it out while it is not ready
+        yield
+    finally:
         DRAINED.write_text(json.dumps(sorted(drained() - {n})), encoding="utf-8")
-    render_upstreams(topology, readiness(topology))
-    reload_nginx()
-    log(f"replica {n} is back in nginx")
+        render_upstreams(topology, readiness(topology))
+        reload_nginx()
+        log(f"replica {n} is back in nginx")
+
+
+def rolling_update(topology: Topology, changed: list[str]) -> None:
+    """Apply a changed configuration (new code, model, endpoints, secrets) without dropping a
+    turn: the shared programs (nginx, the watcher) first, then each replica's changed servers,
+    one replica at a time, out of nginx until they are ready again. ``supervisorctl update``
+    alone restarts every changed server at once: the whole service is down for a minute."""
+    if not changed:
+        log("no server's configuration changed")
+        return
+    per_replica = {n: set(replica_programs(n)) for n in range(1, topology.replicas + 1)}
+    shared = [name for name in changed if not any(name in p for p in per_replica.values())]
+    if shared:
+        log(f"updating {', '.join(shared)}")
+        supervisorctl("update", *shared)
+    for n, programs in per_replica.items():
+        names = [name for name in changed if name in programs]
+        if not names:
+            continue
+        with out_of_nginx(topology, n):
+            log(f"updating {', '.join(names)}")
+            supervisorctl("update", *names)
+            supervisorctl("start", *names)
+            wait_ready(topology, names)
+
+
+def drain(n: int) -> int:
+    """Restart replica ``n`` (its Rasa, action and web server) without dropping a turn: take
+    it out of nginx, restart it, wait until it is ready, put it back."""
+    topology = Topology.load()
+    if not 1 <= n <= topology.replicas:
+        die(f"there are replicas 1 to {topology.replicas}")
+    if not supervisor_running():
+        die("the scale-out is not running (make scale-up)")
+    names = replica_programs(n)
+    with out_of_nginx(topology, n):
+        log(f"restarting {', '.join(names)}")
+        supervisorctl("restart", *names)
+        wait_ready(topology, names)
     return 0
 
 

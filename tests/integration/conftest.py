@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -25,14 +26,18 @@ def servers(tmp_path_factory):
     db.dispose_all()
 
 
-def scale_command(*command: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """``scripts/scale.py`` with ``command`` (up, down, drain N…), its output captured."""
+def scale_command(
+    *command: str, timeout: float = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``scripts/scale.py`` with ``command`` (up, down, drain N…), its output captured;
+    ``env`` adds to this process's environment."""
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "scale.py"), *command],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 

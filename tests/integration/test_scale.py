@@ -11,12 +11,14 @@ import queue
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 
 import jwt
 import psycopg2
 import pytest
 import requests
 import socketio
+import yaml
 
 from actions import call_log
 from playbook.domain import domain_texts
@@ -219,15 +221,16 @@ def test_a_staff_reply_reaches_the_user_on_whichever_replica_holds_the_socket(cl
     assert all(d < 1.0 for d in delays), delays
 
 
-def test_draining_a_replica_drops_no_turn(cluster):
-    stop = time.monotonic() + 600
+def under_load(change: Callable[[], subprocess.CompletedProcess[str]]) -> tuple[int, list[str]]:
+    """Four users talking through nginx while ``change`` runs (they finish the conversation
+    they are in): the turns taken and the failed ones (not 200, or the apology)."""
+    stop = time.monotonic() + 900
     failures: list[str] = []
-    done = 0
 
     def user() -> int:
         turns = 0
         while time.monotonic() < stop:
-            sender = new_sender("drain")
+            sender = new_sender("load")
             for message in ("网络老是掉线", "还是不行", "解决了"):
                 answer = say(sender, message)
                 turns += 1
@@ -237,13 +240,43 @@ def test_draining_a_replica_drops_no_turn(cluster):
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         running = [pool.submit(user) for _ in range(4)]
-        drained = scale_command("drain", "1")
-        stop = time.monotonic()  # the users finish the conversation they are in
+        changed = change()
+        stop = time.monotonic()
         done = sum(f.result() for f in running)
-    assert drained.returncode == 0, drained.stdout[-2000:] + drained.stderr[-2000:]
+    assert changed.returncode == 0, changed.stdout[-2000:] + changed.stderr[-2000:]
+    return done, failures
+
+
+def test_draining_a_replica_drops_no_turn(cluster):
+    done, failures = under_load(lambda: scale_command("drain", "1"))
     assert failures == [], failures[:5]
     assert done > 10
     assert scale.readiness(TOPOLOGY)["rasa-1"]
+
+
+def test_a_changed_configuration_is_applied_one_replica_at_a_time(cluster, tmp_path):
+    """``make scale-up`` with a changed configuration (here the tracker store's pool size)
+    restarts the changed servers replica by replica, each out of nginx until ready: no turn
+    lost, and never both Rasa servers down at once."""
+    changed = yaml.safe_load(scale.TOPOLOGY.read_text(encoding="utf-8"))
+    changed["postgres"]["pool"]["size"] = int(changed["postgres"]["pool"]["size"]) - 1
+    topology = tmp_path / "topology.yml"
+    topology.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    before = {name: supervisor_pid(name) for name in ("rasa-1", "rasa-2")}
+    output: list[str] = []
+
+    def update() -> subprocess.CompletedProcess[str]:
+        done = scale_command("up", env={scale.TOPOLOGY_ENV: str(topology)})
+        output.append(done.stdout)
+        return done
+
+    done, failures = under_load(update)
+    assert failures == [], failures[:5]
+    assert done > 10
+    assert all(supervisor_pid(name) != pid for name, pid in before.items())  # restarted
+    log = output[0]
+    first, second = log.index("replica 1 taken out"), log.index("replica 2 taken out")
+    assert first < log.index("replica 1 is back") < second < log.index("replica 2 is back")
 
 
 def test_no_log_of_any_process_holds_a_phone_number_email_or_password(cluster):
