@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import gc
 import html
 import json
 import logging
@@ -164,6 +165,15 @@ def create_app(name: str = "dy_web") -> Sanic:
 
     app.blueprint(console_blueprint())
     app.static("/static", str(STATIC))
+
+    @app.after_server_start
+    async def freeze_start_up_objects(*_: Any) -> None:
+        """Move what start-up made (modules, templates, the model of the policy) out of the
+        garbage collector's reach: its full collections then walk only what requests made.
+        Measured at 100,000 tickets: the queue page's p95 100-156 ms -> 74-88 ms (README)."""
+        gc.collect()
+        gc.freeze()
+
     return app
 
 
