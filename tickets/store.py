@@ -199,16 +199,7 @@ def create_or_join(
         joined = _joined_by(session, sender_id, idempotency_key)
         if joined is not None:
             return _view(joined)
-        open_one = session.execute(
-            select(Ticket)
-            .where(
-                Ticket.sender_id == sender_id,
-                Ticket.category == category,
-                Ticket.status.in_(list(OPEN_STATUSES)),
-            )
-            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        open_one = _newest_unfinished(session, sender_id, category, OPEN_STATUSES)
         if open_one is not None:
             decision = policy.decide(
                 category=category,
@@ -324,17 +315,24 @@ def find_unfinished(
 ) -> TicketView | None:
     """The sender's newest ticket of ``category`` that staff have not finished yet."""
     with session_scope(database_url) as session:
-        ticket = session.execute(
-            select(Ticket)
-            .where(
-                Ticket.sender_id == sender_id,
-                Ticket.category == category,
-                Ticket.status.in_(list(statuses)),
-            )
-            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        ticket = _newest_unfinished(session, sender_id, category, statuses)
         return _view(ticket) if ticket else None
+
+
+def _newest_unfinished(
+    session: Session, sender_id: str, category: str, statuses: Sequence[str]
+) -> Ticket | None:
+    ticket: Ticket | None = session.execute(
+        select(Ticket)
+        .where(
+            Ticket.sender_id == sender_id,
+            Ticket.category == category,
+            Ticket.status.in_(list(statuses)),
+        )
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return ticket
 
 
 def list_for_sender(
