@@ -180,8 +180,10 @@ async def escalate(
         "transcript": build_transcript(tracker.events),
     }
     try:
-        ticket = known or await asyncio.to_thread(
-            store.create_or_join, **request, policy=current_policy
+        ticket = (
+            known
+            if known is not None
+            else await asyncio.to_thread(store.create_or_join, **request, policy=current_policy)
         )
     except store.UNAVAILABLE as exc:
         logger.error(
