@@ -103,8 +103,22 @@ def keep(
 
 
 def waiting(folder: Path | None = None) -> list[Path]:
+    """The tickets waiting, the earliest escalation first (so a user's first escalation makes
+    the ticket and a later one of the same problem joins it)."""
     folder = folder or outbox_dir()
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.json"), key=lambda path: (_kept_at(path), path.name))
+
+
+def _kept_at(path: Path) -> str:
+    """When the escalation kept in ``path`` happened (UTC ISO, as keep writes it), or "" for
+    a file gone or unreadable (sorted first, and set aside by deliver)."""
+    try:
+        at = json.loads(path.read_text(encoding="utf-8")).get("at")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return at if isinstance(at, str) else ""
 
 
 def waiting_for(sender_id: str, folder: Path | None = None) -> int:

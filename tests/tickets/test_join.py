@@ -95,8 +95,9 @@ def test_a_more_urgent_report_raises_the_priority_and_never_lowers_it(any_databa
 def test_escalations_that_waited_in_the_outbox_make_one_ticket(tmp_path, database_url):
     folder = tmp_path / "outbox"
     first, second = escalation(), escalation()
-    outbox.keep(first, now=NOW, folder=folder)
+    # kept in the other order (two action servers): delivered by the time the user asked
     outbox.keep(second, now=NOW + timedelta(minutes=2), folder=folder)
+    outbox.keep(first, now=NOW, folder=folder)
     assert outbox.deliver(folder, database_url=database_url).delivered == 2
     (ticket,) = store.list_for_sender("carol", database_url=database_url)
     assert ticket.created_at == NOW
