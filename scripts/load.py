@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -39,6 +40,26 @@ SCRIPT: list[tuple[str, str]] = [
     ("/deny", _NETWORK.escalation.message),
 ]
 APOLOGY = domain_texts().text("utter_action_failed") or ""
+
+
+def said_text(messages: object) -> str:
+    """The texts of a REST channel answer (a JSON list of messages), one per line."""
+    if not isinstance(messages, list):
+        return ""
+    return "\n".join(str(m.get("text") or "") for m in messages if isinstance(m, dict))
+
+
+def reply_problem(status: int, said: str, expected: str) -> str | None:
+    """What is wrong with one turn's answer, ``None`` when it is the reply ``expected``: the
+    status when it is not 200, ``apology`` (the domain's utter_action_failed) or
+    ``wrong reply`` (the step it should show is missing)."""
+    if status != 200:
+        return f"{status}"
+    if APOLOGY in said:
+        return "apology"
+    if expected not in said:
+        return "wrong reply"
+    return None
 
 
 @dataclass
@@ -100,16 +121,8 @@ def run_load(
                         json={"sender": sender, "message": message},
                         timeout=timeout,
                     )
-                    said = "\n".join(m.get("text") or "" for m in answer.json())
-                    problem = (
-                        f"{answer.status_code}"
-                        if answer.status_code != 200
-                        else "apology"
-                        if APOLOGY in said
-                        else "wrong reply"
-                        if expected not in said
-                        else None
-                    )
+                    said = said_text(answer.json())
+                    problem = reply_problem(answer.status_code, said, expected)
                 except (requests.RequestException, ValueError) as exc:
                     problem = type(exc).__name__
                 elapsed = (time.perf_counter() - began) * 1000
@@ -128,7 +141,7 @@ def run_load(
 
 
 def incomplete_conversations(
-    senders: list[str], events_of: Callable[[str], list[dict]]
+    senders: list[str], events_of: Callable[[str], list[dict[str, Any]]]
 ) -> list[str]:
     """Senders whose stored conversation is not every message of :data:`SCRIPT`, in order,
     each turn ending before the next one starts (``events_of``: the tracker's events)."""

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -25,10 +26,11 @@ VENV_BIN = Path(sys.executable).parent
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def wait_until_up(url: str, process: subprocess.Popen, log: Path, limit: float) -> None:
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, limit: float) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -51,7 +53,7 @@ class RedisServer:
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
         self.port = port or free_port()
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -136,6 +138,13 @@ class PostgresServer:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def restart(self, mode: str = "fast", down_seconds: float = 0.0) -> None:
+        """Stop the server (``fast``: clients are disconnected, their transactions rolled
+        back), stay down ``down_seconds``, start it again on the same port and data."""
+        self.stop(mode)
+        time.sleep(down_seconds)
+        self.start()
+
     def remove(self) -> None:
         """Stop the server and delete its cluster."""
         self.stop()
@@ -217,12 +226,12 @@ class Servers:
             DY_OUTBOX_DIR=str(workdir / "outbox"),  # never the project's own var/outbox
         )
         self.env.update(env or {})
-        self.processes: list[subprocess.Popen] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
         self.action_log = workdir / "action-server.log"
         self.rasa_log = workdir / "rasa.log"
         self.web_log = workdir / "web.log"
 
-    def _start_rasa(self) -> subprocess.Popen:
+    def _start_rasa(self) -> subprocess.Popen[bytes]:
         """Start the Rasa server (REST, HTTP API) in ``project`` with this instance's model."""
         return subprocess.Popen(
             [
@@ -314,25 +323,30 @@ class Servers:
             and requests.get(f"{self.url}/status", timeout=5).ok
         )
 
-    def post(self, body) -> requests.Response:
+    def post(self, body: Any) -> requests.Response:
         return requests.post(f"{self.url}/webhooks/rest/webhook", json=body, timeout=60)
 
-    def say(self, sender: str, message: str) -> list[dict]:
+    def say(self, sender: str, message: str) -> list[dict[str, Any]]:
         response = self.post({"sender": sender, "message": message})
         assert response.status_code == 200, response.text
-        return response.json()
+        said: list[dict[str, Any]] = response.json()
+        return said
 
-    def parse(self, text: str) -> dict:
+    def parse(self, text: str) -> dict[str, Any]:
         """What the model makes of ``text`` (``/model/parse``: intent, entities)."""
         response = requests.post(f"{self.url}/model/parse", json={"text": text}, timeout=30)
         assert response.status_code == 200, response.text
-        return response.json()
+        parsed: dict[str, Any] = response.json()
+        return parsed
 
-    def tracker(self, sender: str) -> dict:
-        return requests.get(f"{self.url}/conversations/{sender}/tracker", timeout=30).json()
+    def tracker(self, sender: str) -> dict[str, Any]:
+        url = f"{self.url}/conversations/{sender}/tracker"
+        tracker: dict[str, Any] = requests.get(url, timeout=30).json()
+        return tracker
 
     def slot(self, sender: str, name: str) -> object | None:
-        return self.tracker(sender)["slots"].get(name)
+        value: object | None = self.tracker(sender)["slots"].get(name)
+        return value
 
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
