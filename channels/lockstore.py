@@ -39,6 +39,7 @@ import redis.asyncio as aioredis
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -209,10 +210,23 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # rasa has no type
         finally:
             await self._give_up(key, alive, ticket, token)
 
+    async def _call(self, script: Any, keys: list[str], args: list[Any], *, again: bool) -> Any:
+        """Run ``script``. A connection error drops every pooled connection (after a Redis
+        restart each of them is dead and would fail a turn of its own) and, when ``again``
+        (a script that can safely run twice), runs it once more on a new connection."""
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisConnectionError, OSError):
+            await self.red.connection_pool.disconnect()
+            if not again:
+                raise
+            return await script(keys=keys, args=args)
+
     async def issue(self, key: str, alive: str, lifetime_ms: str, token: str) -> int:
         """Take the next ticket of the conversation at ``key`` and mark it alive."""
         self.red  # noqa: B018 - makes the client and its scripts
-        return int(await self._issue(keys=[key], args=[alive, lifetime_ms, token]))
+        # not run again: a first run that reached Redis took a ticket the turns after it wait for
+        return int(await self._call(self._issue, [key], [alive, lifetime_ms, token], again=False))
 
     async def _wait_for_turn(
         self, key: str, alive: str, ticket: int, token: str, lifetime_ms: str
@@ -221,7 +235,11 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # rasa has no type
         pause = POLL_FIRST
         while True:
             try:
-                state = int(await self._try(keys=[key], args=[alive, lifetime_ms, ticket, token]))
+                state = int(
+                    await self._call(
+                        self._try, [key], [alive, lifetime_ms, ticket, token], again=True
+                    )
+                )
             except (RedisError, OSError) as exc:
                 raise LockUnavailable(f"lock store unreachable ({type(exc).__name__})") from exc
             if state == 1:
@@ -239,8 +257,8 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # rasa has no type
         while True:
             await asyncio.sleep(self.lifetime / 4)
             try:
-                kept = await self._renew_script(
-                    keys=[key], args=[alive, lifetime_ms, ticket, token]
+                kept = await self._call(
+                    self._renew_script, [key], [alive, lifetime_ms, ticket, token], again=True
                 )
             except (RedisError, OSError) as exc:
                 logger.warning("conversation lock not renewed (%s)", type(exc).__name__)
@@ -251,6 +269,6 @@ class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # rasa has no type
 
     async def _give_up(self, key: str, alive: str, ticket: int, token: str) -> None:
         try:
-            await self._release(keys=[key], args=[alive, ticket, token])
+            await self._call(self._release, [key], [alive, ticket, token], again=True)
         except (RedisError, OSError) as exc:  # the ticket expires after the lifetime
             logger.warning("conversation lock not released (%s)", type(exc).__name__)

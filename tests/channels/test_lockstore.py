@@ -196,3 +196,36 @@ async def test_redis_down_is_a_clear_error_not_a_hang(private_redis):
     private_redis.start()  # same port: the store recovers without a restart
     async with store.lock("after"):
         pass
+
+
+def test_after_a_redis_restart_the_dead_pooled_connections_fail_one_turn_not_each(
+    private_redis,
+):
+    """Every connection the pool kept is dead once Redis has restarted. A script that can
+    run twice (waiting for the turn, renewing, releasing) runs again on a new connection; the
+    first failure drops the whole pool, so the turns after it do not meet a dead one."""
+    store = atomic(private_redis)
+
+    async def turns(conversations: int) -> list[str]:
+        async def one(n: int) -> str:
+            try:
+                async with store.lock(f"restart-{n}"):
+                    await asyncio.sleep(0.05)  # all at once: the pool opens a connection each
+                return "ok"
+            except LockUnavailable:
+                return "unavailable"
+
+        return list(await asyncio.gather(*(one(n) for n in range(conversations))))
+
+    async def scenario() -> tuple[int, list[str], list[str], list[str]]:
+        assert await turns(6) == ["ok"] * 6
+        pooled = len(store.red.connection_pool._available_connections)
+        private_redis.stop()
+        private_redis.start()  # same port, every pooled connection now dead
+        first = [await turns(1) for _ in range(2)]  # one turn, then the next
+        return pooled, first[0], first[1], await turns(6)
+
+    pooled, first, second, after = asyncio.run(scenario())
+    assert pooled >= 6
+    assert first in (["ok"], ["unavailable"])  # the very first may meet a dead connection
+    assert second == ["ok"] and after == ["ok"] * 6
