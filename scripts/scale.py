@@ -289,18 +289,28 @@ COMPOSE_DIR = ROOT / "deploy" / "compose"
 def upstreams_text(
     topology: Topology, layout: Layout = LOCAL, ready: dict[str, bool] | None = None
 ) -> str:
-    """nginx's upstreams: a replica not ready (``ready``) or drained is marked down."""
+    """nginx's upstreams: a drained replica is marked ``down``; one not ready (``ready``) is
+    a ``backup``: it takes no request while another is up, and every request when none is
+    (say the only ready one was just killed), rather than nginx answering 502."""
     out = drained() if layout is LOCAL else set()
     ready = ready or {}
 
     def replicas(kind: str) -> list[dict[str, Any]]:
-        return [
+        found = [
             {
                 "address": f"{layout.host(kind, n)}:{port}",
-                "up": n not in out and ready.get(f"{kind}-{n}", True),
+                "state": "down"
+                if n in out
+                else "up"
+                if ready.get(f"{kind}-{n}", True)
+                else "backup",
             }
             for n, port in enumerate(topology.ports(kind), start=1)
         ]
+        if not any(replica["state"] == "up" for replica in found):  # nginx needs a primary
+            for replica in found:
+                replica["state"] = "up" if replica["state"] == "backup" else replica["state"]
+        return found
 
     return (
         _templates()
@@ -480,8 +490,14 @@ def supervisor_running() -> bool:
 # --- readiness -------------------------------------------------------------------------------
 
 
-def readiness(topology: Topology) -> dict[str, bool]:
-    """Each replica's readiness endpoint (answered within a second each)."""
+#: A replica whose readiness check times out this many times in a row is taken out of nginx
+#: (a busy server answers late now and then; one that refuses or answers 503 is out at once).
+BUSY_CHECKS_BEFORE_OUT = 3
+
+
+def check_states(topology: Topology) -> dict[str, str]:
+    """Each replica's readiness endpoint: ``ready``, ``busy`` (no answer within 1.5 s) or
+    ``not ready`` (refused, or any answer but 200)."""
     urls = {
         f"{kind}-{n}": f"http://127.0.0.1:{port}{READY_PATHS[kind]}"
         for kind in READY_PATHS
@@ -490,10 +506,18 @@ def readiness(topology: Topology) -> dict[str, bool]:
     found = {}
     for name, url in urls.items():
         try:
-            found[name] = requests.get(url, timeout=1.5).status_code == 200
+            ok = requests.get(url, timeout=1.5).status_code == 200
+            found[name] = "ready" if ok else "not ready"
+        except requests.Timeout:
+            found[name] = "busy"
         except requests.RequestException:
-            found[name] = False
+            found[name] = "not ready"
     return found
+
+
+def readiness(topology: Topology) -> dict[str, bool]:
+    """Each replica's readiness endpoint (answered within a second and a half each)."""
+    return {name: state == "ready" for name, state in check_states(topology).items()}
 
 
 def reload_nginx() -> None:
@@ -689,8 +713,12 @@ def drain(n: int) -> int:
 def watch(interval: float = 2.0) -> int:
     """Keep nginx's upstreams in step with each replica's readiness (run by supervisord)."""
     topology = Topology.load()
+    busy: dict[str, int] = {}
     while True:
-        found = readiness(topology)
+        found = {}
+        for name, state in check_states(topology).items():
+            busy[name] = busy.get(name, 0) + 1 if state == "busy" else 0
+            found[name] = state == "ready" or 0 < busy[name] < BUSY_CHECKS_BEFORE_OUT
         # a Rasa server is only as ready as the action server it calls
         for n in range(1, topology.replicas + 1):
             found[f"rasa-{n}"] = found[f"rasa-{n}"] and found.get(f"actions-{n}", False)

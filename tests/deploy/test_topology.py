@@ -172,3 +172,29 @@ def test_nginx_sends_the_widget_session_api_to_the_web_servers_rate_limited():
         assert not any(path.startswith(prefix) for prefix in prefixes), path
     catch_all = conf[conf.rindex("location / {") :].split("}", 1)[0]  # the public server's
     assert "limit_req zone=turns" in catch_all and "proxy_pass http://web;" in catch_all
+
+
+def upstream_servers(text: str, name: str) -> list[str]:
+    block = re.search(rf"upstream {name} \{{(.*?)\}}", text, re.S)
+    assert block is not None, text
+    return [line.strip() for line in block.group(1).strip().splitlines()]
+
+
+def test_a_replica_not_ready_is_a_backup_and_a_drained_one_is_down(monkeypatch, tmp_path):
+    topology = scale.Topology.load()
+    rasa = [f"127.0.0.1:{port}" for port in topology.ports("rasa")]
+    monkeypatch.setattr(scale, "DRAINED", tmp_path / "drained.json")
+    text = scale.upstreams_text(topology, scale.LOCAL, {"rasa-1": True, "rasa-2": False})
+    assert upstream_servers(text, "rasa") == [
+        f"server {rasa[0]} max_fails=0;",
+        f"server {rasa[1]} max_fails=0 backup;",  # takes turns only when rasa-1 fails
+    ]
+    # none ready: both primaries (nginx needs one; the users get the apology, not a 502)
+    text = scale.upstreams_text(topology, scale.LOCAL, {"rasa-1": False, "rasa-2": False})
+    assert all(line.endswith("max_fails=0;") for line in upstream_servers(text, "rasa"))
+    (tmp_path / "drained.json").write_text("[1]", encoding="utf-8")
+    text = scale.upstreams_text(topology, scale.LOCAL, {"rasa-1": True, "rasa-2": False})
+    assert upstream_servers(text, "rasa") == [
+        f"server {rasa[0]} max_fails=0 down;",
+        f"server {rasa[1]} max_fails=0;",
+    ]
