@@ -5,6 +5,9 @@ Prints figures; asserts nothing. Usage:
   python scripts/bench.py [--config config.yml] [--turns 200] [--parses 300] [--skip-train]
                           [--tickets 100000] [--ticket-reps 30] [--tickets-only]
 Training goes to a temporary folder with a fresh cache, so it is a full training run.
+``--scale`` adds the load through nginx on the scale-out (make scale-up) and the faults during
+50 users' load (scripts/faults.py); run it under the scale-out's lock
+(``flock /tmp/dy-cluster.lock bash scripts/bench.sh --scale``) when others share the machine.
 ``--tickets-only`` runs only the ticket side (``scripts/bench_tickets.py``); ``--tickets 0``
 leaves it out.
 """
@@ -353,6 +356,12 @@ def main() -> int:
             print(f"scale-out did not start: {started.stderr[-500:]}")
             return 1
         load_figures(scale.Topology.load().entry, "scale-out through nginx (2 Rasa, PostgreSQL)")
+        from scripts import faults
+
+        # on private PostgreSQL and Redis instances (the scale-out above is stopped, then
+        # started again); recovery: from the fault until the last failed turn of any user
+        result = faults.run(users=50)
+        print(f"faults during the load of 50 users through nginx:\n{result.table()}")
     return 0
 
 

@@ -34,6 +34,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -67,6 +68,8 @@ MAX_ATTEMPTS = 30
 WRONG_REPLY_ATTEMPTS = 3
 TURN_TIMEOUT_SECONDS = 120  # above nginx's 90 s read timeout: nginx answers first
 READY_LIMIT_SECONDS = 300
+#: A server line of nginx's upstreams that sends it no requests (drained, or not ready).
+OUT_OF_NGINX = re.compile(r"^\s*server \S+ .*\b(down|backup);", re.M)
 OUTBOX_DRAIN_SECONDS = 90
 #: A turn slower than this is described under its fault's row.
 SLOW_TURN_SECONDS = 10
@@ -381,11 +384,22 @@ def wait_program_back(topology: scale.Topology, program: str, old_pid: int) -> f
 
 
 def wait_settled(topology: scale.Topology) -> None:
-    """Until every server is ready and back in nginx (the readiness watcher put it back)."""
+    """Until every server is ready and back in nginx (the readiness watcher put it back).
+    A server counts as ready when it answered ready within the last few seconds: this
+    process also runs the users' threads, and its own checks are sometimes late under them."""
     upstreams = scale.STATE / "nginx" / "upstreams.conf"
     deadline = time.monotonic() + READY_LIMIT_SECONDS
+    last_ready: dict[str, float] = {}
     while time.monotonic() < deadline:
-        if all(scale.readiness(topology).values()) and " down;" not in upstreams.read_text():
+        now = time.monotonic()
+        for name, ready in scale.readiness(topology).items():
+            if ready:
+                last_ready[name] = now
+        text = upstreams.read_text(encoding="utf-8")
+        everyone = all(
+            now - last_ready.get(name, -1e9) < 10 for name in scale.readiness_names(topology)
+        )
+        if everyone and not OUT_OF_NGINX.search(text):
             return
         time.sleep(1)
     raise RuntimeError(f"the scale-out not settled {READY_LIMIT_SECONDS} s after a fault")

@@ -495,14 +495,23 @@ def supervisor_running() -> bool:
 BUSY_CHECKS_BEFORE_OUT = 3
 
 
-def check_states(topology: Topology) -> dict[str, str]:
-    """Each replica's readiness endpoint: ``ready``, ``busy`` (no answer within 1.5 s) or
-    ``not ready`` (refused, or any answer but 200)."""
-    urls = {
+def readiness_urls(topology: Topology) -> dict[str, str]:
+    """Each replica's readiness endpoint, by program name (rasa-1, actions-1, web-1, ...)."""
+    return {
         f"{kind}-{n}": f"http://127.0.0.1:{port}{READY_PATHS[kind]}"
         for kind in READY_PATHS
         for n, port in enumerate(topology.ports(kind), start=1)
     }
+
+
+def readiness_names(topology: Topology) -> list[str]:
+    return list(readiness_urls(topology))
+
+
+def check_states(topology: Topology) -> dict[str, str]:
+    """Each replica's readiness endpoint: ``ready``, ``busy`` (no answer within 1.5 s) or
+    ``not ready`` (refused, or any answer but 200)."""
+    urls = readiness_urls(topology)
     found = {}
     for name, url in urls.items():
         try:
