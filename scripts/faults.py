@@ -51,7 +51,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
-import jwt
 import psycopg2
 import requests
 import yaml
@@ -689,13 +688,7 @@ def tracker_problem(events: list[dict[str, Any]], conversation: Conversation) ->
 
 
 def admin_headers(keys: dict[str, str]) -> dict[str, str]:
-    now = int(time.time())
-    token = jwt.encode(
-        {"user": {"username": "faults", "role": "admin"}, "iat": now, "exp": now + 300},
-        keys["RASA_JWT_SECRET"],
-        algorithm="HS256",
-    )
-    return {"Authorization": f"Bearer {token}"}
+    return scale.admin_headers(keys, "faults")
 
 
 def tracker_events(cluster: Cluster, sender: str, replica: int = 0) -> list[dict[str, Any]]:

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
 
 import jinja2
+import jwt
 import requests
 import yaml
 
@@ -485,6 +486,18 @@ def supervisorctl(*command: str, check: bool = False) -> subprocess.CompletedPro
 
 def supervisor_running() -> bool:
     return (STATE / "supervisor.sock").exists() and supervisorctl("pid").returncode == 0
+
+
+def admin_headers(keys: dict[str, str], username: str = "scale") -> dict[str, str]:
+    """The header of a call to a Rasa server's HTTP API (``/conversations/...``): a JWT of an
+    admin signed with the scale-out's ``RASA_JWT_SECRET``, good for five minutes."""
+    now = int(time.time())
+    token = jwt.encode(
+        {"user": {"username": username, "role": "admin"}, "iat": now, "exp": now + 300},
+        keys["RASA_JWT_SECRET"],
+        algorithm="HS256",
+    )
+    return {"Authorization": f"Bearer {token}"}
 
 
 # --- readiness -------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Callable
 
-import jwt
 import psycopg2
 import pytest
 import requests
@@ -48,13 +47,7 @@ def say(sender: str, message: str, base: str = ENTRY) -> requests.Response:
 
 
 def admin_headers(keys: dict[str, str]) -> dict[str, str]:
-    now = int(time.time())
-    token = jwt.encode(
-        {"user": {"username": "test", "role": "admin"}, "iat": now, "exp": now + 300},
-        keys["RASA_JWT_SECRET"],
-        algorithm="HS256",
-    )
-    return {"Authorization": f"Bearer {token}"}
+    return scale.admin_headers(keys, "test")
 
 
 def tracker_events(keys: dict[str, str], sender: str) -> list[dict]:
