@@ -22,7 +22,7 @@ from sanic.exceptions import InvalidUsage as BadRequest  # sanic 21.12: 400 Bad 
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels import action_calls, speedups, trackerstore
+from channels import action_calls, redelivery, speedups, trackerstore
 from channels.guard import Turn, guarded_turn
 from tickets.privacy import install_log_redaction
 
@@ -35,6 +35,7 @@ install_log_redaction()  # the Rasa server process logs user text on errors
 speedups.install()  # cached action-response schema check (see speedups.py)
 trackerstore.install()  # a conversation store failure fails the turn (never a fresh tracker)
 action_calls.install()  # the shared secret with every action call, each bounded in time
+redelivery.install()  # a message nginx delivers twice is answered from the stored reply
 
 
 class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type information
@@ -81,7 +82,15 @@ class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type informat
                 )
             collector = CollectingOutputChannel()
             message = UserMessage(
-                text, collector, sender_id, input_channel=input_channel, metadata=metadata
+                text,
+                collector,
+                sender_id,
+                input_channel=input_channel,
+                metadata=metadata,
+                # nginx's id of this message, the same if it sends it to the other replica
+                message_id=redelivery.message_id_from_header(
+                    request.headers.get(redelivery.MESSAGE_ID_HEADER)
+                ),
             )
             turn = await guarded_turn(message, on_new_message, lambda: bool(collector.messages))
             return response.json(collector.messages, status=503 if turn is Turn.FAILED else 200)
