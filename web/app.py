@@ -170,7 +170,7 @@ def create_app(name: str = "dy_web") -> Sanic:
     async def freeze_start_up_objects(*_: Any) -> None:
         """Move what start-up made (modules, templates, the model of the policy) out of the
         garbage collector's reach: its full collections then walk only what requests made.
-        Measured at 100,000 tickets: the queue page's p95 100-156 ms -> 74-88 ms (README)."""
+        At 100,000 tickets the queue page's p95 was 96-156 ms before (README, Performance)."""
         gc.collect()
         gc.freeze()
 
