@@ -68,6 +68,8 @@ class DyRestInput(RestInput):  # type: ignore[misc]  # rasa has no type informat
         async def health(request: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        blueprint.listener("before_server_stop")(action_calls.close_kept_clients)
+
         @blueprint.post("/webhook")
         async def receive(request: Request) -> Any:  # HTTPResponse, or a ResponseStream
             # for ?stream=true (sanic 21.12 types a handler's result as HTTPResponse only)

@@ -89,6 +89,7 @@ class DySocketIOInput(SocketIOInput):  # type: ignore[misc]  # rasa has no type 
         url = os.environ.get(REDIS_URL_ENV, "").strip()
         if url:
             share_between_replicas(self.sio, url)
+        blueprint.listener("before_server_stop")(action_calls.close_kept_clients)
         return blueprint
 
     def _require_sessions(self, sessions: WidgetSessions) -> None:

@@ -18,9 +18,16 @@ against Rasa's own function in tests/channels/test_speedups.py. Figures in the R
   SQLite's rollback-journal mode syncs the journal and the database. Here Rasa's
   ``SQLTrackerStore`` keeps one connection per thread and the database is in WAL mode with
   ``synchronous=FULL`` (one sync per commit, as durable). Same queries, same stored rows.
-  Its ``save`` (on SQLite) counts the stored events and inserts the new ones with
-  SQLAlchemy Core (one ``INSERT`` for all, not one ORM object each): the same count, the
-  same rows in the same order (:func:`_sql_store_save`).
+  On SQLite its ``retrieve`` and ``save`` run Rasa's own queries as plain SQL on that
+  connection: the events of the latest session (their ``data`` only, no ORM object per
+  row), and for a save the count of stored events and one ``INSERT`` for all new ones: the
+  same events, the same count, the same rows in the same order (:func:`_sql_store_retrieve`,
+  :func:`_sql_store_save`).
+- The dialogue states of a tracker. Every policy (RulePolicy, MemoizationPolicy) turns the
+  whole tracker into its list of dialogue states for every prediction, by replaying every
+  event (``Domain.states_for_tracker_history``), several times per prediction. Here the
+  states of one tracker, as it is (the same events), are computed once and each caller gets
+  its own copy (callers change the last state in place).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +45,7 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
@@ -245,68 +254,181 @@ def _sql_store_init(self: SQLTrackerStore, *args: Any, **kwargs: Any) -> None:
 
 
 _rasas_sql_save = SQLTrackerStore.save
+_rasas_sql_retrieve = SQLTrackerStore._retrieve
 _rasas_additional_events = SQLTrackerStore._additional_events
+_rasas_event_query = SQLTrackerStore._event_query
+
+#: Rasa's ``_event_query`` for the latest session, as SQL: the sender's events from the
+#: latest ``session_started`` on (all of them when there is none), in stored order.
+#: Parameters: sender, "session_started", sender.
+_LATEST_SESSION = (
+    "FROM {table}, (SELECT max(timestamp) AS at FROM {table}"
+    " WHERE sender_id = ? AND type_name = ?) AS session_start"
+    " WHERE {table}.sender_id = ?"
+    " AND ({table}.timestamp >= session_start.at OR session_start.at IS NULL)"
+)
 
 
-def _stored_since_session_start(self: SQLTrackerStore, session: Any, sender_id: str) -> int:
+def _plain_sqlite(store: SQLTrackerStore) -> bool:
+    """Whether ``store`` is Rasa's SQL store on SQLite with Rasa's own queries (a subclass
+    that changes which events it reads keeps Rasa's code)."""
+    cls = type(store)
+    return (
+        store.engine.dialect.name == "sqlite"
+        and cls._additional_events is _rasas_additional_events
+        and cls._event_query is _rasas_event_query
+        and store.SQLEvent is SQLTrackerStore.SQLEvent
+    )
+
+
+def _table(store: SQLTrackerStore) -> str:
+    name: str = store.SQLEvent.__table__.name
+    return name
+
+
+def _stored_since_session_start(store: SQLTrackerStore, connection: Any, sender_id: str) -> int:
     """What Rasa's ``_event_query(session, sender_id, False).count()`` counts: the sender's
     events from the latest ``session_started`` on (all of them when there is none)."""
-    table = self.SQLEvent.__table__
-    session_start = (
-        sa.select(sa.func.max(table.c.timestamp))
-        .where(table.c.sender_id == sender_id, table.c.type_name == SessionStarted.type_name)
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(sa.func.count())
-        .select_from(table)
-        .where(
-            table.c.sender_id == sender_id,
-            sa.or_(table.c.timestamp >= session_start, session_start.is_(None)),
-        )
-    )
-    count: int = session.execute(query).scalar()
+    sql = "SELECT count(*) " + _LATEST_SESSION.format(table=_table(store))
+    count: int = connection.exec_driver_sql(
+        sql, (sender_id, SessionStarted.type_name, sender_id)
+    ).scalar()
     return count
 
 
+async def _sql_store_retrieve(
+    self: SQLTrackerStore, sender_id: str, fetch_events_from_all_sessions: bool
+) -> DialogueStateTracker | None:
+    """Rasa's ``SQLTrackerStore._retrieve`` with its query as plain SQL, on SQLite."""
+    if not _plain_sqlite(self):
+        tracker: DialogueStateTracker | None = await _rasas_sql_retrieve(
+            self, sender_id, fetch_events_from_all_sessions
+        )
+        return tracker
+    table = _table(self)
+    if fetch_events_from_all_sessions:
+        sql = f"SELECT data FROM {table} WHERE sender_id = ? ORDER BY id"
+        parameters: tuple[str, ...] = (sender_id,)
+    else:
+        latest = _LATEST_SESSION.format(table=table)
+        sql = f"SELECT {table}.data {latest} ORDER BY {table}.id"
+        parameters = (sender_id, SessionStarted.type_name, sender_id)
+    with self.engine.connect() as connection:
+        events = [json.loads(data) for (data,) in connection.exec_driver_sql(sql, parameters)]
+    if self.domain and events:
+        logger.debug(f"Recreating tracker from sender id '{sender_id}'")
+        return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+    logger.debug(
+        f"Can't retrieve tracker matching sender id '{sender_id}' from SQL storage. "
+        f"Returning `None` instead."
+    )
+    return None
+
+
 async def _sql_store_save(self: SQLTrackerStore, tracker: DialogueStateTracker) -> None:
-    """Rasa's ``SQLTrackerStore.save`` with the count and the inserts in SQLAlchemy Core,
-    on SQLite (other dialects, and a subclass with its own ``_additional_events``, get
-    Rasa's own ``save``)."""
-    if (
-        self.engine.dialect.name != "sqlite"
-        or type(self)._additional_events is not _rasas_additional_events
-    ):
+    """Rasa's ``SQLTrackerStore.save`` with the count and the inserts as plain SQL, on
+    SQLite (other dialects, and a subclass with its own queries, get Rasa's own ``save``)."""
+    if not _plain_sqlite(self):
         await _rasas_sql_save(self, tracker)
         return
     await self.stream_events(tracker)
-    with self.session_scope() as session:
-        stored = _stored_since_session_start(self, session, tracker.sender_id)
+    table = _table(self)
+    with self.engine.begin() as connection:  # one commit for all
+        stored = _stored_since_session_start(self, connection, tracker.sender_id)
         rows = []
         for event in itertools.islice(tracker.events, stored, len(tracker.events)):
             data = event.as_dict()
             rows.append(
-                {
-                    "sender_id": tracker.sender_id,
-                    "type_name": event.type_name,
-                    "timestamp": data.get("timestamp"),
-                    "intent_name": data.get("parse_data", {})
-                    .get("intent", {})
-                    .get(INTENT_NAME_KEY),
-                    "action_name": data.get("name"),
-                    "data": json.dumps(data),
-                }
+                (
+                    tracker.sender_id,
+                    event.type_name,
+                    data.get("timestamp"),
+                    data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    data.get("name"),
+                    json.dumps(data),
+                )
             )
         if rows:
-            session.execute(self.SQLEvent.__table__.insert(), rows)
-        session.commit()
+            connection.exec_driver_sql(
+                f"INSERT INTO {table} (sender_id, type_name, timestamp, intent_name,"
+                " action_name, data) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
     logger.debug(f"Tracker with sender_id '{tracker.sender_id}' stored to database")
 
 
+_rasas_states_for_tracker_history = Domain.states_for_tracker_history
+
+#: The states last computed, by tracker: (the tracker, the domain, its last event then, the
+#: other parts of the key, the states).
+#: Kept apart from the tracker (a tracker copied for an action would copy them too) and
+#: bounded: trackers predicted for at the same time in one process are few.
+_states: dict[
+    int, tuple[weakref.ref[Any], weakref.ref[Domain], Any, tuple[Any, ...], list[State]]
+] = {}
+_STATES_KEPT = 64
+
+
+def _copy_states(states: list[State]) -> list[State]:
+    """Copies of the states and their sub-states (whose values are strings and tuples)."""
+    return [{kind: dict(sub_state) for kind, sub_state in state.items()} for state in states]
+
+
+def _states_for_tracker_history(
+    self: Domain,
+    tracker: DialogueStateTracker,
+    omit_unset_slots: bool = False,
+    ignore_rule_only_turns: bool = False,
+    rule_only_data: dict[str, Any] | None = None,
+) -> list[State]:
+    """Rasa's ``Domain.states_for_tracker_history``, computed once for a tracker as it is.
+
+    The states depend only on the domain, the tracker's events and the arguments; a tracker
+    is "as it was" when it has as many events and the same last event (events are only ever
+    appended; a copied tracker has copies of its events and computes its own)."""
+    events = tracker.events
+    last = events[-1] if events else None
+    key = (
+        len(events),
+        omit_unset_slots,
+        ignore_rule_only_turns,
+        json.dumps(rule_only_data, sort_keys=True, default=str) if rule_only_data else None,
+    )
+    kept = _states.get(id(tracker))
+    if (
+        kept is not None
+        and kept[0]() is tracker
+        and kept[1]() is self
+        and kept[2] is last
+        and kept[3] == key
+    ):
+        return _copy_states(kept[4])
+    states: list[State] = _rasas_states_for_tracker_history(
+        self,
+        tracker,
+        omit_unset_slots=omit_unset_slots,
+        ignore_rule_only_turns=ignore_rule_only_turns,
+        rule_only_data=rule_only_data,
+    )
+    if len(_states) >= _STATES_KEPT:
+        _states.pop(next(iter(_states)))  # the oldest
+    _states[id(tracker)] = (
+        weakref.ref(tracker),
+        weakref.ref(self),
+        last,
+        key,
+        _copy_states(states),
+    )
+    return states
+
+
 def install() -> None:
-    """Replace RemoteAction's per-call schema check with the cached, fast-path one, and the
-    event class lookup with the map (idempotent)."""
+    """Replace RemoteAction's per-call schema check with the cached, fast-path one, the
+    event class lookup with the map, the SQLite tracker store's connection and queries, and
+    the dialogue states of a tracker with states computed once (idempotent)."""
     RemoteAction._validate_action_result = _validate_action_result
     Event.resolve_by_type = staticmethod(_resolve_by_type)
     SQLTrackerStore.__init__ = _sql_store_init
     SQLTrackerStore.save = _sql_store_save
+    SQLTrackerStore._retrieve = _sql_store_retrieve
+    Domain.states_for_tracker_history = _states_for_tracker_history

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from tickets import config
 from tickets.db import session_scope
 from tickets.models import OPEN_STATUSES, Feedback, Ticket, TicketEvent, utcnow
-from tickets.policy import PriorityPolicy, load_policy
+from tickets.policy import Decision, PriorityPolicy, load_policy
 from tickets.privacy import EMAIL_RE, PHONE_RE
 
 #: The database did not answer (down, restarting, no connection left): the ticket waits in
@@ -94,14 +94,19 @@ def _clip_transcript(transcript: Sequence[dict[str, Any]]) -> list[dict[str, Any
     return clipped
 
 
+#: The tickets table, for the statements of the assistant's own hot path (SQLAlchemy Core).
+_TICKETS = Ticket.__table__
+
+
 def _next_number(session: Session, created_at: datetime) -> str:
     day = created_at.astimezone(config.DISPLAY_TZ).strftime("%Y%m%d")
     prefix = f"DY-{day}-"
     # longest, then greatest: DY-...-10000 sorts after DY-...-9999
+    number = _TICKETS.c.number
     last = session.execute(
-        select(Ticket.number)
-        .where(Ticket.number.like(prefix + "%"))
-        .order_by(func.length(Ticket.number).desc(), Ticket.number.desc())
+        select(number)
+        .where(number.like(prefix + "%"))
+        .order_by(func.length(number).desc(), number.desc())
         .limit(1)
     ).scalar()
     seq = int(last.rsplit("-", 1)[1]) + 1 if last else 1
@@ -133,7 +138,7 @@ def create_ticket(
         created_at=created_at,
         playbook_priority=playbook_priority,
     )
-    for _attempt in range(8):
+    for _attempt in range(NUMBER_ATTEMPTS):
         try:
             with session_scope(database_url) as session:
                 existing = session.execute(
@@ -141,30 +146,81 @@ def create_ticket(
                 ).scalar_one_or_none()
                 if existing is not None:
                     return _view(existing)
-                ticket = Ticket(
-                    number=_next_number(session, created_at),
+                return _new_ticket(
+                    session,
+                    decision,
                     idempotency_key=idempotency_key,
                     sender_id=sender_id,
                     category=category,
-                    playbook=playbook,
                     reason=reason,
-                    steps_tried=list(steps_tried),
-                    urgent_signal=bool(urgent_signal),
-                    priority=decision.priority,
-                    sla_due_at=decision.due_at,
-                    status="open",
-                    transcript=_clip_transcript(transcript),
+                    playbook=playbook,
+                    steps_tried=steps_tried,
+                    urgent_signal=urgent_signal,
+                    transcript=transcript,
                     created_at=created_at,
-                    updated_at=created_at,
                 )
-                session.add(ticket)
-                session.flush()
-                return _view(ticket, created_now=True)
         except IntegrityError:
             # Either the same escalation raced us (the next loop returns its ticket)
             # or another ticket took this number (the next loop takes the next one).
             continue
-    raise RuntimeError("could not allocate a ticket number after 8 attempts")
+    raise RuntimeError(f"could not allocate a ticket number after {NUMBER_ATTEMPTS} attempts")
+
+
+#: Tries at a free ticket number before giving up (each lost race takes the next one).
+NUMBER_ATTEMPTS = 8
+
+
+def _new_ticket(
+    session: Session,
+    decision: Decision,
+    *,
+    idempotency_key: str,
+    sender_id: str,
+    category: str,
+    reason: str,
+    playbook: str | None,
+    steps_tried: Sequence[dict[str, Any]],
+    urgent_signal: bool,
+    transcript: Sequence[dict[str, Any]],
+    created_at: datetime,
+) -> TicketView:
+    """A new ticket with the next free number of its day, written in ``session`` (one
+    ``INSERT``, no ORM object: the view is made from what was written)."""
+    view = TicketView(
+        number=_next_number(session, created_at),
+        sender_id=sender_id,
+        category=category,
+        playbook=playbook,
+        reason=reason,
+        steps_tried=list(steps_tried),
+        priority=decision.priority,
+        sla_due_at=decision.due_at,
+        status="open",
+        contact_phone=None,
+        contact_email=None,
+        transcript=_clip_transcript(transcript),
+        created_at=created_at,
+        created_now=True,
+    )
+    session.execute(
+        _TICKETS.insert().values(
+            number=view.number,
+            idempotency_key=idempotency_key,
+            sender_id=sender_id,
+            category=category,
+            playbook=playbook,
+            reason=reason,
+            steps_tried=view.steps_tried,
+            urgent_signal=bool(urgent_signal),
+            priority=view.priority,
+            sla_due_at=view.sla_due_at,
+            status=view.status,
+            transcript=view.transcript,
+            created_at=created_at,
+            updated_at=created_at,
+        )
+    )
+    return view
 
 
 def create_or_join(
@@ -185,46 +241,88 @@ def create_or_join(
     """The ticket of one escalation: the one its key made or joined before; else the sender's
     newest unfinished ticket of ``category``, which the escalation joins (an audit entry
     ``repeat`` with its reason, steps and newest turns; the priority rises when this one is
-    more urgent, never falls); else a new ticket (:func:`create_ticket`). So a user who asks
-    again, or whose escalations waited in the outbox while the database was down, has one
-    ticket per problem, and staff see every report on it."""
+    more urgent, never falls); else a new ticket (as :func:`create_ticket` makes it). So a
+    user who asks again, or whose escalations waited in the outbox while the database was
+    down, has one ticket per problem, and staff see every report on it.
+
+    One transaction: one query finds the key's ticket and the sender's tickets (a sender
+    with none, the common case, needs no other read before the new ticket is written)."""
     policy = policy or load_policy()
     at = (now or utcnow()).astimezone(timezone.utc)
-    with session_scope(database_url) as session:
-        made = session.execute(
-            select(Ticket).where(Ticket.idempotency_key == idempotency_key)
-        ).scalar_one_or_none()
-        if made is not None:
-            return _view(made)
-        joined = _joined_by(session, sender_id, idempotency_key)
-        if joined is not None:
-            return _view(joined)
-        open_one = _newest_unfinished(session, sender_id, category, OPEN_STATUSES)
-        if open_one is not None:
-            decision = policy.decide(
-                category=category,
-                reason=reason,
-                urgent_signal=urgent_signal,
-                created_at=at,
-                playbook_priority=playbook_priority,
-            )
-            _join(session, open_one, idempotency_key, reason, steps_tried, transcript, at)
-            _raise_priority(session, open_one, policy, decision.priority, decision.due_at)
-            return _view(open_one)
-    return create_ticket(
-        idempotency_key=idempotency_key,
-        sender_id=sender_id,
+    decision = policy.decide(
         category=category,
         reason=reason,
-        playbook=playbook,
-        playbook_priority=playbook_priority,
-        steps_tried=steps_tried,
         urgent_signal=urgent_signal,
-        transcript=transcript,
-        policy=policy,
-        now=at,
-        database_url=database_url,
+        created_at=at,
+        playbook_priority=playbook_priority,
     )
+    for _attempt in range(NUMBER_ATTEMPTS):
+        try:
+            with session_scope(database_url) as session:
+                columns = _TICKETS.c
+                known = session.execute(
+                    select(
+                        columns.id,
+                        columns.idempotency_key,
+                        columns.sender_id,
+                        columns.category,
+                        columns.status,
+                        columns.created_at,
+                    ).where(
+                        or_(
+                            columns.idempotency_key == idempotency_key,
+                            columns.sender_id == sender_id,
+                        )
+                    )
+                ).all()
+                made = next((row for row in known if row.idempotency_key == idempotency_key), None)
+                if made is not None:
+                    return _view(session.get(Ticket, made.id))
+                if known:
+                    joined = _joined_by(session, sender_id, idempotency_key)
+                    if joined is not None:
+                        return _view(joined)
+                    open_one = _newest_of(known, sender_id, category, OPEN_STATUSES)
+                    if open_one is not None:
+                        ticket = session.get(Ticket, open_one)
+                        _join(session, ticket, idempotency_key, reason, steps_tried, transcript, at)
+                        _raise_priority(session, ticket, policy, decision.priority, decision.due_at)
+                        return _view(ticket)
+                return _new_ticket(
+                    session,
+                    decision,
+                    idempotency_key=idempotency_key,
+                    sender_id=sender_id,
+                    category=category,
+                    reason=reason,
+                    playbook=playbook,
+                    steps_tried=steps_tried,
+                    urgent_signal=urgent_signal,
+                    transcript=transcript,
+                    created_at=at,
+                )
+        except IntegrityError:
+            # the same escalation raced us (the next loop finds its ticket) or another
+            # ticket took this number (the next loop takes the next one)
+            continue
+    raise RuntimeError(f"could not allocate a ticket number after {NUMBER_ATTEMPTS} attempts")
+
+
+def _newest_of(
+    rows: Sequence[Any], sender_id: str, category: str, statuses: Sequence[str]
+) -> int | None:
+    """The id of the newest of ``rows`` (id, sender, category, status, created_at) that is
+    the sender's, of ``category`` and in ``statuses``: what :func:`_newest_unfinished` finds."""
+    matching = [
+        row
+        for row in rows
+        if row.sender_id == sender_id and row.category == category and row.status in statuses
+    ]
+    if not matching:
+        return None
+    newest = max(matching, key=lambda row: (row.created_at, row.id))
+    found: int = newest.id
+    return found
 
 
 def _joined_by(session: Session, sender_id: str, idempotency_key: str) -> Ticket | None:

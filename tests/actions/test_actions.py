@@ -341,7 +341,7 @@ async def test_a_failing_action_apologises_without_logging_personal_data(
     def broken(*_args, **_kwargs):  # an error that quotes the user's data, as drivers do
         raise RuntimeError("insert failed for 13800138000 / zhang.wei@example.com")
 
-    monkeypatch.setattr(store, "create_ticket", broken)
+    monkeypatch.setattr(store, "create_or_join", broken)
     with caplog.at_level(logging.ERROR):
         events = await run(
             ActionEscalate(),

@@ -324,11 +324,64 @@ def test_the_store_saves_and_reads_exactly_what_rasas_does(domain, tmp_path):
                 loop.run_until_complete(ours.save(tracker))
                 loop.run_until_complete(speedups._rasas_sql_save(theirs, tracker))
                 assert rows(tmp_path / "ours.db") == rows(tmp_path / "rasas.db")
-                for read in (SQLTrackerStore.retrieve, SQLTrackerStore.retrieve_full_tracker):
-                    mine = loop.run_until_complete(read(ours, sender))
-                    rasas = loop.run_until_complete(read(theirs, sender))
+                for all_sessions in (False, True):
+                    mine = loop.run_until_complete(ours._retrieve(sender, all_sessions))
+                    rasas = loop.run_until_complete(
+                        speedups._rasas_sql_retrieve(theirs, sender, all_sessions)
+                    )
                     assert mine.current_state() == rasas.current_state()
+                    assert [e.as_dict() for e in mine.events] == [e.as_dict() for e in rasas.events]
+                mine = loop.run_until_complete(ours.retrieve(sender))
+                assert mine.current_state() == rasas_latest(theirs, sender, loop)
         assert len(rows(tmp_path / "ours.db")) > 2 * 17  # Rasa re-stores some: same rows
+    finally:
+        loop.close()
+
+
+def rasas_latest(store: SQLTrackerStore, sender: str, loop: Any) -> dict[str, Any]:
+    tracker = loop.run_until_complete(speedups._rasas_sql_retrieve(store, sender, False))
+    state: dict[str, Any] = tracker.current_state()
+    return state
+
+
+def test_a_conversation_not_stored_reads_as_none(domain, tmp_path):
+    speedups.install()
+    store = SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    assert asyncio.run(store.retrieve("nobody")) is None
+    assert asyncio.run(store.retrieve_full_tracker("nobody")) is None
+
+
+def test_events_without_a_timestamp_are_read_as_rasa_reads_them(domain, tmp_path):
+    """A stored event with no timestamp (NULL) is in the latest session only when there is
+    no session start, as in Rasa's query; a sender id with SQL in it is only a value."""
+    speedups.install()
+    ours = SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "ours.db"))
+    theirs = rasas_store(domain, tmp_path / "rasas.db")
+    loop = asyncio.new_event_loop()
+    try:
+        for sender in ["x' OR '1'='1", "plain"]:
+            tracker = DialogueStateTracker(sender, domain.slots)
+            tracker.update(ActionExecuted("action_listen", timestamp=None))
+            tracker.update(UserUttered("hi", timestamp=5.0))
+            for store in (ours, theirs):
+                loop.run_until_complete(speedups._rasas_sql_save(store, tracker))
+            with sqlite3.connect(tmp_path / "ours.db") as db:
+                db.execute("UPDATE events SET timestamp = NULL WHERE type_name = 'action'")
+            with sqlite3.connect(tmp_path / "rasas.db") as db:
+                db.execute("UPDATE events SET timestamp = NULL WHERE type_name = 'action'")
+            mine = loop.run_until_complete(ours._retrieve(sender, False))
+            assert mine.current_state() == rasas_latest(theirs, sender, loop)
+            tracker.update(SessionStarted(timestamp=6.0))
+            tracker.update(ActionExecuted("action_listen", timestamp=None))
+            for store in (ours, theirs):
+                loop.run_until_complete(speedups._rasas_sql_save(store, tracker))
+            for db_path in ("ours.db", "rasas.db"):
+                with sqlite3.connect(tmp_path / db_path) as db:
+                    db.execute("UPDATE events SET timestamp = NULL WHERE type_name = 'action'")
+            mine = loop.run_until_complete(ours._retrieve(sender, False))
+            assert mine.current_state() == rasas_latest(theirs, sender, loop)
+            assert [e.type_name for e in mine.events] == ["session_started"]
+        assert len(rows(tmp_path / "ours.db")) == 8
     finally:
         loop.close()
 
@@ -338,8 +391,8 @@ def test_the_count_is_rasas_count(domain, tmp_path):
     store = SQLTrackerStore(domain, dialect="sqlite", db=str(tmp_path / "t.db"))
     loop = asyncio.new_event_loop()
     try:
-        with store.session_scope() as session:
-            assert speedups._stored_since_session_start(store, session, "nobody") == 0
+        with store.engine.connect() as connection:
+            assert speedups._stored_since_session_start(store, connection, "nobody") == 0
         no_session = DialogueStateTracker("plain", domain.slots)
         no_session.update(ActionExecuted("action_listen", timestamp=None))
         no_session.update(UserUttered("hi", timestamp=5.0))
@@ -349,7 +402,9 @@ def test_the_count_is_rasas_count(domain, tmp_path):
             for sender in ["carol", "plain"]:
                 with store.session_scope() as session:
                     rasas = store._event_query(session, sender, False).count()
-                    assert speedups._stored_since_session_start(store, session, sender) == rasas
+                with store.engine.connect() as connection:
+                    ours = speedups._stored_since_session_start(store, connection, sender)
+                assert ours == rasas
     finally:
         loop.close()
 
@@ -368,12 +423,15 @@ def test_the_sqlite_store_keeps_one_connection_in_wal_mode(domain, tmp_path):
     reader.close()
 
 
-def test_other_stores_keep_rasas_save(monkeypatch):
+def test_other_stores_keep_rasas_save_and_retrieve(monkeypatch):
     speedups.install()
     called = []
 
     async def rasas_save(store, tracker):
-        called.append(store)
+        called.append(("save", store))
+
+    async def rasas_retrieve(store, sender_id, all_sessions):
+        called.append(("retrieve", store))
 
     class Engine:
         class dialect:
@@ -390,10 +448,19 @@ def test_other_stores_keep_rasas_save(monkeypatch):
         def _additional_events(self, session, tracker):
             return iter(())
 
+    class OwnEventQuery(OwnAdditionalEvents):
+        _additional_events = SQLTrackerStore._additional_events
+
+        def _event_query(self, session, sender_id, fetch_events_from_all_sessions):
+            raise AssertionError("not reached")
+
     monkeypatch.setattr(speedups, "_rasas_sql_save", rasas_save)
-    for store in (Postgres(), OwnAdditionalEvents()):
+    monkeypatch.setattr(speedups, "_rasas_sql_retrieve", rasas_retrieve)
+    stores = (Postgres(), OwnAdditionalEvents(), OwnEventQuery())
+    for store in stores:
         asyncio.run(store.save(DialogueStateTracker("x", [])))
-    assert len(called) == 2
+        asyncio.run(store.retrieve("x"))
+    assert called == [(kind, store) for store in stores for kind in ("save", "retrieve")]
 
 
 def test_stored_data_is_rasas_json(domain, tmp_path):
@@ -403,3 +470,60 @@ def test_stored_data_is_rasas_json(domain, tmp_path):
     asyncio.run(store.save(tracker))
     stored = [json.loads(row[6]) for row in rows(tmp_path / "t.db")]
     assert stored == [event.as_dict() for event in tracker.events]
+
+
+# --- the dialogue states of a tracker ------------------------------------------------------
+
+
+def rasas_states(domain: Domain, tracker: DialogueStateTracker, **kwargs: Any) -> list[Any]:
+    states: list[Any] = speedups._rasas_states_for_tracker_history(domain, tracker, **kwargs)
+    return states
+
+
+def test_the_states_are_rasas_for_every_turn_and_every_argument(domain):
+    speedups.install()
+    rule_only = {"rule_only_slots": ["urgency"], "rule_only_loops": []}
+    for tracker in conversation(domain, "frank"):
+        for kwargs in (
+            {},
+            {"omit_unset_slots": True},
+            {"ignore_rule_only_turns": True, "rule_only_data": rule_only},
+            {"rule_only_data": rule_only},
+        ):
+            for _ in range(2):  # computed, then kept
+                assert tracker.past_states(domain, **kwargs) == rasas_states(
+                    domain, tracker, **kwargs
+                )
+
+
+def test_each_caller_gets_its_own_copy_of_the_states(domain):
+    speedups.install()
+    tracker = conversation(domain, "gina")[3]
+    first = tracker.past_states(domain)
+    expected = copy.deepcopy(first)
+    first[-1].clear()  # as a featurizer changes the last state in place
+    with_action = next(state for state in first if "prev_action" in state)
+    with_action["prev_action"]["action_name"] = "changed"
+    assert tracker.past_states(domain) == expected == rasas_states(domain, tracker)
+
+
+def test_a_tracker_that_changed_gets_new_states(domain):
+    speedups.install()
+    tracker = conversation(domain, "hugo")[1]
+    before = tracker.past_states(domain)
+    tracker.update(ActionExecuted("action_listen", timestamp=110.0))
+    after = tracker.past_states(domain)
+    assert after != before and after == rasas_states(domain, tracker)
+    copied = tracker.copy()
+    copied.update(UserUttered("你好", {"intent": {"name": "greet", "confidence": 1.0}}))
+    copied.update(ActionExecuted("utter_greet", timestamp=111.0))
+    assert copied.past_states(domain) == rasas_states(domain, copied) != after
+    assert tracker.past_states(domain) == after
+
+
+def test_another_domain_gets_its_own_states(domain):
+    speedups.install()
+    tracker = conversation(domain, "iris")[3]
+    tracker.past_states(domain)
+    other = Domain.from_dict({**domain.as_dict(), "slots": {}})
+    assert tracker.past_states(other) == rasas_states(other, tracker)
