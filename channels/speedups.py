@@ -23,11 +23,12 @@ against Rasa's own function in tests/channels/test_speedups.py. Figures in the R
   row), and for a save the count of stored events and one ``INSERT`` for all new ones: the
   same events, the same count, the same rows in the same order (:func:`_sql_store_retrieve`,
   :func:`_sql_store_save`).
-- The dialogue states of a tracker. Every policy (RulePolicy, MemoizationPolicy) turns the
-  whole tracker into its list of dialogue states for every prediction, by replaying every
-  event (``Domain.states_for_tracker_history``), several times per prediction. Here the
-  states of one tracker, as it is (the same events), are computed once and each caller gets
-  its own copy (callers change the last state in place).
+- The dialogue states of a tracker. Each policy turns the whole tracker into its list of
+  dialogue states for every prediction, by replaying every event
+  (``Domain.states_for_tracker_history``): RulePolicy with the turns only rules predict,
+  up to twice per prediction, MemoizationPolicy without them. Here both lists come from one
+  replay, once for a tracker as it is (the same events), and each caller gets its own copy
+  (callers change the last state in place).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.constants import PREVIOUS_ACTION
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -360,18 +362,64 @@ async def _sql_store_save(self: SQLTrackerStore, tracker: DialogueStateTracker) 
 _rasas_states_for_tracker_history = Domain.states_for_tracker_history
 
 #: The states last computed, by tracker: (the tracker, the domain, its last event then, the
-#: other parts of the key, the states).
-#: Kept apart from the tracker (a tracker copied for an action would copy them too) and
-#: bounded: trackers predicted for at the same time in one process are few.
-_states: dict[
-    int, tuple[weakref.ref[Any], weakref.ref[Domain], Any, tuple[Any, ...], list[State]]
-] = {}
+#: states by the rest of their key). Kept apart from the tracker (a tracker copied for an
+#: action would copy them too) and bounded: trackers predicted for at once are few.
+_States = dict[tuple[Any, ...], list[State]]
+_states: dict[int, tuple[weakref.ref[Any], weakref.ref[Domain], Any, _States]] = {}
 _STATES_KEPT = 64
 
 
 def _copy_states(states: list[State]) -> list[State]:
     """Copies of the states and their sub-states (whose values are strings and tuples)."""
     return [{kind: dict(sub_state) for kind, sub_state in state.items()} for state in states]
+
+
+def _variant(
+    size: int,
+    omit_unset_slots: bool,
+    ignore_rule_only_turns: bool,
+    rule_only_data: dict[str, Any] | None,
+) -> tuple[Any, ...]:
+    """What the states depend on besides the domain and the last event: the number of
+    events and the arguments (``rule_only_data`` only counts when rule-only turns are left
+    out)."""
+    data = (
+        json.dumps(rule_only_data, sort_keys=True, default=str)
+        if ignore_rule_only_turns and rule_only_data
+        else None
+    )
+    return (size, omit_unset_slots, ignore_rule_only_turns, data)
+
+
+def _both_variants(
+    domain: Domain,
+    tracker: DialogueStateTracker,
+    omit_unset_slots: bool,
+    rule_only_data: dict[str, Any] | None,
+) -> tuple[list[State], list[State]]:
+    """Rasa's ``states_for_tracker_history`` with rule-only turns kept and left out (what
+    RulePolicy and MemoizationPolicy each ask for), from one replay of the tracker: the same
+    loop as Rasa's, run for both at once."""
+    kept: list[State] = []
+    left_out: list[State] = []
+    last_ml_action_sub_state = None
+    turn_was_hidden = False
+    for prior, hide_rule_turn in tracker.generate_all_prior_trackers():
+        active = domain.get_active_state(prior, omit_unset_slots=omit_unset_slots)
+        if not turn_was_hidden:
+            last_ml_action_sub_state = domain._get_prev_action_sub_state(prior)
+        if not prior.followup_action and not prior.latest_action_name == prior.active_loop_name:
+            turn_was_hidden = hide_rule_turn
+        if not turn_was_hidden:
+            state = {kind: dict(sub_state) for kind, sub_state in active.items()}
+            domain._remove_rule_only_features(state, rule_only_data)
+            if left_out:
+                domain._substitute_rule_only_user_input(state, left_out[-1])
+            if last_ml_action_sub_state:
+                state[PREVIOUS_ACTION] = last_ml_action_sub_state
+            left_out.append(domain._clean_state(state))
+        kept.append(domain._clean_state(active))
+    return kept, left_out
 
 
 def _states_for_tracker_history(
@@ -381,45 +429,34 @@ def _states_for_tracker_history(
     ignore_rule_only_turns: bool = False,
     rule_only_data: dict[str, Any] | None = None,
 ) -> list[State]:
-    """Rasa's ``Domain.states_for_tracker_history``, computed once for a tracker as it is.
+    """Rasa's ``Domain.states_for_tracker_history``, computed once for a tracker as it is,
+    with and without rule-only turns from one replay (:func:`_both_variants`).
 
     The states depend only on the domain, the tracker's events and the arguments; a tracker
     is "as it was" when it has as many events and the same last event (events are only ever
     appended; a copied tracker has copies of its events and computes its own)."""
     events = tracker.events
     last = events[-1] if events else None
-    key = (
-        len(events),
-        omit_unset_slots,
-        ignore_rule_only_turns,
-        json.dumps(rule_only_data, sort_keys=True, default=str) if rule_only_data else None,
-    )
-    kept = _states.get(id(tracker))
+    size = len(events)
+    variant = _variant(size, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
+    entry = _states.get(id(tracker))
     if (
-        kept is not None
-        and kept[0]() is tracker
-        and kept[1]() is self
-        and kept[2] is last
-        and kept[3] == key
+        entry is not None
+        and entry[0]() is tracker
+        and entry[1]() is self
+        and entry[2] is last
+        and variant in entry[3]
     ):
-        return _copy_states(kept[4])
-    states: list[State] = _rasas_states_for_tracker_history(
-        self,
-        tracker,
-        omit_unset_slots=omit_unset_slots,
-        ignore_rule_only_turns=ignore_rule_only_turns,
-        rule_only_data=rule_only_data,
-    )
+        return _copy_states(entry[3][variant])
+    kept, left_out = _both_variants(self, tracker, omit_unset_slots, rule_only_data)
     if len(_states) >= _STATES_KEPT:
         _states.pop(next(iter(_states)))  # the oldest
-    _states[id(tracker)] = (
-        weakref.ref(tracker),
-        weakref.ref(self),
-        last,
-        key,
-        _copy_states(states),
-    )
-    return states
+    computed = {
+        _variant(size, omit_unset_slots, False, rule_only_data): kept,
+        _variant(size, omit_unset_slots, True, rule_only_data): left_out,
+    }
+    _states[id(tracker)] = (weakref.ref(tracker), weakref.ref(self), last, computed)
+    return _copy_states(computed[variant])
 
 
 def install() -> None:

@@ -48,6 +48,8 @@ TEMPLATES = ROOT / "deploy" / "local"
 STATE = ROOT / "var" / "scale"
 SECRETS = STATE / "secrets.env"
 DRAINED = STATE / "drained.json"
+#: The topology file the running supervisord was started from.
+STARTED_FROM = STATE / "topology.path"
 MODEL = ROOT / "models" / "dy.tar.gz"
 PYTHON = Path(sys.executable)
 PACKAGES = {"nginx": "nginx-light", "supervisord": "supervisor"}
@@ -592,7 +594,21 @@ def _entry_answers(topology: Topology) -> bool:
 # --- commands --------------------------------------------------------------------------------
 
 
+def check_same_topology(running: bool) -> None:
+    """Refuse to apply another topology file to a running scale-out: its servers would move
+    to other ports and databases under the running supervisord (stop it first)."""
+    wanted = topology_path().resolve()
+    if running and STARTED_FROM.exists():
+        started = Path(STARTED_FROM.read_text(encoding="utf-8").strip())
+        if started != wanted:
+            die(
+                f"the running scale-out was started from {started}, not {wanted}: stop it "
+                f"first (make scale-down), or set {TOPOLOGY_ENV}={started}"
+            )
+
+
 def up() -> int:
+    check_same_topology(supervisor_running())
     topology = Topology.load()
     DRAINED.unlink(missing_ok=True)  # `up` means every replica in
     if not MODEL.exists():
@@ -616,6 +632,7 @@ def up() -> int:
                 "scale-out from another checkout, or make run?): stop it first"
             )
         log(f"starting supervisord with {3 * topology.replicas + 2} programs")
+        STARTED_FROM.write_text(f"{topology_path().resolve()}\n", encoding="utf-8")
         subprocess.run(
             [_which("supervisord") or "supervisord", "-c", str(STATE / "supervisord.conf")],
             cwd=ROOT,

@@ -6,6 +6,7 @@ fresh connection lost."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -160,3 +161,15 @@ async def _client_in_new_loop(kept: EndpointConfig) -> aiohttp.ClientSession:
     client = action_calls.kept_client(kept)
     await action_calls.close_kept_clients()
     return client
+
+
+def test_the_body_reads_back_as_the_standard_librarys_json():
+    bodies = [
+        {"events": [{"event": "user", "text": "网络老是掉线 / <b>\u0000", "ts": 1.5e9}]},
+        {"numbers": [0.1 + 0.2, 1e-7, 3.0, 2**70, -(2**63)], "none": None, "flag": True},
+        {"nested": [[[{"k": "v"}]]], 1: "int key"},
+    ]
+    for body in bodies:
+        assert json.loads(action_calls.to_json(body)) == json.loads(json.dumps(body))
+    with pytest.raises(TypeError):
+        action_calls.to_json({"not json": object()})

@@ -527,3 +527,43 @@ def test_another_domain_gets_its_own_states(domain):
     tracker.past_states(domain)
     other = Domain.from_dict({**domain.as_dict(), "slots": {}})
     assert tracker.past_states(other) == rasas_states(other, tracker)
+
+
+def test_turns_only_rules_predict_are_left_out_as_rasa_leaves_them_out(domain):
+    """Hidden rule turns, a follow-up action, an active loop and a rule-only slot: for every
+    prefix of the conversation, both variants are Rasa's."""
+    speedups.install()
+    rule_only = {"rule_only_slots": ["urgency", "dy_stage"], "rule_only_loops": ["dy_loop"]}
+    tracker = DialogueStateTracker("jack", domain.slots)
+    greet = {"intent": {"name": "greet", "confidence": 1.0}, "entities": []}
+    deny = {"intent": {"name": "deny", "confidence": 1.0}, "entities": []}
+    steps: list[Event] = [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered("你好", greet),
+        ActionExecuted("utter_greet", hide_rule_turn=True),
+        SlotSet("urgency", "urgent"),
+        ActionExecuted("action_listen", hide_rule_turn=True),
+        UserUttered("还是不行", deny),
+        ActionExecuted("action_step_feedback"),
+        SlotSet("dy_stage", "contact"),
+        FollowupAction("action_listen"),
+        ActionExecuted("action_listen"),
+        UserUttered("你好", greet),
+        ActiveLoop("dy_loop"),
+        ActionExecuted("dy_loop", hide_rule_turn=True),
+        ActiveLoop(None),
+        ActionExecuted("utter_greet", hide_rule_turn=True),
+        ActionExecuted("action_listen"),
+        UserUttered("还是不行", deny),
+        ActionExecuted("action_step_feedback", hide_rule_turn=True),
+    ]
+    for event in steps:
+        tracker.update(event)
+        for ignore in (True, False):
+            for data in (rule_only, None):
+                kwargs = {"ignore_rule_only_turns": ignore, "rule_only_data": data}
+                assert tracker.past_states(domain, **kwargs) == rasas_states(
+                    domain, tracker, **kwargs
+                ), (event, kwargs)

@@ -198,3 +198,17 @@ def test_a_replica_not_ready_is_a_backup_and_a_drained_one_is_down(monkeypatch, 
         f"server {rasa[0]} max_fails=0 down;",
         f"server {rasa[1]} max_fails=0;",
     ]
+
+
+def test_a_running_scale_out_refuses_another_topology_file(tmp_path, monkeypatch, capsys):
+    recorded = tmp_path / "topology.path"
+    monkeypatch.setattr(scale, "STARTED_FROM", recorded)
+    private = tmp_path / "private-topology.yml"
+    recorded.write_text(f"{scale.TOPOLOGY.resolve()}\n", encoding="utf-8")
+    monkeypatch.delenv(scale.TOPOLOGY_ENV, raising=False)
+    scale.check_same_topology(running=True)  # the same file: fine
+    monkeypatch.setenv(scale.TOPOLOGY_ENV, str(private))
+    scale.check_same_topology(running=False)  # nothing running: fine
+    with pytest.raises(SystemExit):
+        scale.check_same_topology(running=True)
+    assert "make scale-down" in capsys.readouterr().err
