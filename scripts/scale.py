@@ -48,8 +48,8 @@ TEMPLATES = ROOT / "deploy" / "local"
 STATE = ROOT / "var" / "scale"
 SECRETS = STATE / "secrets.env"
 DRAINED = STATE / "drained.json"
-#: The topology file the running supervisord was started from.
-STARTED_FROM = STATE / "topology.path"
+#: Where the running supervisord's servers are (ports and stores), written when it starts.
+STARTED_AT = STATE / "placement.json"
 MODEL = ROOT / "models" / "dy.tar.gz"
 PYTHON = Path(sys.executable)
 PACKAGES = {"nginx": "nginx-light", "supervisord": "supervisor"}
@@ -107,6 +107,16 @@ class Topology:
 
     def postgres(self, database: str) -> str:
         return f"{self.data['postgres']['url']}/{self.data['postgres'][database]}"
+
+    def placement(self) -> dict[str, Any]:
+        """Where the servers listen and which stores they use: what a rolling update cannot
+        change under a running supervisor (a pool size or an origin can change)."""
+        return {
+            "entry": self.entry,
+            "replicas": {kind: self.ports(kind) for kind in ("rasa", "actions", "web")},
+            "postgres": [self.postgres("trackers"), self.postgres("tickets")],
+            "redis": [self.redis("lock_db"), self.redis("socketio_db")],
+        }
 
     def redis(self, db_key: str) -> str:
         return f"{self.data['redis']['url']}/{self.data['redis'][db_key]}"
@@ -594,22 +604,26 @@ def _entry_answers(topology: Topology) -> bool:
 # --- commands --------------------------------------------------------------------------------
 
 
-def check_same_topology(running: bool) -> None:
-    """Refuse to apply another topology file to a running scale-out: its servers would move
-    to other ports and databases under the running supervisord (stop it first)."""
-    wanted = topology_path().resolve()
-    if running and STARTED_FROM.exists():
-        started = Path(STARTED_FROM.read_text(encoding="utf-8").strip())
-        if started != wanted:
-            die(
-                f"the running scale-out was started from {started}, not {wanted}: stop it "
-                f"first (make scale-down), or set {TOPOLOGY_ENV}={started}"
-            )
+def check_same_placement(topology: Topology, running: bool) -> None:
+    """Refuse a topology whose servers are elsewhere (other ports, other stores) than the
+    running scale-out's: they would move under the running supervisor (stop it first)."""
+    if not (running and STARTED_AT.exists()):
+        return
+    started = json.loads(STARTED_AT.read_text(encoding="utf-8"))
+    wanted = json.loads(json.dumps(topology.placement()))
+    moved = sorted(
+        key for key in wanted.keys() | started.keys() if wanted.get(key) != started.get(key)
+    )
+    if moved:
+        die(
+            f"{topology_path()} puts the {', '.join(moved)} elsewhere than the running "
+            "scale-out: stop it first (make scale-down), then make scale-up"
+        )
 
 
 def up() -> int:
-    check_same_topology(supervisor_running())
     topology = Topology.load()
+    check_same_placement(topology, supervisor_running())
     DRAINED.unlink(missing_ok=True)  # `up` means every replica in
     if not MODEL.exists():
         log("no trained model yet: training (bash scripts/train.sh)")
@@ -632,7 +646,7 @@ def up() -> int:
                 "scale-out from another checkout, or make run?): stop it first"
             )
         log(f"starting supervisord with {3 * topology.replicas + 2} programs")
-        STARTED_FROM.write_text(f"{topology_path().resolve()}\n", encoding="utf-8")
+        STARTED_AT.write_text(json.dumps(topology.placement()), encoding="utf-8")
         subprocess.run(
             [_which("supervisord") or "supervisord", "-c", str(STATE / "supervisord.conf")],
             cwd=ROOT,

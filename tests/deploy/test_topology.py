@@ -3,6 +3,8 @@ compose file with the configuration it mounts, and the Helm values for RasaHQ's 
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -200,15 +202,25 @@ def test_a_replica_not_ready_is_a_backup_and_a_drained_one_is_down(monkeypatch, 
     ]
 
 
-def test_a_running_scale_out_refuses_another_topology_file(tmp_path, monkeypatch, capsys):
-    recorded = tmp_path / "topology.path"
-    monkeypatch.setattr(scale, "STARTED_FROM", recorded)
-    private = tmp_path / "private-topology.yml"
-    recorded.write_text(f"{scale.TOPOLOGY.resolve()}\n", encoding="utf-8")
-    monkeypatch.delenv(scale.TOPOLOGY_ENV, raising=False)
-    scale.check_same_topology(running=True)  # the same file: fine
-    monkeypatch.setenv(scale.TOPOLOGY_ENV, str(private))
-    scale.check_same_topology(running=False)  # nothing running: fine
-    with pytest.raises(SystemExit):
-        scale.check_same_topology(running=True)
-    assert "make scale-down" in capsys.readouterr().err
+def test_a_running_scale_out_refuses_a_topology_that_moves_its_servers(
+    tmp_path, monkeypatch, capsys
+):
+    """A rolling update may change a pool size (tests/integration/test_scale.py), not the
+    ports or the stores of the running servers."""
+    monkeypatch.setattr(scale, "STARTED_AT", tmp_path / "placement.json")
+    running = scale.Topology.load()
+    scale.STARTED_AT.write_text(json.dumps(running.placement()), encoding="utf-8")
+    tuned = copy.deepcopy(running.data)
+    tuned["postgres"]["pool"]["size"] = 1
+    scale.check_same_placement(scale.Topology(tuned), running=True)
+    for change in (
+        lambda data: data["replicas"]["rasa"].__setitem__(0, 5999),
+        lambda data: data["postgres"].__setitem__("url", "postgresql://postgres@127.0.0.1:5999"),
+        lambda data: data["redis"].__setitem__("lock_db", 9),
+    ):
+        moved = copy.deepcopy(running.data)
+        change(moved)
+        scale.check_same_placement(scale.Topology(moved), running=False)  # nothing running
+        with pytest.raises(SystemExit):
+            scale.check_same_placement(scale.Topology(moved), running=True)
+        assert "make scale-down" in capsys.readouterr().err
