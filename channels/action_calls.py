@@ -14,8 +14,9 @@ Applied when a channel module is loaded (before the first turn):
 - Rasa opens a new HTTP client, and a new connection, for every action call; here the action
   endpoint keeps one client per event loop whose connections stay open between calls
   (:class:`KeptAliveEndpoint`; figures in the README, "Performance"), its bodies written by
-  ujson (:func:`to_json`). A kept connection is closed by this side after
-  :data:`IDLE_SECONDS`, before the action server (Sanic closes idle ones after 5 s) would; a
+  ujson (:func:`to_json`). A kept connection idle for :data:`IDLE_SECONDS` is closed by this
+  side (aiohttp looks every :data:`IDLE_SECONDS`, so within twice that), before the action
+  server (Sanic closes idle ones after 5 s) would; a
   call whose kept connection turns out dead before an answer came (the action server
   restarted) is sent once more on a new connection: running an action again gives the same
   answer from the same tracker (a ticket is made once per escalation key), as when the user
