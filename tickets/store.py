@@ -1,8 +1,8 @@
 """The ticket store API. Every function is synchronous; async callers use ``asyncio.to_thread``.
 
-Tickets are created through :func:`create_ticket` only, which is idempotent on its key;
-:func:`create_or_join` (what the assistant and the outbox call) first joins an escalation to
-the sender's unfinished ticket of the same category.
+Tickets are created through :func:`create_or_join` only (what the assistant and the outbox
+call), which is idempotent on its key and first joins an escalation to the sender's
+unfinished ticket of the same category; :func:`create_ticket` is the same without joining.
 """
 
 from __future__ import annotations
@@ -113,57 +113,10 @@ def _next_number(session: Session, created_at: datetime) -> str:
     return f"{prefix}{seq:04d}"
 
 
-def create_ticket(
-    *,
-    idempotency_key: str,
-    sender_id: str,
-    category: str,
-    reason: str,
-    playbook: str | None = None,
-    playbook_priority: str | None = None,
-    steps_tried: Sequence[dict[str, Any]] = (),
-    urgent_signal: bool = False,
-    transcript: Sequence[dict[str, Any]] = (),
-    policy: PriorityPolicy | None = None,
-    now: datetime | None = None,
-    database_url: str | None = None,
-) -> TicketView:
-    """Create the ticket for one escalation, or return the one that key already made."""
-    policy = policy or load_policy()
-    created_at = (now or utcnow()).astimezone(timezone.utc)
-    decision = policy.decide(
-        category=category,
-        reason=reason,
-        urgent_signal=urgent_signal,
-        created_at=created_at,
-        playbook_priority=playbook_priority,
-    )
-    for _attempt in range(NUMBER_ATTEMPTS):
-        try:
-            with session_scope(database_url) as session:
-                existing = session.execute(
-                    select(Ticket).where(Ticket.idempotency_key == idempotency_key)
-                ).scalar_one_or_none()
-                if existing is not None:
-                    return _view(existing)
-                return _new_ticket(
-                    session,
-                    decision,
-                    idempotency_key=idempotency_key,
-                    sender_id=sender_id,
-                    category=category,
-                    reason=reason,
-                    playbook=playbook,
-                    steps_tried=steps_tried,
-                    urgent_signal=urgent_signal,
-                    transcript=transcript,
-                    created_at=created_at,
-                )
-        except IntegrityError:
-            # Either the same escalation raced us (the next loop returns its ticket)
-            # or another ticket took this number (the next loop takes the next one).
-            continue
-    raise RuntimeError(f"could not allocate a ticket number after {NUMBER_ATTEMPTS} attempts")
+def create_ticket(**escalation: Any) -> TicketView:
+    """Create the ticket for one escalation, or return the one that key already made (never
+    joining another ticket): :func:`create_or_join`'s arguments."""
+    return create_or_join(**escalation, join=False)
 
 
 #: Tries at a free ticket number before giving up (each lost race takes the next one).
@@ -237,13 +190,15 @@ def create_or_join(
     policy: PriorityPolicy | None = None,
     now: datetime | None = None,
     database_url: str | None = None,
+    join: bool = True,
 ) -> TicketView:
     """The ticket of one escalation: the one its key made or joined before; else the sender's
     newest unfinished ticket of ``category``, which the escalation joins (an audit entry
     ``repeat`` with its reason, steps and newest turns; the priority rises when this one is
-    more urgent, never falls); else a new ticket (as :func:`create_ticket` makes it). So a
-    user who asks again, or whose escalations waited in the outbox while the database was
-    down, has one ticket per problem, and staff see every report on it.
+    more urgent, never falls); else a new ticket. So a user who asks again, or whose
+    escalations waited in the outbox while the database was down, has one ticket per
+    problem, and staff see every report on it. With ``join=False`` only the key's own ticket
+    is found, never another one joined.
 
     One transaction: one query finds the key's ticket and the sender's tickets (a sender
     with none, the common case, needs no other read before the new ticket is written)."""
@@ -278,7 +233,7 @@ def create_or_join(
                 made = next((row for row in known if row.idempotency_key == idempotency_key), None)
                 if made is not None:
                     return _view(session.get(Ticket, made.id))
-                if known:
+                if join and known:
                     joined = _joined_by(session, sender_id, idempotency_key)
                     if joined is not None:
                         return _view(joined)
