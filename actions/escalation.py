@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -21,7 +22,7 @@ from actions.outcomes import FOLLOWUP_PREFIX, conversation_ref, format_time, han
 from actions.parsing import INJECTED, external_entity, parse_contact, parse_rating
 from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, STAGE_RATING
 from tickets import outbox, store
-from tickets.models import OPEN_STATUSES
+from tickets.models import OPEN_STATUSES, WAITING_USER, utcnow
 from tickets.privacy import mask_email, mask_phone
 
 logger = logging.getLogger(__name__)
@@ -164,8 +165,10 @@ class ActionTicketStatus(DyAction):
                 dispatcher.utter_message(response="utter_no_tickets")
             return []
         current = policy()
+        now = utcnow()
         dispatcher.utter_message(response="utter_ticket_status_header", count=len(tickets))
         for ticket in tickets:
+            name, values = promise_of(ticket, now)
             dispatcher.utter_message(
                 response="utter_ticket_status_item",
                 ticket_number=ticket.number,
@@ -173,9 +176,44 @@ class ActionTicketStatus(DyAction):
                 status=current.status_label(ticket.status),
                 priority=current.priority_label(ticket.priority),
                 created_time=format_time(ticket.created_at),
-                due_time=format_time(ticket.sla_due_at),
+                promise=response_text(domain, name, values),
             )
         return []
+
+
+def promise_of(ticket: store.TicketView, now: datetime) -> tuple[str, dict[str, str]]:
+    """What the service promises the user about the ticket now: the response (and its values)
+    of ``domain.yml`` that says it."""
+    if ticket.status == "closed":
+        return "utter_ticket_promise_closed", {}
+    if ticket.status == "resolved":
+        return "utter_ticket_promise_resolved", {}
+    if ticket.status == WAITING_USER or ticket.paused_since is not None:
+        return "utter_ticket_promise_paused", {}
+    if ticket.first_response_at is None:
+        due = {"due_time": format_time(ticket.sla_due_at)}
+        late = ticket.sla_due_at < now
+        return ("utter_ticket_promise_late" if late else "utter_ticket_promise_response"), due
+    resolution = ticket.resolution_due_at
+    values = {"resolution_time": format_time(resolution) if resolution else "尽快"}
+    if ticket.update_due_at is not None and ticket.update_due_at > now:
+        return "utter_ticket_promise_working_updates", values | {
+            "update_time": format_time(ticket.update_due_at)
+        }
+    return "utter_ticket_promise_working", values
+
+
+def response_text(domain: DomainDict, name: str, values: dict[str, str]) -> str:
+    """The first text of response ``name`` in the domain, its ``{slots}`` filled in (an unknown
+    one left as written); "" when the domain has no such response."""
+    variants = (domain.get("responses") or {}).get(name) or []
+    text = next((v.get("text") for v in variants if isinstance(v, dict) and v.get("text")), "")
+    return str(text).format_map(_Kept(values))
+
+
+class _Kept(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
 
 
 # --- messages from support staff ------------------------------------------------------------

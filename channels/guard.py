@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
+from sqlalchemy.exc import SQLAlchemyError
 
 from playbook.domain import DomainUnreadable, domain_texts
+from playbook.sourcefile import SourceError
+from tickets import workflow
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 20_000
@@ -53,6 +57,7 @@ async def guarded_turn(
     if len(message.text or "") > MAX_MESSAGE_CHARS:
         await output.send_text_message(message.sender_id, domain_text("utter_message_too_long"))
         return Turn.TOO_LONG
+    await note_on_tickets(message)  # first: this very turn may tell the ticket's status
     try:
         await on_new_message(message)
     except Exception as exc:
@@ -66,6 +71,20 @@ async def guarded_turn(
         await output.send_text_message(message.sender_id, domain_text("utter_action_failed"))
         return Turn.SILENT
     return Turn.ANSWERED
+
+
+async def note_on_tickets(message: UserMessage) -> None:
+    """The user wrote: their message joins the open tickets staff answered or wait on, and a
+    ticket waiting for them starts its clocks again (``tickets.workflow.user_wrote``). A
+    tapped button (``/intent``) counts as an answer but adds no text. A database that fails
+    here is logged, never the user's problem: the next message tries again."""
+    text = message.text or ""
+    try:
+        await asyncio.to_thread(
+            workflow.user_wrote, message.sender_id, "" if text.startswith("/") else text
+        )
+    except (SQLAlchemyError, SourceError, OSError) as exc:
+        logger.error("could not note the message on the user's tickets (%s)", type(exc).__name__)
 
 
 def _reason(exc: BaseException) -> str:

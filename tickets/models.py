@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base
 from sqlalchemy.types import TypeDecorator
@@ -16,10 +27,15 @@ from sqlalchemy.types import TypeDecorator
 #: SQLAlchemy 1.4 has no type information without its mypy plugin: the models are untyped.
 Base: Any = declarative_base()
 
-TICKET_STATUSES = ("open", "assigned", "in_progress", "resolved", "closed")
+TICKET_STATUSES = ("open", "assigned", "in_progress", "waiting_user", "resolved", "closed")
+#: Staff asked the user something and wait for the answer: the service clock is paused until
+#: the user writes again (in chat or any channel).
+WAITING_USER = "waiting_user"
 #: The statuses of a ticket still being worked on (the rest are done).
-OPEN_STATUSES = TICKET_STATUSES[:3]
-DONE_STATUSES = TICKET_STATUSES[3:]
+OPEN_STATUSES = ("open", "assigned", "in_progress", WAITING_USER)
+DONE_STATUSES = ("resolved", "closed")
+#: The service clocks of a ticket (see ``tickets.sla``).
+SLA_CLOCKS = ("first_response", "update", "resolution")
 #: agent: works tickets; supervisor: also assigns, re-prioritises, sees the dashboard and the
 #: flow diagrams; editor: writes playbooks, sees only the flow diagrams (no tickets, no users).
 STAFF_ROLES = ("agent", "supervisor", "editor")
@@ -73,6 +89,19 @@ class Ticket(Base):
     transcript = Column(JSON, nullable=False, default=list)
     assignee_id = Column(Integer, ForeignKey("staff_users.id"), index=True)
     first_response_at = Column(UTCDateTime())
+    #: The service clocks as ``tickets.sla`` last computed them from the ticket's history
+    #: (kept so the queue, the dashboard and the sweeper read them without replaying it):
+    #: ``sla_due_at`` is the first response's due time, later by any pause before it.
+    resolution_due_at = Column(UTCDateTime())
+    #: The due time of the running progress-update cycle (None: no cadence, or none running).
+    update_due_at = Column(UTCDateTime())
+    #: Since when the clocks are paused (waiting for the user); None when they run.
+    paused_since = Column(UTCDateTime())
+    #: Wall-clock seconds spent waiting for the user, over every pause that ended.
+    paused_seconds = Column(Integer, nullable=False, default=0)
+    #: The next moment one of the clocks crosses its warning or its due time (the sweeper's
+    #: work list); None when no clock runs.
+    sla_check_at = Column(UTCDateTime(), index=True)
     resolved_at = Column(UTCDateTime())
     closed_at = Column(UTCDateTime())
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
@@ -96,6 +125,44 @@ class Ticket(Base):
             "resolved_at",
         ),
     )
+
+
+class SlaEvent(Base):
+    """A warning (a share of a target's time used) or a breach (the target missed) of one cycle
+    of one service clock, at the moment it happened: at most one of each (the unique key), so
+    a sweeper that runs twice or late records it once, with its exact time."""
+
+    __tablename__ = "sla_events"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id"), nullable=False)
+    clock = Column(String(16), nullable=False)  # one of SLA_CLOCKS
+    kind = Column(String(8), nullable=False)  # warning | breach
+    #: The cycle of the clock: 0, except for progress updates (n: after the n-th reply + 1).
+    cycle = Column(Integer, nullable=False, default=0)
+    priority = Column(String(16), nullable=False)
+    #: The ticket's assignee when it happened (the agent it counts against), if any.
+    assignee_id = Column(Integer, ForeignKey("staff_users.id"))
+    #: None for a warning of a clock paused before its due time was known.
+    due_at = Column(UTCDateTime())
+    #: When the threshold was crossed (not when it was noticed).
+    at = Column(UTCDateTime(), nullable=False)
+    recorded_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "clock", "kind", "cycle", name="uq_sla_events_once"),
+        Index("ix_sla_events_at", "at", "kind"),
+    )
+
+
+class TicketMeta(Base):
+    """Facts about the ticket store as a whole (e.g. the policy the clocks were computed with)."""
+
+    __tablename__ = "ticket_meta"
+
+    key = Column(String(64), primary_key=True)
+    value = Column(Text, nullable=False)
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class StaffUser(Base):

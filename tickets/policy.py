@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from playbook.sourcefile import SourceError, line_of, read_yaml_with_lines
 from tickets import config
+from tickets.service_hours import (
+    ALWAYS,
+    WEEKDAYS,
+    ServiceHours,
+    parse_offset,
+    parse_window,
+)
 
 CONDITION_KEYS = {"category", "reason", "urgent_signal"}
 REASONS = {"playbook_exhausted", "user_request"}
@@ -36,6 +43,11 @@ class Level:
     rank: int
     response_hours: float
     promise: str
+    #: The longest staff may leave an answered ticket without a word to the user (hours of
+    #: service time); None: no cadence for this level.
+    update_hours: float | None = None
+    #: The resolution target, from the report (hours of service time).
+    resolution_hours: float = 24.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,10 @@ class PriorityPolicy:
     default: str
     statuses: dict[str, str]
     categories: dict[str, str]
+    #: The share of a target's time after which staff are warned (0.8: at 80 %).
+    warning_share: float = 0.8
+    #: When the service clock runs (7x24 unless the policy gives a calendar).
+    calendar: ServiceHours = ALWAYS
 
     def decide(
         self,
@@ -94,7 +110,7 @@ class PriorityPolicy:
         return Decision(
             priority=priority,
             level=level,
-            due_at=created_at + timedelta(hours=level.response_hours),
+            due_at=self.calendar.add(created_at, level.response_hours * 3600),
             matched_rules=[name for _rank, _prio, name in candidates],
         )
 
@@ -158,6 +174,8 @@ def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
             rank=rank,
             response_hours=hours,
             promise=str(spec.get("promise") or f"{hours:g} 小时内"),
+            update_hours=_hours(spec, "update_hours", f"levels.{name}", source, optional=True),
+            resolution_hours=_hours(spec, "resolution_hours", f"levels.{name}", source) or 24.0,
         )
     default = data.get("default")
     if default not in levels:
@@ -200,13 +218,102 @@ def parse_policy(data: Any, source: str = "priority.yml") -> PriorityPolicy:
                 priority=raw["priority"],
             )
         )
+    share, calendar = _sla_settings(data, source)
     return PriorityPolicy(
         levels=levels,
         rules=rules,
         default=default,
         statuses={str(k): str(v) for k, v in (data.get("statuses") or {}).items()},
         categories={str(k): str(v) for k, v in (data.get("categories") or {}).items()},
+        warning_share=share,
+        calendar=calendar,
     )
+
+
+def _hours(
+    spec: Mapping[str, Any], key: str, where: str, source: str, *, optional: bool = False
+) -> float | None:
+    """``spec[key]`` as a positive number of hours; None when it is absent (or, with
+    ``optional``, set to null)."""
+    if key not in spec or (optional and spec[key] is None):
+        return None
+    try:
+        hours = float(spec[key])
+    except (TypeError, ValueError):
+        hours = -1.0
+    if hours <= 0:
+        hint = "（不需要时写 null）" if optional else ""
+        raise PolicyError(source, line_of(spec, key), f"{where}.{key} 必须是大于 0 的小时数{hint}")
+    return hours
+
+
+def _sla_settings(data: Mapping[str, Any], source: str) -> tuple[float, ServiceHours]:
+    """The ``sla`` section: the warning share and the calendar (7x24 by default)."""
+    raw = data.get("sla")
+    if raw is None:
+        return 0.8, ALWAYS
+    if not isinstance(raw, dict):
+        raise PolicyError(
+            source, line_of(data, "sla"), "sla 必须是一个映射，包含 warning_share 和 calendar"
+        )
+    share = raw.get("warning_share", 0.8)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share < 1:
+        raise PolicyError(
+            source,
+            line_of(raw, "warning_share"),
+            "sla.warning_share 是预警时间占时限的比例，必须在 0 和 1 之间（例如 0.8）",
+        )
+    return float(share), _calendar(raw, source)
+
+
+def _calendar(raw: Mapping[str, Any], source: str) -> ServiceHours:
+    spec = raw.get("calendar", "7x24")
+    line = line_of(raw, "calendar")
+    if spec in ("7x24", "24x7", None):
+        return ALWAYS
+    if not isinstance(spec, dict) or not isinstance(spec.get("hours"), dict):
+        raise PolicyError(
+            source,
+            line,
+            "sla.calendar 写 7x24，或写成包含 hours（每天的服务时间，如 mon: 09:00-18:00）的映射",
+        )
+    try:
+        offset = parse_offset(str(spec.get("utc_offset", "+08:00")))
+    except ValueError:
+        raise PolicyError(
+            source, line_of(spec, "utc_offset"), "sla.calendar.utc_offset 应写成 +08:00 这样的时差"
+        ) from None
+    hours = spec["hours"]
+    windows: dict[int, list[Any]] = {}
+    for day, value in hours.items():
+        if str(day) not in WEEKDAYS:
+            raise PolicyError(
+                source,
+                line_of(hours, str(day)),
+                f"sla.calendar.hours 中的 {day} 不是星期（可选：{', '.join(WEEKDAYS)}）",
+            )
+        texts = [] if value is None else value if isinstance(value, list) else [value]
+        try:
+            windows[WEEKDAYS.index(str(day))] = [parse_window(str(text)) for text in texts]
+        except ValueError:
+            raise PolicyError(
+                source,
+                line_of(hours, str(day)),
+                f"sla.calendar.hours.{day} 应写成 09:00-18:00 这样的时间段（不服务的日子写 null）",
+            ) from None
+    if not any(windows.values()):
+        raise PolicyError(source, line, "sla.calendar.hours 中至少要有一天有服务时间")
+    holidays: set[date] = set()
+    for value in spec.get("holidays") or []:
+        try:
+            holidays.add(value if isinstance(value, date) else date.fromisoformat(str(value)))
+        except ValueError:
+            raise PolicyError(
+                source,
+                line_of(spec, "holidays"),
+                f"sla.calendar.holidays 中的 {value!r} 不是日期（应写成 2026-10-01）",
+            ) from None
+    return ServiceHours(windows=windows, offset=offset, holidays=frozenset(holidays))
 
 
 _cache: dict[str, tuple[int, PriorityPolicy]] = {}  # path -> (mtime_ns, policy)

@@ -14,9 +14,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from tickets.db import session_scope
-from tickets.models import OPEN_STATUSES, TICKET_STATUSES, StaffUser, Ticket, TicketEvent, utcnow
+from tickets.models import (
+    OPEN_STATUSES,
+    TICKET_STATUSES,
+    WAITING_USER,
+    StaffUser,
+    Ticket,
+    TicketEvent,
+    utcnow,
+)
 from tickets.policy import load_policy
 from tickets.privacy import mask_email, mask_phone
+from tickets.sla import evaluate
+from tickets.sla_store import events_of, history_of
 from tickets.workflow import TRANSITIONS
 
 #: The most tickets one queue page lists.
@@ -54,7 +64,12 @@ class TicketSummary:
     first_response_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
-    #: Still waiting for staff, and past the promised response time.
+    resolution_due_at: datetime | None
+    update_due_at: datetime | None
+    #: Since when the ticket waits for the user (its clocks paused).
+    paused_since: datetime | None
+    #: A running clock is past its due time (a first response, a progress update, the
+    #: resolution); a ticket waiting for the user is never overdue.
     overdue: bool
 
 
@@ -91,6 +106,11 @@ class TicketDetail(TicketSummary):
     trail: list[AuditEntry]
     #: The statuses the workflow allows next, sorted.
     next_statuses: list[str] = field(default_factory=list)
+    #: Every clock cycle computed now from the ticket's history, and the stored warnings
+    #: and breaches.
+    clocks: list[ClockLine] = field(default_factory=list)
+    sla_marks: list[SlaMark] = field(default_factory=list)
+    paused_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,9 @@ SUMMARY_COLUMNS = (
     Ticket.first_response_at,
     Ticket.resolved_at,
     Ticket.closed_at,
+    Ticket.resolution_due_at,
+    Ticket.update_due_at,
+    Ticket.paused_since,
 )
 SUMMARY_KEYS = tuple(column.key for column in SUMMARY_COLUMNS)
 #: The rank of a priority the policy no longer knows: after every known one.
@@ -120,7 +143,37 @@ UNKNOWN_RANK = 99
 
 
 def _overdue(values: Mapping[str, Any], now: datetime) -> bool:
-    return bool(values["status"] in OPEN_STATUSES and values["sla_due_at"] < now)
+    if values["status"] not in OPEN_STATUSES or values["status"] == WAITING_USER:
+        return False
+    dues = [values["update_due_at"], values["resolution_due_at"]]
+    if values["first_response_at"] is None:
+        dues.append(values["sla_due_at"])
+    return any(due is not None and due < now for due in dues)
+
+
+@dataclass(frozen=True)
+class ClockLine:
+    """One cycle of one service clock, as the ticket page shows it."""
+
+    name: str
+    cycle: int
+    target_hours: float
+    due_at: datetime | None
+    stopped_at: datetime | None
+    #: running | paused | met | missed | breached
+    state: str
+    left_seconds: float
+
+
+@dataclass(frozen=True)
+class SlaMark:
+    """A stored warning or breach."""
+
+    clock: str
+    kind: str
+    cycle: int
+    due_at: datetime | None
+    at: datetime
 
 
 def queue_slice(
@@ -209,9 +262,28 @@ def ticket_detail(
         values = {
             key: assignee if key == "assignee" else getattr(ticket, key) for key in SUMMARY_KEYS
         }
+        now = utcnow()
+        state = evaluate(history_of(session, ticket), load_policy(), now)
         return TicketDetail(
             **values,
-            overdue=_overdue(values, utcnow()),
+            overdue=_overdue(values, now),
+            clocks=[
+                ClockLine(
+                    name=c.name,
+                    cycle=c.cycle,
+                    target_hours=c.target_hours,
+                    due_at=c.due_at,
+                    stopped_at=c.stopped_at,
+                    state=c.state,
+                    left_seconds=c.left_seconds,
+                )
+                for c in state.clocks
+            ],
+            sla_marks=[
+                SlaMark(clock=e.clock, kind=e.kind, cycle=e.cycle, due_at=e.due_at, at=e.at)
+                for e in events_of(session, [ticket.id])
+            ],
+            paused_seconds=state.paused_seconds,
             sender_id=ticket.sender_id,
             steps_tried=list(ticket.steps_tried or []),
             transcript=list(ticket.transcript or []),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +24,8 @@ from tickets.db import session_scope
 from tickets.models import OPEN_STATUSES, Feedback, Ticket, TicketEvent, utcnow
 from tickets.policy import Decision, PriorityPolicy, load_policy
 from tickets.privacy import EMAIL_RE, PHONE_RE
+from tickets.sla import History, evaluate
+from tickets.sla_store import refresh
 
 #: The database did not answer (down, restarting, no connection left): the ticket waits in
 #: the outbox (tickets.outbox) rather than being lost.
@@ -55,6 +57,11 @@ class TicketView:
     transcript: list[dict[str, Any]]
     created_at: datetime
     created_now: bool = False
+    first_response_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    update_due_at: datetime | None = None
+    #: Since when the ticket waits for the user (its clocks paused); None when they run.
+    paused_since: datetime | None = None
 
 
 def _view(ticket: Ticket, created_now: bool = False) -> TicketView:
@@ -73,6 +80,10 @@ def _view(ticket: Ticket, created_now: bool = False) -> TicketView:
         transcript=list(ticket.transcript or []),
         created_at=ticket.created_at,
         created_now=created_now,
+        first_response_at=ticket.first_response_at,
+        resolution_due_at=ticket.resolution_due_at,
+        update_due_at=ticket.update_due_at,
+        paused_since=ticket.paused_since,
     )
 
 
@@ -126,6 +137,7 @@ NUMBER_ATTEMPTS = 8
 def _new_ticket(
     session: Session,
     decision: Decision,
+    policy: PriorityPolicy,
     *,
     idempotency_key: str,
     sender_id: str,
@@ -155,6 +167,11 @@ def _new_ticket(
         created_at=created_at,
         created_now=True,
     )
+    clocks = evaluate(
+        History(created_at=created_at, priority=decision.priority), policy, created_at
+    )
+    resolution = clocks.clock("resolution")
+    view = replace(view, resolution_due_at=resolution.due_at if resolution else None)
     session.execute(
         _TICKETS.insert().values(
             number=view.number,
@@ -167,6 +184,9 @@ def _new_ticket(
             urgent_signal=bool(urgent_signal),
             priority=view.priority,
             sla_due_at=view.sla_due_at,
+            resolution_due_at=resolution.due_at if resolution else None,
+            sla_check_at=clocks.check_at,
+            paused_seconds=0,
             status=view.status,
             transcript=view.transcript,
             created_at=created_at,
@@ -241,11 +261,12 @@ def create_or_join(
                     if open_one is not None:
                         ticket = session.get(Ticket, open_one)
                         _join(session, ticket, idempotency_key, reason, steps_tried, transcript, at)
-                        _raise_priority(session, ticket, policy, decision.priority, decision.due_at)
+                        _raise_priority(session, ticket, policy, decision.priority, at)
                         return _view(ticket)
                 return _new_ticket(
                     session,
                     decision,
+                    policy,
                     idempotency_key=idempotency_key,
                     sender_id=sender_id,
                     category=category,
@@ -318,10 +339,11 @@ def _join(
 
 
 def _raise_priority(
-    session: Session, ticket: Ticket, policy: PriorityPolicy, priority: str, due_at: datetime
+    session: Session, ticket: Ticket, policy: PriorityPolicy, priority: str, at: datetime
 ) -> None:
-    """The ticket takes ``priority`` when it is more urgent than its own, with the earlier
-    of the two due times (audited as a priority change by the assistant)."""
+    """The ticket takes ``priority`` when it is more urgent than its own (audited as a priority
+    change by the assistant); its clocks follow the new level from the report on, as when a
+    supervisor changes it."""
     new, old = policy.levels.get(priority), policy.levels.get(ticket.priority)
     if new is None or (old is not None and new.rank >= old.rank):
         return
@@ -331,11 +353,11 @@ def _raise_priority(
             actor_id=None,
             kind="priority",
             detail={"old": ticket.priority, "new": priority, "reason": "用户再次反馈，情况更紧急"},
-            created_at=utcnow(),
+            created_at=at,
         )
     )
     ticket.priority = priority
-    ticket.sla_due_at = min(ticket.sla_due_at, due_at)
+    refresh(session, ticket, at, policy)
 
 
 def get_by_key(idempotency_key: str, *, database_url: str | None = None) -> TicketView | None:

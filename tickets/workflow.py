@@ -3,28 +3,43 @@ write notes, record replies. Every change is written to the audit trail with its
 
 open -> assigned -> in_progress -> resolved -> closed; a resolved ticket the user says is still
 broken goes back to in_progress; supervisors may assign to anyone and change priorities.
+Staff waiting for an answer set ``waiting_user``: the service clocks pause until the user
+writes again (:func:`user_wrote`), which brings the ticket back to in_progress. Every change
+recomputes the ticket's clocks in the same transaction (``tickets.sla_store.refresh``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tickets.db import session_scope
-from tickets.models import TICKET_ROLES, StaffUser, Ticket, TicketEvent, utcnow
+from tickets.models import (
+    OPEN_STATUSES,
+    TICKET_ROLES,
+    WAITING_USER,
+    StaffUser,
+    Ticket,
+    TicketEvent,
+    utcnow,
+)
 from tickets.policy import load_policy
+from tickets.sla_store import refresh
 from tickets.staff import Staff
 
 TRANSITIONS = {
     "open": {"assigned"},
-    "assigned": {"in_progress", "open"},
-    "in_progress": {"resolved"},
+    "assigned": {"in_progress", "open", WAITING_USER},
+    "in_progress": {"resolved", WAITING_USER},
+    WAITING_USER: {"in_progress", "resolved"},
     "resolved": {"closed", "in_progress"},
     "closed": set(),
 }
+#: The longest user message kept on a ticket.
+MAX_USER_TEXT = 4000
 MAX_NOTE = 4000
 
 
@@ -37,40 +52,72 @@ class TicketNotFound(WorkflowError):
 
 
 def _ticket(session: Session, number: str) -> Ticket:
-    ticket: Ticket | None = session.execute(select(Ticket).where(Ticket.number == number)).scalar()
+    """The ticket, its row locked until the change commits (PostgreSQL; SQLite has one writer),
+    so a sweep of its clocks cannot interleave with the change."""
+    ticket: Ticket | None = session.execute(
+        select(Ticket).where(Ticket.number == number).with_for_update()
+    ).scalar()
     if ticket is None:
         raise TicketNotFound(f"工单 {number} 不存在")
     return ticket
 
 
-def _audit(session: Session, ticket: Ticket, actor: Staff | None, kind: str, **detail: Any) -> None:
+def _audit(
+    session: Session,
+    ticket: Ticket,
+    actor: Staff | None,
+    kind: str,
+    *,
+    at: datetime | None = None,
+    **detail: Any,
+) -> None:
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
             actor_id=actor.id if actor else None,
             kind=kind,
             detail=detail,
-            created_at=utcnow(),
+            created_at=at or utcnow(),
         )
     )
 
 
-def _move(session: Session, ticket: Ticket, actor: Staff | None, to: str, note: str = "") -> None:
+def _move(
+    session: Session,
+    ticket: Ticket,
+    actor: Staff | None,
+    to: str,
+    note: str = "",
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Change the status (audited) and recompute the clocks."""
     if to not in TRANSITIONS.get(ticket.status, set()):
-        raise WorkflowError(f"工单状态不能从「{ticket.status}」直接变为「{to}」")
-    now = utcnow()
-    _audit(session, ticket, actor, "status", old=ticket.status, new=to, note=note[:MAX_NOTE])
+        policy = load_policy()
+        raise WorkflowError(
+            f"工单状态不能从「{policy.status_label(ticket.status)}」直接变为"
+            f"「{policy.status_label(to)}」"
+        )
+    now = now or utcnow()
+    _audit(
+        session, ticket, actor, "status", at=now, old=ticket.status, new=to, note=note[:MAX_NOTE]
+    )
     ticket.status = to
     if to == "resolved":
         ticket.resolved_at = now
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now  # the resolution reaches the user: a response
     if to == "closed":
         ticket.closed_at = now
     if to == "in_progress" and ticket.resolved_at is not None:
         ticket.resolved_at = None  # reopened
     ticket.updated_at = now
+    refresh(session, ticket, now)
 
 
-def claim(number: str, actor: Staff, *, database_url: str | None = None) -> None:
+def claim(
+    number: str, actor: Staff, *, now: datetime | None = None, database_url: str | None = None
+) -> None:
     """The agent takes an open ticket."""
     if not actor.works_tickets:
         raise WorkflowError("内容编辑账号不能处理工单")
@@ -79,12 +126,17 @@ def claim(number: str, actor: Staff, *, database_url: str | None = None) -> None
         if ticket.status != "open":
             raise WorkflowError("只能认领待处理的工单")
         ticket.assignee_id = actor.id
-        _audit(session, ticket, actor, "assign", assignee=actor.username)
-        _move(session, ticket, actor, "assigned")
+        _audit(session, ticket, actor, "assign", at=now, assignee=actor.username)
+        _move(session, ticket, actor, "assigned", now=now)
 
 
 def assign(
-    number: str, actor: Staff, assignee_username: str, *, database_url: str | None = None
+    number: str,
+    actor: Staff,
+    assignee_username: str,
+    *,
+    now: datetime | None = None,
+    database_url: str | None = None,
 ) -> None:
     """A supervisor gives the ticket to an agent."""
     if not actor.is_supervisor:
@@ -103,13 +155,19 @@ def assign(
         if ticket.status == "closed":
             raise WorkflowError("已关闭的工单不能再分配")
         ticket.assignee_id = assignee.id
-        _audit(session, ticket, actor, "assign", assignee=assignee.username)
+        _audit(session, ticket, actor, "assign", at=now, assignee=assignee.username)
         if ticket.status == "open":
-            _move(session, ticket, actor, "assigned")
+            _move(session, ticket, actor, "assigned", now=now)
 
 
 def transition(
-    number: str, actor: Staff, to: str, note: str = "", *, database_url: str | None = None
+    number: str,
+    actor: Staff,
+    to: str,
+    note: str = "",
+    *,
+    now: datetime | None = None,
+    database_url: str | None = None,
 ) -> None:
     """Move the ticket to ``to``; only its assignee or a supervisor may."""
     if not actor.works_tickets:
@@ -118,11 +176,16 @@ def transition(
         ticket = _ticket(session, number)
         if not actor.is_supervisor and ticket.assignee_id != actor.id:
             raise WorkflowError("只有负责这个工单的客服或主管可以修改它的状态")
-        _move(session, ticket, actor, to, note)
+        _move(session, ticket, actor, to, note, now=now)
 
 
 def reopen_by_user(
-    number: str, sender_id: str, note: str, *, database_url: str | None = None
+    number: str,
+    sender_id: str,
+    note: str,
+    *,
+    now: datetime | None = None,
+    database_url: str | None = None,
 ) -> bool:
     """The user says a resolved ticket is still broken: back to in_progress, with a note."""
     with session_scope(database_url) as session:
@@ -131,11 +194,13 @@ def reopen_by_user(
         ).scalar()
         if ticket is None or ticket.status != "resolved":
             return False
-        _move(session, ticket, None, "in_progress", note)
+        _move(session, ticket, None, "in_progress", note, now=now)
         return True
 
 
-def close_by_user(number: str, sender_id: str, *, database_url: str | None = None) -> bool:
+def close_by_user(
+    number: str, sender_id: str, *, now: datetime | None = None, database_url: str | None = None
+) -> bool:
     """The user confirms the fix of a resolved ticket: it is closed (the follow-up visit)."""
     with session_scope(database_url) as session:
         ticket = session.execute(
@@ -143,14 +208,21 @@ def close_by_user(number: str, sender_id: str, *, database_url: str | None = Non
         ).scalar()
         if ticket is None or ticket.status != "resolved":
             return False
-        _move(session, ticket, None, "closed", "用户确认问题已解决")
+        _move(session, ticket, None, "closed", "用户确认问题已解决", now=now)
         return True
 
 
 def change_priority(
-    number: str, actor: Staff, priority: str, reason: str, *, database_url: str | None = None
+    number: str,
+    actor: Staff,
+    priority: str,
+    reason: str,
+    *,
+    now: datetime | None = None,
+    database_url: str | None = None,
 ) -> None:
-    """A supervisor changes the priority (with a reason); the due time follows the new level."""
+    """A supervisor changes the priority (with a reason); every clock follows the new level
+    from the report on (pauses still count)."""
     if not actor.is_supervisor:
         raise WorkflowError("只有主管可以修改优先级")
     if not reason.strip():
@@ -160,19 +232,20 @@ def change_priority(
         raise WorkflowError(f"优先级只能是 {'、'.join(levels)}")
     with session_scope(database_url) as session:
         ticket = _ticket(session, number)
-        created = ticket.created_at
+        moment = now or utcnow()
         _audit(
             session,
             ticket,
             actor,
             "priority",
+            at=moment,
             old=ticket.priority,
             new=priority,
             reason=reason.strip()[:MAX_NOTE],
         )
         ticket.priority = priority
-        ticket.sla_due_at = created + timedelta(hours=levels[priority].response_hours)
-        ticket.updated_at = utcnow()
+        ticket.updated_at = moment
+        refresh(session, ticket, moment)
 
 
 def add_note(number: str, actor: Staff, text: str, *, database_url: str | None = None) -> None:
@@ -203,7 +276,7 @@ def record_reply(
         moment = now or utcnow()
         if ticket.first_response_at is None:
             ticket.first_response_at = moment
-        _audit(session, ticket, actor, "reply", text=text.strip()[:MAX_NOTE])
+        _audit(session, ticket, actor, "reply", at=moment, text=text.strip()[:MAX_NOTE])
         ticket.transcript = list(ticket.transcript or []) + [
             {
                 "role": "staff",
@@ -213,6 +286,56 @@ def record_reply(
             }
         ]
         ticket.updated_at = moment
+        refresh(session, ticket, moment)
+
+
+def user_wrote(
+    sender_id: str,
+    text: str,
+    *,
+    channel: str = "chat",
+    now: datetime | None = None,
+    database_url: str | None = None,
+) -> list[str]:
+    """The user wrote again (in chat, or by any channel): the message joins each of their open
+    tickets that staff have answered or wait on (audited as ``user_reply``, so the assignee
+    hears of it), and a ticket waiting for the user goes back to in_progress, its clocks
+    running again. The numbers of the tickets it joined; none for a user without such a
+    ticket (one indexed read)."""
+    moment = now or utcnow()
+    clipped = (text or "").strip()[:MAX_USER_TEXT]
+    with session_scope(database_url) as session:
+        tickets = session.execute(
+            select(Ticket)
+            .where(
+                Ticket.sender_id == sender_id,
+                Ticket.status.in_(OPEN_STATUSES),
+                (Ticket.first_response_at.is_not(None)) | (Ticket.status == WAITING_USER),
+            )
+            .with_for_update()
+        ).scalars()
+        joined: list[str] = []
+        for ticket in list(tickets):
+            waiting = ticket.status == WAITING_USER
+            _audit(
+                session,
+                ticket,
+                None,
+                "user_reply",
+                at=moment,
+                text=clipped,
+                channel=channel,
+                resumed=waiting,
+            )
+            if clipped:
+                ticket.transcript = list(ticket.transcript or []) + [
+                    {"role": "user", "text": clipped, "ts": moment.isoformat(), "channel": channel}
+                ]
+            ticket.updated_at = moment
+            if waiting:
+                _move(session, ticket, None, "in_progress", "用户已回复，继续处理", now=moment)
+            joined.append(ticket.number)
+        return joined
 
 
 def reveal_contact(number: str, actor: Staff, *, database_url: str | None = None) -> None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import html
 import json
@@ -25,6 +26,7 @@ from typing import Any
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from channels.widget_session import (
     TOKEN_HEADER,
@@ -33,7 +35,8 @@ from channels.widget_session import (
     is_session_id,
 )
 from playbook.domain import DomainUnreadable, domain_texts
-from tickets import db
+from playbook.sourcefile import SourceError
+from tickets import db, sla_sweeper
 from tickets.transcript import conversation_turns
 from web import rasa_client
 
@@ -167,6 +170,12 @@ def create_app(name: str = "dy_web") -> Sanic:
     app.static("/static", str(STATIC))
 
     @app.after_server_start
+    async def start_sla_sweeps(app: Sanic, *_: Any) -> None:
+        seconds = float(os.environ.get("SLA_SWEEP_SECONDS", "30"))
+        if seconds > 0:
+            app.add_task(sla_sweeps(seconds), name="sla_sweeps")
+
+    @app.after_server_start
     async def freeze_start_up_objects(*_: Any) -> None:
         """Move what start-up made (modules, templates, the model of the policy) out of the
         garbage collector's reach: its full collections then walk only what requests made.
@@ -175,6 +184,18 @@ def create_app(name: str = "dy_web") -> Sanic:
         gc.freeze()
 
     return app
+
+
+async def sla_sweeps(seconds: float) -> None:
+    """Sweep the SLA clocks at start-up (what came due while no server ran is recorded at its
+    own moment) and every ``seconds`` after; a failed sweep is logged and tried again."""
+    while True:
+        try:
+            await asyncio.to_thread(sla_sweeper.sweep)
+        # the database may be down, the policy file mid-edit: the next sweep catches up
+        except (SQLAlchemyError, SourceError, OSError) as exc:
+            logger.error("SLA sweep failed (%s)", type(exc).__name__)
+        await asyncio.sleep(seconds)
 
 
 def run(host: str | None = None, port: int | None = None) -> None:

@@ -294,6 +294,30 @@ async def test_ticket_status_lists_own_tickets(database_url, domain):
     assert dispatcher.messages[1]["status"] == "待处理"
 
 
+async def test_ticket_status_tells_the_current_promise_and_that_it_is_paused(database_url, domain):
+    from tickets import staff, workflow
+
+    tracker = make_tracker("转人工", "request_human", sender_id="waiting")
+    await run(ActionEscalate(), CollectingDispatcher(), tracker, domain)
+    number = store.list_for_sender("waiting")[0].number
+    boss = staff.create_staff("boss.p", "a long password", "supervisor")
+
+    async def promise() -> str:
+        dispatcher = CollectingDispatcher()
+        asked = make_tracker("我的工单怎么样了", "ticket_status", sender_id="waiting")
+        await run(ActionTicketStatus(), dispatcher, asked, domain)
+        return dispatcher.messages[1]["promise"]
+
+    assert (await promise()).startswith("客服人员会在 ")  # before the first response
+    workflow.claim(number, boss)
+    workflow.record_reply(number, boss, "请问是哪个账号？")
+    workflow.transition(number, boss, "waiting_user")
+    assert "处理时限已暂停" in await promise()
+    assert workflow.user_wrote("waiting", "账号是 dy_shop") == [number]
+    assert store.list_for_sender("waiting")[0].status == "in_progress"
+    assert (await promise()).startswith("客服人员正在处理，预计在 ")  # general: no cadence
+
+
 async def test_damaged_progress_slots_are_not_trusted(database_url, dispatcher, domain):
     tracker = make_tracker(
         "解决了",

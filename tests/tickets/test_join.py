@@ -85,7 +85,8 @@ def test_a_more_urgent_report_raises_the_priority_and_never_lowers_it(any_databa
         **escalation(urgent_signal=True), now=soon, database_url=any_database
     )
     assert urgent.number == general.number and urgent.priority == "urgent"
-    assert urgent.sla_due_at == soon + timedelta(hours=1)  # earlier than general's 6 h
+    # the urgent promise counts from the report, as when a supervisor raises it
+    assert urgent.sla_due_at == NOW + timedelta(hours=1)
     calm = store.create_or_join(**escalation(), now=soon, database_url=any_database)
     assert calm.priority == "urgent" and calm.sla_due_at == urgent.sla_due_at
     kinds = [(kind, detail.get("new")) for kind, detail in trail(general.number, any_database)]

@@ -99,10 +99,11 @@ def test_counts_cover_every_status_not_only_those_shown(people, any_database):
         "open": 1,
         "assigned": 1,
         "in_progress": 1,
+        "waiting_user": 1,
         "resolved": 1,
         "closed": 2,
     }
-    assert len(found.tickets) == 3
+    assert len(found.tickets) == 4
 
 
 def test_only_an_open_ticket_past_its_due_time_is_overdue(people, any_database):
@@ -168,8 +169,9 @@ def test_next_statuses_follow_the_workflow_transitions(people, any_database):
     boss = people["supervisor"]
     expected = {
         "open": ["assigned"],
-        "assigned": ["in_progress", "open"],
-        "in_progress": ["resolved"],
+        "assigned": ["in_progress", "open", "waiting_user"],
+        "in_progress": ["resolved", "waiting_user"],
+        "waiting_user": ["in_progress", "resolved"],
         "resolved": ["closed", "in_progress"],
         "closed": [],
     }

@@ -32,6 +32,9 @@ def summary_json(ticket: queries.TicketSummary) -> dict[str, Any]:
         "first_response_at": iso(ticket.first_response_at),
         "resolved_at": iso(ticket.resolved_at),
         "closed_at": iso(ticket.closed_at),
+        "resolution_due_at": iso(ticket.resolution_due_at),
+        "update_due_at": iso(ticket.update_due_at),
+        "paused_since": iso(ticket.paused_since),
         "overdue": ticket.overdue,
     }
 
@@ -46,6 +49,30 @@ def detail_json(ticket: queries.TicketDetail) -> dict[str, Any]:
             {"kind": e.kind, "actor": e.actor, "detail": e.detail, "at": iso(e.at)}
             for e in ticket.trail
         ],
+        "sla": {
+            "paused_seconds": ticket.paused_seconds,
+            "clocks": [
+                {
+                    "clock": c.name,
+                    "cycle": c.cycle,
+                    "target_hours": c.target_hours,
+                    "due_at": iso(c.due_at),
+                    "stopped_at": iso(c.stopped_at),
+                    "state": c.state,
+                }
+                for c in ticket.clocks
+            ],
+            "events": [
+                {
+                    "clock": m.clock,
+                    "kind": m.kind,
+                    "cycle": m.cycle,
+                    "due_at": iso(m.due_at),
+                    "at": iso(m.at),
+                }
+                for m in ticket.sla_marks
+            ],
+        },
     }
 
 
