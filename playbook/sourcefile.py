@@ -35,6 +35,14 @@ class _LineLoader(yaml.SafeLoader):
     pass
 
 
+# Dates stay text (``2026-10-01``): the reader of the field checks them and names the line,
+# where YAML's own date would fail on 2026-02-30 with no line at all.
+_LineLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
     # keys written here (not merged in with "<<:", which they may override) must be usable
     # and written once: YAML would silently keep the last of two

@@ -304,7 +304,8 @@ def _calendar(raw: Mapping[str, Any], source: str) -> ServiceHours:
     if not any(windows.values()):
         raise PolicyError(source, line, "sla.calendar.hours 中至少要有一天有服务时间")
     holidays: set[date] = set()
-    for value in spec.get("holidays") or []:
+    raw_holidays = spec.get("holidays") or []
+    for value in raw_holidays if isinstance(raw_holidays, list) else [raw_holidays]:
         try:
             holidays.add(value if isinstance(value, date) else date.fromisoformat(str(value)))
         except ValueError:

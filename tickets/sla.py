@@ -181,10 +181,15 @@ def _clock(
     calendar = policy.calendar
     spans = _running(start, stop, pauses)
     paused = stop is None and (not spans or spans[-1][1] is not None)
+    # a stopped clock's due time still shows: the time it had left, counted on from its stop
+    # (from the stop itself when it stopped during a pause, e.g. resolved while waiting)
+    reach = spans
+    if stop is not None and (not spans or spans[-1][1] != stop):
+        reach = [*spans, (stop, None)]
     open_ended = stop is not None or not paused
     target = hours * 3600
-    due = _reach(spans, calendar, target, open_ended)
-    warn = _reach(spans, calendar, target * policy.warning_share, open_ended)
+    due = _reach(reach, calendar, target, open_ended)
+    warn = _reach(reach, calendar, target * policy.warning_share, open_ended)
     used = _served(spans, calendar, stop or now)
     if stop is not None:
         state = "met" if used <= target else "missed"

@@ -120,9 +120,24 @@ def fingerprint(policy: PriorityPolicy) -> str:
         },
         "default": policy.default,
         "share": policy.warning_share,
-        "calendar": repr(policy.calendar),
+        "calendar": _calendar_facts(policy),
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _calendar_facts(policy: PriorityPolicy) -> Any:
+    """The calendar as plain, ordered data (a set's order differs between processes)."""
+    calendar = policy.calendar
+    if calendar.always:
+        return "7x24"
+    return {
+        "offset": calendar.offset.utcoffset(None).total_seconds(),
+        "windows": {
+            str(day): [[a.isoformat(), b.isoformat()] for a, b in spans]
+            for day, spans in sorted(calendar.windows.items())
+        },
+        "holidays": sorted(day.isoformat() for day in calendar.holidays),
+    }
 
 
 def stored_fingerprint(session: Session) -> str | None:
