@@ -18,6 +18,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import ratings
 from actions.outcomes import (
     conversation_ref,
     engine_slots,
@@ -29,9 +30,16 @@ from actions.outcomes import (
 from actions.parsing import genuine_urgency
 from actions.registry import default_registry
 from playbook import engine
-from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, STAGE_RATING, Progress
+from playbook.progress import (
+    STAGE_COMMENT,
+    STAGE_CONTACT,
+    STAGE_FOLLOWUP,
+    STAGE_RATING,
+    Progress,
+)
 from playbook.registry import PlaybookRegistry
 from understanding.answers import Judgement, StepContext, Verdict, read_reply
+from understanding.ratings import ASPECTS
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +95,12 @@ def ask_open_question(
         send(dispatcher, [engine.check_question(step)])
     elif state.stage == STAGE_CONTACT:
         dispatcher.utter_message(response="utter_ask_contact")
+    elif ratings.rates_staff(state):
+        ratings.ask_aspect(dispatcher, ratings.asking(tracker) if tracker else ASPECTS[0])
     elif state.stage == STAGE_RATING:
         dispatcher.utter_message(response="utter_ask_rating")
+    elif state.stage == STAGE_COMMENT:
+        dispatcher.utter_message(response="utter_ask_rating_comment")
 
 
 # --- the reply to an open check question ------------------------------------------------
@@ -180,6 +192,20 @@ async def answer_open_step(
     ]
 
 
+async def answer_open_question(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType] | None:
+    """The latest message as the answer to whatever is open: a step's check, the follow-up of
+    a resolved ticket, an aspect of its rating or the rating's comment; None when it answers
+    none of them (the action handles it as what the NLU says it is)."""
+    state = flow_state(tracker)
+    if ratings.rates_staff(state):
+        return await ratings.answer_rating(dispatcher, tracker, state)
+    if state.stage == STAGE_COMMENT:
+        return await ratings.answer_comment(dispatcher, tracker, state)
+    return await answer_open_step(dispatcher, tracker)
+
+
 # --- the base class -------------------------------------------------------------------------
 
 
@@ -204,7 +230,7 @@ class DyAction(Action, abc.ABC):  # type: ignore[misc]  # rasa_sdk has no type i
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         if self.reads_step_answers:
-            events = await answer_open_step(dispatcher, tracker)
+            events = await answer_open_question(dispatcher, tracker)
             if events is not None:
                 return events
         return await self.handle(dispatcher, tracker, domain)

@@ -18,8 +18,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import DyAction, ask_open_question, flow_state
-from actions.outcomes import FOLLOWUP_PREFIX, conversation_ref, format_time, hand_over, policy
+from actions.outcomes import conversation_ref, format_time, hand_over, policy
 from actions.parsing import INJECTED, external_entity, parse_contact, parse_rating
+from actions.ratings import FOLLOWUP_PREFIX
 from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, STAGE_RATING
 from tickets import outbox, store
 from tickets.models import OPEN_STATUSES, WAITING_USER, utcnow

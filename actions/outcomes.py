@@ -22,7 +22,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import ratings
 from actions.parsing import urgent_signal
+from actions.ratings import FOLLOWUP_PREFIX
 from playbook import engine
 from playbook.engine import HUMAN, STAGE_TROUBLESHOOTING, YES, Outcome, Reply
 from playbook.model import Playbook
@@ -35,7 +37,6 @@ from tickets.transcript import build_transcript, last_user_timestamp
 
 logger = logging.getLogger(__name__)
 
-FOLLOWUP_PREFIX = "ticket-"
 #: Key for the conversation references in logs (set DY_LOG_KEY to correlate across restarts).
 _LOG_KEY = (os.environ.get("DY_LOG_KEY") or uuid.uuid4().hex).encode("utf-8")
 
@@ -300,7 +301,8 @@ async def hand_over(
 async def followup_answer(
     dispatcher: CollectingDispatcher, tracker: Tracker, state: Progress, answer: str
 ) -> list[EventType]:
-    """解决了 closes the ticket and asks for a rating; 还是不行 reopens it with a note."""
+    """解决了 closes the ticket and asks for the three-part rating of the staff's work; 还是不行
+    reopens it with a note."""
     number = tracker.get_slot("ticket_id")
     if not isinstance(number, str):
         dispatcher.utter_message(response="utter_anything_else")
@@ -319,8 +321,7 @@ async def followup_answer(
             ticket_number=number,
         )
         dispatcher.utter_message(response="utter_followup_closed", ticket_number=number)
-        dispatcher.utter_message(response="utter_ask_rating")
-        return [SlotSet("dy_stage", STAGE_RATING)]
+        return ratings.start(dispatcher)
     reopened = await asyncio.to_thread(
         workflow.reopen_by_user, number, tracker.sender_id, "用户回访时表示问题仍未解决"
     )

@@ -20,11 +20,13 @@ from playbook.model import Playbook, Step
 #: The progress slots (domain.yml), as the actions set them.
 SLOTS = ("dy_stage", "playbook", "playbook_step", "steps_tried", "flow_id")
 #: What the assistant waits for (``dy_stage``): a step's check question, contact details,
-#: a rating, or the user's word on a ticket staff resolved.
+#: a rating (and its comment), or the user's word on a ticket staff resolved.
 STAGE_CONTACT = "contact"
 STAGE_RATING = "rating"
 STAGE_FOLLOWUP = "followup"
-STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP}
+#: After the three-part rating of a ticket staff resolved: the user's optional comment.
+STAGE_COMMENT = "comment"
+STAGES = {STAGE_TROUBLESHOOTING, STAGE_CONTACT, STAGE_RATING, STAGE_FOLLOWUP, STAGE_COMMENT}
 #: A flow id names one problem's flow (the idempotency key of its ticket and its rating).
 FLOW_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 

@@ -27,3 +27,12 @@ def database_url() -> str:
 def policy_path() -> Path:
     """The priority policy YAML file."""
     return Path(os.environ.get("DY_PRIORITY_POLICY") or DEFAULT_POLICY_PATH)
+
+
+#: Assignment rules (who takes which unassigned ticket).
+DEFAULT_ASSIGNMENT_PATH = PROJECT_ROOT / "data" / "policy" / "assignment.yml"
+
+
+def assignment_path() -> Path:
+    """The assignment rules YAML file."""
+    return Path(os.environ.get("DY_ASSIGNMENT_POLICY") or DEFAULT_ASSIGNMENT_PATH)

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from tickets.db import session_scope
 from tickets.models import DONE_STATUSES, TICKET_STATUSES, Feedback, StaffUser, Ticket, utcnow
 from tickets.policy import load_policy
+from understanding.ratings import ASPECTS
 
 DONE = DONE_STATUSES
 #: The CSV export's columns (no contact details, no transcript).
@@ -124,6 +125,34 @@ def _feedback(session: Session) -> tuple[int, int, float | None]:
     return int(bot), int(rated), _rounded(mean)
 
 
+def _staff_ratings(session: Session) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """The three-part ratings of tickets staff resolved: overall and per member of staff
+    (those with all three aspects given count; the means per aspect)."""
+    complete = and_(*(getattr(Feedback, a).is_not(None) for a in ASPECTS))
+    columns = [func.count().label("n")] + [func.avg(getattr(Feedback, a)).label(a) for a in ASPECTS]
+    rows = session.execute(
+        select(Feedback.staff_id, *columns).where(complete).group_by(Feedback.staff_id)
+    ).all()
+    per_staff: dict[int, dict[str, Any]] = {}
+    total = 0
+    sums = dict.fromkeys(ASPECTS, 0.0)
+    for row in rows:
+        n = int(row.n)
+        total += n
+        for aspect in ASPECTS:
+            sums[aspect] += float(getattr(row, aspect)) * n
+        if row.staff_id is not None:
+            per_staff[int(row.staff_id)] = {
+                "ratings": n,
+                **{a: _rounded(getattr(row, a)) for a in ASPECTS},
+            }
+    overall = {
+        "ratings": total,
+        **{a: (round(sums[a] / total, 2) if total else None) for a in ASPECTS},
+    }
+    return overall, per_staff
+
+
 def compute(*, now: datetime | None = None, database_url: str | None = None) -> dict[str, Any]:
     """The dashboard's figures at ``now``: three queries (the ticket groups, the assignees'
     names, the feedback), whatever the number of tickets; the groups added up here."""
@@ -131,7 +160,11 @@ def compute(*, now: datetime | None = None, database_url: str | None = None) -> 
     policy = load_policy()
     with session_scope(database_url) as session:
         groups = _groups(session, now)
-        names = _usernames(session, {g.assignee_id for g in groups if g.assignee_id is not None})
+        staff_ratings, rated = _staff_ratings(session)
+        names = _usernames(
+            session,
+            {g.assignee_id for g in groups if g.assignee_id is not None} | set(rated),
+        )
         bot_resolved, ratings, average_rating = _feedback(session)
     by: dict[str, dict[str, int]] = {"category": {}, "status": {}}
     sla: dict[str, _Totals] = defaultdict(_Totals)
@@ -175,14 +208,27 @@ def compute(*, now: datetime | None = None, database_url: str | None = None) -> 
         "containment_pct": _pct(bot_resolved, bot_resolved + total),
         "average_rating": average_rating,
         "ratings": ratings,
+        "staff_ratings": staff_ratings,
         "per_agent": {
             name: {
                 "assigned": t.tickets,
                 "resolved": t.done,
                 "mean_first_response_hours": t.mean_first_hours(),
+                **_agent_ratings(rated, name, names),
             }
             for name, t in sorted(agents.items())
         },
+    }
+
+
+def _agent_ratings(
+    rated: Mapping[int, Mapping[str, Any]], name: str, names: Mapping[int, str]
+) -> dict[str, Any]:
+    """The member of staff's rating means per aspect (None before any rating)."""
+    staff_id = next((i for i, n in names.items() if n == name), None)
+    found = rated.get(staff_id) if staff_id is not None else None
+    return {"ratings": found["ratings"] if found else 0} | {
+        a: (found[a] if found else None) for a in ASPECTS
     }
 
 

@@ -178,6 +178,15 @@ class StaffUser(Base):
     active = Column(Boolean, nullable=False, default=True)
     failed_logins = Column(Integer, nullable=False, default=0)
     locked_until = Column(UTCDateTime())
+    #: On duty (takes automatically assigned tickets) or away; set by the person themselves.
+    available = Column(Boolean, nullable=False, default=False)
+    available_changed_at = Column(UTCDateTime())
+    #: The problem categories this person is good at (``data/policy/priority.yml``'s
+    #: categories), set by a supervisor; the assignment rules read them.
+    skills = Column(JSON, nullable=False, default=list)
+    #: When a ticket was last given to this person (automatically or not): ties in load go to
+    #: whoever waited longest.
+    last_assigned_at = Column(UTCDateTime())
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
@@ -218,12 +227,22 @@ class Feedback(Base):
     resolved_step = Column(String(64))
     ticket_number = Column(String(32))
     rating = Column(Integer)
+    #: A ticket staff resolved: the user's three scores (1-5) of the service guide's aspects
+    #: (``understanding.ratings.ASPECTS``), and the member of staff rated (the assignee).
+    attitude = Column(Integer)
+    expertise = Column(Integer)
+    result = Column(Integer)
+    staff_id = Column(Integer, ForeignKey("staff_users.id"))
     comment = Column(Text)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
 
     # The dashboard's count of conversations solved by the bot and its ratings read only this.
-    __table_args__ = (Index("ix_feedback_dashboard", "ticket_number", "rating"),)
+    __table_args__ = (
+        Index("ix_feedback_dashboard", "ticket_number", "rating"),
+        # the per-agent means of the three aspects read only this
+        Index("ix_feedback_staff_ratings", "staff_id", "attitude", "expertise", "result"),
+    )
 
 
 class TrainingLabel(Base):

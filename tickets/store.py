@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -26,6 +26,7 @@ from tickets.policy import Decision, PriorityPolicy, load_policy
 from tickets.privacy import EMAIL_RE, PHONE_RE
 from tickets.sla import History, evaluate
 from tickets.sla_store import refresh
+from understanding.ratings import ASPECTS
 
 #: The database did not answer (down, restarting, no connection left): the ticket waits in
 #: the outbox (tickets.outbox) rather than being lost.
@@ -499,4 +500,79 @@ def get_feedback(idempotency_key: str, *, database_url: str | None = None) -> di
             "resolved_step": row.resolved_step,
             "rating": row.rating,
             **({"ticket_number": row.ticket_number} if row.ticket_number else {}),
+            **{
+                aspect: getattr(row, aspect)
+                for aspect in ASPECTS
+                if getattr(row, aspect) is not None
+            },
+            **({"comment": row.comment} if row.comment else {}),
         }
+
+
+#: The longest comment kept with a rating.
+MAX_COMMENT = 2000
+
+
+def record_staff_rating(
+    *,
+    idempotency_key: str,
+    sender_id: str,
+    ticket_number: str,
+    scores: Mapping[str, int],
+    database_url: str | None = None,
+) -> dict[str, int]:
+    """Add the user's scores (1-5, by aspect) to the feedback of a ticket of theirs that staff
+    resolved, rating its assignee; every score given so far is returned (an aspect rated
+    twice keeps the later score). Raises ValueError for a score out of range, LookupError
+    when the ticket is not the sender's."""
+    for aspect, score in scores.items():
+        if aspect not in ASPECTS or not (isinstance(score, int) and 1 <= score <= 5):
+            raise ValueError(f"invalid score {aspect}={score!r}")
+    with session_scope(database_url) as session:
+        ticket = session.execute(
+            select(Ticket).where(Ticket.number == ticket_number, Ticket.sender_id == sender_id)
+        ).scalar_one_or_none()
+        if ticket is None:
+            raise LookupError(ticket_number)
+        row = session.execute(
+            select(Feedback).where(Feedback.idempotency_key == idempotency_key)
+        ).scalar_one_or_none()
+        if row is None:
+            row = Feedback(
+                idempotency_key=idempotency_key,
+                sender_id=sender_id,
+                ticket_number=ticket_number,
+            )
+            session.add(row)
+        row.staff_id = ticket.assignee_id
+        for aspect, score in scores.items():
+            setattr(row, aspect, score)
+        return {a: getattr(row, a) for a in ASPECTS if getattr(row, a) is not None}
+
+
+def staff_rating_so_far(idempotency_key: str, *, database_url: str | None = None) -> dict[str, int]:
+    """The aspects already scored in this feedback (none: an empty mapping)."""
+    with session_scope(database_url) as session:
+        row = session.execute(
+            select(Feedback).where(Feedback.idempotency_key == idempotency_key)
+        ).scalar_one_or_none()
+        if row is None:
+            return {}
+        return {a: getattr(row, a) for a in ASPECTS if getattr(row, a) is not None}
+
+
+def record_comment(
+    idempotency_key: str, sender_id: str, text: str, *, database_url: str | None = None
+) -> bool:
+    """Keep the user's comment with their rating (cut at ``MAX_COMMENT``); False when there is
+    no such feedback of theirs."""
+    with session_scope(database_url) as session:
+        row = session.execute(
+            select(Feedback).where(
+                Feedback.idempotency_key == idempotency_key, Feedback.sender_id == sender_id
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            return False
+        row.comment = text.strip()[:MAX_COMMENT]
+        return True

@@ -111,8 +111,33 @@ def _move(
         ticket.closed_at = now
     if to == "in_progress" and ticket.resolved_at is not None:
         ticket.resolved_at = None  # reopened
+    if to == "open":
+        ticket.assignee_id = None  # back in the queue: anyone may take it, the rules may give it
     ticket.updated_at = now
     refresh(session, ticket, now)
+
+
+def give(
+    session: Session,
+    ticket: Ticket,
+    assignee: StaffUser,
+    actor: Staff | None,
+    reason: str,
+    *,
+    auto: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """Make ``assignee`` the ticket's owner, audited with ``reason`` (``auto``: by the
+    assignment rules); an open ticket becomes assigned."""
+    moment = now or utcnow()
+    ticket.assignee_id = assignee.id
+    assignee.last_assigned_at = moment
+    detail: dict[str, Any] = {"assignee": assignee.username, "reason": reason[:MAX_NOTE]}
+    if auto:
+        detail["auto"] = True
+    _audit(session, ticket, actor, "assign", at=moment, **detail)
+    if ticket.status == "open":
+        _move(session, ticket, actor, "assigned", now=moment)
 
 
 def claim(
@@ -125,27 +150,28 @@ def claim(
         ticket = _ticket(session, number)
         if ticket.status != "open":
             raise WorkflowError("只能认领待处理的工单")
-        ticket.assignee_id = actor.id
-        _audit(session, ticket, actor, "assign", at=now, assignee=actor.username)
-        _move(session, ticket, actor, "assigned", now=now)
+        me = session.get(StaffUser, actor.id)
+        give(session, ticket, me, actor, "本人认领", now=now)
 
 
 def assign(
     number: str,
     actor: Staff,
     assignee_username: str,
+    reason: str = "",
     *,
     now: datetime | None = None,
     database_url: str | None = None,
 ) -> None:
-    """A supervisor gives the ticket to an agent."""
+    """A supervisor gives (or gives again) the ticket to an agent, with a reason."""
     if not actor.is_supervisor:
         raise WorkflowError("只有主管可以把工单分配给他人")
     with session_scope(database_url) as session:
         ticket = _ticket(session, number)
         assignee = session.execute(
             select(StaffUser).where(
-                StaffUser.username == assignee_username, StaffUser.active.is_(True)
+                StaffUser.username == assignee_username.strip().lower(),
+                StaffUser.active.is_(True),
             )
         ).scalar()
         if assignee is None:
@@ -154,10 +180,9 @@ def assign(
             raise WorkflowError(f"{assignee.username} 是内容编辑账号，工单只能分配给客服或主管")
         if ticket.status == "closed":
             raise WorkflowError("已关闭的工单不能再分配")
-        ticket.assignee_id = assignee.id
-        _audit(session, ticket, actor, "assign", at=now, assignee=assignee.username)
-        if ticket.status == "open":
-            _move(session, ticket, actor, "assigned", now=now)
+        previous = ticket.assignee_id
+        why = reason.strip() or ("主管改派" if previous else "主管分配")
+        give(session, ticket, assignee, actor, why, now=now)
 
 
 def transition(

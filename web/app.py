@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from channels.widget_session import (
 )
 from playbook.domain import DomainUnreadable, domain_texts
 from playbook.sourcefile import SourceError
-from tickets import db, sla_sweeper
+from tickets import assignment, db, sla_sweeper
 from tickets.transcript import conversation_turns
 from web import rasa_client
 
@@ -170,10 +171,16 @@ def create_app(name: str = "dy_web") -> Sanic:
     app.static("/static", str(STATIC))
 
     @app.after_server_start
-    async def start_sla_sweeps(app: Sanic, *_: Any) -> None:
-        seconds = float(os.environ.get("SLA_SWEEP_SECONDS", "30"))
-        if seconds > 0:
-            app.add_task(sla_sweeps(seconds), name="sla_sweeps")
+    async def start_desk_rounds(app: Sanic, *_: Any) -> None:
+        """The SLA sweep (``SLA_SWEEP_SECONDS``, 30) and the automatic assignment
+        (``ASSIGN_SECONDS``, 5); 0 turns one off."""
+        for name, work, variable, default in (
+            ("SLA sweep", sla_sweeper.sweep, "SLA_SWEEP_SECONDS", "30"),
+            ("assignment", assignment.assign_waiting, "ASSIGN_SECONDS", "5"),
+        ):
+            seconds = float(os.environ.get(variable, default))
+            if seconds > 0:
+                app.add_task(rounds(name, work, seconds), name=name)
 
     @app.after_server_start
     async def freeze_start_up_objects(*_: Any) -> None:
@@ -186,15 +193,15 @@ def create_app(name: str = "dy_web") -> Sanic:
     return app
 
 
-async def sla_sweeps(seconds: float) -> None:
-    """Sweep the SLA clocks at start-up (what came due while no server ran is recorded at its
-    own moment) and every ``seconds`` after; a failed sweep is logged and tried again."""
+async def rounds(name: str, work: Callable[[], object], seconds: float) -> None:
+    """Do ``work`` at start-up (what came due while no server ran is caught up at once) and
+    every ``seconds`` after; a failed round is logged and the next one tries again."""
     while True:
         try:
-            await asyncio.to_thread(sla_sweeper.sweep)
-        # the database may be down, the policy file mid-edit: the next sweep catches up
+            await asyncio.to_thread(work)
+        # the database may be down, a policy file mid-edit: the next round catches up
         except (SQLAlchemyError, SourceError, OSError) as exc:
-            logger.error("SLA sweep failed (%s)", type(exc).__name__)
+            logger.error("%s round failed (%s)", name, type(exc).__name__)
         await asyncio.sleep(seconds)
 
 

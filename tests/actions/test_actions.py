@@ -585,19 +585,50 @@ async def test_follow_up_asks_only_about_a_resolved_ticket_of_this_user(database
         make_tracker("解决了", "affirm", sender_id="owner-f", slots=followup_slots),
         domain,
     )
-    assert responses(confirm) == ["utter_followup_closed", "utter_ask_rating"]
+    assert responses(confirm) == [
+        "utter_followup_closed",
+        "utter_ask_staff_rating",
+        "utter_ask_rating_attitude",
+    ]
     assert store.get_for_sender(number, "owner-f").status == "closed"
-    rate = CollectingDispatcher()
-    await run(
+    slots = {**followup_slots, **slot_values(events)}
+    rate = CollectingDispatcher()  # the attitude button
+    events = await run(
         ActionSaveRating(),
         rate,
         make_tracker(
-            "4", "rate", sender_id="owner-f", slots={**followup_slots, **slot_values(events)}
+            '/rate{"rating": "4"}',
+            "rate",
+            sender_id="owner-f",
+            slots=slots,
+            entities=[{"entity": "rating", "value": "4", "extractor": "RegexMessageHandler"}],
         ),
         domain,
     )
+    assert responses(rate) == ["utter_ask_rating_expertise"]
+    slots |= slot_values(events)
+    rest = CollectingDispatcher()  # free text gives the other two, whatever the intent
+    events = await run(
+        ActionStepFeedback(),
+        rest,
+        make_tracker("专业5分，效果一般 3分", "affirm", sender_id="owner-f", slots=slots),
+        domain,
+    )
+    assert responses(rest) == ["utter_thanks_for_staff_rating", "utter_ask_rating_comment"]
+    assert rest.messages[0]["attitude"] == 4 and rest.messages[0]["result"] == 3
+    slots |= slot_values(events)
+    comment = CollectingDispatcher()
+    await run(
+        ActionResumeFlow(),
+        comment,
+        make_tracker("客服很耐心，谢谢", "thank", sender_id="owner-f", slots=slots),
+        domain,
+    )
+    assert responses(comment) == ["utter_thanks_for_comment"]
     feedback = store.get_feedback(store.escalation_key("owner-f", f"ticket-{number}"))
-    assert feedback["rating"] == 4 and feedback["ticket_number"] == number
+    assert feedback["ticket_number"] == number and feedback["rating"] is None
+    assert (feedback["attitude"], feedback["expertise"], feedback["result"]) == (4, 5, 3)
+    assert feedback["comment"] == "客服很耐心，谢谢"
 
 
 # --- the reply to an open step, judged in context ------------------------------------------

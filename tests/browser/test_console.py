@@ -17,10 +17,10 @@ pytestmark = pytest.mark.browser
 PASSWORD = "browser test password"
 
 
-def dashboard_ratings(page, site) -> int:
+def staff_ratings(page, site) -> int:
     page.goto(site.web_url + "/console/dashboard")
-    text = page.locator("main").inner_text()
-    return int(re.search(r"（(\d+) 条评价）", text).group(1))
+    text = page.locator("#staff-ratings").inner_text()
+    return int(re.search(r"（(\d+) 份三项评价）", text).group(1))
 
 
 def test_escalation_is_worked_to_a_rated_close(browser, phone, site):
@@ -50,7 +50,7 @@ def test_escalation_is_worked_to_a_rated_close(browser, phone, site):
     console.click("button[type=submit]")
     console.wait_for_url("**/console/")
     assert console.locator("#queue tbody tr").first.locator("a").inner_text() == number
-    ratings_before = None
+    staff_ratings_before = None
 
     # another user escalates: the open queue shows it without a reload
     other = f"it-{uuid.uuid4().hex[:10]}"
@@ -59,7 +59,7 @@ def test_escalation_is_worked_to_a_rated_close(browser, phone, site):
     console.locator("#queue", has_text=other_number).wait_for(timeout=TIMEOUT)
     console.screenshot(path=str(ARTIFACTS / "console-queue-1280.png"))
 
-    ratings_before = dashboard_ratings(console, site)
+    staff_ratings_before = staff_ratings(console, site)
     console.goto(f"{site.web_url}/console/tickets/{number}")
     assert "数据丢失" in console.locator(".facts").inner_text()
     assert console.locator(".transcript li.user").count() >= 1
@@ -77,8 +77,10 @@ def test_escalation_is_worked_to_a_rated_close(browser, phone, site):
     phone.locator(".msg.bot", has_text="问题解决了吗").wait_for(timeout=TIMEOUT)
     click_reply(phone, "解决了")
     assert store.get_for_sender(number, session, database_url=site.database_url).status == "closed"
-    click_reply(phone, "5 分")
-    assert dashboard_ratings(console, site) == ratings_before + 1
+    for _aspect in ("服务态度", "专业水平", "解决效果"):  # one question and its buttons each
+        click_reply(phone, "5 分")
+    click_reply(phone, "没有了")
+    assert staff_ratings(console, site) == staff_ratings_before + 1
     console.screenshot(path=str(ARTIFACTS / "console-dashboard-1280.png"), full_page=True)
     trail = store.get_for_sender(number, session, database_url=site.database_url)
     assert trail.status == "closed"

@@ -164,11 +164,16 @@ def test_claim_reply_and_resolve_reach_the_user_and_the_audit_trail(servers, acc
     assert (
         store.get_for_sender(number, sender, database_url=servers.database_url).status == "closed"
     )
-    servers.say(sender, "5分")
+    # the three-part rating in one free-text answer, then the optional comment
+    thanked = texts(servers.say(sender, "态度很好，都给5分"))
+    assert "服务态度 5 分，专业水平 5 分，问题解决效果 5 分" in thanked
+    assert "意见或建议" in thanked
+    assert "感谢您的评价" in texts(servers.say(sender, "没有了"))
     feedback = store.get_feedback(
         store.escalation_key(sender, f"ticket-{number}"), database_url=servers.database_url
     )
-    assert feedback["rating"] == 5 and feedback["ticket_number"] == number
+    assert feedback["ticket_number"] == number
+    assert (feedback["attitude"], feedback["expertise"], feedback["result"]) == (5, 5, 5)
 
 
 def test_still_broken_at_the_follow_up_reopens_the_ticket(servers, accounts):

@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event
 
 from tests.factories import NOW, new_ticket
@@ -14,6 +15,9 @@ from tickets import db, metrics, staff, store, workflow
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
+#: The three-part rating's means before any rating.
+UNRATED = {"attitude": None, "expertise": None, "result": None}
+NONE = {"ratings": 0, **UNRATED}
 
 
 def test_figures_follow_the_work_done(any_database):
@@ -68,6 +72,7 @@ def test_figures_follow_the_work_done(any_database):
         "assigned": 2,
         "resolved": 1,
         "mean_first_response_hours": 1.75,
+        **NONE,
     }
 
     rows = list(csv.reader(io.StringIO(export(any_database))))
@@ -174,11 +179,12 @@ def test_every_figure_on_a_varied_set_matches_the_figures_worked_out_by_hand(any
         "containment_pct": 20.0,  # 3 of 3 + 12
         "average_rating": 3.67,  # (5 + 4 + 2) / 3
         "ratings": 3,
+        "staff_ratings": {"ratings": 0, **UNRATED},
         "per_agent": {
-            "a.one": {"assigned": 3, "resolved": 2, "mean_first_response_hours": 1.08},
-            "a.three": {"assigned": 1, "resolved": 0, "mean_first_response_hours": None},
-            "a.two": {"assigned": 3, "resolved": 1, "mean_first_response_hours": 13.0},
-            "s.boss": {"assigned": 1, "resolved": 1, "mean_first_response_hours": 1.0},
+            "a.one": {"assigned": 3, "resolved": 2, "mean_first_response_hours": 1.08, **NONE},
+            "a.three": {"assigned": 1, "resolved": 0, "mean_first_response_hours": None, **NONE},
+            "a.two": {"assigned": 3, "resolved": 1, "mean_first_response_hours": 13.0, **NONE},
+            "s.boss": {"assigned": 1, "resolved": 1, "mean_first_response_hours": 1.0, **NONE},
         },
     }
     # shown most urgent first, in the policy's order of categories, statuses as they progress
@@ -202,6 +208,7 @@ def test_an_empty_database_has_no_rates_or_means(any_database):
         "containment_pct": None,
         "average_rating": None,
         "ratings": 0,
+        "staff_ratings": {"ratings": 0, **UNRATED},
         "per_agent": {},
     }
 
@@ -252,3 +259,64 @@ def test_an_export_stopped_early_gives_its_connection_back(any_database, monkeyp
     assert sum(held) == 1  # the export holds one connection while it runs
     chunks.close()
     assert sum(held) == 0
+
+
+def test_three_part_ratings_are_averaged_per_aspect_and_per_agent(any_database):
+    one = staff.create_staff("r.one", "a long password", "agent", database_url=any_database)
+    two = staff.create_staff("r.two", "a long password", "agent", database_url=any_database)
+    rated = []
+    for agent, scores in (
+        (one, {"attitude": 5, "expertise": 4, "result": 5}),
+        (one, {"attitude": 3, "expertise": 4, "result": 2}),
+        (two, {"attitude": 4, "expertise": 5, "result": 4}),
+        (two, {"attitude": 1}),  # left half-way: not counted
+    ):
+        ticket = new_ticket(any_database)
+        workflow.claim(ticket.number, agent, database_url=any_database)
+        store.record_staff_rating(
+            idempotency_key=f"ticket-{ticket.number}",
+            sender_id=ticket.sender_id,
+            ticket_number=ticket.number,
+            scores=scores,
+            database_url=any_database,
+        )
+        rated.append(ticket)
+    figures = metrics.compute(now=NOW, database_url=any_database)
+    assert figures["staff_ratings"] == {
+        "ratings": 3,
+        "attitude": 4.0,
+        "expertise": 4.33,
+        "result": 3.67,
+    }
+    first = figures["per_agent"]["r.one"]
+    assert [first[key] for key in ("ratings", "attitude", "expertise", "result")] == [
+        2,
+        4.0,
+        4.0,
+        3.5,
+    ]
+    assert figures["per_agent"]["r.two"]["ratings"] == 1
+    assert figures["per_agent"]["r.two"]["expertise"] == 5.0
+    assert figures["ratings"] == 0  # the bot's single ratings are counted apart
+
+
+def test_a_staff_rating_refuses_another_users_ticket_and_bad_scores(any_database):
+    ticket = new_ticket(any_database)
+    with pytest.raises(LookupError):
+        store.record_staff_rating(
+            idempotency_key="k",
+            sender_id="someone-else",
+            ticket_number=ticket.number,
+            scores={"attitude": 5},
+            database_url=any_database,
+        )
+    for bad in ({"attitude": 6}, {"attitude": 0}, {"kindness": 5}, {"result": "5"}):
+        with pytest.raises(ValueError):
+            store.record_staff_rating(
+                idempotency_key="k",
+                sender_id=ticket.sender_id,
+                ticket_number=ticket.number,
+                scores=bad,
+                database_url=any_database,
+            )
+    assert store.get_feedback("k", database_url=any_database) is None

@@ -1,17 +1,25 @@
-"""Migration 0006 (the service clocks) runs both ways on SQLite and PostgreSQL, and a ticket
-made before it gets its clocks from the first sweep after the upgrade."""
+"""Migrations 0006-0008 (the service clocks, duty and skills, three-part ratings) run both ways
+on SQLite and PostgreSQL, and a ticket made before them gets its clocks from the first sweep
+after the upgrade."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
 from tickets import sla_sweeper, store
 from tickets.migrate import alembic_config, upgrade
 
-NEW_COLUMNS = {"resolution_due_at", "update_due_at", "paused_since", "paused_seconds", "sla_check_at"}
+NEW_COLUMNS = {
+    "resolution_due_at",
+    "update_due_at",
+    "paused_since",
+    "paused_seconds",
+    "sla_check_at",
+}
 NEW_TABLES = {"sla_events", "ticket_meta"}
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
 
@@ -34,6 +42,31 @@ def test_the_clock_columns_and_tables_come_and_go_with_their_migration(any_datab
     upgrade(any_database)
     tables, columns = schema(any_database)
     assert NEW_TABLES <= tables and NEW_COLUMNS <= columns
+
+
+STAFF_COLUMNS = {"available", "available_changed_at", "skills", "last_assigned_at"}
+FEEDBACK_COLUMNS = {"attitude", "expertise", "result", "staff_id"}
+
+
+def columns_of(url: str, table: str) -> set[str]:
+    engine = create_engine(url, future=True)
+    names = {column["name"] for column in inspect(engine).get_columns(table)}
+    engine.dispose()
+    return names
+
+
+@pytest.mark.parametrize(
+    "revision, table, columns",
+    [("0006", "staff_users", STAFF_COLUMNS), ("0007", "feedback", FEEDBACK_COLUMNS)],
+)
+def test_duty_and_rating_columns_come_and_go_with_their_migration(
+    any_database, revision, table, columns
+):
+    assert columns <= columns_of(any_database, table)
+    command.downgrade(alembic_config(any_database), revision)
+    assert not columns & columns_of(any_database, table)
+    upgrade(any_database)
+    assert columns <= columns_of(any_database, table)
 
 
 def test_a_ticket_from_before_the_upgrade_gets_its_clocks_from_the_first_sweep(any_database):

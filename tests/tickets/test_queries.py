@@ -160,7 +160,7 @@ def test_ticket_detail_carries_the_ticket_and_its_trail(people, any_database):
     assert detail.steps_tried == [{"id": "check_network", "title": "检查网络环境"}]
     assert detail.transcript[0]["text"] == "网络老掉线"
     assert [(e.kind, e.actor, e.detail) for e in detail.trail] == [
-        ("assign", "wang.agent", {"assignee": "wang.agent"}),
+        ("assign", "wang.agent", {"assignee": "wang.agent", "reason": "本人认领"}),
         ("status", "wang.agent", {"old": "open", "new": "assigned", "note": ""}),
     ]
 

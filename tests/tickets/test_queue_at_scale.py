@@ -138,4 +138,4 @@ def test_the_queue_and_the_dashboard_read_their_indexes(any_database):
         if "FROM tickets" in sql:
             assert index_only in shown and "ix_tickets_dashboard" in shown, (sql, shown)
         if "FROM feedback" in sql and not postgres:  # PostgreSQL reads so few rows directly
-            assert "COVERING INDEX ix_feedback_dashboard" in shown, shown
+            assert "COVERING INDEX ix_feedback_" in shown, shown

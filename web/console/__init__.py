@@ -18,7 +18,15 @@ from __future__ import annotations
 from sanic import Blueprint
 from sanic.blueprint_group import BlueprintGroup
 
-from web.console import flow_pages, inbox_pages, login, supervision, ticket_api, ticket_pages
+from web.console import (
+    desk_pages,
+    flow_pages,
+    inbox_pages,
+    login,
+    supervision,
+    ticket_api,
+    ticket_pages,
+)
 
 
 def blueprint() -> BlueprintGroup:
@@ -26,6 +34,7 @@ def blueprint() -> BlueprintGroup:
     return Blueprint.group(
         login.routes,
         ticket_pages.routes,
+        desk_pages.routes,
         ticket_api.routes,
         supervision.routes,
         flow_pages.routes,

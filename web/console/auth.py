@@ -113,8 +113,10 @@ ticket_forms = staff_page(_works_tickets, EDITOR_REFUSAL, form=True)
 ticket_api = api_call(_works_tickets, EDITOR_REFUSAL)
 
 
-def supervisors_only(refusal: str) -> Callable[[StaffHandler[_P]], RouteHandler[_P]]:
-    return staff_page(_is_supervisor, refusal)
+def supervisors_only(
+    refusal: str, *, form: bool = False
+) -> Callable[[StaffHandler[_P]], RouteHandler[_P]]:
+    return staff_page(_is_supervisor, refusal, form=form)
 
 
 def flow_readers_only(

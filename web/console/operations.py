@@ -66,7 +66,9 @@ async def _note(number: str, person: Staff, fields: Fields) -> Outcome:
 
 
 async def _assign(number: str, person: Staff, fields: Fields) -> Outcome:
-    await asyncio.to_thread(workflow.assign, number, person, fields.get("assignee", ""))
+    await asyncio.to_thread(
+        workflow.assign, number, person, fields.get("assignee", ""), fields.get("reason", "")
+    )
     return Outcome()
 
 

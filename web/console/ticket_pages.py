@@ -11,7 +11,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from tickets import queries, workflow
+from tickets import duty, queries, workflow
 from tickets.models import TICKET_STATUSES
 from tickets.policy import load_policy
 from tickets.staff import Staff
@@ -32,11 +32,13 @@ async def queue(request: Request, person: Staff) -> HTTPResponse:
         {k: request.args.get(k) for k in queries.FILTER_KEYS}
     )
     found = await asyncio.to_thread(queries.queue, filters)
+    on_duty = await asyncio.to_thread(duty.is_available, person)
     levels = load_policy().levels
     return render(
         "queue.html",
         request,
         me=person,
+        on_duty=on_duty,
         queue=found,
         filters=filters,
         statuses=TICKET_STATUSES,
