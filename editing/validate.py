@@ -15,7 +15,7 @@ Every problem is one line ``file:line: 中文说明，怎么改 (English key)``.
   priority not in the policy, a missing trigger; across playbooks: the same id or trigger
   intent twice, a trigger intent not in the domain or not started by any rule, a category
   without a Chinese label in the policy;
-* the priority policy itself;
+* the priority policy itself, and the assignment rules against it;
 * everything ``rasa data validate --fail-on-warnings`` reports (placed at the line that
   names the intent, action or response it is about).
 
@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 
 from editing.checks.code import check_code
+from editing.checks.desk_policies import check_desk_policies
 from editing.checks.domain import Domain
 from editing.checks.nlu import check_nlu
 from editing.checks.playbooks import check_playbooks
@@ -52,7 +53,12 @@ def validate(project: Project, with_rasa: bool = True) -> list[str]:
     stories, covered_in_stories = check_stories(project, domain)
     files, covered_files = check_training_files(project)
     problems += (
-        files + nlu + stories + check_code(project, domain) + check_playbooks(project, domain)
+        files
+        + nlu
+        + stories
+        + check_code(project, domain)
+        + check_playbooks(project, domain)
+        + check_desk_policies(project)
     )
     if with_rasa and not any("(YAML syntax error)" in p for p in problems):
         problems += check_with_rasa(project, covered | covered_in_stories | covered_files)

@@ -66,7 +66,7 @@ def parse_assignment_policy(
     when given, are the values a rule's ``when`` may name."""
     if not isinstance(data, dict):
         raise AssignmentPolicyError(
-            source, line_of(data), "文件内容必须是一个映射，包含 enabled、roles、rules"
+            source, line_of(data), "文件内容必须是一个映射，包含 enabled、roles、assignment_rules"
         )
     roles = data.get("roles", ["agent"])
     if not isinstance(roles, list) or not roles or any(r not in TICKET_ROLES for r in roles):
@@ -79,11 +79,12 @@ def parse_assignment_policy(
             source, line_of(data, "max_open_per_person"), "max_open_per_person 必须是正整数"
         )
     rules = []
-    for index, raw in enumerate(data.get("rules") or []):
-        where = f"rules[{index}]"
+    # (not "rules": Rasa reads every YAML file under data/ and would take them for its own)
+    for index, raw in enumerate(data.get("assignment_rules") or []):
+        where = f"assignment_rules[{index}]"
         if not isinstance(raw, dict):
             raise AssignmentPolicyError(
-                source, line_of(data, "rules"), f"{where} 必须包含 when 和 skill"
+                source, line_of(data, "assignment_rules"), f"{where} 必须包含 when 和 skill"
             )
         when = raw.get("when") or {}
         if not isinstance(when, dict) or any(key not in CONDITION_KEYS for key in when):

@@ -155,6 +155,33 @@ class SlaEvent(Base):
     )
 
 
+class Notification(Base):
+    """A console notification for one member of staff: a new urgent ticket, a ticket assigned
+    to them, a user's reply, an SLA warning or breach. Made once per source (the unique key),
+    read when the person opens it or marks all read; a breach may also go out by e-mail."""
+
+    __tablename__ = "notifications"
+
+    id = Column(Integer, primary_key=True)
+    staff_id = Column(Integer, ForeignKey("staff_users.id"), nullable=False)
+    #: new_urgent | assigned | user_reply | warning | breach
+    kind = Column(String(16), nullable=False)
+    #: What it came from (e.g. ``ticket:17``, ``event:204``, ``sla:31``): one per person.
+    source = Column(String(48), nullable=False)
+    ticket_id = Column(Integer, ForeignKey("tickets.id"))
+    ticket_number = Column(String(32))
+    text = Column(String(200), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    read_at = Column(UTCDateTime())
+    emailed_at = Column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("staff_id", "source", name="uq_notifications_once"),
+        # a person's unread ones, newest first
+        Index("ix_notifications_inbox", "staff_id", "read_at", "id"),
+    )
+
+
 class TicketMeta(Base):
     """Facts about the ticket store as a whole (e.g. the policy the clocks were computed with)."""
 
@@ -187,6 +214,8 @@ class StaffUser(Base):
     #: When a ticket was last given to this person (automatically or not): ties in load go to
     #: whoever waited longest.
     last_assigned_at = Column(UTCDateTime())
+    #: Where breach notifications are mailed (optional; never shown to users, never logged).
+    email = Column(String(254))
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 

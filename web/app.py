@@ -37,7 +37,7 @@ from channels.widget_session import (
 )
 from playbook.domain import DomainUnreadable, domain_texts
 from playbook.sourcefile import SourceError
-from tickets import assignment, db, sla_sweeper
+from tickets import assignment, db, notifications, sla_sweeper
 from tickets.transcript import conversation_turns
 from web import rasa_client
 
@@ -172,11 +172,13 @@ def create_app(name: str = "dy_web") -> Sanic:
 
     @app.after_server_start
     async def start_desk_rounds(app: Sanic, *_: Any) -> None:
-        """The SLA sweep (``SLA_SWEEP_SECONDS``, 30) and the automatic assignment
-        (``ASSIGN_SECONDS``, 5); 0 turns one off."""
+        """The desk's background rounds, each every so many seconds (0 turns one off): the
+        SLA sweep (``SLA_SWEEP_SECONDS``, 30), the automatic assignment (``ASSIGN_SECONDS``,
+        5) and the console notifications (``NOTIFY_SECONDS``, 3)."""
         for name, work, variable, default in (
             ("SLA sweep", sla_sweeper.sweep, "SLA_SWEEP_SECONDS", "30"),
             ("assignment", assignment.assign_waiting, "ASSIGN_SECONDS", "5"),
+            ("notifications", notifications.collect, "NOTIFY_SECONDS", "3"),
         ):
             seconds = float(os.environ.get(variable, default))
             if seconds > 0:

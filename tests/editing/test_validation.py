@@ -597,3 +597,14 @@ def test_a_policy_mistake_is_reported_at_its_line(project):
     assert problems_of(project) == [
         f"data/policy/priority.yml:{line_of_text(policy, '    priority: complx')}: escalation_rules[4].priority 的取值 'complx' 不在 levels 中（可选：urgent, general, complex） (priority policy invalid)",
     ]
+
+
+def test_an_assignment_rule_mistake_is_reported_at_its_line(project):
+    rules = project / "data/policy/assignment.yml"
+    edit(rules, "    when: {priority: urgent}\n", "    when: {priority: urgnt}\n")
+    edit(rules, "    skill: preferred\n", "    skill: prefered\n")
+    assert problems_of(project) == [
+        f"data/policy/assignment.yml:{line_of_text(rules, '    when: {priority: urgnt}')}: "
+        "assignment_rules[0].when.priority 的取值 'urgnt' 不存在（可选：urgent, general, complex） "
+        "(assignment rules invalid)",
+    ]

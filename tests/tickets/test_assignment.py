@@ -365,7 +365,10 @@ def test_the_shipped_policy_and_the_environment_override(tmp_path, monkeypatch):
         "preferred",
         None,
     )
-    assert parse_assignment_policy({"rules": []}).rule_for("urgent", "login").skill == "preferred"
+    assert (
+        parse_assignment_policy({"assignment_rules": []}).rule_for("urgent", "login").skill
+        == "preferred"
+    )
 
     path = policy_file(tmp_path, monkeypatch, roles="[agent, supervisor]", enabled="false")
     override = load_assignment_policy()
@@ -373,7 +376,7 @@ def test_the_shipped_policy_and_the_environment_override(tmp_path, monkeypatch):
     assert load_assignment_policy(path) is override  # cached until the file changes
 
 
-GOOD_TOP = "enabled: true\nroles: [agent]\nmax_open_per_person: 10\nrules:\n"
+GOOD_TOP = "enabled: true\nroles: [agent]\nmax_open_per_person: 10\nassignment_rules:\n"
 
 
 @pytest.mark.parametrize(
@@ -382,14 +385,14 @@ GOOD_TOP = "enabled: true\nroles: [agent]\nmax_open_per_person: 10\nrules:\n"
         (  # a bad skill value: the line of its skill
             GOOD_TOP + "  - name: 紧急\n    when: {priority: urgent}\n    skill: sometimes\n",
             7,
-            "rules[0].skill 只能是 required、preferred、ignored",
+            "assignment_rules[0].skill 只能是 required、preferred、ignored",
         ),
         (  # an unknown condition key: the line of its when
             GOOD_TOP
             + "  - name: 一\n    when: {}\n    skill: preferred\n"
             + "  - name: 二\n    when:\n      channel: chat\n    skill: ignored\n",
             9,
-            "rules[1].when 只能用条件 priority、category",
+            "assignment_rules[1].when 只能用条件 priority、category",
         ),
         (
             "enabled: true\n# 参与的角色\nroles: [agent, editor]\n",
@@ -404,12 +407,12 @@ GOOD_TOP = "enabled: true\nroles: [agent]\nmax_open_per_person: 10\nrules:\n"
             GOOD_TOP
             + "  - when: {priority: urgent}\n    skill: required\n    fallback_minutes: ten\n",
             7,
-            "rules[0].fallback_minutes 必须是分钟数",
+            "assignment_rules[0].fallback_minutes 必须是分钟数",
         ),
         (
             GOOD_TOP + "  - skill: required\n  - just a string\n",
             4,
-            "rules[1] 必须包含 when 和 skill",
+            "assignment_rules[1] 必须包含 when 和 skill",
         ),
         ("- enabled\n- rules\n", 1, "文件内容必须是一个映射"),
     ],

@@ -1,8 +1,16 @@
-/* The queue refreshes itself every 20 s without a full reload (and keeps the filters). */
+/* Parts of a console page refresh themselves without a full reload: the queue (its table and
+   counts, keeping the filters) and every section marked data-live (the supervisor's live
+   view), every data-refresh-ms (20 s on the queue, 5 s on the live view). */
 (function () {
   "use strict";
   var table = document.getElementById("queue");
-  if (!table) return;
+  var live = document.querySelectorAll("[data-live][id]");
+  if (!table && !live.length) return;
+  function swap(fresh, selector) {
+    var now = document.querySelector(selector);
+    var next = fresh.querySelector(selector);
+    if (now && next) now.replaceWith(next);
+  }
   function refresh() {
     fetch(location.href, { credentials: "same-origin", cache: "no-store" }).then(function (reply) {
       if (!reply.ok || reply.redirected) return null;
@@ -10,10 +18,11 @@
     }).then(function (html) {
       if (!html) return;
       var fresh = new DOMParser().parseFromString(html, "text/html");
-      var body = fresh.querySelector("#queue tbody");
-      var counts = fresh.querySelector(".counts");
-      if (body) table.querySelector("tbody").replaceWith(body);
-      if (counts) document.querySelector(".counts").replaceWith(counts);
+      if (table) {
+        swap(fresh, "#queue tbody");
+        swap(fresh, ".counts");
+      }
+      live.forEach(function (section) { swap(fresh, "#" + section.id); });
       document.body.dataset.refreshed = String(Date.now());
     }).catch(function () { /* offline for a moment: the next round tries again */ });
   }

@@ -1,0 +1,36 @@
+"""The desk's policy files beside the priority policy: the assignment rules
+(``data/policy/assignment.yml``), checked with the code the web server reads them with, against
+the priority policy's levels and categories."""
+
+from __future__ import annotations
+
+from editing.checks.policy import check_policy
+from editing.project import Project
+from tickets.assignment_policy import AssignmentPolicyError, parse_assignment_policy
+
+
+def check_desk_policies(project: Project) -> list[str]:
+    """Problems of the assignment rules, ``file:line: message`` each."""
+    path = project.data_dir / "policy" / "assignment.yml"
+    if not path.exists():
+        return []
+    file = project.rel(path)
+    data, problems = project.read(path)
+    if problems:
+        return problems
+    policy, _ = check_policy(project)  # the priority policy's own problems are reported there
+    try:
+        parse_assignment_policy(
+            data,
+            source=file,
+            priorities=list(policy.levels) if policy else None,
+            categories=list(policy.categories) if policy else None,
+        )
+    except AssignmentPolicyError as exc:
+        return [f"{file}:{exc.line}: {exc.text} (assignment rules invalid)"]
+    except (TypeError, AttributeError, ValueError, KeyError):
+        return [
+            f"{file}:1: 自动分配规则的格式不对：roles 是角色列表，assignment_rules 是规则列表，"
+            f"每条规则写 name、when、skill，请对照 docs/editing.md 检查 (assignment rules invalid)"
+        ]
+    return []
