@@ -1,10 +1,10 @@
 # Dy 客服助手 — the verbs people use. See README.md.
-.PHONY: help hooks setup migrate staff-user train run shell test lint types test-unit validate test-stories test-nlu test-integration test-browser bench eval scale-up scale-down scale-status scale-drain clean
+.PHONY: help hooks setup migrate staff-user sla-sweep train run shell test lint types test-unit validate test-stories test-nlu test-integration test-browser bench eval scale-up scale-down scale-status scale-drain clean
 
 help:
 	@echo "make run     set up, train if needed, start the action server and Rasa (Ctrl-C stops)"
 	@echo "make test    set up, train if needed, run every test (what CI runs)"
-	@echo "make setup | migrate | train | shell | lint | types | validate | hooks | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | eval | clean"
+	@echo "make setup | migrate | sla-sweep | train | shell | lint | types | validate | hooks | test-unit | test-stories | test-nlu | test-integration | test-browser | bench | eval | clean"
 	@echo "make scale-up | scale-status | scale-drain N=1 | scale-down   the scale-out on this machine"
 
 setup:
@@ -16,6 +16,10 @@ migrate: setup
 # make staff-user NAME=zhao.sup ROLE=supervisor   (asks for the password)
 staff-user: migrate
 	@.venv/bin/python -m tickets.staff create "$(NAME)" --role "$(or $(ROLE),agent)"
+
+# record the SLA warnings and breaches that came due now (the web server does it every 30 s)
+sla-sweep: migrate
+	@.venv/bin/python -m tickets.sla_sweeper
 
 train: setup
 	@bash scripts/train.sh
