@@ -1,8 +1,10 @@
 """The ticket side of the benchmark (``bench.py --tickets N``): N tickets seeded by bulk inserts
 into a private database (a temporary SQLite file, then a fresh database on the shared
-PostgreSQL), and the console's queue, one ticket, the dashboard and the CSV export timed over
-them, through the functions the console calls and over HTTP through the real web server.
-Prints figures; asserts nothing."""
+PostgreSQL) with their clocks' due times, stored breaches, pauses, feedback and three-part
+ratings, and the console's queue, one ticket, the dashboard (the last 30 days and every
+ticket), its drill-down lists and the CSV export timed over them, through the functions the
+console calls and over HTTP through the real web server (its background rounds off). Prints
+figures; asserts nothing."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from sqlalchemy import create_engine, text
@@ -33,7 +36,8 @@ from scripts.servers import free_port, wait_until_up
 from tickets import db, metrics, queries, staff
 from tickets.config import DISPLAY_TZ
 from tickets.migrate import upgrade
-from tickets.models import Feedback, StaffUser, Ticket, TicketEvent
+from tickets.models import Feedback, SlaEvent, StaffUser, Ticket, TicketEvent, utcnow
+from tickets.period import Period, today_local
 from tickets.policy import PriorityPolicy, load_policy
 
 #: The shared PostgreSQL of this machine (trust authentication).
@@ -41,7 +45,18 @@ SHARED_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 BATCH = 2_000
 STAFF = 20
 #: How the tickets' statuses, categories and reasons are spread (weights).
-STATUSES = {"open": 6, "assigned": 4, "in_progress": 5, "resolved": 12, "closed": 73}
+STATUSES = {
+    "open": 6,
+    "assigned": 4,
+    "in_progress": 5,
+    "waiting_user": 2,
+    "resolved": 12,
+    "closed": 71,
+}
+#: The statuses of tickets made in the last three days (the rest spread over a year).
+RECENT = ("open", "assigned", "in_progress", "waiting_user")
+#: Three-part ratings (each aspect 1-5) and the bot's ratings: how the scores are spread.
+SCORES = {5: 45, 4: 25, 3: 14, 2: 8, 1: 8}
 CATEGORIES = {"network": 35, "login": 25, "feature": 20, "data_loss": 10, "other": 10}
 REASONS = {"playbook_exhausted": 7, "user_request": 3}
 USER_LINES = [
@@ -121,10 +136,13 @@ class _Seeder:
         self.per_day[day] = self.per_day.get(day, 0) + 1
         return f"DY-{day}-{self.per_day[day]:04d}"
 
-    def ticket(self, ticket_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def ticket(
+        self, ticket_id: int
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """A ticket's row, its audit events and its stored warnings and breaches."""
         rng, now = self.rng, self.now
         status = _pick(rng, STATUSES)
-        recent = status in ("open", "assigned", "in_progress")
+        recent = status in RECENT
         created = now - timedelta(hours=rng.uniform(0, 72 if recent else 24 * 365))
         category = _pick(rng, CATEGORIES)
         reason = "user_request" if category == "other" else _pick(rng, REASONS)
@@ -133,15 +151,32 @@ class _Seeder:
             category=category, reason=reason, urgent_signal=urgent, created_at=created
         )
         assignee = None if status == "open" else rng.choice(self.staff_ids)
+        level = decision.level
         first = None
-        if status != "open" and (status != "assigned" or rng.random() < 0.5):
-            hours = rng.expovariate(1 / (0.7 * decision.level.response_hours))
+        if status != "open" and (status not in ("assigned", "waiting_user") or rng.random() < 0.5):
+            hours = rng.expovariate(1 / (0.7 * level.response_hours))
             first = min(now, created + timedelta(hours=hours))
         resolved = closed = None
         if status in ("resolved", "closed"):
-            resolved = min(now, (first or created) + timedelta(hours=rng.uniform(0.5, 72)))
+            resolved = min(now, (first or created) + timedelta(hours=rng.uniform(0.5, 60)))
             if status == "closed":
                 closed = min(now, resolved + timedelta(days=rng.uniform(0, 7)))
+        # a share of the tickets waited for the user (after the first response, or before it
+        # for those waiting now without one): the resolution's due time moves by the pause
+        paused_seconds, paused_since = 0, None
+        if status == "waiting_user":
+            paused_since = max(first or created, now - timedelta(hours=rng.uniform(0, 6)))
+        elif first is not None and rng.random() < 0.2:
+            paused_seconds = int(rng.uniform(600, 12 * 3600))
+        resolution_due: datetime | None = created + timedelta(
+            hours=level.resolution_hours, seconds=paused_seconds
+        )
+        if (
+            paused_since is not None
+            and resolution_due is not None
+            and resolution_due > paused_since
+        ):
+            resolution_due = None  # paused before its due time: none while it waits
         transcript = _transcript(rng, created)
         self.transcript_bytes += len(json.dumps(transcript))
         steps = self.steps.get(category, [])
@@ -163,6 +198,14 @@ class _Seeder:
             "transcript": transcript,
             "assignee_id": assignee,
             "first_response_at": first,
+            "resolution_due_at": resolution_due,
+            "update_due_at": (
+                first + timedelta(hours=level.update_hours)
+                if first is not None and level.update_hours and status in RECENT[1:3]
+                else None
+            ),
+            "paused_since": paused_since,
+            "paused_seconds": paused_seconds,
             "resolved_at": resolved,
             "closed_at": closed,
             "created_at": created,
@@ -196,13 +239,58 @@ class _Seeder:
             event["detail"] = (
                 {"text": "您好，已收到您的问题，正在处理"} if event["kind"] == "reply" else {}
             )
-        return row, events
+        return row, events, self.sla_events(row, level)
+
+    def sla_events(self, row: dict[str, Any], level: Any) -> list[dict[str, Any]]:
+        """The warnings and breaches the sweeper would have stored for ``row``: a first
+        response or a resolution past its due time, and some progress updates missed."""
+        rng, now = self.rng, self.now
+        marks: list[tuple[str, str, int, datetime, datetime, int | None]] = []
+        due, first = row["sla_due_at"], row["first_response_at"]
+        waiting = row["status"] == "waiting_user"
+        if (first or (now if not waiting else due)) > due:
+            marks.append(("first_response", "breach", 0, due, due, row["assignee_id"]))
+        resolution_due, resolved = row["resolution_due_at"], row["resolved_at"]
+        if resolution_due is not None and (resolved or now) > resolution_due:
+            marks.append(("resolution", "breach", 0, resolution_due, resolution_due, None))
+        if first is not None and level.update_hours and rng.random() < 0.3:
+            end = resolved or now
+            for cycle in range(rng.randint(1, 3)):
+                moment = first + timedelta(hours=level.update_hours * (cycle + 1))
+                if moment >= end:
+                    break
+                # one in ten counts against someone who held the ticket before
+                agent = row["assignee_id"]
+                if agent is not None and rng.random() < 0.1:
+                    agent = rng.choice(self.staff_ids)
+                marks.append(("update", "breach", cycle, moment, moment, agent))
+        return [
+            {
+                "ticket_id": row["id"],
+                "clock": clock,
+                "kind": kind,
+                "cycle": cycle,
+                "priority": row["priority"],
+                "assignee_id": agent if clock == "update" else row["assignee_id"],
+                "due_at": due_at,
+                "at": at,
+                "recorded_at": at,
+            }
+            for clock, kind, cycle, due_at, at, agent in marks
+        ]
 
     def feedback(self, row: dict[str, Any] | None) -> dict[str, Any]:
-        """Feedback on a ticket (``row``) or, with None, on a conversation the bot solved."""
+        """Feedback on a ticket (``row``: its three-part rating of the assignee, now and then
+        left half-way) or, with None, on a conversation the bot solved (its 1-5 rating)."""
         rng = self.rng
         moment = (row or {}).get("resolved_at") or self.now - timedelta(days=rng.uniform(0, 365))
-        rating = rng.choices([5, 4, 3, 2, 1, None], weights=[40, 25, 12, 6, 5, 12])[0]
+        scores: dict[str, int | None] = dict.fromkeys(("attitude", "expertise", "result"))
+        rating = None
+        if row is None:
+            rating = rng.choices([*SCORES, None], weights=[*SCORES.values(), 12])[0]
+        else:
+            for aspect in ("attitude", "expertise", "result")[: rng.choices([3, 1], [95, 5])[0]]:
+                scores[aspect] = rng.choices(list(SCORES), weights=list(SCORES.values()))[0]
         return {
             "idempotency_key": uuid.UUID(int=rng.getrandbits(128)).hex,
             "sender_id": (row or {}).get("sender_id") or f"bench-user-{rng.randrange(60_000)}",
@@ -210,6 +298,8 @@ class _Seeder:
             "resolved_step": None,
             "ticket_number": (row or {}).get("number"),
             "rating": rating,
+            **scores,
+            "staff_id": (row or {}).get("assignee_id"),
             "comment": None,
             "created_at": moment,
             "updated_at": moment,
@@ -244,11 +334,12 @@ def seed(url: str, count: int) -> Seeded:
     with engine.begin() as connection:
         seeder = _Seeder(load_policy(), _insert_staff(connection, now), now)
         for first in range(0, count, BATCH):
-            tickets, events, feedback = [], [], []
+            tickets, events, feedback, marks = [], [], [], []
             for ticket_id in range(first + 1, min(count, first + BATCH) + 1):
-                row, row_events = seeder.ticket(ticket_id)
+                row, row_events, row_marks = seeder.ticket(ticket_id)
                 tickets.append(row)
                 events.extend(row_events)
+                marks.extend(row_marks)
                 if row["resolved_at"] is not None and seeder.rng.random() < 0.3:
                     feedback.append(seeder.feedback(row))
                 if seeder.rng.random() < 0.6:  # solved by the bot: about 3 in 8 conversations
@@ -256,6 +347,8 @@ def seed(url: str, count: int) -> Seeded:
             connection.execute(Ticket.__table__.insert(), tickets)
             connection.execute(TicketEvent.__table__.insert(), events)
             connection.execute(Feedback.__table__.insert(), feedback)
+            if marks:
+                connection.execute(SlaEvent.__table__.insert(), marks)
             numbers.extend(row["number"] for row in tickets[:: max(1, len(tickets) // 20)])
         if connection.dialect.name == "postgresql":  # the ids were given: move the sequences
             for table in ("staff_users", "tickets", "ticket_events", "feedback"):
@@ -336,11 +429,22 @@ def measure_functions(seeded: Seeded, reps: int) -> None:
     def detail(n: int) -> object:
         return queries.ticket_detail(numbers[n % len(numbers)], database_url=url)
 
-    def dashboard(_: int) -> object:
-        return metrics.compute(database_url=url)
+    month, everything = metrics.default_period(), Period(None, None)
 
-    def export() -> int:
-        return sum(len(chunk) for chunk in metrics.csv_chunks(database_url=url))
+    def dashboard(_: int) -> object:
+        return metrics.compute(month, database_url=url)
+
+    def dashboard_all(_: int) -> object:
+        return metrics.compute(everything, database_url=url)
+
+    today = today_local(utcnow())
+    drills = [metrics.DrillFilters.from_mapping(query, today) for query in drill_queries(today)]
+
+    def drill(n: int) -> object:
+        return metrics.drill_down(drills[n % len(drills)], database_url=url)
+
+    def export(period: Period | None = None) -> int:
+        return sum(len(chunk) for chunk in metrics.csv_chunks(period, database_url=url))
 
     print(f"  queue plan (open, most urgent): {queue_plan(url)}")
     peak = _traced_peak_mb(lambda: default_queue(0))
@@ -360,21 +464,52 @@ def measure_functions(seeded: Seeded, reps: int) -> None:
         reps,
         f"; Python peak {peak:.1f} MB",
     )
+    figures = metrics.compute(month, database_url=url)
     peak = _traced_peak_mb(lambda: dashboard(0))
     _line(
-        "dashboard figures (metrics.compute)",
+        f"dashboard figures, last 30 days (metrics.compute, {figures['tickets']:,} tickets)",
         _timed(dashboard, reps),
         reps,
         f"; Python peak {peak:.1f} MB",
     )
-    began = time.perf_counter()
-    size = export()
-    seconds = time.perf_counter() - began
-    peak = _traced_peak_mb(export)
-    print(
-        f"  CSV export (metrics.csv_chunks), every ticket: {seconds:.2f} s, {size / 2**20:.1f} MB; "
-        f"Python peak {peak:.1f} MB"
+    peak = _traced_peak_mb(lambda: dashboard_all(0))
+    _line(
+        "dashboard figures, every ticket (metrics.compute, a year of days)",
+        _timed(dashboard_all, reps),
+        reps,
+        f"; Python peak {peak:.1f} MB",
     )
+    _line(
+        f"drill-down page (metrics.drill_down, {len(drills)} kinds of list in turn)",
+        _timed(drill, max(reps, 2 * len(drills))),
+        max(reps, 2 * len(drills)),
+    )
+    for label, period in (("every ticket", None), ("the last 30 days", month)):
+        began = time.perf_counter()
+        size = export(period)
+        seconds = time.perf_counter() - began
+        peak = _traced_peak_mb(lambda period=period: export(period))
+        print(
+            f"  CSV export (metrics.csv_chunks), {label}: {seconds:.2f} s, "
+            f"{size / 2**20:.1f} MB; Python peak {peak:.1f} MB"
+        )
+
+
+def drill_queries(today: date) -> list[dict[str, str]]:
+    """The drill-down lists measured, as the dashboard links them: the last 30 days' tickets,
+    narrowed the ways its figures narrow them, and some of every ticket's."""
+    month = metrics.default_period().query()
+    day = (today - timedelta(days=3)).isoformat()
+    return [
+        month,
+        month | {"priority": "urgent", "clock": "resolution", "outcome": "missed"},
+        month | {"agent": "bench.staff05", "clock": "first_response", "outcome": "missed"},
+        month | {"clock": "update", "agent": "bench.staff04"},
+        month | {"day": day, "clock": "first_response", "outcome": "met"},
+        month | {"agent": "bench.staff06", "only": "rated"},
+        {"all": "1", "status": "closed", "only": "resolved"},
+        {"all": "1", "agent": "bench.staff07", "clock": "resolution", "outcome": "met"},
+    ]
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -393,6 +528,10 @@ def web_server(
     log = workdir / "web.log"
     env = dict(os.environ, DATABASE_URL=url, CONSOLE_SECRET=secret)
     env.setdefault("DY_SESSION_SECRET", secrets.token_hex(16))  # the widget's sessions
+    # the requests measured alone: no background round (the SLA sweep would first recompute
+    # every open ticket of the seeded store, notifications be made for its breaches)
+    for variable in ("SLA_SWEEP_SECONDS", "ASSIGN_SECONDS", "NOTIFY_SECONDS", "QA_DRAW_SECONDS"):
+        env.setdefault(variable, "0")
     process = subprocess.Popen(
         [sys.executable, "-m", "web", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
@@ -450,14 +589,41 @@ def measure_http(seeded: Seeded, reps: int, workdir: Path) -> None:
         )
         _line("one ticket API (GET /console/api/tickets/<number>)", _timed(one_ticket, reps), reps)
         _line(
-            "dashboard page (GET /console/dashboard)",
+            "dashboard page, last 30 days (GET /console/dashboard)",
             _timed(get(browser, "/console/dashboard"), reps),
             reps,
         )
-        began = time.perf_counter()
-        size = len(get(browser, "/console/export.csv")(0).content) / 2**20
-        seconds = time.perf_counter() - began
-        print(f"  CSV export (GET /console/export.csv): {seconds:.2f} s, {size:.1f} MB")
+        _line(
+            "dashboard page, every ticket (GET /console/dashboard?all=1)",
+            _timed(get(browser, "/console/dashboard?all=1"), reps),
+            reps,
+        )
+        paths = [
+            "/console/dashboard/tickets?" + urlencode(query)
+            for query in drill_queries(today_local(utcnow()))
+        ]
+
+        def drill(n: int) -> object:
+            return get(browser, paths[n % len(paths)])(n)
+
+        _line(
+            f"drill-down page (GET /console/dashboard/tickets, {len(paths)} kinds in turn)",
+            _timed(drill, max(reps, 2 * len(paths))),
+            max(reps, 2 * len(paths)),
+        )
+        for label, path in (
+            ("every ticket", "/console/export.csv"),
+            (
+                "the last 30 days",
+                "/console/export.csv?" + urlencode(metrics.default_period().query()),
+            ),
+        ):
+            began = time.perf_counter()
+            size = len(get(browser, path)(0).content) / 2**20
+            seconds = time.perf_counter() - began
+            print(
+                f"  CSV export (GET {path.split('?')[0]}), {label}: {seconds:.2f} s, {size:.1f} MB"
+            )
         peak_kb = _status_kb(process.pid, "VmHWM")
         print(
             f"  web server memory: RSS {started_kb / 1024:.0f} MB after its first page, "

@@ -42,8 +42,8 @@ fi
 NPM_STAMP=web/node_modules/.installed
 NPM_WANT="$(sha256sum web/package-lock.json | cut -c1-16)"
 if [ ! -f web/node_modules/socket.io-client/dist/socket.io.min.js ] || [ "$(cat "$NPM_STAMP" 2>/dev/null)" != "$NPM_WANT" ]; then
-  command -v npm >/dev/null 2>&1 || die "npm (Node.js) is needed for the browser assets (widget socket.io client, console Mermaid): apt-get install -y nodejs npm"
-  log "installing the browser assets from npm: socket.io client, Mermaid (web/package-lock.json)"
+  command -v npm >/dev/null 2>&1 || die "npm (Node.js) is needed for the browser assets (widget socket.io client, console Mermaid and ECharts): apt-get install -y nodejs npm"
+  log "installing the browser assets from npm: socket.io client, Mermaid, ECharts (web/package-lock.json)"
   npm ci --prefix web --no-audit --no-fund --loglevel=error
   echo "$NPM_WANT" > "$NPM_STAMP"
 fi

@@ -36,3 +36,12 @@ DEFAULT_ASSIGNMENT_PATH = PROJECT_ROOT / "data" / "policy" / "assignment.yml"
 def assignment_path() -> Path:
     """The assignment rules YAML file."""
     return Path(os.environ.get("DY_ASSIGNMENT_POLICY") or DEFAULT_ASSIGNMENT_PATH)
+
+
+#: The spot checks (定期检查): sampling period, rates and the reviewers' scorecard.
+DEFAULT_QUALITY_PATH = PROJECT_ROOT / "data" / "policy" / "quality.yml"
+
+
+def quality_path() -> Path:
+    """The spot-check policy YAML file."""
+    return Path(os.environ.get("DY_QUALITY_POLICY") or DEFAULT_QUALITY_PATH)

@@ -111,18 +111,38 @@ class Ticket(Base):
         # The queue: one status and one priority, earliest due first (an index range read in
         # order, stopped at the page's length); also the count of every status.
         Index("ix_tickets_queue", "status", "priority", "sla_due_at"),
-        # The dashboard's aggregates read only this index, never the rows with their
-        # transcripts (SQLite: a covering index; PostgreSQL: an index-only scan).
+        # The dashboard reads only these two, never the rows with their transcripts (SQLite:
+        # covering indexes; PostgreSQL: index-only scans; ``id`` is there for PostgreSQL's
+        # sake): every ticket counted in the order of its groups, without a sort, ...
         Index(
             "ix_tickets_dashboard",
             "priority",
             "status",
             "category",
             "assignee_id",
+            "created_at",
             "sla_due_at",
             "first_response_at",
-            "created_at",
             "resolved_at",
+            "resolution_due_at",
+            "id",
+        ),
+        # ... and a period's tickets (its figures, daily trends and drill-down lists)
+        Index(
+            "ix_tickets_period",
+            "created_at",
+            "priority",
+            "status",
+            "category",
+            "assignee_id",
+            "sla_due_at",
+            "first_response_at",
+            "resolved_at",
+            "resolution_due_at",
+            "paused_seconds",
+            "paused_since",
+            "number",
+            "id",
         ),
     )
 
@@ -152,6 +172,10 @@ class SlaEvent(Base):
     __table_args__ = (
         UniqueConstraint("ticket_id", "clock", "kind", "cycle", name="uq_sla_events_once"),
         Index("ix_sla_events_at", "at", "kind"),
+        # the dashboard's progress-update breaches per priority and agent read only this
+        Index(
+            "ix_sla_events_breaches", "kind", "clock", "at", "ticket_id", "priority", "assignee_id"
+        ),
     )
 
 
@@ -266,9 +290,21 @@ class Feedback(Base):
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
 
-    # The dashboard's count of conversations solved by the bot and its ratings read only this.
     __table_args__ = (
+        # a ticket's feedback (the dashboard's lists, the export)
         Index("ix_feedback_dashboard", "ticket_number", "rating"),
+        # The dashboard's feedback of a period reads only this: the conversations solved by
+        # the bot (no ticket) with their ratings, and the tickets' three-part ratings.
+        Index(
+            "ix_feedback_period",
+            "created_at",
+            "ticket_number",
+            "rating",
+            "attitude",
+            "expertise",
+            "result",
+            "staff_id",
+        ),
         # the per-agent means of the three aspects read only this
         Index("ix_feedback_staff_ratings", "staff_id", "attitude", "expertise", "result"),
     )

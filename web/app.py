@@ -4,6 +4,7 @@
 - ``/config.js``        where the widget finds Rasa's socket.io endpoint
 - ``/vendor/socket.io.min.js``  the socket.io client, installed from npm by ``make setup``
 - ``/vendor/mermaid.min.js``    Mermaid (the console's flow diagrams), installed the same way
+- ``/vendor/echarts.min.js``    Apache ECharts (the dashboard's trends), installed the same way
 - ``POST /api/session`` a new widget session, ``{"session_id", "token"}``
   (channels/widget_session.py)
 - ``/api/history/<id>`` the user and bot turns of one conversation, so a reloaded page shows
@@ -37,7 +38,7 @@ from channels.widget_session import (
 )
 from playbook.domain import DomainUnreadable, domain_texts
 from playbook.sourcefile import SourceError
-from tickets import assignment, db, notifications, sla_sweeper
+from tickets import assignment, db, notifications, quality, sla_sweeper
 from tickets.transcript import conversation_turns
 from web import rasa_client
 
@@ -47,6 +48,7 @@ STATIC = ROOT / "static"
 PLACEHOLDER_RE = re.compile(r"\{\{(utter_widget_[a-z_]+)\}\}")
 SOCKET_IO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 MERMAID = ROOT / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+ECHARTS = ROOT / "node_modules" / "echarts" / "dist" / "echarts.min.js"
 HIDDEN_PAYLOADS = {"/greet"}  # the widget's silent opener
 
 
@@ -128,6 +130,16 @@ def create_app(name: str = "dy_web") -> Sanic:
             headers={"Cache-Control": "public, max-age=86400"},
         )
 
+    @app.get("/vendor/echarts.min.js")
+    async def echarts(_: Request) -> HTTPResponse:
+        if not ECHARTS.exists():
+            return response.json({"error": "echarts missing: run make setup"}, status=500)
+        return await response.file(
+            ECHARTS,
+            mime_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
     @app.post("/api/session")
     async def new_session(_: Request) -> HTTPResponse:
         """A new widget session, signed here; Rasa's socket.io channel verifies it."""
@@ -174,11 +186,13 @@ def create_app(name: str = "dy_web") -> Sanic:
     async def start_desk_rounds(app: Sanic, *_: Any) -> None:
         """The desk's background rounds, each every so many seconds (0 turns one off): the
         SLA sweep (``SLA_SWEEP_SECONDS``, 30), the automatic assignment (``ASSIGN_SECONDS``,
-        5) and the console notifications (``NOTIFY_SECONDS``, 3)."""
+        5), the console notifications (``NOTIFY_SECONDS``, 3) and the spot-check draw of the
+        periods that ended (``QA_DRAW_SECONDS``, 3600)."""
         for name, work, variable, default in (
             ("SLA sweep", sla_sweeper.sweep, "SLA_SWEEP_SECONDS", "30"),
             ("assignment", assignment.assign_waiting, "ASSIGN_SECONDS", "5"),
             ("notifications", notifications.collect, "NOTIFY_SECONDS", "3"),
+            ("spot-check draw", quality.draw_due, "QA_DRAW_SECONDS", "3600"),
         ):
             seconds = float(os.environ.get(variable, default))
             if seconds > 0:

@@ -31,6 +31,8 @@ def site(tmp_path_factory):
         pytest.fail("no trained model at models/dy.tar.gz: run 'make train' (make test does)")
     running = Servers(tmp_path_factory.mktemp("site"), web=True)
     running.env["CONSOLE_REFRESH_MS"] = "1000"  # the queue's auto-refresh, quick for the tests
+    running.env["SLA_SWEEP_SECONDS"] = "2"  # the web server's SLA sweep and notification
+    running.env["NOTIFY_SECONDS"] = "1"  # rounds, quick for the tests
     running.env["DY_ENDPOINTS"] = str(running.endpoints)  # the flow pages read its tracker store
     # the inbox files its labels into a copy of the project, never into the repository
     running.env["DY_PROJECT_DIR"] = str(copy_project(running.workdir / "project"))

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.browser.pages import ARTIFACTS, TIMEOUT, click_reply, editor_at_console, open_widget
 from tests.factories import nasty_playbook
+from tests.tickets.builders import ticket_with
 from tickets import staff, store
+from tickets.models import utcnow
 from web import flow_diagram
 
 pytestmark = pytest.mark.browser
@@ -136,4 +140,60 @@ def test_editor_sees_the_playbook_drawn_with_real_counts(browser, phone, site):
     # the queue and the tickets stay closed to editors
     page.goto(site.web_url + "/console/")
     assert "内容编辑账号只能查看手册流程图" in page.locator("main").inner_text()
+    desk.close()
+
+
+def test_the_dashboard_draws_its_trends_and_a_bar_opens_that_days_tickets(browser, site):
+    """ECharts (from /vendor) draws the four trends from the page's data block, under the
+    page's CSP (no error in the console); a click on today's bar of first responses in time
+    opens the list of exactly those tickets."""
+    boss = staff.create_staff(
+        f"boss.{uuid.uuid4().hex[:6]}",
+        PASSWORD,
+        "supervisor",
+        "钱主管",
+        database_url=site.database_url,
+    )
+    now = utcnow()
+    ticket_with(  # answered in time today: at least one bar to click
+        site.database_url,
+        "network",
+        now - timedelta(hours=1),
+        status="in_progress",
+        assignee_id=boss.id,
+        first_response_at=now - timedelta(minutes=30),
+    )
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = desk.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(site.web_url + "/console/login")
+    page.fill("input[name=username]", boss.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/")
+    page.goto(site.web_url + "/console/dashboard")
+    for chart in ("tickets", "first-response", "resolution", "ratings"):
+        page.locator(f"#chart-{chart}[data-state=drawn] canvas").first.wait_for(timeout=TIMEOUT)
+    chart = page.locator("#chart-first-response")
+    chart.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "console-dashboard-charts-1280.png"), full_page=True)
+    point = page.evaluate(
+        """() => {
+          const chart = window.DY_CHARTS.firstResponse, option = chart.getOption();
+          const last = option.xAxis[0].data.length - 1, met = option.series[0].data[last];
+          const [x, y] = chart.convertToPixel({seriesIndex: 0}, [last, met / 2]);
+          const box = document.getElementById("chart-first-response").getBoundingClientRect();
+          return {x: box.left + x, y: box.top + y, day: option.xAxis[0].data[last], met: met};
+        }"""
+    )
+    assert point["met"] >= 1
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_url("**/console/dashboard/tickets?**", timeout=TIMEOUT)
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["day"] == [point["day"]] and query["outcome"] == ["met"]
+    assert query["clock"] == ["first_response"]
+    assert page.locator("#drill tbody tr[data-number]").count() == point["met"]
+    assert problems == []
     desk.close()

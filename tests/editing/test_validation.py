@@ -599,6 +599,22 @@ def test_a_policy_mistake_is_reported_at_its_line(project):
     ]
 
 
+def test_a_spot_check_policy_mistake_is_reported_at_its_line(project):
+    policy = project / "data/policy/quality.yml"
+    edit(policy, "      weight: 0.2\n", "      weight: 0.25\n")
+    assert problems_of(project) == [
+        f"data/policy/quality.yml:{line_of_text(policy, '  criteria:')}: "
+        "scorecard.criteria 的权重（weight）加起来是 1.05，必须正好等于 1 (spot-check policy invalid)",
+    ]
+    edit(policy, "      weight: 0.25\n", "      weight: 0.2\n")
+    edit(policy, "  min: 2\n", "  minimum: 2\n")
+    assert problems_of(project) == [
+        f"data/policy/quality.yml:{line_of_text(policy, '  minimum: 2')}: "
+        "tickets 中有未知字段 minimum（可用字段：share、min、max），请检查拼写 "
+        "(spot-check policy invalid)",
+    ]
+
+
 def test_an_assignment_rule_mistake_is_reported_at_its_line(project):
     rules = project / "data/policy/assignment.yml"
     edit(rules, "    when: {priority: urgent}\n", "    when: {priority: urgnt}\n")

@@ -225,7 +225,7 @@ def test_dashboard_and_csv_are_for_supervisors_only(servers, accounts):
         page.status_code == 200 and "首次响应达标率" in page.text and "机器人独立解决" in page.text
     )
     export = boss_session.get(f"{servers.web_url}/console/export.csv", timeout=30)
-    assert export.status_code == 200 and export.text.startswith("number,category,priority")
+    assert export.status_code == 200 and export.text.startswith("number,channel,category,priority")
     assert "DY-" in export.text
 
 

@@ -1,6 +1,7 @@
 """The queue read a slice per status and priority: the same order as one sort of every open
-ticket, only the columns a queue line shows, and plans that read the indexes of migration 0005
-(EXPLAIN on SQLite and PostgreSQL over tickets seeded as the benchmark seeds them)."""
+ticket, only the columns a queue line shows, and plans that read the indexes of migrations 0005
+and 0011 (the queue, the dashboard and its drill-down; EXPLAIN on SQLite and PostgreSQL over
+tickets seeded as the benchmark seeds them)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from scripts import bench_tickets
 from tests.factories import NOW
 from tests.tickets.builders import statements_during, ticket_with
 from tickets import db, metrics, queries
+from tickets.models import utcnow
+from tickets.period import Period, today_local
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -105,6 +108,7 @@ def plans_during(url: str, run) -> list[tuple[str, str]]:
                 "\n".join(str(row[-1]) for row in connection.exec_driver_sql(explain + sql, args)),
             )
             for sql, args in sent
+            if sql.lstrip().upper().startswith("SELECT")  # not the session's SET LOCAL
         ]
 
 
@@ -112,7 +116,8 @@ def test_the_queue_and_the_dashboard_read_their_indexes(any_database):
     """Over tickets as the benchmark seeds them (a sixth of them open, transcripts of about
     3 KB): the queue reads ix_tickets_queue (on SQLite each slice in order, with no sort; at
     this size PostgreSQL sorts a slice's few rows instead, see ``make bench`` for 100,000), its
-    counts and every dashboard aggregate read an index only, never the rows."""
+    counts and every dashboard aggregate (the last 30 days and every ticket) read an index
+    only, never the rows."""
     url = any_database
     bench_tickets.seed(url, 3_000)
     postgres = url.startswith("postgresql")
@@ -134,8 +139,49 @@ def test_the_queue_and_the_dashboard_read_their_indexes(any_database):
     (_sql, shown), *_ = plans_during(url, read_arm)
     if not postgres:
         assert "ix_tickets_queue" in shown and "TEMP B-TREE" not in shown, shown
-    for sql, shown in plans_during(url, lambda: metrics.compute(database_url=url)):
-        if "FROM tickets" in sql:
-            assert index_only in shown and "ix_tickets_dashboard" in shown, (sql, shown)
-        if "FROM feedback" in sql and not postgres:  # PostgreSQL reads so few rows directly
-            assert "COVERING INDEX ix_feedback_" in shown, shown
+    for period in (metrics.default_period(), Period(None, None)):
+        plans = plans_during(url, lambda period=period: metrics.compute(period, database_url=url))
+        on_tickets = [(sql, shown) for sql, shown in plans if "FROM tickets" in sql]
+        assert len([sql for sql, _shown in on_tickets if "GROUP BY" in sql]) == 2, plans
+        # the period's range, or every ticket in group order (for every ticket also the first
+        # and the last moment: an end of the index)
+        for sql, shown in on_tickets:
+            assert index_only in shown and re.search(r"ix_tickets_(period|dashboard)", shown), (
+                sql,
+                shown,
+            )
+        for sql, shown in plans:
+            if "FROM sla_events" in sql and "FROM tickets" not in sql:  # tickets by their key
+                assert "ix_sla_events_breaches" in shown and "Seq Scan on tickets" not in shown
+                assert not re.search(r"SCAN tickets$", shown, re.M), shown
+            if "FROM feedback" in sql and not postgres:  # PostgreSQL reads so few rows directly
+                assert "COVERING INDEX ix_feedback_" in shown, shown
+
+
+def test_the_drill_down_reads_a_range_of_its_index_in_order(any_database):
+    """Every list reads ix_tickets_period in the order it shows (SQLite: no sort but within
+    one moment; PostgreSQL: an index scan), whichever filter narrows it, never the rows of
+    another index's matches."""
+    url = any_database
+    bench_tickets.seed(url, 3_000)
+    postgres = url.startswith("postgresql")
+    today = today_local(utcnow())
+    for query in (
+        {},
+        {"all": "1"},
+        {"status": "closed"},
+        {"priority": "urgent", "clock": "resolution", "outcome": "missed"},
+        {"agent": "bench.staff05"},
+        {"all": "1", "agent": "bench.staff05", "clock": "first_response", "outcome": "pending"},
+        {"clock": "update", "agent": "bench.staff04"},
+        {"only": "resolved", "category": "login"},
+    ):
+        filters = metrics.DrillFilters.from_mapping(query, today)
+        plans = plans_during(
+            url, lambda filters=filters: metrics.drill_down(filters, database_url=url)
+        )
+        (sql, shown), *_others = [(q, s) for q, s in plans if "FROM tickets" in q]
+        assert "transcript" not in sql and "ix_tickets_period" in shown, (query, shown)
+        if not postgres:
+            assert "TEMP B-TREE FOR ORDER BY" not in shown, (query, shown)
+            assert not re.search(r"SCAN tickets$", shown, re.M), (query, shown)

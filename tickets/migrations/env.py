@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from tickets import config as ticket_config
+from tickets import quality_models  # noqa: F401 - its tables are in Base.metadata too
 from tickets.models import Base
 
 target_metadata = Base.metadata

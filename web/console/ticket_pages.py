@@ -4,21 +4,26 @@ supervisors; every change through ``web.console.operations``)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from typing import Any
 from urllib.parse import quote
 
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from tickets import duty, queries, workflow
+from playbook.sourcefile import SourceError
+from tickets import duty, quality, queries, workflow
 from tickets.models import TICKET_STATUSES
 from tickets.policy import load_policy
+from tickets.quality_policy import SCORES, load_quality_policy
 from tickets.staff import Staff
 from web.console import operations
 from web.console.auth import ticket_forms, ticket_workers_only
 from web.console.pages import message, render
 
+logger = logging.getLogger(__name__)
 routes = Blueprint("console_tickets")
 #: The form fields an operation may read, and the longest value taken from each.
 FORM_FIELDS = ("to", "note", "text", "assignee", "priority", "reason")
@@ -53,7 +58,45 @@ async def ticket_page(request: Request, person: Staff, number: str) -> HTTPRespo
     ticket = await asyncio.to_thread(queries.ticket_detail, number[:32])
     if ticket is None:
         return message(request, person, "工单不存在", 404)
-    return render("ticket.html", request, me=person, ticket=ticket, error=request.args.get("error"))
+    return await ticket_view(
+        request,
+        person,
+        ticket,
+        error=request.args.get("error"),
+        reviewed=request.args.get("reviewed") == "1",
+    )
+
+
+async def ticket_view(
+    request: Request,
+    person: Staff,
+    ticket: queries.TicketDetail,
+    *,
+    status: int = 200,
+    **values: Any,
+) -> HTTPResponse:
+    """The ticket page; for a supervisor with the ticket's spot-check sample and its scorecard
+    (``web.console.quality_pages``). A broken spot-check policy leaves the rest of the page."""
+    try:
+        qa_policy = load_quality_policy()
+    except SourceError as exc:
+        logger.error("spot-check policy unreadable: %s", exc)
+        qa_policy = None
+    qa = None
+    if person.is_supervisor and qa_policy is not None:
+        qa = await asyncio.to_thread(quality.ticket_sample, ticket.number)
+    return render(
+        "ticket.html",
+        request,
+        status=status,
+        me=person,
+        ticket=ticket,
+        qa=qa,
+        qa_policy=qa_policy,
+        qa_names={c.id: c.name for c in qa_policy.criteria} if qa_policy else {},
+        scores=SCORES,
+        **values,
+    )
 
 
 @routes.post("/tickets/<number>/reveal")
@@ -68,7 +111,7 @@ async def reveal_contact(request: Request, person: Staff, number: str) -> HTTPRe
     ticket = await asyncio.to_thread(queries.ticket_detail, number, reveal=True)
     if ticket is None:  # tickets are never deleted; this is belt and braces
         return message(request, person, "工单不存在", 404)
-    return render("ticket.html", request, me=person, ticket=ticket)
+    return await ticket_view(request, person, ticket)
 
 
 @routes.post("/tickets/<number>/<action>")
