@@ -7,8 +7,9 @@ instead of YAML's silent choice. Problems are raised as :class:`SourceError`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import yaml
 
@@ -120,3 +121,26 @@ def read_yaml_with_lines(path: Path, source: str) -> Any:
         raise SourceError(
             [f"{source}:1: 文件不是 UTF-8 编码，请用 UTF-8 保存 (file is not UTF-8)"]
         ) from None
+
+
+_T = TypeVar("_T")
+
+
+class FileCache(Generic[_T]):
+    """What a file says, read with :func:`read_yaml_with_lines` and built by ``build(data,
+    source)``, kept until the file changes (its modification time): the policies the servers
+    read on every turn or round without reading the file each time, and with an edit taking
+    effect at the next one."""
+
+    def __init__(self, build: Callable[[Any, str], _T]) -> None:
+        self._build = build
+        self._kept: dict[str, tuple[int, _T]] = {}
+
+    def load(self, path: Path) -> _T:
+        mtime = path.stat().st_mtime_ns
+        kept = self._kept.get(str(path))
+        if kept and kept[0] == mtime:
+            return kept[1]
+        value = self._build(read_yaml_with_lines(path, str(path)), str(path))
+        self._kept[str(path)] = (mtime, value)
+        return value

@@ -14,18 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tickets.assignment_policy import AssignmentPolicy, AssignmentRule, load_assignment_policy
-from tickets.db import session_scope
+from tickets.db import round_lock, session_scope
 from tickets.models import OPEN_STATUSES, StaffUser, Ticket, utcnow
 from tickets.policy import PriorityPolicy, load_policy
 from tickets.workflow import give
 
 #: Unassigned tickets looked at per priority and round.
 ROUND_LIMIT = 200
-ADVISORY_KEY = 0x5D1A55
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -138,16 +137,6 @@ def _waiting(session: Session, priorities: PriorityPolicy) -> list[Ticket]:
     return found
 
 
-def _locked(session: Session) -> bool:
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    return bool(
-        session.execute(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY}
-        ).scalar()
-    )
-
-
 def assign_waiting(
     *, now: datetime | None = None, database_url: str | None = None
 ) -> list[Assigned]:
@@ -160,7 +149,7 @@ def assign_waiting(
     now = now or utcnow()
     done: list[Assigned] = []
     with session_scope(database_url) as session:
-        if not _locked(session):
+        if not round_lock(session, "assignment"):
             return []
         pool = {c.id: c for c in candidates(session, rules)}
         if not pool:

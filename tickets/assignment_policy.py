@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbook.sourcefile import SourceError, line_of, read_yaml_with_lines
+from playbook.sourcefile import FileCache, SourceError, line_of
 from tickets import config
 from tickets.models import TICKET_ROLES
 from tickets.policy import load_policy
@@ -135,22 +135,17 @@ def parse_assignment_policy(
     )
 
 
-_cache: dict[str, tuple[int, AssignmentPolicy]] = {}
+def _parse_known(data: Any, source: str) -> AssignmentPolicy:
+    """The rules, their conditions checked against the priority policy's names."""
+    known = load_policy()
+    return parse_assignment_policy(
+        data, source=source, priorities=list(known.levels), categories=list(known.categories)
+    )
+
+
+_files: FileCache[AssignmentPolicy] = FileCache(_parse_known)
 
 
 def load_assignment_policy(path: Path | None = None) -> AssignmentPolicy:
     """Load (and cache until the file changes) the assignment rules."""
-    path = Path(path or config.assignment_path())
-    mtime = path.stat().st_mtime_ns
-    cached = _cache.get(str(path))
-    if cached and cached[0] == mtime:
-        return cached[1]
-    known = load_policy()
-    policy = parse_assignment_policy(
-        read_yaml_with_lines(path, str(path)),
-        source=str(path),
-        priorities=list(known.levels),
-        categories=list(known.categories),
-    )
-    _cache[str(path)] = (mtime, policy)
-    return policy
+    return _files.load(Path(path or config.assignment_path()))

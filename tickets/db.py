@@ -141,3 +141,26 @@ async def readiness(url: str | None = None) -> tuple[bool, dict[str, str]]:
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; its kind is shown
         return False, {"database": type(exc).__name__}
     return ok, {"database": "ok" if ok else "unexpected answer"}
+
+
+#: The PostgreSQL advisory locks of the desk's background rounds (any constants, unique in the
+#: database): several web servers run each round one at a time.
+ROUND_LOCKS = {
+    "sla_sweep": 0x5D1A5E,
+    "assignment": 0x5D1A55,
+    "notifications": 0x5D1A70,
+    "spot_check_draw": 0x51C4EC,
+}
+
+
+def round_lock(session: Session, name: str, *, wait: bool = False) -> bool:
+    """Take the lock of round ``name`` for the session's transaction: True when this session
+    holds it (``wait``: after waiting for it), False when another one does. SQLite has one
+    writer at a time anyway: always True."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = {"key": ROUND_LOCKS[name]}
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+        return True
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar())

@@ -20,11 +20,11 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tickets.db import session_scope
+from tickets.db import round_lock, session_scope
 from tickets.models import (
     Notification,
     SlaEvent,
@@ -56,7 +56,6 @@ CURSORS = {
 ROUND_ROWS = 500
 #: Ids before the cursor read again each round (see ``_window``).
 LOOKBACK = 200
-ADVISORY_KEY = 0x5D1A70
 #: A person's inbox: the newest this many.
 INBOX_SIZE = 50
 
@@ -266,16 +265,6 @@ def _sla_events(session: Session, after: int, now: datetime) -> tuple[list[dict[
     return rows, _next_cursor(events, top)
 
 
-def _locked(session: Session) -> bool:
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    return bool(
-        session.execute(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY}
-        ).scalar()
-    )
-
-
 #: One source of a round: the notifications after a cursor, and the cursor's next value.
 Reader = Callable[[int], tuple[list[dict[str, Any]], int]]
 
@@ -287,7 +276,7 @@ def collect(*, now: datetime | None = None, database_url: str | None = None) -> 
     policy = load_policy()
     made = 0
     with session_scope(database_url) as session:
-        if not _locked(session):
+        if not round_lock(session, "notifications"):
             return 0
         sources: list[tuple[str, Any, Reader]] = [
             ("tickets", Ticket, lambda after: _new_tickets(session, after, policy, now)),

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from playbook.sourcefile import SourceError, line_of, read_yaml_with_lines
+from playbook.sourcefile import FileCache, SourceError, line_of
 from tickets import config
 from tickets.service_hours import (
     ALWAYS,
@@ -317,7 +317,7 @@ def _calendar(raw: Mapping[str, Any], source: str) -> ServiceHours:
     return ServiceHours(windows=windows, offset=offset, holidays=frozenset(holidays))
 
 
-_cache: dict[str, tuple[int, PriorityPolicy]] = {}  # path -> (mtime_ns, policy)
+_files: FileCache[PriorityPolicy] = FileCache(lambda data, source: parse_policy(data, source))
 
 
 def load_policy(path: Path | None = None) -> PriorityPolicy:
@@ -326,11 +326,4 @@ def load_policy(path: Path | None = None) -> PriorityPolicy:
     A YAML mistake raises :class:`~playbook.sourcefile.SourceError`, an invalid policy its
     subclass :class:`PolicyError`; both name the line.
     """
-    path = Path(path or config.policy_path())
-    mtime = path.stat().st_mtime_ns
-    cached = _cache.get(str(path))
-    if cached and cached[0] == mtime:
-        return cached[1]
-    policy = parse_policy(read_yaml_with_lines(path, str(path)), source=str(path))
-    _cache[str(path)] = (mtime, policy)
-    return policy
+    return _files.load(Path(path or config.policy_path()))

@@ -39,13 +39,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
 from tickets.config import DISPLAY_TZ
-from tickets.db import session_scope
+from tickets.db import round_lock, session_scope
 from tickets.models import Feedback, StaffUser, Ticket, TicketEvent, utcnow
 from tickets.quality_models import QaDraw, QaReview, QaSample
 from tickets.quality_policy import (
@@ -60,9 +60,6 @@ from tickets.staff import Staff
 
 logger = logging.getLogger(__name__)
 
-#: The PostgreSQL advisory lock of a draw (any constant, unique in this database): servers
-#: drawing the same period at once draw it one after the other.
-ADVISORY_KEY = 0x51C4EC
 #: The most pending samples and recent reviews one page lists.
 QUEUE_LIMIT = 300
 RECENT_LIMIT = 30
@@ -228,12 +225,6 @@ def pick_sample(
     return sorted(chosen), sorted(picked_bots)
 
 
-def _lock(session: Session) -> None:
-    """Draw one period at a time (PostgreSQL; SQLite has one writer anyway)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
-
-
 def _period_to_draw(policy: QualityPolicy, period_start: date, now: datetime) -> SamplePeriod:
     if isinstance(period_start, datetime):
         period_start = period_start.astimezone(policy.offset).date()
@@ -270,7 +261,7 @@ def draw_sample(
         raise QualityError(f"随机种子不能为空，最多 {MAX_SEED} 个字符")
     try:
         with session_scope(database_url) as session:
-            _lock(session)
+            round_lock(session, "spot_check_draw", wait=True)
             existing = _draw_row(session, period.start)
             if existing is not None:
                 if seed is not None and existing.seed != wanted:

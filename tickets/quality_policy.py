@@ -33,7 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from playbook.sourcefile import SourceError, line_of, read_yaml_with_lines
+from playbook.sourcefile import FileCache, SourceError, line_of
 from tickets import config
 from tickets.service_hours import parse_offset
 
@@ -417,7 +417,9 @@ def _criterion(item: Any, where: str, items_line: int, source: str) -> Criterion
     )
 
 
-_cache: dict[str, tuple[int, QualityPolicy]] = {}  # path -> (mtime_ns, policy)
+_files: FileCache[QualityPolicy] = FileCache(
+    lambda data, source: parse_quality_policy(data, source=source)
+)
 
 
 def load_quality_policy(path: Path | None = None) -> QualityPolicy:
@@ -426,11 +428,4 @@ def load_quality_policy(path: Path | None = None) -> QualityPolicy:
     A YAML mistake raises :class:`~playbook.sourcefile.SourceError`, an invalid policy its
     subclass :class:`QualityPolicyError`; both name the line.
     """
-    path = Path(path or config.quality_path())
-    mtime = path.stat().st_mtime_ns
-    cached = _cache.get(str(path))
-    if cached and cached[0] == mtime:
-        return cached[1]
-    policy = parse_quality_policy(read_yaml_with_lines(path, str(path)), source=str(path))
-    _cache[str(path)] = (mtime, policy)
-    return policy
+    return _files.load(Path(path or config.quality_path()))

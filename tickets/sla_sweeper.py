@@ -15,10 +15,9 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from tickets.db import session_scope
+from tickets.db import round_lock, session_scope
 from tickets.models import OPEN_STATUSES, Ticket, utcnow
 from tickets.policy import load_policy
 from tickets.sla_store import fingerprint, refresh, store_fingerprint, stored_fingerprint
@@ -27,8 +26,6 @@ logger = logging.getLogger(__name__)
 
 #: Tickets refreshed per transaction.
 BATCH = 200
-#: The PostgreSQL advisory lock of the sweep (any constant, unique in this database).
-ADVISORY_KEY = 0x5D1A5E
 
 
 @dataclass(frozen=True)
@@ -43,17 +40,6 @@ class SweepReport:
     skipped: bool = False
 
 
-def _locked(session: Session) -> bool:
-    """Take the sweep's lock for this transaction (PostgreSQL); SQLite has one writer anyway."""
-    if session.get_bind().dialect.name != "postgresql":
-        return True
-    return bool(
-        session.execute(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY}
-        ).scalar()
-    )
-
-
 def sweep(*, now: datetime | None = None, database_url: str | None = None) -> SweepReport:
     """Refresh every open ticket whose next check has come (all open ones when the policy
     changed), ``BATCH`` per transaction under the sweep's lock."""
@@ -65,7 +51,7 @@ def sweep(*, now: datetime | None = None, database_url: str | None = None) -> Sw
     last_id = 0
     while True:
         with session_scope(database_url) as session:
-            if not _locked(session):
+            if not round_lock(session, "sla_sweep"):
                 return SweepReport(skipped=True)
             if last_id == 0:
                 changed = stored_fingerprint(session) != current
