@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 #: Chinese mail often says gb2312 and uses characters only GB18030 has: read it as GB18030.
 CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030"}
@@ -233,8 +233,3 @@ def read_mail(raw: bytes) -> ReadMail:
         automatic=_automatic(message, sender),
         problems=tuple(problems),
     )
-
-
-def addresses(value: str | None) -> list[str]:
-    """The addresses of a To / Cc header, lower case."""
-    return [address.lower() for _name, address in getaddresses([value or ""]) if "@" in address]

@@ -11,20 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbook.sourcefile import FileCache, SourceError, line_of
+from playbook.sourcefile import FileCache, line_of
 from tickets import config
 from tickets.models import TICKET_ROLES
-from tickets.policy import load_policy
+from tickets.policy import PolicyError, load_policy
 
 SKILL_MODES = ("required", "preferred", "ignored")
 CONDITION_KEYS = ("priority", "category")
 
 
-class AssignmentPolicyError(SourceError):
-    def __init__(self, source: str, line: int, text: str) -> None:
-        super().__init__([f"{source}:{line}: {text}"])
-        self.line = line
-        self.text = text
+class AssignmentPolicyError(PolicyError):
+    """The assignment rules are invalid: a :class:`~tickets.policy.PolicyError` (the
+    ``source:line: text`` of the mistake, its ``line`` and ``text``) of this file."""
 
 
 @dataclass(frozen=True)

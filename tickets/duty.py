@@ -11,8 +11,9 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 
 from tickets.db import session_scope
-from tickets.models import OPEN_STATUSES, TICKET_ROLES, StaffUser, Ticket, utcnow
+from tickets.models import OPEN_STATUSES, TICKET_ROLES, WAITING_USER, StaffUser, Ticket, utcnow
 from tickets.policy import load_policy
+from tickets.sla_store import overdue_condition
 from tickets.staff import ROLE_LABELS, Staff, StaffError
 
 
@@ -83,11 +84,7 @@ def roster(*, now: datetime | None = None, database_url: str | None = None) -> l
     """Everyone active who works tickets, on duty first, then by name, with their load."""
     now = now or utcnow()
     open_ticket = Ticket.status.in_(OPEN_STATUSES)
-    late = (Ticket.status != "waiting_user") & (
-        ((Ticket.first_response_at.is_(None)) & (Ticket.sla_due_at < now))
-        | (Ticket.update_due_at < now)
-        | (Ticket.resolution_due_at < now)
-    )
+    late = (Ticket.status != WAITING_USER) & overdue_condition(now)
     with session_scope(database_url) as session:
         loads = {
             staff_id: (int(n), int(m))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, or_, select
 
@@ -17,6 +16,7 @@ from tickets.db import session_scope
 from tickets.duty import RosterEntry, roster
 from tickets.models import OPEN_STATUSES, WAITING_USER, StaffUser, Ticket, utcnow
 from tickets.policy import PriorityPolicy, load_policy
+from tickets.sla_store import running_dues
 
 #: The most tickets each list shows.
 LIST_LIMIT = 100
@@ -51,18 +51,6 @@ class LiveView:
     queue: list[QueueAge]
     people: list[RosterEntry]
     at: datetime
-
-
-def _running_dues(row: Any) -> list[tuple[str, datetime]]:
-    """The due times of a ticket's running clocks (a row of the clock columns)."""
-    dues: list[tuple[str, datetime]] = []
-    if row.first_response_at is None:
-        dues.append(("first_response", row.sla_due_at))
-    for clock, column in (("update", "update_due_at"), ("resolution", "resolution_due_at")):
-        due = getattr(row, column)
-        if due is not None:
-            dues.append((clock, due))
-    return dues
 
 
 def _window(policy: PriorityPolicy, priority: str, clock: str) -> timedelta:
@@ -116,7 +104,7 @@ def at_risk(
     breached: list[AtRisk] = []
     near: list[AtRisk] = []
     for row in rows:
-        dues = sorted(_running_dues(row), key=lambda item: item[1])
+        dues = sorted(running_dues(row._mapping), key=lambda item: item[1])
         for clock, due in dues:
             left = (due - now).total_seconds()
             item = AtRisk(

@@ -33,8 +33,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from playbook.sourcefile import FileCache, SourceError, line_of
+from playbook.sourcefile import FileCache, line_of
 from tickets import config
+from tickets.policy import PolicyError
 from tickets.service_hours import parse_offset
 
 #: The kinds of sample: a closed ticket (counts against its assignee), or a conversation the
@@ -63,15 +64,9 @@ CRITERION_KEYS = ("id", "name", "weight", "description", "applies_to")
 DEFAULT_ANCHOR = date(2024, 1, 1)  # a Monday
 
 
-class QualityPolicyError(SourceError):
-    """The spot-check policy is invalid: ``problems`` holds the one ``source:line: text``,
-    ``line`` is the line of the mistake and ``text`` says how to fix it."""
-
-    def __init__(self, source: str, line: int, text: str) -> None:
-        super().__init__([f"{source}:{line}: {text}"])
-        self.source = source
-        self.line = line
-        self.text = text
+class QualityPolicyError(PolicyError):
+    """The spot-check policy are invalid: a :class:`~tickets.policy.PolicyError` (the
+    ``source:line: text`` of the mistake, its ``line`` and ``text``) of this file."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from tickets.models import (
 from tickets.policy import load_policy
 from tickets.privacy import mask_email, mask_phone
 from tickets.sla import evaluate
-from tickets.sla_store import events_of, history_of
+from tickets.sla_store import events_of, history_of, running_dues
 from tickets.workflow import TRANSITIONS
 
 #: The most tickets one queue page lists.
@@ -145,10 +145,7 @@ UNKNOWN_RANK = 99
 def _overdue(values: Mapping[str, Any], now: datetime) -> bool:
     if values["status"] not in OPEN_STATUSES or values["status"] == WAITING_USER:
         return False
-    dues = [values["update_due_at"], values["resolution_due_at"]]
-    if values["first_response_at"] is None:
-        dues.append(values["sla_due_at"])
-    return any(due is not None and due < now for due in dues)
+    return any(due < now for _clock, due in running_dues(values))
 
 
 @dataclass(frozen=True)

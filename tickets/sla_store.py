@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from tickets.models import SlaEvent, Ticket, TicketEvent, TicketMeta
 from tickets.policy import PriorityPolicy, load_policy
@@ -67,6 +68,30 @@ def apply(ticket: Ticket, state: SlaState) -> None:
     ticket.paused_since = state.paused_since
     ticket.paused_seconds = state.paused_seconds
     ticket.sla_check_at = state.check_at
+
+
+def running_dues(values: Mapping[str, Any]) -> list[tuple[str, datetime]]:
+    """The due times of a ticket's running clocks, read from its clock columns (a mapping of
+    ``first_response_at``, ``sla_due_at``, ``update_due_at``, ``resolution_due_at``): the
+    first response's until it is given, the others while ``apply`` keeps them (None: paused
+    or done)."""
+    dues: list[tuple[str, datetime]] = []
+    if values["first_response_at"] is None:
+        dues.append(("first_response", values["sla_due_at"]))
+    for clock, column in (("update", "update_due_at"), ("resolution", "resolution_due_at")):
+        if values[column] is not None:
+            dues.append((clock, values[column]))
+    return dues
+
+
+def overdue_condition(now: datetime) -> ColumnElement[bool]:
+    """:func:`running_dues` past ``now``, as SQL over the clock columns (the status is the
+    caller's: a ticket waiting for the user or done has no running clock)."""
+    return or_(
+        and_(Ticket.first_response_at.is_(None), Ticket.sla_due_at < now),
+        Ticket.update_due_at < now,
+        Ticket.resolution_due_at < now,
+    )
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> int:
