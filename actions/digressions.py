@@ -11,9 +11,9 @@ import re
 from rasa_sdk import Tracker
 
 from actions import base
-from actions.parsing import INJECTED
 from playbook.model import Playbook
 from understanding.normalize import normalize
+from understanding.urgency import INJECTED
 
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
 #: The clauses of a message (「网络老是掉线，而且密码也忘了」): a second problem is looked for in

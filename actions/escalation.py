@@ -19,12 +19,13 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import DyAction, ask_open_question, flow_state
 from actions.outcomes import conversation_ref, format_time, hand_over, policy
-from actions.parsing import INJECTED, external_entity, parse_contact, parse_rating
-from actions.ratings import FOLLOWUP_PREFIX
+from actions.parsing import external_entity, parse_contact, parse_rating
 from playbook.progress import STAGE_CONTACT, STAGE_FOLLOWUP, STAGE_RATING
 from tickets import outbox, store
+from tickets.follow_up import FOLLOWUP_PREFIX
 from tickets.models import OPEN_STATUSES, WAITING_USER, utcnow
 from tickets.privacy import mask_email, mask_phone
+from understanding.urgency import INJECTED
 
 logger = logging.getLogger(__name__)
 

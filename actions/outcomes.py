@@ -24,13 +24,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import ratings
 from actions.parsing import urgent_signal
-from actions.ratings import FOLLOWUP_PREFIX
 from playbook import engine
 from playbook.engine import HUMAN, STAGE_TROUBLESHOOTING, YES, Outcome, Reply
 from playbook.model import Playbook
 from playbook.progress import STAGE_CONTACT, STAGE_RATING, STAGES, Progress
 from tickets import config as ticket_config
 from tickets import outbox, store, workflow
+from tickets.follow_up import FOLLOWUP_PREFIX
 from tickets.models import OPEN_STATUSES, utcnow
 from tickets.policy import PriorityPolicy, load_policy
 from tickets.transcript import build_transcript, last_user_timestamp

@@ -10,10 +10,9 @@ import re
 from rasa_sdk import Tracker
 
 from tickets.privacy import EMAIL_IN_TEXT, EMAIL_RE, PHONE_IN_TEXT
+from understanding import urgency
+from understanding.urgency import INJECTED
 
-#: Entities typed by the user as ``/intent{"entity": "value"}`` come from this extractor;
-#: they are never trusted to raise a ticket's priority.
-INJECTED = "RegexMessageHandler"
 NUMERALS = {
     "1": 1,
     "2": 2,
@@ -29,7 +28,6 @@ NUMERALS = {
 }
 RATING_ALONE = re.compile(r"^\s*([1-5一二两三四五])\s*[分星]?\s*[吧啦了！!。.]*\s*$")
 RATING_IN_TEXT = re.compile(r"(?<![\d一二两三四五六七八九十])([1-5一二两三四五])\s*(?:分|星|颗星)")
-NEGATION_BEFORE = re.compile(r"[不没][是太很]?$")
 
 
 # --- urgency --------------------------------------------------------------------------------
@@ -38,18 +36,8 @@ NEGATION_BEFORE = re.compile(r"[不没][是太很]?$")
 def genuine_urgency(tracker: Tracker) -> str | None:
     """An urgency word the user really wrote in the latest message (not injected, not negated
     as in “不是很急”), or None."""
-    text = tracker.latest_message.get("text") or ""
-    for entity in tracker.latest_message.get("entities") or []:
-        if not isinstance(entity, dict) or entity.get("entity") != "urgency":
-            continue
-        value = entity.get("value")
-        if entity.get("extractor") == INJECTED or not isinstance(value, str):
-            continue
-        start = entity.get("start")
-        if isinstance(start, int) and NEGATION_BEFORE.search(text[max(0, start - 3) : start]):
-            continue
-        return value
-    return None
+    message = tracker.latest_message
+    return urgency.genuine_urgency(message.get("text") or "", message.get("entities") or [])
 
 
 def urgent_signal(tracker: Tracker) -> bool:

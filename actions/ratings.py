@@ -17,10 +17,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from playbook.progress import STAGE_COMMENT, STAGE_RATING, Progress
 from tickets import store
+from tickets.follow_up import FOLLOWUP_PREFIX
 from understanding.ratings import ASPECTS, read_aspect_ratings
 
-#: The flow id of the follow-up visit of ticket N is FOLLOWUP_PREFIX + N.
-FOLLOWUP_PREFIX = "ticket-"
 #: The question of each aspect (with its buttons), in domain.yml.
 ASK_ASPECT = {
     "attitude": "utter_ask_rating_attitude",

@@ -25,6 +25,7 @@ CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "c
 QUOTE_STARTS = (
     re.compile(r"^-{2,}\s*原始邮件\s*-{2,}", re.M),  # QQ Mail, Foxmail
     re.compile(r"^-{2,}\s*Original\s+Message\s*-{2,}", re.M | re.I),
+    re.compile(r"^-{6,}\s*Original\s*-{6,}", re.M | re.I),  # QQ Mail, Foxmail in English
     re.compile(r"^-{2,}\s*回复的原邮件\s*-{2,}", re.M),  # 163 / 126
     re.compile(r"^在\s*\d{4}[-年/]\d{1,2}[-月/]\d{1,2}.{0,60}写道[:：]\s*$", re.M),  # 163, Gmail zh
     re.compile(r"^On .{5,120} wrote:\s*$", re.M),
@@ -33,7 +34,9 @@ QUOTE_STARTS = (
 )
 QUOTED_LINE = re.compile(r"^\s*>")
 #: ``Precedence`` values of bulk mail.
-BULK = {"bulk", "junk", "list", "auto_reply"}
+BULK = {"bulk", "junk", "list"}
+#: The longest address kept (RFC 5321); a longer one is no usable sender.
+MAX_ADDRESS = 254
 BOUNCE_SENDERS = re.compile(r"^(mailer-daemon|postmaster)@", re.I)
 
 
@@ -56,9 +59,13 @@ class ReadMail:
     subject: str
     #: The new text of the mail (quoted earlier messages left out).
     text: str
+    #: The whole text (a new report keeps what it forwarded).
+    body: str = ""
     attachments: tuple[Attachment, ...] = ()
-    #: Why the mail must get no automatic answer ("" when it may): auto-reply, bounce, list.
+    #: Why the mail was written by a machine (auto-reply, bounce): no report, never answered.
     automatic: str = ""
+    #: Why a person's mail must get no automatic answer (bulk, list, the sender asked so).
+    quiet: str = ""
     #: What could not be read (a broken part, an unknown charset), for the console.
     problems: tuple[str, ...] = field(default_factory=tuple)
 
@@ -150,22 +157,22 @@ def new_text(body: str) -> str:
     return "\n".join(kept).strip()
 
 
+def _text_of(message: Message, name: str) -> str:
+    """A header's decoded text, lower-cased ("" when absent); never raises on 8-bit bytes."""
+    return decoded_header(header(message, name)).strip().lower()
+
+
 def _automatic(message: Message, sender: str | None) -> str:
-    auto = (message.get("Auto-Submitted") or "").strip().lower()
+    """Why the mail was written by a machine answering mail (an auto-reply, a bounce): such a
+    mail is no customer's report and is never answered."""
+    auto = _text_of(message, "Auto-Submitted")
     if auto and auto != "no":
         return "auto-submitted"
-    if (message.get("Precedence") or "").strip().lower() in BULK:
-        return "bulk"
-    if message.get("X-Autoreply") or message.get("X-Autorespond"):
+    if _text_of(message, "Precedence") == "auto_reply":
         return "auto-reply"
-    if (
-        message.get("X-Auto-Response-Suppress")
-        and "all" in str(message.get("X-Auto-Response-Suppress")).lower()
-    ):
+    if header(message, "X-Autoreply") or header(message, "X-Autorespond"):
         return "auto-reply"
-    if message.get("List-Id") or message.get("List-Unsubscribe"):
-        return "list"
-    return_path = message.get("Return-Path")
+    return_path = header(message, "Return-Path")
     if return_path is not None and return_path.strip() in ("<>", ""):
         return "bounce"
     if sender and BOUNCE_SENDERS.match(sender):
@@ -175,13 +182,85 @@ def _automatic(message: Message, sender: str | None) -> str:
     return ""
 
 
+def _quiet(message: Message) -> str:
+    """Why a person's mail must get no automatic answer (bulk or list mail, or its sender asked
+    for none): it still makes a ticket."""
+    if _text_of(message, "Precedence") in BULK:
+        return "bulk"
+    if header(message, "List-Id") or header(message, "List-Unsubscribe"):
+        return "list"
+    if header(message, "X-Auto-Response-Suppress"):
+        return "no-auto-response"
+    return ""
+
+
+#: Control characters (NUL above all: PostgreSQL refuses it in text) kept out of what is read.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+_NAME_PARAM = re.compile(r"""(?i)\b(?:file)?name\*?=\s*"?([^";]+)"?""")
+
+
+def _filename(part: Message) -> str:
+    """An attachment's name (RFC 2231 / RFC 2047, or raw 8-bit UTF-8 / GB18030 as Chinese
+    clients write it), "" when it has none."""
+    raw = header(part, "Content-Disposition") or ""
+    raw_type = header(part, "Content-Type") or ""
+    for value in (raw, raw_type):
+        named = _NAME_PARAM.search(value)
+        if named and not value.isascii():  # 8-bit: the parser's own reading loses it
+            return clean(_raw_bytes_read(named.group(1)).strip())
+    try:
+        found = part.get_filename()
+    except (TypeError, ValueError, LookupError, AttributeError):
+        found = None
+    return clean(decoded_header(str(found))) if found else ""
+
+
+def _read_part(
+    part: Message,
+    plain: list[str],
+    markup: list[str],
+    attachments: list[Attachment],
+    problems: list[str],
+) -> None:
+    disposition = decoded_header(header(part, "Content-Disposition")).lower()
+    filename = _filename(part)
+    kind = part.get_content_type()
+    if (
+        filename
+        or disposition.startswith("attachment")
+        or kind.startswith(("image/", "video/", "application/"))
+    ):
+        data = part.get_payload(decode=True)
+        if isinstance(data, bytes):
+            attachments.append(
+                Attachment(
+                    filename=filename or f"附件.{kind.split('/')[-1]}",
+                    content_type=kind,
+                    data=data,
+                    inline_image=kind in ("image/png", "image/jpeg", "image/gif", "image/webp"),
+                )
+            )
+        return
+    if kind == "text/plain":
+        plain.append(_payload_text(part, problems))
+    elif kind == "text/html":
+        markup.append(_payload_text(part, problems))
+
+
 def read_mail(raw: bytes) -> ReadMail:
-    """Read one raw mail (RFC 5322 bytes)."""
+    """Read one raw mail (RFC 5322 bytes). A part that cannot be read is left out and named in
+    ``problems``; whatever the bytes, only the headers can make this fail."""
     problems: list[str] = []
     message: Message = email.message_from_bytes(raw, policy=email.policy.compat32)
     name, address = parseaddr(decoded_header(header(message, "From")))
-    sender = address.strip().lower() or None
-    if sender and "@" not in sender:
+    sender = clean(address.strip().lower()) or None
+    if sender and ("@" not in sender or len(sender) > MAX_ADDRESS or " " in sender):
         sender = None
     plain: list[str] = []
     markup: list[str] = []
@@ -193,30 +272,11 @@ def read_mail(raw: bytes) -> ReadMail:
     for part in parts:
         if part.is_multipart():
             continue
-        disposition = (part.get("Content-Disposition") or "").lower()
-        filename = decoded_header(part.get_filename()) if part.get_filename() else ""
-        kind = part.get_content_type()
-        if (
-            filename
-            or disposition.startswith("attachment")
-            or kind.startswith(("image/", "video/", "application/"))
-        ):
-            data = part.get_payload(decode=True)
-            if isinstance(data, bytes):
-                attachments.append(
-                    Attachment(
-                        filename=filename or f"附件.{kind.split('/')[-1]}",
-                        content_type=kind,
-                        data=data,
-                        inline_image=kind in ("image/png", "image/jpeg", "image/gif", "image/webp"),
-                    )
-                )
-            continue
-        if kind == "text/plain":
-            plain.append(_payload_text(part, problems))
-        elif kind == "text/html":
-            markup.append(_payload_text(part, problems))
-    body = "\n".join(plain) if plain else html_to_text("\n".join(markup))
+        try:
+            _read_part(part, plain, markup, attachments, problems)
+        except Exception:  # noqa: BLE001 - one broken part must not lose the rest of the mail
+            problems.append("邮件中有一部分内容（正文或附件）无法读取，已跳过")
+    body = clean("\n".join(plain) if plain else html_to_text("\n".join(markup)))
     references = tuple(_ids(header(message, "References")))
     in_reply_to = next(iter(_ids(header(message, "In-Reply-To"))), None)
     if message.defects:
@@ -226,10 +286,12 @@ def read_mail(raw: bytes) -> ReadMail:
         in_reply_to=in_reply_to,
         references=references,
         sender=sender,
-        sender_name=name.strip(),
-        subject=decoded_header(header(message, "Subject")),
+        sender_name=clean(name.strip()),
+        subject=clean(decoded_header(header(message, "Subject"))),
         text=new_text(body),
+        body=body.strip(),
         attachments=tuple(attachments),
         automatic=_automatic(message, sender),
-        problems=tuple(problems),
+        quiet=_quiet(message),
+        problems=tuple(dict.fromkeys(problems)),
     )

@@ -13,6 +13,7 @@ export DY_HOST="${DY_HOST:-127.0.0.1}"
 export RASA_PORT="${RASA_PORT:-5005}"
 export ACTION_PORT="${ACTION_PORT:-5055}"
 export WEB_PORT="${WEB_PORT:-8000}"
+export MAIL_SMTP_PORT="${MAIL_SMTP_PORT:-2525}"  # the support mailbox's SMTP intake (0: none)
 
 # endpoints.yml names the action server at 127.0.0.1:5055; another ACTION_PORT gets a copy.
 endpoints_file() {

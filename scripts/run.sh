@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the action server and the Rasa server in the foreground; Ctrl-C stops both.
-# Listens on 127.0.0.1 unless DY_HOST says otherwise (ports: RASA_PORT, ACTION_PORT).
+# Start the action server, the Rasa server, the web pages and the mail channel in the
+# foreground; Ctrl-C stops them all. Listens on 127.0.0.1 unless DY_HOST says otherwise (ports:
+# RASA_PORT, ACTION_PORT, WEB_PORT; the SMTP intake always on 127.0.0.1:MAIL_SMTP_PORT).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -8,6 +9,8 @@ source "$(dirname "$0")/common.sh"
 mkdir -p var
 ENDPOINTS="$(endpoints_file)"
 export_session_secret  # the web server issues widget sessions, Rasa's socket.io verifies them
+# where users reach the web pages: the follow-up mails' links (made by the web server)
+export DY_PUBLIC_URL="${DY_PUBLIC_URL:-http://localhost:$WEB_PORT}"
 
 # Rasa's HTTP API can read and change every conversation: outside loopback it needs a token.
 auth=()
@@ -21,6 +24,9 @@ port_taken() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 port_taken 127.0.0.1 "$ACTION_PORT" && die "port $ACTION_PORT is already in use (another action server?); stop it or set ACTION_PORT"
 port_taken "$DY_HOST" "$WEB_PORT" && die "port $WEB_PORT is already in use; stop it or set WEB_PORT"
 port_taken "$DY_HOST" "$RASA_PORT" && die "port $RASA_PORT is already in use (another Rasa?); stop it or set RASA_PORT"
+if [ "$MAIL_SMTP_PORT" != "0" ]; then
+  port_taken 127.0.0.1 "$MAIL_SMTP_PORT" && die "port $MAIL_SMTP_PORT is already in use; stop it or set MAIL_SMTP_PORT (0: no SMTP intake)"
+fi
 
 log "bringing the ticket database to the newest schema (Alembic)"
 "$PY" -m tickets.migrate
@@ -59,6 +65,10 @@ case "$DY_HOST" in 0.0.0.0|127.*|localhost) rasa_local=127.0.0.1 ;; *) rasa_loca
 RASA_URL="${RASA_URL:-http://$rasa_local:$RASA_PORT}" "$PY" -m web --host "$DY_HOST" --port "$WEB_PORT" &
 pids+=($!)
 
+log "starting the mail channel (SMTP intake on 127.0.0.1:$MAIL_SMTP_PORT, the desk's mail out)"
+RASA_URL="${RASA_URL:-http://$rasa_local:$RASA_PORT}" "$PY" -m channels.mail_server --port "$MAIL_SMTP_PORT" &
+pids+=($!)
+
 wait_for "http://127.0.0.1:$ACTION_PORT/health" "the action server" "${pids[0]}" 60
 wait_for "http://$DY_HOST:$WEB_PORT/config.js" "the widget page" "${pids[2]}" 60
 wait_for "http://$DY_HOST:$RASA_PORT/status" "Rasa" "${pids[1]}" 180
@@ -73,6 +83,10 @@ cat <<MSG
                         curl -s -XPOST http://$DY_HOST:$RASA_PORT/webhooks/rest/webhook \\
                              -d '{"sender":"me","message":"网络老是掉线"}'
     Rasa HTTP API     : http://$DY_HOST:$RASA_PORT/  (e.g. /status, /model/parse)
+    Support mailbox   : SMTP 127.0.0.1:$MAIL_SMTP_PORT for ${MAIL_ADDRESS:-support@dy.example} (mail becomes tickets)
+                        curl -s smtp://127.0.0.1:$MAIL_SMTP_PORT --mail-from me@example.com \\
+                             --mail-rcpt ${MAIL_ADDRESS:-support@dy.example} -T tests/fixtures/mail/gbk_plain.eml
+                        replies go out through MAIL_RELAY_HOST (unset: they wait in the console's 支持邮箱)
     Action server     : http://127.0.0.1:$ACTION_PORT/health
     Terminal chat     : make shell   (in another terminal)
   Press Ctrl-C to stop all servers.

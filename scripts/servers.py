@@ -224,6 +224,8 @@ class Servers:
             DY_ACTION_SECRET=self.action_secret,
             DY_SESSION_SECRET=self.session_secret,
             DY_OUTBOX_DIR=str(workdir / "outbox"),  # never the project's own var/outbox
+            MAIL_STORE_DIR=str(workdir / "mail"),  # nor its var/mail
+            DY_PUBLIC_URL=self.web_url,  # the follow-up mails' links
         )
         self.env.update(env or {})
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -302,6 +304,38 @@ class Servers:
             wait_until_up(
                 f"http://127.0.0.1:{self.web_port}/config.js", self.processes[2], self.web_log, 60
             )
+
+    def start_mail(self, relay_port: int) -> tuple[subprocess.Popen[bytes], int]:
+        """Start the mail channel (channels/mail_server.py) with its SMTP intake on a free
+        port, sending through the relay on ``relay_port``; it stops with the others."""
+        port = free_port()
+        log = self.workdir / "mail-server.log"
+        env = dict(
+            self.env,
+            RASA_URL=self.url,
+            MAIL_SMTP_PORT=str(port),
+            MAIL_RELAY_HOST="127.0.0.1",
+            MAIL_RELAY_PORT=str(relay_port),
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "channels.mail_server"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("a"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return process, port
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "the mail server did not start:\n" + log.read_text()[-3000:]
+                    ) from None
+                time.sleep(0.3)
 
     def stop(self) -> None:
         for process in self.processes:

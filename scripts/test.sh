@@ -72,6 +72,24 @@ ensure_browser() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 }
 
+ensure_dovecot() {
+  # Debian's Dovecot for the IMAP poller's test (tests/integration/dovecot.py runs a private
+  # instance on a spare loopback port; the machine's own service is never used)
+  if [ -x /usr/sbin/dovecot ] && [ -x /usr/lib/dovecot/imap ]; then return; fi
+  command -v apt-get >/dev/null 2>&1 || die "install Dovecot's IMAP server (Debian: dovecot-imapd)"
+  log "installing Debian's dovecot-imapd for the IMAP poller's integration test"
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq dovecot-imapd >/dev/null
+  # the package starts and enables the system service (ports 143 and 993) where it may:
+  # stopped and disabled again, the tests do not need it listening
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now dovecot.service >/dev/null 2>&1 || true
+  elif [ -s /run/dovecot/master.pid ]; then
+    $sudo service dovecot stop >/dev/null 2>&1 || $sudo kill "$(cat /run/dovecot/master.pid)" 2>/dev/null || true
+  fi
+}
+
 run_browser() {
   ensure_browser
   log "browser tests (headless Chromium, widget on the real servers; screenshots in tests/artifacts/)"
@@ -79,6 +97,7 @@ run_browser() {
 }
 
 run_integration() {
+  ensure_dovecot
   log "integration tests (real action server + Rasa server on free ports, real database)"
   "$PY" -m pytest -m integration -q
 }
@@ -97,6 +116,7 @@ case "${1:-all}" in
     run_lint
     run_types
     ensure_browser  # early: a missing package should fail the run before training, not after
+    ensure_dovecot
     run_unit
     run_validate
     run_train

@@ -45,3 +45,18 @@ DEFAULT_QUALITY_PATH = PROJECT_ROOT / "data" / "policy" / "quality.yml"
 def quality_path() -> Path:
     """The spot-check policy YAML file."""
     return Path(os.environ.get("DY_QUALITY_POLICY") or DEFAULT_QUALITY_PATH)
+
+
+#: The mail intake's limits and the templates of the mails the desk sends.
+DEFAULT_MAIL_POLICY_PATH = PROJECT_ROOT / "data" / "policy" / "mail.yml"
+
+
+def mail_policy_path() -> Path:
+    """The mail policy YAML file."""
+    return Path(os.environ.get("DY_MAIL_POLICY") or DEFAULT_MAIL_POLICY_PATH)
+
+
+def mail_store_dir() -> Path:
+    """Where the raw copies of incoming mail and the tickets' attachments are kept
+    (``MAIL_STORE_DIR``, default ``var/mail``)."""
+    return Path(os.environ.get("MAIL_STORE_DIR") or PROJECT_ROOT / "var" / "mail")

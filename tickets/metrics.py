@@ -3,13 +3,16 @@ created in a period (``tickets.period``, days in China time): tickets by categor
 status; each service clock's outcome per priority and per agent (first response, resolution,
 progress-update breaches); time to resolve, resolution rate, conversations the bot solved
 alone, ratings (the bot's and the three aspects of staff's work, counted on the day given),
-the spot checks' scores per agent (``tickets.quality``); the same per day; the tickets behind
-any of these figures (the drill-down); and the CSV export of one row per ticket.
+the spot checks' scores per agent (``tickets.quality``); the same per day; every figure of
+tickets also per channel the tickets came in by (``channels``: chat, email, phone, each with
+the same figures, zeros included); the tickets behind any of these figures (the drill-down);
+and the CSV export of one row per ticket.
 
 Everything is counted by the database (GROUP BY, CASE, COUNT, SUM) from indexes that hold
 every column read (``ix_tickets_period``, ``ix_tickets_dashboard``, ``ix_feedback_period``,
-``ix_sla_events_breaches``; migration 0011): no ticket row, let alone a transcript, is loaded
-into Python, and the lists read only the lines they show.
+``ix_sla_events_breaches``; migrations 0011 and 0012): no ticket row, let alone a transcript,
+is loaded into Python, and the lists read only the lines they show. A breach or a rating holds
+its ticket's key, not its channel: the channel is looked up in an index (``_channel_of``).
 
 A clock's outcome (``first_response_outcome``, ``resolution_outcome``: one SQL expression each,
 used by the figures, the drill-down and the export alike) is ``met``, ``missed`` or
@@ -45,7 +48,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -53,6 +56,7 @@ from tickets import quality
 from tickets.config import DISPLAY_TZ
 from tickets.db import session_scope
 from tickets.models import (
+    CHANNELS,
     SLA_CLOCKS,
     TICKET_STATUSES,
     WAITING_USER,
@@ -70,7 +74,7 @@ from tickets.period import (
     parse_period,
     today_local,
 )
-from tickets.policy import load_policy
+from tickets.policy import PriorityPolicy, load_policy
 from tickets.quality_models import QaReview, QaSample
 from understanding.ratings import ASPECTS
 
@@ -79,9 +83,9 @@ OUTCOMES = (MET, MISSED, PENDING)
 FIRST_RESPONSE, UPDATE, RESOLUTION = SLA_CLOCKS
 _T = TypeVar("_T")
 BREACH = "breach"
-#: Where every ticket came from, until tickets have a channel column (e-mail and phone come
-#: with their own issue): the export's ``channel`` column reads this one name.
-CHANNEL = "chat"
+#: The label of a figure's channel in the queries that look it up (not a column's name: a
+#: query that joins the tickets would read ``channel`` as theirs).
+CHANNEL_OF = "channel_of"
 #: The CSV export's columns: one row per ticket, no contact details, no transcript, no bot
 #: rating (those belong to conversations, not tickets).
 CSV_HEADER = (
@@ -146,6 +150,34 @@ def local_day(dialect: str, moment: Any) -> ColumnElement[Any]:
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _unindexed(column: Any) -> ColumnElement[Any]:
+    """``column`` in an expression that no index holds, so the database reads the index that
+    holds every column it needs (e.g. the period's range of ``ix_tickets_period``) and checks
+    or groups by it there, instead of reading the rows another index finds or orders: SQLite,
+    without statistics, would take an equality on an indexed column (status, assignee,
+    channel) for the narrower read, or an index in a group's order, and fetch every row."""
+    if isinstance(column.type, Integer):
+        return column + 0
+    return column.concat("")
+
+
+def _channel_of(ticket_id: Any) -> ColumnElement[Any]:
+    """The channel of the ticket whose id is ``ticket_id`` (a breach's, a rating's ticket), as
+    SQL: for each channel after the first, whether the ids of that channel's tickets hold it
+    (an uncorrelated IN: a range of ``ix_tickets_dashboard``, read once per statement); any
+    other ticket is of the first channel (chat, where every ticket came from before there
+    were others)."""
+    return case(
+        *((ticket_id.in_(_ids_of(name)), _sql(name)) for name in CHANNELS[1:]),
+        else_=_sql(CHANNELS[0]),
+    )
+
+
+def _ids_of(channel: str) -> Select:
+    """The ids of the channel's tickets (``ix_tickets_dashboard``'s first and last column)."""
+    return select(Ticket.id).where(Ticket.channel == _sql(channel)).correlate(None)
 
 
 def _breached(clock: str) -> ColumnElement[bool]:
@@ -288,20 +320,30 @@ class _Totals:
             "update_breached_tickets": self.update_breached_tickets,
         }
 
+    def agent(self) -> dict[str, Any]:
+        """An agent's line: the tickets assigned, their clocks, the agent's ratings."""
+        return {
+            "assigned": self.tickets,
+            "resolved": self.resolved,
+            "mean_first_response_hours": _mean(self.first_hours, self.answered),
+            **self.sla(),
+            **self.ratings.figures(),
+        }
+
 
 def _count_if(condition: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.count(case((condition, 1)))
 
 
 def _groups(session: Session, period: Period, now: datetime) -> list[Any]:
-    """The tickets counted per priority, status, category and assignee: each clock's outcomes
-    (pending: the rest), resolutions, first responses with their hours summed. Every
+    """The tickets counted per channel, priority, status, category and assignee: each clock's
+    outcomes (pending: the rest), resolutions, first responses with their hours summed. Every
     column read is in ``ix_tickets_dashboard`` (in the order of the groups: all tickets are
     counted as the index is read, without a sort) and in ``ix_tickets_period`` (a period's
     range); the rows are never read."""
     dialect = session.get_bind().dialect.name
     fr, res = first_response_outcome(now), resolution_outcome(now)
-    keys = (Ticket.priority, Ticket.status, Ticket.category, Ticket.assignee_id)
+    keys = (Ticket.channel, Ticket.priority, Ticket.status, Ticket.category, Ticket.assignee_id)
     query = select(
         *keys,
         func.count().label("tickets"),
@@ -318,13 +360,14 @@ def _groups(session: Session, period: Period, now: datetime) -> list[Any]:
 
 
 def _daily(session: Session, period: Period, now: datetime) -> list[Any]:
-    """Per day of creation (China time): tickets, first responses in time and late,
-    resolutions and their hours summed (a range of ``ix_tickets_period``)."""
+    """Per day of creation (China time) and channel: tickets, first responses in time and
+    late, resolutions and their hours summed (a range of ``ix_tickets_period``)."""
     dialect = session.get_bind().dialect.name
     fr = first_response_outcome(now)
     query = (
         select(
             local_day(dialect, Ticket.created_at).label("day"),
+            Ticket.channel,
             func.count().label("tickets"),
             _count_if(fr == _sql(MET)).label("fr_met"),
             _count_if(fr == _sql(MISSED)).label("fr_missed"),
@@ -332,78 +375,102 @@ def _daily(session: Session, period: Period, now: datetime) -> list[Any]:
             summed_hours(dialect, Ticket.created_at, Ticket.resolved_at).label("resolve_hours"),
         )
         .where(*_in_period(Ticket.created_at, period))
-        .group_by(literal_column("day"))  # the label: the expression has parameters
+        # the label: the expression has parameters
+        .group_by(literal_column("day"), Ticket.channel)
     )
     return list(session.execute(query).all())
 
 
 def _update_breach_query(period: Period, *columns: Any) -> Select:
-    """``columns`` over the progress-update breaches of the period's tickets. A breach comes
-    after its ticket was made: only those from the period's start on are joined to their
-    tickets (``ix_sla_events_breaches`` in that order)."""
+    """``columns`` over the progress-update breaches of the period's tickets, with their
+    tickets' channel (``CHANNEL_OF``). A breach comes after its ticket was made: only those
+    from the period's start on are joined to their tickets (``ix_sla_events_breaches`` in that
+    order), whose channel is then read with them; for every ticket, it is looked up."""
     query = select(*columns).where(SlaEvent.kind == BREACH, SlaEvent.clock == UPDATE)
     start, _end = period.bounds()
-    if start is not None:
-        query = query.join(Ticket, Ticket.id == SlaEvent.ticket_id).where(
-            SlaEvent.at >= start, *_in_period(Ticket.created_at, period)
-        )
-    return query
+    if start is None:
+        return query.add_columns(_channel_of(SlaEvent.ticket_id).label(CHANNEL_OF))
+    return (
+        query.add_columns(Ticket.channel.label(CHANNEL_OF))
+        .join(Ticket, Ticket.id == SlaEvent.ticket_id)
+        .where(SlaEvent.at >= start, *_in_period(Ticket.created_at, period))
+    )
 
 
 def _update_breaches(session: Session, period: Period) -> list[Any]:
-    """Progress-update breaches of the period's tickets per priority and agent (as recorded
-    with each breach): how many, and on how many tickets."""
+    """Progress-update breaches of the period's tickets per channel, and per priority and agent
+    (as recorded with each breach): how many, and on how many tickets."""
     query = _update_breach_query(
         period,
         SlaEvent.priority,
         SlaEvent.assignee_id,
         func.count().label("breaches"),
         func.count(func.distinct(SlaEvent.ticket_id)).label("tickets"),
-    ).group_by(SlaEvent.priority, SlaEvent.assignee_id)
+    ).group_by(literal_column(CHANNEL_OF), SlaEvent.priority, SlaEvent.assignee_id)
     return list(session.execute(query).all())
 
 
-def _update_breached_tickets(session: Session, period: Period) -> int:
-    """The period's tickets with at least one progress-update breach (one ticket may have
-    breaches under two agents or priorities: counted once here)."""
-    query = _update_breach_query(period, func.count(func.distinct(SlaEvent.ticket_id)))
-    return int(session.execute(query).scalar() or 0)
+def _update_breached_tickets(session: Session, period: Period) -> dict[str, int]:
+    """The period's tickets with at least one progress-update breach, per channel (one ticket
+    may have breaches under two agents or priorities: counted once here)."""
+    query = _update_breach_query(
+        period, func.count(func.distinct(SlaEvent.ticket_id)).label("tickets")
+    ).group_by(literal_column(CHANNEL_OF))
+    return {str(row.channel_of): int(row.tickets) for row in session.execute(query)}
+
+
+def _feedback_query(period: Period, key: Any, group: Any, *figures: Any) -> Select:
+    """``figures`` of the feedback given in the period per ``key`` (grouped by ``group``) and
+    channel of its ticket (none, the bot's: chat): a range of ``ix_feedback_period``, each
+    rated ticket's id found by its number (SQLite: ``ix_tickets_number``, which holds the
+    rowid; PostgreSQL: ``ix_tickets_period``, hashed), its channel by its id
+    (``_channel_of``). The conditions are counted, not filtered on: filtered, the databases
+    would read the rows another feedback index finds."""
+    rated = aliased(Ticket, name="rated")
+    return (
+        select(key, _channel_of(rated.id).label(CHANNEL_OF), *figures)
+        .select_from(Feedback)
+        .join(rated, rated.number == Feedback.ticket_number, isouter=True)
+        .where(*_in_period(Feedback.created_at, period))
+        .group_by(group, literal_column(CHANNEL_OF))  # the label: the expression has parameters
+    )
+
+
+def _ticket_rating_sums() -> list[ColumnElement[Any]]:
+    """The three-part ratings of tickets in a group (all three aspects given; one left
+    half-way is not counted): how many, and the sum of each aspect."""
+    staff = _staff_rated()
+    return [
+        _count_if(staff).label("n"),
+        *[func.sum(case((staff, getattr(Feedback, a)))).label(a) for a in ASPECTS],
+    ]
 
 
 def _feedback_days(session: Session, period: Period) -> list[Any]:
-    """Feedback given in the period per day (China time): the conversations the bot solved
-    alone (no ticket) with their ratings (count, sum), and the three-part ratings of tickets
-    (all three aspects given; count, sums per aspect); a range of ``ix_feedback_period``."""
+    """Feedback given in the period per day (China time) and channel of the ticket: the
+    conversations the bot solved alone (no ticket: counted as chat) with their ratings
+    (count, sum), and the three-part ratings of tickets (``_ticket_rating_sums``)."""
     dialect = session.get_bind().dialect.name
-    bot, staff = Feedback.ticket_number.is_(None), _staff_rated()
-    query = (
-        select(
-            local_day(dialect, Feedback.created_at).label("day"),
-            _count_if(bot).label("solved"),
-            _count_if(and_(bot, Feedback.rating.is_not(None))).label("rated"),
-            func.sum(case((bot, Feedback.rating))).label("rating_sum"),
-            _count_if(staff).label("n"),
-            *[func.sum(case((staff, getattr(Feedback, a)))).label(a) for a in ASPECTS],
-        )
-        .where(*_in_period(Feedback.created_at, period))
-        .group_by(literal_column("day"))  # the label: the expression has parameters
+    bot = Feedback.ticket_number.is_(None)
+    query = _feedback_query(
+        period,
+        local_day(dialect, Feedback.created_at).label("day"),
+        literal_column("day"),  # the label: the expression has parameters
+        _count_if(bot).label("solved"),
+        _count_if(and_(bot, Feedback.rating.is_not(None))).label("rated"),
+        func.sum(case((bot, Feedback.rating))).label("rating_sum"),
+        *_ticket_rating_sums(),
     )
     return list(session.execute(query).all())
 
 
 def _staff_ratings(session: Session, period: Period) -> list[Any]:
-    """The three-part ratings given in the period per member of staff rated (every one of
-    them: ``ix_feedback_staff_ratings`` in the order of the groups)."""
-    query = (
-        select(
-            Feedback.staff_id,
-            func.count().label("n"),
-            *[func.sum(getattr(Feedback, a)).label(a) for a in ASPECTS],
-        )
-        .where(Feedback.staff_id.is_not(None), _complete_rating())
-        .where(*_in_period(Feedback.created_at, period))
-        .group_by(Feedback.staff_id)
-    )
+    """The three-part ratings given in the period per member of staff rated (``staff``) and
+    channel of the ticket (``_ticket_rating_sums``; the bot's feedback rates no one)."""
+    # by the id as no index holds it: in the order of ix_feedback_staff_ratings, SQLite would
+    # read the rows (that index lacks the number and the day)
+    staff = _unindexed(Feedback.staff_id).label("staff")
+    query = _feedback_query(period, staff, literal_column("staff"), *_ticket_rating_sums())
     return list(session.execute(query).all())
 
 
@@ -453,124 +520,6 @@ def _all_usernames(session: Session) -> dict[int, str]:
     return {int(staff_id): str(name) for staff_id, name in rows}
 
 
-def compute(
-    period: Period | None = None,
-    *,
-    now: datetime | None = None,
-    database_url: str | None = None,
-) -> dict[str, Any]:
-    """The dashboard's figures for the tickets created in ``period`` (default: the last 30
-    days) at ``now``: a handful of aggregate queries whatever the number of tickets (run side
-    by side, see ``PARALLEL_QUERIES``), each group added up here; the spot checks' scores per
-    agent from ``tickets.quality`` (reviews of the tickets closed in the period)."""
-    now = now or utcnow()
-    period = period or default_period(now)
-    policy = load_policy()
-    since, until = period.bounds()
-    jobs: dict[str, Callable[[Session], Any]] = {  # the longest first
-        "daily": lambda session: _daily(session, period, now),
-        "groups": lambda session: _groups(session, period, now),
-        "feedback": lambda session: (
-            _feedback_days(session, period),
-            _staff_ratings(session, period),
-            _span(session, period, now),
-            _all_usernames(session),
-        ),
-        "updates": lambda session: (
-            _update_breaches(session, period),
-            _update_breached_tickets(session, period),
-        ),
-    }
-    futures = {name: _readers.submit(_read, database_url, job) for name, job in jobs.items()}
-    qa_scores = _readers.submit(quality.agent_scores, since, until, database_url=database_url)
-    groups, daily_rows = futures["groups"].result(), futures["daily"].result()
-    feedback_rows, rated_rows, span, names = futures["feedback"].result()
-    updates, breached_tickets = futures["updates"].result()
-    qa = qa_scores.result()
-
-    total = _Totals()
-    by: dict[str, dict[str, int]] = {"category": {}, "status": {}}
-    priorities: dict[str, _Totals] = defaultdict(_Totals)
-    agents: dict[str, _Totals] = defaultdict(_Totals)
-    for g in groups:
-        total.add(g)
-        priorities[g.priority].add(g)
-        for key, value in (("category", g.category), ("status", g.status)):
-            by[key][value] = by[key].get(value, 0) + g.tickets
-        if g.assignee_id in names:
-            agents[names[g.assignee_id]].add(g)
-    for u in updates:
-        buckets = [total, priorities[u.priority]]
-        if u.assignee_id in names:
-            buckets.append(agents[names[u.assignee_id]])
-        for bucket in buckets:
-            bucket.update_breaches += u.breaches
-            bucket.update_breached_tickets += u.tickets
-    total.update_breached_tickets = breached_tickets
-
-    days: dict[date, _Day] = defaultdict(_Day)
-    for row in daily_rows:
-        day = days[_day(row.day)]
-        day.tickets.tickets += row.tickets
-        day.tickets.resolved += row.resolved
-        day.tickets.resolve_hours += float(row.resolve_hours or 0)
-        day.tickets.first_response.add(row.tickets, row.fr_met, row.fr_missed)
-        total.resolve_hours += float(row.resolve_hours or 0)
-    bot = _Bot()
-    for row in feedback_rows:
-        day = days[_day(row.day)]
-        day.bot.add(row)
-        bot.add(row)
-        sums = {a: getattr(row, a) for a in ASPECTS}
-        day.tickets.ratings.add(int(row.n), sums)
-        total.ratings.add(int(row.n), sums)
-    for row in rated_rows:
-        if row.staff_id in names:
-            agents[names[row.staff_id]].ratings.add(
-                int(row.n), {a: getattr(row, a) for a in ASPECTS}
-            )
-
-    for name in qa:  # reviewed in the period, perhaps without a ticket made in it
-        agents.setdefault(name, _Totals())
-    ranked = sorted(policy.levels, key=lambda name: policy.levels[name].rank)
-    per_priority = {p: t.sla() for p, t in _ordered(priorities, ranked).items()}
-    return {
-        "period": {
-            **period.query(),
-            "label": period.label,
-            "first_day": span[0].isoformat() if span else None,
-            "last_day": span[1].isoformat() if span else None,
-        },
-        "tickets": total.tickets,
-        "by_category": _ordered(by["category"], policy.categories),
-        "by_priority": {p: row["tickets"] for p, row in per_priority.items()},
-        "by_status": _ordered(by["status"], TICKET_STATUSES),
-        "sla": total.sla(),
-        "per_priority": per_priority,
-        "mean_hours_to_resolve": _mean(total.resolve_hours, total.resolved),
-        "resolved": total.resolved,
-        "resolution_rate_pct": _pct(total.resolved, total.tickets),
-        "bot_resolved": bot.solved,
-        "containment_pct": _pct(bot.solved, bot.solved + total.tickets),
-        "bot_rating": bot.rating(),
-        "staff_ratings": total.ratings.figures(),
-        "per_agent": {
-            name: {
-                "assigned": t.tickets,
-                "resolved": t.resolved,
-                "mean_first_response_hours": _mean(t.first_hours, t.answered),
-                **t.sla(),
-                **t.ratings.figures(),
-                "qa": dict(qa.get(name) or {"reviews": 0, "score": None}),
-            }
-            for name, t in sorted(agents.items())
-        },
-        "daily": [
-            (days.get(day) or _Day()).figures(day) for day in (days_between(*span) if span else ())
-        ],
-    }
-
-
 @dataclass
 class _Bot:
     """Conversations the bot solved alone, and their ratings."""
@@ -593,19 +542,204 @@ class _Day:
     tickets: _Totals = field(default_factory=_Totals)
     bot: _Bot = field(default_factory=_Bot)
 
-    def figures(self, day: date) -> dict[str, Any]:
-        t, solved = self.tickets, self.bot.solved
+    def ticket_figures(self, day: date) -> dict[str, Any]:
+        """The day's figures of tickets (a channel's day has only these)."""
+        t = self.tickets
         return {
             "day": day.isoformat(),
             "tickets": t.tickets,
             "first_response": t.first_response.figures(),
             "resolved": t.resolved,
             "mean_hours_to_resolve": _mean(t.resolve_hours, t.resolved),
-            "bot_resolved": solved,
-            "containment_pct": _pct(solved, solved + t.tickets),
-            "bot_rating": self.bot.rating(),
             "staff_ratings": t.ratings.figures(),
         }
+
+    def figures(self, day: date) -> dict[str, Any]:
+        """The day's figures of tickets and of the conversations the bot solved alone."""
+        solved = self.bot.solved
+        return self.ticket_figures(day) | {
+            "bot_resolved": solved,
+            "containment_pct": _pct(solved, solved + self.tickets.tickets),
+            "bot_rating": self.bot.rating(),
+        }
+
+
+@dataclass
+class _Figures:
+    """The figures of a set of the period's tickets (every one, or one channel's), added up
+    from the groups of the queries above; staff by their usernames (``names``)."""
+
+    names: Mapping[int, str]
+    total: _Totals = field(default_factory=_Totals)
+    categories: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    priorities: defaultdict[str, _Totals] = field(default_factory=lambda: defaultdict(_Totals))
+    agents: defaultdict[str, _Totals] = field(default_factory=lambda: defaultdict(_Totals))
+    days: defaultdict[date, _Day] = field(default_factory=lambda: defaultdict(_Day))
+
+    def add_group(self, g: Any) -> None:
+        """A group of ``_groups``."""
+        self.total.add(g)
+        self.priorities[g.priority].add(g)
+        self.categories[g.category] = self.categories.get(g.category, 0) + g.tickets
+        self.statuses[g.status] = self.statuses.get(g.status, 0) + g.tickets
+        if g.assignee_id in self.names:
+            self.agents[self.names[g.assignee_id]].add(g)
+
+    def add_update_breaches(self, u: Any) -> None:
+        """A group of ``_update_breaches``."""
+        buckets = [self.total, self.priorities[u.priority]]
+        if u.assignee_id in self.names:
+            buckets.append(self.agents[self.names[u.assignee_id]])
+        for bucket in buckets:
+            bucket.update_breaches += u.breaches
+            bucket.update_breached_tickets += u.tickets
+
+    def add_day(self, row: Any) -> None:
+        """A group of ``_daily``."""
+        day = self.days[_day(row.day)].tickets
+        day.tickets += row.tickets
+        day.resolved += row.resolved
+        day.resolve_hours += float(row.resolve_hours or 0)
+        day.first_response.add(row.tickets, row.fr_met, row.fr_missed)
+        self.total.resolve_hours += float(row.resolve_hours or 0)
+
+    def add_ratings(self, row: Any) -> None:
+        """A group of ``_feedback_days``: its day's ratings of tickets."""
+        n, sums = int(row.n), {a: getattr(row, a) for a in ASPECTS}
+        self.days[_day(row.day)].tickets.ratings.add(n, sums)
+        self.total.ratings.add(n, sums)
+
+    def add_agent_ratings(self, row: Any) -> None:
+        """A group of ``_staff_ratings``: one member of staff's ratings."""
+        if row.staff in self.names:
+            sums = {a: getattr(row, a) for a in ASPECTS}
+            self.agents[self.names[row.staff]].ratings.add(int(row.n), sums)
+
+    def figures(self, policy: PriorityPolicy, span: tuple[date, date] | None) -> dict[str, Any]:
+        """The figures of these tickets: counts by category, priority and status, the clocks
+        overall and per priority, resolutions, ratings, each agent's line and each day's
+        (every day of ``span``, zeros included)."""
+        ranked = sorted(policy.levels, key=lambda name: policy.levels[name].rank)
+        per_priority = {p: t.sla() for p, t in _ordered(self.priorities, ranked).items()}
+        total = self.total
+        return {
+            "tickets": total.tickets,
+            "by_category": _ordered(self.categories, policy.categories),
+            "by_priority": {p: row["tickets"] for p, row in per_priority.items()},
+            "by_status": _ordered(self.statuses, TICKET_STATUSES),
+            "sla": total.sla(),
+            "per_priority": per_priority,
+            "mean_hours_to_resolve": _mean(total.resolve_hours, total.resolved),
+            "resolved": total.resolved,
+            "resolution_rate_pct": _pct(total.resolved, total.tickets),
+            "staff_ratings": total.ratings.figures(),
+            "per_agent": {name: t.agent() for name, t in sorted(self.agents.items())},
+            "daily": [
+                (self.days.get(day) or _Day()).ticket_figures(day)
+                for day in (days_between(*span) if span else ())
+            ],
+        }
+
+
+def compute(
+    period: Period | None = None,
+    *,
+    now: datetime | None = None,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """The dashboard's figures for the tickets created in ``period`` (default: the last 30
+    days) at ``now``: a handful of aggregate queries whatever the number of tickets (run side
+    by side, see ``PARALLEL_QUERIES``), each group added up here, to every ticket's figures
+    and to its channel's (``channels``: every channel of ``CHANNELS``, zeros included; the
+    same figures but the bot's, which are no channel's tickets, and the spot checks'); the
+    spot checks' scores per agent from ``tickets.quality`` (reviews of the tickets closed in
+    the period)."""
+    now = now or utcnow()
+    period = period or default_period(now)
+    policy = load_policy()
+    since, until = period.bounds()
+    jobs: dict[str, Callable[[Session], Any]] = {  # the longest first
+        "daily": lambda session: _daily(session, period, now),
+        "groups": lambda session: _groups(session, period, now),
+        "feedback": lambda session: (
+            _feedback_days(session, period),
+            _span(session, period, now),
+            _all_usernames(session),
+        ),
+        "ratings": lambda session: _staff_ratings(session, period),
+        "updates": lambda session: (
+            _update_breaches(session, period),
+            _update_breached_tickets(session, period),
+        ),
+    }
+    futures = {name: _readers.submit(_read, database_url, job) for name, job in jobs.items()}
+    qa_scores = _readers.submit(quality.agent_scores, since, until, database_url=database_url)
+    groups, daily_rows = futures["groups"].result(), futures["daily"].result()
+    feedback_rows, span, names = futures["feedback"].result()
+    rated_rows = futures["ratings"].result()
+    updates, breached_tickets = futures["updates"].result()
+    qa = qa_scores.result()
+
+    every = _Figures(names)
+    channels: dict[str, _Figures] = {name: _Figures(names) for name in CHANNELS}
+
+    def of(channel: str) -> _Figures:
+        if channel not in channels:  # a channel no longer known: after the others
+            channels[channel] = _Figures(names)
+        return channels[channel]
+
+    for g in groups:
+        every.add_group(g)
+        of(g.channel).add_group(g)
+    for u in updates:
+        every.add_update_breaches(u)
+        of(u.channel_of).add_update_breaches(u)
+    every.total.update_breached_tickets = sum(breached_tickets.values())
+    for channel, count in breached_tickets.items():
+        of(channel).total.update_breached_tickets = count
+    for row in daily_rows:
+        every.add_day(row)
+        of(row.channel).add_day(row)
+    bot = _Bot()
+    for row in feedback_rows:
+        every.days[_day(row.day)].bot.add(row)
+        bot.add(row)
+        if row.n:
+            every.add_ratings(row)
+            of(row.channel_of).add_ratings(row)
+    for row in rated_rows:
+        if row.n:
+            every.add_agent_ratings(row)
+            of(row.channel_of).add_agent_ratings(row)
+
+    for name in qa:  # reviewed in the period, perhaps without a ticket made in it
+        every.agents.setdefault(name, _Totals())
+    figures = every.figures(policy, span)
+    return {
+        "period": {
+            **period.query(),
+            "label": period.label,
+            "first_day": span[0].isoformat() if span else None,
+            "last_day": span[1].isoformat() if span else None,
+        },
+        **figures,
+        "bot_resolved": bot.solved,
+        "containment_pct": _pct(bot.solved, bot.solved + every.total.tickets),
+        "bot_rating": bot.rating(),
+        "per_agent": {
+            name: row | {"qa": dict(qa.get(name) or {"reviews": 0, "score": None})}
+            for name, row in figures["per_agent"].items()
+        },
+        "daily": [
+            (every.days.get(day) or _Day()).figures(day)
+            for day in (days_between(*span) if span else ())
+        ],
+        "channels": {
+            name: channel.figures(policy, span)
+            for name, channel in _ordered(channels, CHANNELS).items()
+        },
+    }
 
 
 # --- the drill-down: the tickets behind a figure -------------------------------------------
@@ -618,7 +752,8 @@ class DrillError(PeriodError):
 @dataclass(frozen=True)
 class DrillFilters:
     """Which tickets a figure counts: the period's (or one ``day`` of it), narrowed to a
-    priority, category, status, agent, a clock's outcome and tickets resolved or rated.
+    channel, priority, category, status, agent, a clock's outcome and tickets resolved or
+    rated.
 
     ``agent`` (a username) and ``priority`` are those a figure counts against: the ticket's
     assignee and priority, but for progress updates (``clock=update``: tickets with a breach)
@@ -630,6 +765,7 @@ class DrillFilters:
 
     period: Period
     day: date | None = None
+    channel: str = ""
     priority: str = ""
     category: str = ""
     status: str = ""
@@ -654,9 +790,11 @@ class DrillFilters:
         day = parse_day(raw_day, "日期") if raw_day else None
         if day is not None and not period.holds(day):
             raise DrillError(f"日期 {day} 不在所选时段（{period.label}）内")
-        status, clock, outcome, only = (
-            given(k, 16) for k in ("status", "clock", "outcome", "only")
+        channel, status, clock, outcome, only = (
+            given(k, 16) for k in ("channel", "status", "clock", "outcome", "only")
         )
+        if channel and channel not in CHANNELS:
+            raise DrillError(f"没有「{channel}」这种渠道（可选：{'、'.join(CHANNELS)}）")
         if status and status not in TICKET_STATUSES:
             raise DrillError(f"没有「{status}」这种工单状态（可选：{'、'.join(TICKET_STATUSES)}）")
         if clock and clock not in SLA_CLOCKS:
@@ -675,6 +813,7 @@ class DrillFilters:
         return cls(
             period=period,
             day=day,
+            channel=channel,
             priority=given("priority", 32),
             category=given("category", 32),
             status=status,
@@ -689,6 +828,7 @@ class DrillFilters:
         """The filters as query-string parameters (the page's links; no ``after``)."""
         values = {
             "day": self.day.isoformat() if self.day else "",
+            "channel": self.channel,
             "priority": self.priority,
             "category": self.category,
             "status": self.status,
@@ -710,6 +850,8 @@ class TicketLine:
 
     id: int
     number: str
+    #: How it came in (``tickets.models.CHANNELS``).
+    channel: str
     priority: str
     category: str
     status: str
@@ -752,16 +894,6 @@ def _paused(paused_seconds: int | None, paused_since: datetime | None, now: date
     return int(paused_seconds or 0) + max(0, int(running))
 
 
-def _unindexed(column: Any) -> ColumnElement[Any]:
-    """``column`` in an expression that no index holds, so the database filters on it inside
-    the period's range of ``ix_tickets_period`` instead of reading the rows another index
-    (status, assignee) finds: SQLite, without statistics, would take an equality on an
-    indexed column for the narrower read and then fetch every matching row."""
-    if isinstance(column.type, Integer):
-        return column + 0
-    return column.concat("")
-
-
 def _update_breach_rows(filters: DrillFilters, agent_id: int | None) -> list[ColumnElement[bool]]:
     conditions = [SlaEvent.kind == BREACH, SlaEvent.clock == UPDATE]
     if filters.priority:
@@ -779,6 +911,7 @@ def drill_query(filters: DrillFilters, now: datetime, agent_id: int | None) -> S
     query = select(
         Ticket.id,
         Ticket.number,
+        Ticket.channel,
         Ticket.priority,
         Ticket.category,
         Ticket.status,
@@ -797,6 +930,8 @@ def drill_query(filters: DrillFilters, now: datetime, agent_id: int | None) -> S
         query = query.where(*_in_period(Ticket.closed_at, filters.days()))
     elif not by_rating:
         query = query.where(*_in_period(Ticket.created_at, filters.days()))
+    if filters.channel:
+        query = query.where(_unindexed(Ticket.channel) == filters.channel)
     if filters.priority and not by_event:
         query = query.where(_unindexed(Ticket.priority) == filters.priority)
     if filters.category:
@@ -891,6 +1026,7 @@ def drill_down(
         TicketLine(
             id=row.id,
             number=row.number,
+            channel=row.channel,
             priority=row.priority,
             category=row.category,
             status=row.status,
@@ -935,6 +1071,7 @@ def _export_query(period: Period | None, now: datetime) -> Select:
     query = (
         select(
             Ticket.number,
+            Ticket.channel,
             Ticket.category,
             Ticket.priority,
             Ticket.status,
@@ -963,6 +1100,7 @@ def export_row(row: Any, now: datetime) -> list[str]:
     ``CSV_HEADER``. (Unpacked, not read by name: 100,000 lines take a second less.)"""
     (
         number,
+        channel,
         category,
         priority,
         status,
@@ -978,7 +1116,7 @@ def export_row(row: Any, now: datetime) -> list[str]:
     ) = row
     return [
         number,
-        CHANNEL,
+        channel,
         category,
         priority,
         status,

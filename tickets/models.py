@@ -22,12 +22,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 #: SQLAlchemy 1.4 has no type information without its mypy plugin: the models are untyped.
 Base: Any = declarative_base()
 
 TICKET_STATUSES = ("open", "assigned", "in_progress", "waiting_user", "resolved", "closed")
+#: How a ticket came in: the chat widget, a support mail, a call to the hotline.
+CHANNELS = ("chat", "email", "phone")
 #: Staff asked the user something and wait for the answer: the service clock is paused until
 #: the user writes again (in chat or any channel).
 WAITING_USER = "waiting_user"
@@ -76,7 +79,12 @@ class Ticket(Base):
     #: One escalation makes at most one ticket: retried actions find this key.
     idempotency_key = Column(String(64), unique=True, nullable=False)
     sender_id = Column(String(255), nullable=False, index=True)
+    #: one of CHANNELS
+    channel = Column(String(8), nullable=False, default="chat", server_default="chat")
     category = Column(String(32), nullable=False)
+    #: The understanding was not sure of the category (a mail or a call it could not place): a
+    #: person should set it (the queue shows it as 待分类 until someone does).
+    category_unsure = Column(Boolean, nullable=False, default=False, server_default=false())
     playbook = Column(String(64))
     reason = Column(String(32), nullable=False)  # playbook_exhausted | user_request
     steps_tried = Column(JSON, nullable=False, default=list)
@@ -116,6 +124,7 @@ class Ticket(Base):
         # sake): every ticket counted in the order of its groups, without a sort, ...
         Index(
             "ix_tickets_dashboard",
+            "channel",
             "priority",
             "status",
             "category",
@@ -131,6 +140,7 @@ class Ticket(Base):
         Index(
             "ix_tickets_period",
             "created_at",
+            "channel",
             "priority",
             "status",
             "category",
@@ -325,4 +335,83 @@ class TrainingLabel(Base):
     line = Column(Integer)  # the line written (or that would have been written)
     outcome = Column(String(16), nullable=False)  # written | refused
     message = Column(Text, nullable=False, default="")  # the validator's (or the input check's)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+#: A mail that came in, or one the desk sends.
+MAIL_DIRECTIONS = ("in", "out")
+
+
+class MailMessage(Base):
+    """One mail of the support mailbox: every one that came in (its raw copy kept on disk
+    before it was read, see ``tickets.mail_store``) with what became of it, and every one the
+    desk sends (auto-replies, staff replies, follow-ups, bounces), queued until it is sent.
+    The same Message-ID of one mailbox and direction is kept once: a mail delivered twice
+    makes no second ticket."""
+
+    __tablename__ = "mail_messages"
+
+    id = Column(Integer, primary_key=True)
+    #: The support address (SMTP intake) or IMAP mailbox the mail came in to / goes out from.
+    mailbox = Column(String(254), nullable=False)
+    direction = Column(String(3), nullable=False)  # one of MAIL_DIRECTIONS
+    #: The Message-ID without angle brackets (one made from the raw bytes' digest when the
+    #: mail had none).
+    message_id = Column(String(255), nullable=False)
+    #: in: new | reply | automatic | own | too_large | malformed | no_sender | refused;
+    #: out: auto_reply | staff_reply | follow_up | bounce
+    kind = Column(String(16), nullable=False)
+    #: in: received (kept, not yet read) | done | failed (read, kept, someone must look);
+    #: out: pending | sent | failed (gave up after its retries)
+    status = Column(String(8), nullable=False)
+    ticket_id = Column(Integer, ForeignKey("tickets.id"), index=True)
+    #: The other side: the sender of a mail that came in, the recipient of one sent.
+    address = Column(String(254))
+    subject = Column(Text, nullable=False, default="")
+    #: in: the new text read from it; out: the text to send.
+    body = Column(Text, nullable=False, default="")
+    in_reply_to = Column(String(255))
+    #: The message ids it answers (space-separated, as the header has them).
+    references = Column(Text, nullable=False, default="")
+    #: The raw copy of a mail that came in, relative to the mail store (``tickets.mail_store``).
+    raw_path = Column(String(255))
+    size = Column(Integer, nullable=False, default=0)
+    #: What could not be read, or why it was not sent (shown to staff; no addresses).
+    problem = Column(Text, nullable=False, default="")
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime())
+    #: The member of staff who wrote a staff reply.
+    staff_id = Column(Integer, ForeignKey("staff_users.id"))
+    #: When the mail arrived (in) or was queued (out); the ticket's clocks start here.
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    done_at = Column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("mailbox", "direction", "message_id", name="uq_mail_messages_once"),
+        # the sender's work list: pending mail, oldest first
+        Index("ix_mail_messages_work", "direction", "status", "next_attempt_at"),
+        # a sender's auto-replies of the last hour (the rate limit)
+        Index("ix_mail_messages_address", "address", "kind", "created_at"),
+    )
+
+
+class TicketAttachment(Base):
+    """A file that came with a ticket's mail (a screenshot, a video): stored once by content
+    (``tickets.mail_store``) unless it was over the size limits, which the row then says."""
+
+    __tablename__ = "ticket_attachments"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id"), nullable=False, index=True)
+    mail_id = Column(Integer, ForeignKey("mail_messages.id"))
+    filename = Column(String(255), nullable=False)
+    #: What the sender said it is (shown as text only; never served as such, see web/).
+    content_type = Column(String(100), nullable=False)
+    size = Column(Integer, nullable=False)
+    sha256 = Column(String(64), nullable=False)
+    #: Stored: shown inline when it is an image, else offered as a download. False: over the
+    #: limits, not stored (``refused`` says why).
+    stored = Column(Boolean, nullable=False, default=True)
+    inline_image = Column(Boolean, nullable=False, default=False)
+    refused = Column(String(100), nullable=False, default="")
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)

@@ -1,5 +1,6 @@
 """Contact details: the one home of what a mainland mobile number and an e-mail address look
-like, and their masking (logs, pages): phone numbers, e-mail addresses and passwords."""
+like, and their masking (logs, pages): phone numbers (mobiles and the hotline callers'
+landlines), e-mail addresses and passwords."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ PHONE_IN_TEXT = re.compile(rf"(?<!\d)({MOBILE})(?!\d)")
 EMAIL_IN_TEXT = re.compile(EMAIL)
 #: For masking, a number as people write it (+86, spaces or dashes between the groups).
 _PHONE = re.compile(rf"(?<!\d)((?:\+|00)?86[-\s]?)?({_CARRIER})[-\s]?\d{{4}}[-\s]?(\d{{4}})(?!\d)")
+#: A landline with its area code (010-62345678, 0755 86668888): the hotline's callers.
+_LANDLINE = re.compile(r"(?<![\d-])(0\d{2,3})[-\s]?\d{3,4}[-\s]?(\d{4})(?![\d-])")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _PASSWORD = re.compile(
     r"(?i)((?<![A-Za-z_])(?:password|passwd|pwd)\s*(?:[:：=]|\bis\b)\s*"
@@ -26,8 +29,8 @@ _PASSWORD = re.compile(
 
 
 def mask_phone(phone: str) -> str:
-    """13812345678 (also +86 138-1234-5678) -> 138****5678."""
-    return _PHONE.sub(r"\2****\3", phone)
+    """13812345678 (also +86 138-1234-5678) -> 138****5678; 010-62345678 -> 010-****5678."""
+    return _LANDLINE.sub(r"\1-****\2", _PHONE.sub(r"\2****\3", phone))
 
 
 def mask_email(email: str) -> str:

@@ -1,5 +1,6 @@
 """What staff read about tickets: the queue and one ticket with its audit trail, as frozen
-dataclasses (no ORM object leaves this module; changes go through ``tickets.workflow``)."""
+dataclasses (no ORM object leaves this module; changes go through ``tickets.workflow``), and
+the names staff read for the channels tickets come in by."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.sql import Select
 
 from tickets.db import session_scope
 from tickets.models import (
+    CHANNELS,
     OPEN_STATUSES,
     TICKET_STATUSES,
     WAITING_USER,
@@ -31,18 +33,22 @@ from tickets.workflow import TRANSITIONS
 
 #: The most tickets one queue page lists.
 QUEUE_LIMIT = 500
-FILTER_KEYS = ("status", "priority", "category", "assignee")
+FILTER_KEYS = ("status", "priority", "category", "assignee", "channel")
+#: What staff call each channel (``tickets.models.CHANNELS``, in their order), wherever the
+#: console shows one: the queue, a ticket, the dashboard.
+CHANNEL_LABELS = {"chat": "在线聊天", "email": "邮件", "phone": "电话热线"}
 
 
 @dataclass(frozen=True)
 class QueueFilters:
-    """The queue's filters as typed in: an unknown status, priority or category filters nothing
-    (no status: the open ones); the assignee is a username, matched exactly."""
+    """The queue's filters as typed in: an unknown status, priority, category or channel
+    filters nothing (no status: the open ones); the assignee is a username, matched exactly."""
 
     status: str = ""
     priority: str = ""
     category: str = ""
     assignee: str = ""
+    channel: str = ""
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> QueueFilters:
@@ -54,7 +60,11 @@ class TicketSummary:
     """One line of the queue."""
 
     number: str
+    #: How it came in (``tickets.models.CHANNELS``).
+    channel: str
     category: str
+    #: The category is the understanding's guess: a person should confirm it (待分类).
+    category_unsure: bool
     priority: str
     status: str
     assignee: str | None
@@ -123,7 +133,9 @@ class Queue:
 #: The columns of a queue line: the queue never reads a ticket's transcript or steps.
 SUMMARY_COLUMNS = (
     Ticket.number,
+    Ticket.channel,
     Ticket.category,
+    Ticket.category_unsure,
     Ticket.priority,
     Ticket.status,
     StaffUser.username.label("assignee"),
@@ -178,7 +190,8 @@ def queue_slice(
 ) -> Select:
     """The queue's tickets of one status and one priority, earliest due first: a range of the
     ``ix_tickets_queue`` index read in order and stopped after ``limit`` rows. A category
-    filter counts only when it names one of ``categories``."""
+    filter counts only when it names one of ``categories``, a channel filter one of
+    ``CHANNELS`` (both checked on the rows of the range)."""
     query = (
         select(*SUMMARY_COLUMNS)
         .join(StaffUser, Ticket.assignee_id == StaffUser.id, isouter=True)
@@ -186,6 +199,8 @@ def queue_slice(
     )
     if filters.category in categories:
         query = query.where(Ticket.category == filters.category)
+    if filters.channel in CHANNELS:
+        query = query.where(Ticket.channel == filters.channel)
     if filters.assignee:
         query = query.where(StaffUser.username == filters.assignee)
     return query.order_by(Ticket.sla_due_at).limit(limit)

@@ -63,6 +63,10 @@ class TicketView:
     update_due_at: datetime | None = None
     #: Since when the ticket waits for the user (its clocks paused); None when they run.
     paused_since: datetime | None = None
+    #: How it came in (``tickets.models.CHANNELS``).
+    channel: str = "chat"
+    #: The category is the understanding's guess: a person should confirm or change it.
+    category_unsure: bool = False
 
 
 def _view(ticket: Ticket, created_now: bool = False) -> TicketView:
@@ -85,6 +89,8 @@ def _view(ticket: Ticket, created_now: bool = False) -> TicketView:
         resolution_due_at=ticket.resolution_due_at,
         update_due_at=ticket.update_due_at,
         paused_since=ticket.paused_since,
+        channel=ticket.channel,
+        category_unsure=bool(ticket.category_unsure),
     )
 
 
@@ -149,6 +155,10 @@ def _new_ticket(
     urgent_signal: bool,
     transcript: Sequence[dict[str, Any]],
     created_at: datetime,
+    channel: str = "chat",
+    category_unsure: bool = False,
+    contact_phone: str | None = None,
+    contact_email: str | None = None,
 ) -> TicketView:
     """A new ticket with the next free number of its day, written in ``session`` (one
     ``INSERT``, no ORM object: the view is made from what was written)."""
@@ -162,11 +172,13 @@ def _new_ticket(
         priority=decision.priority,
         sla_due_at=decision.due_at,
         status="open",
-        contact_phone=None,
-        contact_email=None,
+        contact_phone=contact_phone,
+        contact_email=contact_email,
         transcript=_clip_transcript(transcript),
         created_at=created_at,
         created_now=True,
+        channel=channel,
+        category_unsure=category_unsure,
     )
     clocks = evaluate(
         History(created_at=created_at, priority=decision.priority), policy, created_at
@@ -190,6 +202,10 @@ def _new_ticket(
             paused_seconds=0,
             status=view.status,
             transcript=view.transcript,
+            channel=channel,
+            category_unsure=category_unsure,
+            contact_phone=contact_phone,
+            contact_email=contact_email,
             created_at=created_at,
             updated_at=created_at,
         )
@@ -212,11 +228,16 @@ def create_or_join(
     now: datetime | None = None,
     database_url: str | None = None,
     join: bool = True,
+    channel: str = "chat",
+    category_unsure: bool = False,
+    contact_phone: str | None = None,
+    contact_email: str | None = None,
 ) -> TicketView:
     """The ticket of one escalation: the one its key made or joined before; else the sender's
     newest unfinished ticket of ``category``, which the escalation joins (an audit entry
     ``repeat`` with its reason, steps and newest turns; the priority rises when this one is
-    more urgent, never falls); else a new ticket. So a user who asks again, or whose
+    more urgent, never falls); else a new ticket (of ``channel``, with the contact details
+    the channel gave, e.g. a mail's sender). So a user who asks again, or whose
     escalations waited in the outbox while the database was down, has one ticket per
     problem, and staff see every report on it. With ``join=False`` only the key's own ticket
     is found, never another one joined.
@@ -277,6 +298,10 @@ def create_or_join(
                     urgent_signal=urgent_signal,
                     transcript=transcript,
                     created_at=at,
+                    channel=channel,
+                    category_unsure=category_unsure,
+                    contact_phone=contact_phone,
+                    contact_email=contact_email,
                 )
         except IntegrityError:
             # the same escalation raced us (the next loop finds its ticket) or another
@@ -576,3 +601,12 @@ def record_comment(
             return False
         row.comment = text.strip()[:MAX_COMMENT]
         return True
+
+
+def channel_of(number: str, *, database_url: str | None = None) -> str | None:
+    """How ticket ``number`` came in (None: no such ticket)."""
+    with session_scope(database_url) as session:
+        channel: str | None = session.execute(
+            select(_TICKETS.c.channel).where(_TICKETS.c.number == number)
+        ).scalar()
+        return channel

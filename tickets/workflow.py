@@ -363,6 +363,74 @@ def user_wrote(
         return joined
 
 
+def user_wrote_on(
+    number: str,
+    text: str,
+    *,
+    channel: str,
+    source: str,
+    now: datetime | None = None,
+    database_url: str | None = None,
+) -> bool:
+    """The user answered on one ticket (a mail that threads to it): the text joins it (audited
+    as ``user_reply``, so the assignee hears of it), a ticket waiting for the user goes back to
+    in_progress, its clocks running again, and a resolved one is reopened. Once per
+    ``source`` (e.g. ``mail:17``): the same message read twice joins once. False when it had
+    joined before."""
+    moment = now or utcnow()
+    clipped = (text or "").strip()[:MAX_USER_TEXT]
+    with session_scope(database_url) as session:
+        ticket = _ticket(session, number)
+        joined = session.execute(
+            select(TicketEvent.detail).where(
+                TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "user_reply"
+            )
+        ).scalars()
+        if any(detail.get("source") == source for detail in joined):
+            return False
+        waiting = ticket.status == WAITING_USER
+        _audit(
+            session,
+            ticket,
+            None,
+            "user_reply",
+            at=moment,
+            text=clipped,
+            channel=channel,
+            resumed=waiting,
+            source=source,
+        )
+        if clipped:
+            ticket.transcript = list(ticket.transcript or []) + [
+                {"role": "user", "text": clipped, "ts": moment.isoformat(), "channel": channel}
+            ]
+        ticket.updated_at = moment
+        if waiting:
+            _move(session, ticket, None, "in_progress", "用户已回复，继续处理", now=moment)
+        elif ticket.status == "resolved":
+            _move(session, ticket, None, "in_progress", "用户来信，工单重新打开", now=moment)
+        return True
+
+
+def change_category(
+    number: str, actor: Staff, category: str, *, database_url: str | None = None
+) -> None:
+    """Staff set the ticket's category (confirming the understanding's guess or correcting
+    it); audited. The priority stays as it is (a supervisor changes it if it should)."""
+    if not actor.works_tickets:
+        raise WorkflowError("内容编辑账号不能处理工单")
+    with session_scope(database_url) as session:
+        ticket = _ticket(session, number)
+        if category not in load_policy().categories:
+            raise WorkflowError(f"没有「{category}」这个问题类别")
+        if ticket.category == category and not ticket.category_unsure:
+            return
+        _audit(session, ticket, actor, "category", old=ticket.category, new=category)
+        ticket.category = category
+        ticket.category_unsure = False
+        ticket.updated_at = utcnow()
+
+
 def reveal_contact(number: str, actor: Staff, *, database_url: str | None = None) -> None:
     """A staff member is shown the ticket's full contact details: audited before they see them."""
     if not actor.works_tickets:

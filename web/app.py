@@ -10,6 +10,7 @@
 - ``/api/history/<id>`` the user and bot turns of one conversation, so a reloaded page shows
   its history; only with the session's token in ``X-Dy-Session`` (never in the URL).
 - ``/ready``            whether the ticket database answers (for the load balancer).
+- ``/feedback/<token>`` the follow-up page of an e-mail ticket (web/feedback_pages.py).
 """
 
 from __future__ import annotations
@@ -178,8 +179,10 @@ def create_app(name: str = "dy_web") -> Sanic:
         return response.json({"ready": ok, **checks}, status=200 if ok else 503)
 
     from web.console import blueprint as console_blueprint
+    from web.feedback_pages import routes as feedback_routes
 
     app.blueprint(console_blueprint())
+    app.blueprint(feedback_routes)
     app.static("/static", str(STATIC))
 
     @app.after_server_start

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from typing import Any
 
 import aiohttp
-import jwt
+
+from channels.rasa_api import auth_params as _auth
+from channels.rasa_api import headers as _headers
+from channels.rasa_api import rasa_url
 
 logger = logging.getLogger(__name__)
 #: A tracker read waits this long, an event sent into a conversation this long (it runs actions).
@@ -19,37 +20,6 @@ TRIGGER_TIMEOUT = aiohttp.ClientTimeout(total=20)
 
 class RasaUnavailable(RuntimeError):
     """Rasa did not answer, or answered with an error."""
-
-
-def rasa_url() -> str:
-    """Where Rasa's HTTP API is: RASA_URL, else the local server on RASA_PORT (5005)."""
-    return os.environ.get("RASA_URL") or f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}"
-
-
-#: A token for Rasa's HTTP API lives this long (each call makes a new one).
-JWT_LIFETIME_SECONDS = 300
-
-
-def _auth() -> dict[str, str]:
-    """Query parameters: Rasa's ``--auth-token``, when that is how Rasa is protected (it
-    travels in the URL; the scale-out uses a JWT in a header instead, see :func:`_headers`)."""
-    token = os.environ.get("RASA_AUTH_TOKEN")
-    return {"token": token} if token else {}
-
-
-def _headers() -> dict[str, str]:
-    """``Authorization: Bearer`` with a short-lived HS256 JWT of the admin role when
-    ``RASA_JWT_SECRET`` is set (Rasa started with ``--jwt-secret``, see channels/server.py)."""
-    secret = os.environ.get("RASA_JWT_SECRET")
-    if not secret:
-        return {}
-    now = int(time.time())
-    claims = {
-        "user": {"username": "dy-web", "role": "admin"},
-        "iat": now,
-        "exp": now + JWT_LIFETIME_SECONDS,
-    }
-    return {"Authorization": f"Bearer {jwt.encode(claims, secret, algorithm='HS256')}"}
 
 
 async def conversation_events(sender_id: str) -> list[dict[str, Any]]:

@@ -1,20 +1,37 @@
 """The desk's policy files beside the priority policy: the assignment rules
 (``data/policy/assignment.yml``), checked with the code the web server reads them with, against
-the priority policy's levels and categories; and the spot-check policy
-(``data/policy/quality.yml``: periods, rates, the scorecard)."""
+the priority policy's levels and categories; the spot-check policy
+(``data/policy/quality.yml``: periods, rates, the scorecard); and the mail intake's settings and
+templates (``data/policy/mail.yml``)."""
 
 from __future__ import annotations
 
 from editing.checks.policy import check_policy
 from editing.project import Project
 from tickets.assignment_policy import AssignmentPolicyError, parse_assignment_policy
+from tickets.mail_policy import MailPolicyError, parse_mail_policy
 from tickets.quality_policy import QualityPolicyError, parse_quality_policy
 
 
 def check_desk_policies(project: Project) -> list[str]:
-    """Problems of the assignment rules and of the spot-check policy, ``file:line: message``
-    each."""
-    return _check_assignment(project) + _check_quality(project)
+    """Problems of the assignment rules, the spot-check policy and the mail policy,
+    ``file:line: message`` each."""
+    return _check_assignment(project) + _check_quality(project) + _check_mail(project)
+
+
+def _check_mail(project: Project) -> list[str]:
+    path = project.data_dir / "policy" / "mail.yml"
+    if not path.exists():
+        return []
+    file = project.rel(path)
+    data, problems = project.read(path)
+    if problems:
+        return problems
+    try:
+        parse_mail_policy(data, source=file)
+    except MailPolicyError as exc:
+        return [f"{file}:{exc.line}: {exc.text} (mail policy invalid)"]
+    return []
 
 
 def _check_quality(project: Project) -> list[str]:

@@ -4,7 +4,9 @@ each clock met, missed and pending (a due time passed, met exactly, met to the s
 while waiting for the user with and without a stored breach), progress-update breaches
 recorded against another agent than the ticket's, days cut at midnight China time, bot
 feedback and three-part ratings given inside and outside the period, a half-given rating, a
-single rating on a ticket (not the bot's), spot-check reviews.
+single rating on a ticket (not the bot's), spot-check reviews; tickets of each channel (most
+by chat; t3 t6 t13 t18 by e-mail, t5 t12 and t15 before the period by phone), so that every
+figure splits by channel (``EXPECTED["channels"]``).
 
 The period is 2026-11-20 to 2026-11-24 (China time); the figures' moment ``AT`` is NOW + 3 h
 (2026-11-24 12:30 China time). Priorities: network and other general (first response 6 h,
@@ -34,6 +36,9 @@ PERIOD = Period(date(2026, 11, 20), date(2026, 11, 24))
 UTC = timezone.utc
 #: 2026-11-22 00:00 China time, and the second before it.
 MIDNIGHT = datetime(2026, 11, 21, 16, 0, tzinfo=UTC)
+#: The columns of a ticket that came in by e-mail, or by a call (the rest came by chat).
+EMAIL: dict[str, Any] = {"channel": "email"}
+PHONE: dict[str, Any] = {"channel": "phone"}
 
 
 @dataclass
@@ -48,19 +53,19 @@ class Seeded:
 TICKETS: dict[str, tuple[Any, ...]] = {
     "t1": ("network", NOW, "resolved", "a.one", NOW + 30 * M, NOW + 2 * H, None, {}),
     "t2": ("network", NOW - 10 * H, "open", None, None, None, None, {}),
-    "t3": ("login", NOW, "closed", "a.one", NOW + 90 * M, NOW + 5 * H, NOW + 6 * H, {}),
+    "t3": ("login", NOW, "closed", "a.one", NOW + 90 * M, NOW + 5 * H, NOW + 6 * H, EMAIL),
     "t4": ("data_loss", NOW + 150 * M, "assigned", "a.two", None, None, None, {}),
-    "t5": ("feature", NOW, "in_progress", "a.two", NOW + H, None, None, {}),
-    "t6": ("feature", NOW - 30 * H, "resolved", "a.two", NOW - 5 * H, NOW - 2 * H, None, {}),
+    "t5": ("feature", NOW, "in_progress", "a.two", NOW + H, None, None, PHONE),
+    "t6": ("feature", NOW - 30 * H, "resolved", "a.two", NOW - 5 * H, NOW - 2 * H, None, EMAIL),
     "t7": ("network", NOW - 3 * H, "open", None, None, None, None, {}),  # due exactly at AT
     "t8": ("network", NOW - H, "in_progress", "a.one", NOW + 15 * M, None, None, {}),
     "t9": ("login", NOW - 5 * H, "assigned", "a.three", None, None, None, {}),
     # t10: urgent by what the user said, answered exactly at its due time
     "t10": ("network", NOW - H, "closed", "s.boss", NOW, NOW + H, NOW + 2 * H, {}),
     "t11": ("other", NOW, "open", None, None, None, None, {}),
-    "t12": ("other", NOW, "open", None, None, None, None, {"priority": "legacy"}),
+    "t12": ("other", NOW, "open", None, None, None, None, {"priority": "legacy", **PHONE}),
     # waiting for the user before any answer: paused (its stored due time has passed)
-    "t13": ("login", NOW - 4 * H, "waiting_user", "a.three", None, None, None, {}),
+    "t13": ("login", NOW - 4 * H, "waiting_user", "a.three", None, None, None, EMAIL),
     "t14": ("login", NOW - 4 * H, "waiting_user", "a.three", None, None, None, {}),
     "t15": (  # before the period
         "login",
@@ -70,12 +75,12 @@ TICKETS: dict[str, tuple[Any, ...]] = {
         datetime(2026, 11, 19, 2, 30, tzinfo=UTC),
         datetime(2026, 11, 19, 8, 0, tzinfo=UTC),
         datetime(2026, 11, 19, 9, 0, tzinfo=UTC),
-        {},
+        PHONE,
     ),
     "t16": ("network", NOW - 30 * H, "closed", "a.one", NOW - 29 * H, NOW - H, NOW, {}),
     # made at midnight China time (2026-11-22), and the second before it (2026-11-21)
     "t17": ("login", MIDNIGHT, "in_progress", "a.two", MIDNIGHT + 30 * M, None, None, {}),
-    "t18": ("network", MIDNIGHT - timedelta(seconds=1), "open", None, None, None, None, {}),
+    "t18": ("network", MIDNIGHT - timedelta(seconds=1), "open", None, None, None, None, EMAIL),
 }
 
 
@@ -346,4 +351,126 @@ EXPECTED: dict[str, Any] = {
             "2026-11-24", 12, (4, 3, 5), 3, 3.0, 3, (2, 4.5), _ratings(2, 4.0, 4.0, 3.5)
         ),
     ],
+}
+
+
+def _line(assigned, resolved, mean, sla, ratings) -> dict[str, Any]:
+    """An agent's line of one channel (the spot checks are not split by channel)."""
+    line = {"assigned": assigned, "resolved": resolved, "mean_first_response_hours": mean}
+    return line | sla | ratings
+
+
+def _channel_day(day, tickets, fr, resolved, mean, staff_ratings) -> dict[str, Any]:
+    """A day of one channel (the bot's conversations are no channel's tickets)."""
+    return {
+        "day": day,
+        "tickets": tickets,
+        "first_response": _clock(*fr),
+        "resolved": resolved,
+        "mean_hours_to_resolve": mean,
+        "staff_ratings": staff_ratings,
+    }
+
+
+def _channel_days(*days: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """The period's days of one channel: those given, every other one empty."""
+    given = {day[0]: day for day in days}
+    return [
+        _channel_day(*given.get(day, (day, 0, (0, 0, 0), 0, None, _ratings(0))))
+        for day in (f"2026-11-{d}" for d in range(20, 25))
+    ]
+
+
+#: Each channel's figures, worked out by hand: chat t1 t2 t4 t7 t8 t9 t10 t11 t14 t16 t17,
+#: email t3 t6 t13 t18, phone t5 t12 (t15 is before the period). They add up to EXPECTED's.
+EXPECTED["channels"] = {
+    "chat": {
+        "tickets": 11,
+        "by_category": {"network": 6, "login": 3, "data_loss": 1, "other": 1},
+        "by_priority": {"urgent": 5, "general": 6},
+        "by_status": {
+            "open": 3,
+            "assigned": 2,
+            "in_progress": 2,
+            "waiting_user": 1,
+            "resolved": 1,
+            "closed": 2,
+        },
+        # first response: met t1 t8 t10 t16 t17, missed t2 t9 t14, pending t4 t7 t11;
+        # resolution: met t1 t10, missed t16 t17; t17's progress update breached
+        "sla": _sla(11, (5, 3, 3), (2, 2, 7), (1, 1)),
+        "per_priority": {
+            "urgent": _sla(5, (2, 2, 1), (1, 1, 3), (1, 1)),  # t4 t9 t10 t14 t17
+            "general": _sla(6, (3, 1, 2), (1, 1, 4)),  # t1 t2 t7 t8 t11 t16
+        },
+        "mean_hours_to_resolve": 11.0,  # (2 + 2 + 29) / 3
+        "resolved": 3,
+        "resolution_rate_pct": 27.3,  # 3 of 11
+        "staff_ratings": _ratings(1, 5.0, 4.0, 5.0),  # t1
+        "per_agent": {
+            # t1 t8 t16 (answered after 0.5, 1.25 and 1 h), and t17's breach, his then
+            "a.one": _line(
+                3, 2, 0.92, _sla(3, (3, 0, 0), (1, 1, 1), (1, 1)), _ratings(1, 5.0, 4.0, 5.0)
+            ),
+            "a.three": _line(2, 0, None, _sla(2, (0, 2, 0), (0, 0, 2)), _ratings(0)),  # t9 t14
+            "a.two": _line(2, 0, 0.5, _sla(2, (1, 0, 1), (0, 1, 1)), _ratings(0)),  # t4 t17
+            "s.boss": _line(1, 1, 1.0, _sla(1, (1, 0, 0), (1, 0, 0)), _ratings(0)),  # t10
+        },
+        "daily": _channel_days(
+            ("2026-11-22", 1, (1, 0, 0), 0, None, _ratings(0)),  # t17
+            ("2026-11-23", 2, (1, 1, 0), 1, 29.0, _ratings(0)),  # t2 t16
+            # t1 t4 t7 t8 t9 t10 t11 t14
+            ("2026-11-24", 8, (3, 2, 3), 2, 2.0, _ratings(1, 5.0, 4.0, 5.0)),
+        ),
+    },
+    "email": {
+        "tickets": 4,
+        "by_category": {"network": 1, "login": 2, "feature": 1},
+        "by_priority": {"urgent": 2, "general": 1, "complex": 1},
+        "by_status": {"open": 1, "waiting_user": 1, "resolved": 1, "closed": 1},
+        # first response: missed t3 t6 t18, pending t13; resolution: met t3 t6, missed t18
+        "sla": _sla(4, (0, 3, 1), (2, 1, 1), (2, 1)),
+        "per_priority": {
+            "urgent": _sla(2, (0, 1, 1), (1, 0, 1), (2, 1)),  # t3 t13
+            "general": _sla(1, (0, 1, 0), (0, 1, 0)),  # t18
+            "complex": _sla(1, (0, 1, 0), (1, 0, 0)),  # t6
+        },
+        "mean_hours_to_resolve": 16.5,  # (5 + 28) / 2
+        "resolved": 2,
+        "resolution_rate_pct": 50.0,
+        "staff_ratings": _ratings(2, 3.5, 4.5, 3.0),  # t3 t6
+        "per_agent": {
+            "a.one": _line(
+                1, 1, 1.5, _sla(1, (0, 1, 0), (1, 0, 0), (2, 1)), _ratings(1, 3.0, 4.0, 2.0)
+            ),  # t3
+            "a.three": _line(1, 0, None, _sla(1, (0, 0, 1), (0, 0, 1)), _ratings(0)),  # t13
+            "a.two": _line(
+                1, 1, 25.0, _sla(1, (0, 1, 0), (1, 0, 0)), _ratings(1, 4.0, 5.0, 4.0)
+            ),  # t6
+        },
+        "daily": _channel_days(
+            ("2026-11-21", 1, (0, 1, 0), 0, None, _ratings(0)),  # t18
+            ("2026-11-23", 1, (0, 1, 0), 1, 28.0, _ratings(1, 4.0, 5.0, 4.0)),  # t6
+            ("2026-11-24", 2, (0, 1, 1), 1, 5.0, _ratings(1, 3.0, 4.0, 2.0)),  # t3 t13
+        ),
+    },
+    "phone": {
+        "tickets": 2,
+        "by_category": {"feature": 1, "other": 1},
+        "by_priority": {"complex": 1, "legacy": 1},
+        "by_status": {"open": 1, "in_progress": 1},
+        "sla": _sla(2, (1, 0, 1), (0, 0, 2), (1, 1)),  # t5 answered in time, t12 waiting
+        "per_priority": {
+            "complex": _sla(1, (1, 0, 0), (0, 0, 1), (1, 1)),  # t5
+            "legacy": _sla(1, (0, 0, 1), (0, 0, 1)),  # t12
+        },
+        "mean_hours_to_resolve": None,
+        "resolved": 0,
+        "resolution_rate_pct": 0.0,
+        "staff_ratings": _ratings(0),
+        "per_agent": {
+            "a.two": _line(1, 0, 1.0, _sla(1, (1, 0, 0), (0, 0, 1), (1, 1)), _ratings(0)),  # t5
+        },
+        "daily": _channel_days(("2026-11-24", 2, (1, 0, 1), 0, None, _ratings(0))),  # t5 t12
+    },
 }

@@ -1,6 +1,7 @@
 """Supervisor figures computed on a real database (SQLite and PostgreSQL): every figure of a
-small set worked out by hand, the tickets behind each figure, the period read from a query
-string, and the CSV export checked against the database column by column."""
+small set worked out by hand, overall and per channel, the tickets behind each figure (also
+of one channel), the period read from a query string, and the CSV export checked against the
+database column by column."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from sqlalchemy import event, select
 from tests.factories import NOW, new_ticket
 from tests.tickets import dashboard_set
 from tests.tickets.builders import statements_during, ticket_with
+from tests.tickets.test_queue_at_scale import main_table
 from tickets import db, metrics, staff, store, workflow
 from tickets.config import DISPLAY_TZ
-from tickets.models import Feedback, StaffUser, Ticket
-from tickets.period import Period, PeriodError, parse_period
+from tickets.models import CHANNELS, Feedback, StaffUser, Ticket, utcnow
+from tickets.period import Period, PeriodError, parse_period, today_local
 
 _ratings = dashboard_set._ratings
 
@@ -45,6 +47,38 @@ def test_every_figure_of_the_set_matches_the_figures_worked_out_by_hand(seeded):
     assert list(figures["per_priority"]) == list(figures["by_priority"])
     assert list(figures["by_category"]) == ["network", "login", "feature", "data_loss", "other"]
     assert list(figures["per_agent"]) == ["a.one", "a.three", "a.two", "s.boss"]
+    assert list(figures["channels"]) == list(CHANNELS)
+    assert list(figures["channels"]["phone"]["by_priority"]) == ["complex", "legacy"]
+
+
+def test_the_channels_add_up_to_every_tickets_figures(seeded):
+    """Each count of every ticket is the sum of the channels' (the bot's conversations and
+    the spot checks are no channel's)."""
+    figures = compute(seeded.url)
+
+    def at(figure, path: tuple) -> int:
+        for key in path:  # a key a channel lacks (no such agent, category...): nothing
+            figure = figure.get(key, {}) if isinstance(figure, dict) else figure[key]
+        return figure or 0
+
+    def summed(*path) -> int:
+        return sum(at(channel, path) for channel in figures["channels"].values())
+
+    paths = [("tickets",), ("resolved",), ("staff_ratings", "ratings")]
+    paths += [("sla", key) for key in ("update_breaches", "update_breached_tickets")]
+    paths += [("sla", c, o) for c in ("first_response", "resolution") for o in ("met", "missed")]
+    for key in ("by_category", "by_priority", "by_status"):
+        paths += [(key, value) for value in figures[key]]
+    for agent in figures["per_agent"]:
+        paths += [("per_agent", agent, k) for k in ("assigned", "resolved", "ratings")]
+    for n in range(len(figures["daily"])):
+        paths += [("daily", n, "tickets"), ("daily", n, "resolved")]
+    assert len(paths) > 40
+    for path in paths:
+        assert summed(*path) == at(figures, path), path
+    assert figures["tickets"] == 17
+    days = [[day["day"] for day in c["daily"]] for c in figures["channels"].values()]
+    assert days == [[day["day"] for day in figures["daily"]]] * 3
 
 
 def test_every_ticket_and_the_days_around_them_for_all_time(seeded):
@@ -62,6 +96,13 @@ def test_every_ticket_and_the_days_around_them_for_all_time(seeded):
     assert figures["sla"]["update_breaches"] == 5 and figures["sla"]["update_breached_tickets"] == 4
     assert figures["bot_resolved"] == 5 and figures["bot_rating"] == {"ratings": 4, "mean": 3.0}
     assert figures["staff_ratings"] == _ratings(4, 3.25, 3.5, 3.0)  # t16's, before the period
+    # t15 came by phone (with a breach: looked up by its id), t16 by chat (rated before)
+    chat, email, phone = (figures["channels"][name] for name in ("chat", "email", "phone"))
+    assert [c["tickets"] for c in (chat, email, phone)] == [11, 4, 3]
+    assert [c["sla"]["update_breaches"] for c in (chat, email, phone)] == [1, 2, 2]
+    assert [c["sla"]["update_breached_tickets"] for c in (chat, email, phone)] == [1, 1, 2]
+    assert chat["staff_ratings"] == _ratings(2, 3.0, 2.5, 3.0)  # t1 and t16
+    assert phone["per_agent"]["a.one"]["assigned"] == 1 and phone["daily"][0]["tickets"] == 1
     one = figures["per_agent"]["a.one"]  # and t15
     assert [one[key] for key in ("assigned", "resolved", "update_breaches", "ratings")] == [
         5,
@@ -81,6 +122,7 @@ def test_a_day_of_the_period_starts_at_midnight_china_time(seeded):
 
 def test_an_empty_database_has_no_rates_or_means(any_database):
     figures = compute(any_database)
+    channels = figures.pop("channels")
     zero = {"met": 0, "missed": 0, "pending": 0, "compliance_pct": None}
     empty_day = {
         "tickets": 0,
@@ -116,8 +158,25 @@ def test_an_empty_database_has_no_rates_or_means(any_database):
         "per_agent": {},
         "daily": [{"day": f"2026-11-{d}", **empty_day} for d in range(20, 25)],
     }
+    assert channels == {  # every channel, with the same figures (but the bot's)
+        name: {
+            key: value
+            for key, value in figures.items()
+            if key not in ("period", "bot_resolved", "containment_pct", "bot_rating")
+        }
+        | {"daily": [_channel_day(d) for d in figures["daily"]]}
+        for name in CHANNELS
+    }
     everything = compute(any_database, Period(None, None))
     assert everything["daily"] == [] and everything["period"]["first_day"] is None
+    assert all(c["daily"] == [] and c["tickets"] == 0 for c in everything["channels"].values())
+
+
+def _channel_day(day: dict) -> dict:
+    """A day of every ticket without the bot's figures: as a channel's day shows it."""
+    return {
+        k: v for k, v in day.items() if k not in ("bot_resolved", "containment_pct", "bot_rating")
+    }
 
 
 def test_the_figures_follow_the_work_done(any_database):
@@ -150,16 +209,82 @@ def test_the_figures_follow_the_work_done(any_database):
     assert figures["resolution_rate_pct"] == round(100 / 3, 1)
     assert figures["per_agent"]["m.agent"]["assigned"] == 2
     assert figures["per_agent"]["m.agent"]["mean_first_response_hours"] == 1.75
+    assert (
+        figures["channels"]["chat"]["tickets"] == 3 and figures["channels"]["email"]["tickets"] == 0
+    )
+
+
+def test_tickets_made_by_each_channel_are_counted_in_theirs(any_database):
+    """Tickets as the channels make them (``store.create_or_join``, three hours ago: the
+    ratings are given now), then worked: a mail and a call each counted in its channel, with
+    its first response, resolution and rating, and listed by the channel's drill-down."""
+    agent = staff.create_staff("c.agent", "a long password", "agent", database_url=any_database)
+    at = utcnow() - 3 * H
+    made = {}
+    for channel, category in (("chat", "network"), ("email", "login"), ("phone", "login")):
+        made[channel] = store.create_or_join(
+            idempotency_key=f"channel-{channel}",
+            sender_id=f"someone-{channel}",
+            category=category,
+            reason="user_request",
+            now=at,
+            database_url=any_database,
+            join=False,
+            channel=channel,
+            category_unsure=channel == "phone",
+        )
+    second = new_ticket(any_database, channel="email", now=at + H)  # network, by the factory
+    for ticket in (made["email"], made["phone"]):
+        workflow.claim(ticket.number, agent, database_url=any_database)
+        workflow.transition(ticket.number, agent, "in_progress", database_url=any_database)
+        workflow.record_reply(
+            ticket.number, agent, "您好", now=at + 30 * M, database_url=any_database
+        )
+    workflow.transition(made["email"].number, agent, "resolved", database_url=any_database)
+    store.record_staff_rating(
+        idempotency_key="rated-email",
+        sender_id="someone-email",
+        ticket_number=made["email"].number,
+        scores={"attitude": 5, "expertise": 4, "result": 3},
+        database_url=any_database,
+    )
+    figures = metrics.compute(database_url=any_database)  # the last 30 days
+    chat, email, phone = (figures["channels"][name] for name in ("chat", "email", "phone"))
+    assert [c["tickets"] for c in (chat, email, phone)] == [1, 2, 1] and figures["tickets"] == 4
+    assert email["by_category"] == {"network": 1, "login": 1}
+    assert phone["by_category"] == {"login": 1}
+    assert (chat["resolved"], email["resolved"], phone["resolved"]) == (0, 1, 0)
+    assert email["per_agent"]["c.agent"]["assigned"] == 1
+    assert phone["per_agent"]["c.agent"]["assigned"] == 1 and "c.agent" not in chat["per_agent"]
+    assert email["staff_ratings"] == _ratings(1, 5.0, 4.0, 3.0)
+    assert email["per_agent"]["c.agent"]["ratings"] == 1
+    assert phone["staff_ratings"]["ratings"] == chat["staff_ratings"]["ratings"] == 0
+    assert phone["sla"]["first_response"]["met"] == 1
+    assert chat["sla"]["first_response"]["met"] == 0
+    today = today_local(utcnow())
+
+    def listed_of(**query: str) -> set[str]:
+        filters = metrics.DrillFilters.from_mapping(query, today)
+        return {
+            line.number for line in metrics.drill_down(filters, database_url=any_database).lines
+        }
+
+    assert listed_of(channel="email") == {made["email"].number, second.number}
+    assert listed_of(channel="phone") == {made["phone"].number}
+    assert listed_of(channel="email", only="rated") == {made["email"].number}
+    assert listed_of(channel="chat", only="rated") == set()
 
 
 def test_the_figures_are_aggregated_by_the_database_without_reading_a_transcript(seeded):
     url = seeded.url
     seen = statements_during(url, lambda: compute(url))
     assert seen and all("transcript" not in s and "steps_tried" not in s for s in seen)
-    on_tickets = [s for s in seen if "FROM tickets" in s]
+    on_tickets = [s for s in seen if main_table(s) == "tickets"]  # per group, per day
     assert len(on_tickets) == 2 and all("GROUP BY" in s for s in on_tickets)
-    on_feedback = [s for s in seen if "FROM feedback" in s]
+    on_feedback = [s for s in seen if main_table(s) == "feedback"]  # per day, per agent
     assert len(on_feedback) == 2 and all("GROUP BY" in s for s in on_feedback)
+    on_breaches = [s for s in seen if main_table(s) == "sla_events"]
+    assert len(on_breaches) == 2 and all("GROUP BY" in s for s in on_breaches)
 
 
 # --- the period ---------------------------------------------------------------------------------
@@ -222,6 +347,7 @@ def test_a_bad_period_is_refused_with_a_clear_message(query, message):
         ({"only": "everything"}, "没有「everything」这种筛选"),
         ({"after": "x1"}, "参数 after「x1」应为工单的编号"),
         ({"agent": "x" * 65}, "参数 agent 太长"),
+        ({"channel": "fax"}, "没有「fax」这种渠道（可选：chat、email、phone）"),
     ],
 )
 def test_a_bad_drill_down_filter_is_refused_with_a_clear_message(query, message):
@@ -246,13 +372,14 @@ def listed(url: str, now: datetime = AT, **query: str) -> list[str]:
         query = query | {"after": str(page.next_after)}
 
 
-def figure_lists(figures: dict) -> list[tuple[int, dict[str, str]]]:
-    """(count, the drill-down's filters) of every count on the dashboard."""
-    out: list[tuple[int, dict[str, str]]] = [(figures["tickets"], {})]
-    out.append((figures["resolved"], {"only": "resolved"}))
-    out.append((figures["staff_ratings"]["ratings"], {"only": "rated"}))
+def figure_lists(figures: dict, **within: str) -> list[tuple[int, dict[str, str]]]:
+    """(count, the drill-down's filters) of every count on the dashboard: of every ticket's
+    figures and each channel's (``within``: the filters of a channel's figures)."""
+    out: list[tuple[int, dict[str, str]]] = [(figures["tickets"], {**within})]
+    out.append((figures["resolved"], {**within, "only": "resolved"}))
+    out.append((figures["staff_ratings"]["ratings"], {**within, "only": "rated"}))
     for key, name in (("by_category", "category"), ("by_status", "status")):
-        out += [(n, {name: value}) for value, n in figures[key].items()]
+        out += [(n, {**within, name: value}) for value, n in figures[key].items()]
 
     def clocks(row: dict, narrowed: dict[str, str]) -> None:
         out.append((row["tickets"], narrowed))
@@ -262,28 +389,32 @@ def figure_lists(figures: dict) -> list[tuple[int, dict[str, str]]]:
                 query = {**narrowed, "clock": clock, "outcome": outcome}
                 out.append((row[clock][outcome], query))
 
-    clocks(figures["sla"], {})
+    clocks(figures["sla"], {**within})
     for priority, row in figures["per_priority"].items():
-        clocks(row, {"priority": priority})
+        clocks(row, {**within, "priority": priority})
     for agent, row in figures["per_agent"].items():
-        clocks(row, {"agent": agent})
-        out.append((row["resolved"], {"agent": agent, "only": "resolved"}))
-        out.append((row["ratings"], {"agent": agent, "only": "rated"}))
-        out.append((row["qa"]["reviews"], {"agent": agent, "only": "reviewed"}))
+        clocks(row, {**within, "agent": agent})
+        out.append((row["resolved"], {**within, "agent": agent, "only": "resolved"}))
+        out.append((row["ratings"], {**within, "agent": agent, "only": "rated"}))
+        if "qa" in row:  # the spot checks are not split by channel
+            out.append((row["qa"]["reviews"], {"agent": agent, "only": "reviewed"}))
     for day in figures["daily"]:
-        out.append((day["tickets"], {"day": day["day"]}))
-        out.append((day["resolved"], {"day": day["day"], "only": "resolved"}))
-        out.append((day["staff_ratings"]["ratings"], {"day": day["day"], "only": "rated"}))
+        on = {**within, "day": day["day"]}
+        out.append((day["tickets"], on))
+        out.append((day["resolved"], {**on, "only": "resolved"}))
+        out.append((day["staff_ratings"]["ratings"], {**on, "only": "rated"}))
         for outcome in ("met", "missed", "pending"):
-            query = {"day": day["day"], "clock": "first_response", "outcome": outcome}
+            query = {**on, "clock": "first_response", "outcome": outcome}
             out.append((day["first_response"][outcome], query))
+    for channel, split in figures.get("channels", {}).items():
+        out += figure_lists(split, channel=channel)
     return out
 
 
 def test_every_figure_lists_the_tickets_it_counts(seeded):
     figures = compute(seeded.url)
     checks = figure_lists(figures)
-    assert len(checks) > 120
+    assert len(checks) > 350 and len([q for _n, q in checks if "channel" in q]) > 200
     for count, query in checks:
         assert len(listed(seeded.url, **query)) == count, query
 
@@ -303,6 +434,12 @@ def test_the_lists_hold_the_tickets_worked_out_by_hand(seeded):
     assert names(agent="a.one", only="reviewed") == {"t3"}
     assert names(day="2026-11-21") == {"t18"} and names(day="2026-11-22") == {"t17"}
     assert names(agent="nobody") == set() and names(agent="nobody", clock="update") == set()
+    assert names(channel="email") == {"t3", "t6", "t13", "t18"}
+    assert names(channel="phone") == {"t5", "t12"}  # t15 is before the period
+    assert names(channel="email", clock="update") == {"t3"}
+    assert names(channel="chat", clock="update", agent="a.one") == {"t17"}
+    assert names(channel="email", only="rated") == {"t3", "t6"}
+    assert names(channel="email", clock="resolution", outcome="missed") == {"t18"}
 
 
 def test_a_list_line_shows_what_the_figures_counted(seeded):
@@ -316,6 +453,7 @@ def test_a_list_line_shows_what_the_figures_counted(seeded):
     t3, t17 = lines[seeded.numbers["t3"]], lines[seeded.numbers["t17"]]
     assert (t3.update_breaches, t17.update_breaches) == (2, 1)  # a.one's
     assert t3.agent == "a.one" and t17.agent == "a.two"
+    assert (t3.channel, t17.channel) == ("email", "chat")
     assert (t3.first_response, t3.resolution) == ("missed", "met")
     assert (t3.first_response_hours, t3.resolution_hours) == (1.5, 5.0)
     assert t3.ratings == {"attitude": 3, "expertise": 4, "result": 2}
@@ -424,7 +562,7 @@ def test_the_export_has_every_column_of_every_ticket_as_the_database_holds_it(se
             )
             assert row == {
                 "number": ticket.number,
-                "channel": "chat",
+                "channel": ticket.channel,
                 "category": ticket.category,
                 "priority": ticket.priority,
                 "status": ticket.status,
@@ -444,6 +582,12 @@ def test_the_export_has_every_column_of_every_ticket_as_the_database_holds_it(se
                 },
             }, ticket.number
     t = seeded.numbers
+    assert [by_number[t[name]]["channel"] for name in ("t1", "t3", "t5", "t15")] == [
+        "chat",
+        "email",
+        "phone",
+        "phone",
+    ]
     assert by_number[t["t3"]]["first_response_sla"] == "missed"
     assert by_number[t["t3"]]["created_at"] == "2026-11-24T09:30:00+08:00"
     assert by_number[t["t3"]]["first_response_hours"] == "1.5"

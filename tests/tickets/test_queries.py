@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import NOW, new_ticket
 from tickets import queries, staff, store, workflow
-from tickets.models import TICKET_STATUSES, utcnow
+from tickets.models import CHANNELS, TICKET_STATUSES, utcnow
 
 PASSWORD = "correct horse battery"
 UNKNOWN = "DY-20000101-0001"
@@ -88,6 +88,58 @@ def test_each_filter_narrows_the_queue_and_an_unknown_value_filters_nothing(peop
 def test_filters_from_a_request_are_strings_clipped_to_64_characters():
     filters = queries.QueueFilters.from_mapping({"status": None, "priority": "x" * 100})
     assert filters == queries.QueueFilters(status="", priority="x" * 64)
+    assert queries.QueueFilters.from_mapping({"channel": "email"}).channel == "email"
+    assert "channel" in queries.FILTER_KEYS
+
+
+def test_every_channel_has_a_label_in_the_channels_order():
+    assert tuple(queries.CHANNEL_LABELS) == CHANNELS
+    assert queries.CHANNEL_LABELS == {"chat": "在线聊天", "email": "邮件", "phone": "电话热线"}
+
+
+def test_the_channel_filter_narrows_the_queue_and_an_unknown_channel_filters_nothing(
+    people, any_database
+):
+    """Tickets as each channel makes them (``store.create_or_join``); each queue line says its
+    channel and whether its category is a guess."""
+    made = {
+        channel: store.create_or_join(
+            idempotency_key=f"queue-{channel}",
+            sender_id=f"user-{channel}",
+            category="network",
+            reason="user_request",
+            now=NOW + timedelta(minutes=n),
+            database_url=any_database,
+            join=False,
+            channel=channel,
+            category_unsure=channel != "chat",
+        ).number
+        for n, channel in enumerate(CHANNELS)
+    }
+    called = new_ticket(any_database, channel="phone", now=NOW + timedelta(hours=1)).number
+    done = ticket_in(any_database, people["supervisor"], "resolved", channel="email")
+    every = [made["chat"], made["email"], made["phone"], called]
+    for filters, expected in [
+        ({}, every),
+        ({"channel": "chat"}, [made["chat"]]),
+        ({"channel": "email"}, [made["email"]]),
+        ({"channel": "phone"}, [made["phone"], called]),
+        ({"channel": "email", "status": "resolved"}, [done]),
+        ({"channel": "phone", "status": "resolved"}, []),
+        ({"channel": "fax"}, every),
+        ({"channel": "EMAIL"}, every),
+    ]:
+        assert numbers(any_database, **filters) == expected, filters
+    lines = {
+        t.number: t
+        for t in queries.queue(queries.QueueFilters(), database_url=any_database).tickets
+    }
+    assert [(lines[n].channel, lines[n].category_unsure) for n in every] == [
+        ("chat", False),
+        ("email", True),
+        ("phone", True),
+        ("phone", False),
+    ]
 
 
 def test_counts_cover_every_status_not_only_those_shown(people, any_database):
@@ -120,6 +172,29 @@ def test_only_an_open_ticket_past_its_due_time_is_overdue(people, any_database):
     assert [(t.number, t.overdue) for t in resolved.tickets] == [(done, False)]
     assert queries.ticket_detail(late, database_url=any_database).overdue is True
     assert queries.ticket_detail(done, database_url=any_database).overdue is False
+
+
+def test_ticket_detail_says_the_channel_and_keeps_the_contact_the_channel_gave(any_database):
+    """A mail's ticket: its channel, its guessed category, the sender's address as the
+    contact, masked until revealed (as any contact)."""
+    number = store.create_or_join(
+        idempotency_key="mail-1",
+        sender_id="mail:zhang.wei@example.com",
+        category="other",
+        reason="user_request",
+        database_url=any_database,
+        join=False,
+        channel="email",
+        category_unsure=True,
+        contact_email="zhang.wei@example.com",
+    ).number
+    detail = queries.ticket_detail(number, database_url=any_database)
+    assert (detail.channel, detail.category_unsure) == ("email", True)
+    assert detail.contact == queries.Contact(phone=None, email="z***@example.com", masked=True)
+    shown = queries.ticket_detail(number, reveal=True, database_url=any_database)
+    assert shown.contact.email == "zhang.wei@example.com" and not shown.contact.masked
+    plain = queries.ticket_detail(new_ticket(any_database).number, database_url=any_database)
+    assert (plain.channel, plain.category_unsure) == ("chat", False)
 
 
 def test_ticket_detail_masks_the_contact_unless_revealed(any_database):

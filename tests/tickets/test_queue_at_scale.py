@@ -1,7 +1,8 @@
 """The queue read a slice per status and priority: the same order as one sort of every open
-ticket, only the columns a queue line shows, and plans that read the indexes of migrations 0005
-and 0011 (the queue, the dashboard and its drill-down; EXPLAIN on SQLite and PostgreSQL over
-tickets seeded as the benchmark seeds them)."""
+ticket, only the columns a queue line shows, and plans that read the indexes of migrations
+0005, 0011 and 0012 (the queue, also of one channel, the dashboard split by channel and its
+drill-down; EXPLAIN on SQLite and PostgreSQL over tickets seeded as the benchmark seeds them,
+from every channel)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from scripts import bench_tickets
 from tests.factories import NOW
 from tests.tickets.builders import statements_during, ticket_with
 from tickets import db, metrics, queries
-from tickets.models import utcnow
+from tickets.models import Ticket, utcnow
 from tickets.period import Period, today_local
 
 H = timedelta(hours=1)
@@ -74,6 +75,16 @@ def test_filters_apply_inside_every_slice(mixed):
     assert numbers(url, priority="general") == [t["g_assigned"], t["g_open"]]
     assert numbers(url, priority="general", status="open") == [t["g_open"]]
     assert numbers(url, category="network", status="closed") == []
+    with db.session_scope(url) as session:
+        for name, channel in (("u_open", "email"), ("g_open", "email"), ("c_open", "phone")):
+            session.execute(update(Ticket).where(Ticket.number == t[name]).values(channel=channel))
+    assert numbers(url, channel="email") == [t["u_open"], t["g_open"]]
+    assert numbers(url, channel="phone") == [t["c_open"]]
+    assert numbers(url, channel="chat") == [
+        t[n] for n in ("u_progress", "u_assigned", "g_assigned")
+    ]
+    assert numbers(url, channel="email", priority="general") == [t["g_open"]]
+    assert numbers(url, channel="fax") == numbers(url)  # not a channel: filters nothing
 
 
 def test_the_queue_reads_no_transcript_and_the_detail_one_ticket(mixed):
@@ -84,6 +95,34 @@ def test_the_queue_reads_no_transcript_and_the_detail_one_ticket(mixed):
     seen = statements_during(url, lambda: queries.ticket_detail(t["u_open"], database_url=url))
     assert "tickets.number =" in seen[0] and "transcript" in seen[0]
     assert all("transcript" not in s for s in seen[1:])  # the audit trail of that ticket
+
+
+def main_table(sql: str) -> str:
+    """The table a statement reads at its top level (its subqueries left out)."""
+    flat, previous = sql, ""
+    while flat != previous:
+        previous, flat = flat, re.sub(r"\([^()]*\)", "", flat)
+    found = re.search(r"\bFROM (\w+)", flat)
+    return found.group(1) if found else ""
+
+
+#: A ticket's row read in a plan (SQLite; PostgreSQL): any read of the tickets table (or its
+#: aliases) but through an index holding every column used, or by its primary key.
+ROW_READS = (
+    re.compile(
+        r"^(?:SCAN|SEARCH) (?:tickets|rated)\b(?!.*(?:COVERING INDEX|PRIMARY KEY)).*$", re.M
+    ),
+    re.compile(
+        r"(?:Seq Scan|Bitmap Heap Scan|Index Scan(?: Backward)? using (?!tickets_pkey)\w+) "
+        r"on tickets\b.*$",
+        re.M,
+    ),
+)
+
+
+def ticket_rows_read(plan: str) -> list[str]:
+    """The lines of ``plan`` that read tickets' rows (not only their indexes)."""
+    return [line for pattern in ROW_READS for line in pattern.findall(plan)]
 
 
 def plans_during(url: str, run) -> list[tuple[str, str]]:
@@ -112,12 +151,31 @@ def plans_during(url: str, run) -> list[tuple[str, str]]:
         ]
 
 
-def test_the_queue_and_the_dashboard_read_their_indexes(any_database):
+@pytest.fixture()
+def by_channels(monkeypatch):
+    """The benchmark seeds tickets from every channel: a fifth by e-mail, a tenth by phone,
+    the rest by chat (set as it builds them: updated afterwards, PostgreSQL's indexes would
+    hold the old rows too until a vacuum)."""
+    made = bench_tickets._Seeder.ticket
+
+    def ticket(self, ticket_id: int):
+        row, events, marks = made(self, ticket_id)
+        row["channel"] = (
+            "email" if ticket_id % 5 == 0 else "phone" if ticket_id % 10 == 1 else "chat"
+        )
+        return row, events, marks
+
+    monkeypatch.setattr(bench_tickets._Seeder, "ticket", ticket)
+
+
+def test_the_queue_and_the_dashboard_read_their_indexes(any_database, by_channels):
     """Over tickets as the benchmark seeds them (a sixth of them open, transcripts of about
-    3 KB): the queue reads ix_tickets_queue (on SQLite each slice in order, with no sort; at
-    this size PostgreSQL sorts a slice's few rows instead, see ``make bench`` for 100,000), its
-    counts and every dashboard aggregate (the last 30 days and every ticket) read an index
-    only, never the rows."""
+    3 KB) from every channel: the queue reads ix_tickets_queue (on SQLite each slice in order,
+    with no sort, also of one channel; at this size PostgreSQL sorts a slice's few rows
+    instead, see ``make bench`` for 100,000), its counts and every dashboard aggregate (the
+    last 30 days and every ticket) read an index only, never the rows: the channel of a breach
+    or a rating too, looked up by the ticket's id (a period's breaches read their tickets by
+    the primary key, as the spot checks do)."""
     url = any_database
     bench_tickets.seed(url, 3_000)
     postgres = url.startswith("postgresql")
@@ -130,18 +188,23 @@ def test_the_queue_and_the_dashboard_read_their_indexes(any_database):
     for sql, shown in pages:
         assert "transcript" not in sql and "ix_tickets_" in shown, shown
         assert "Seq Scan on tickets" not in shown and not re.search(r"SCAN tickets$", shown, re.M)
-    arm = queries.queue_slice("open", "urgent", queries.QueueFilters(), (), queries.QUEUE_LIMIT)
+    for filters in (queries.QueueFilters(), queries.QueueFilters(channel="email")):
+        arm = queries.queue_slice("open", "urgent", filters, (), queries.QUEUE_LIMIT)
 
-    def read_arm() -> None:
-        with db.session_scope(url) as session:
-            session.execute(arm).all()
+        def read_arm(arm=arm) -> None:
+            with db.session_scope(url) as session:
+                session.execute(arm).all()
 
-    (_sql, shown), *_ = plans_during(url, read_arm)
-    if not postgres:
-        assert "ix_tickets_queue" in shown and "TEMP B-TREE" not in shown, shown
+        (_sql, shown), *_ = plans_during(url, read_arm)
+        if not postgres:
+            assert "ix_tickets_queue" in shown and "TEMP B-TREE" not in shown, (filters, shown)
     for period in (metrics.default_period(), Period(None, None)):
         plans = plans_during(url, lambda period=period: metrics.compute(period, database_url=url))
-        on_tickets = [(sql, shown) for sql, shown in plans if "FROM tickets" in sql]
+        assert not [(sql, shown) for sql, shown in plans if ticket_rows_read(shown)], plans
+        by_table: dict[str, list[tuple[str, str]]] = {}
+        for sql, shown in plans:
+            by_table.setdefault(main_table(sql), []).append((sql, shown))
+        on_tickets = by_table["tickets"]
         assert len([sql for sql, _shown in on_tickets if "GROUP BY" in sql]) == 2, plans
         # the period's range, or every ticket in group order (for every ticket also the first
         # and the last moment: an end of the index)
@@ -150,15 +213,18 @@ def test_the_queue_and_the_dashboard_read_their_indexes(any_database):
                 sql,
                 shown,
             )
-        for sql, shown in plans:
-            if "FROM sla_events" in sql and "FROM tickets" not in sql:  # tickets by their key
-                assert "ix_sla_events_breaches" in shown and "Seq Scan on tickets" not in shown
-                assert not re.search(r"SCAN tickets$", shown, re.M), shown
-            if "FROM feedback" in sql and not postgres:  # PostgreSQL reads so few rows directly
+        for sql, shown in by_table["sla_events"]:  # per channel: with their tickets' channel
+            assert "ix_sla_events_breaches" in shown and "GROUP BY" in sql, shown
+            if period.everything:  # looked up by id in the channel's range of the index
+                assert "ix_tickets_dashboard" in shown and index_only in shown, shown
+        for sql, shown in by_table["feedback"]:
+            if "GROUP BY" in sql:  # per day or per agent, and channel (by the ticket's id)
+                assert "ix_tickets_dashboard" in shown and index_only in shown, shown
+            if not postgres:  # PostgreSQL reads so few rows directly
                 assert "COVERING INDEX ix_feedback_" in shown, shown
 
 
-def test_the_drill_down_reads_a_range_of_its_index_in_order(any_database):
+def test_the_drill_down_reads_a_range_of_its_index_in_order(any_database, by_channels):
     """Every list reads ix_tickets_period in the order it shows (SQLite: no sort but within
     one moment; PostgreSQL: an index scan), whichever filter narrows it, never the rows of
     another index's matches."""
@@ -175,6 +241,10 @@ def test_the_drill_down_reads_a_range_of_its_index_in_order(any_database):
         {"all": "1", "agent": "bench.staff05", "clock": "first_response", "outcome": "pending"},
         {"clock": "update", "agent": "bench.staff04"},
         {"only": "resolved", "category": "login"},
+        {"channel": "email"},
+        {"all": "1", "channel": "phone", "status": "closed"},
+        {"channel": "email", "clock": "update", "agent": "bench.staff04"},
+        {"channel": "phone", "clock": "resolution", "outcome": "missed"},
     ):
         filters = metrics.DrillFilters.from_mapping(query, today)
         plans = plans_during(

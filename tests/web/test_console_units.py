@@ -165,6 +165,7 @@ async def test_every_operation_on_an_unknown_ticket_raises_ticket_not_found(peop
         "assign": {"assignee": "li.agent"},
         "priority": {"priority": "urgent", "reason": "很急"},
         "reply": {"text": "您好"},
+        "category": {"category": "login"},
     }
     assert set(fields) == set(operations.OPERATIONS)
     for name, values in fields.items():

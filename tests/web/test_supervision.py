@@ -1,8 +1,9 @@
 """The supervisors' dashboard through the real web app, on SQLite and PostgreSQL, over the set of
-``tests/tickets/dashboard_set.py`` (every figure worked out by hand) at its moment: the page
-and its JSON show those figures, every number on the page opens the list of the tickets it
-counts, the trends' data block, bad periods and filters answered clearly, the CSV export, the
-charts' scripts served from this site only, and who may see it."""
+``tests/tickets/dashboard_set.py`` (every figure worked out by hand, overall and per channel)
+at its moment: the page and its JSON show those figures, every number on the page opens the
+list of the tickets it counts (also of one channel), the trends' data block, bad periods and
+filters answered clearly, the CSV export with each ticket's channel, the charts' scripts
+served from this site only, and who may see it."""
 
 from __future__ import annotations
 
@@ -184,7 +185,97 @@ def test_the_dashboard_shows_the_figures_worked_out_by_hand(site):
     assert chart == {
         "drill": f"/console/dashboard/tickets?{PERIOD_QUERY}",
         "daily": EXPECTED["daily"],
+        "channels": [
+            {"name": "chat", "label": "在线聊天", "tickets": [0, 0, 1, 2, 8]},
+            {"name": "email", "label": "邮件", "tickets": [0, 1, 0, 1, 2]},
+            {"name": "phone", "label": "电话热线", "tickets": [0, 0, 0, 0, 2]},
+        ],
     }
+
+
+LABELS = {"chat": "在线聊天", "email": "邮件", "phone": "电话热线"}
+
+
+def channel_cells(f: dict) -> list[str]:
+    """A row of the channels' table: a channel's figures (or every ticket's)."""
+    sla, rated = f["sla"], f["staff_ratings"]
+    return [
+        str(f["tickets"]),
+        str(f["resolved"]),
+        pct(f["resolution_rate_pct"]),
+        shown(f["mean_hours_to_resolve"]),
+        *clock_cells(sla["first_response"]),
+        *clock_cells(sla["resolution"]),
+        str(sla["update_breaches"]),
+        str(sla["update_breached_tickets"]),
+        *(shown(rated[a]) for a in ("attitude", "expertise", "result")),
+        str(rated["ratings"]),
+    ]
+
+
+def test_the_dashboard_splits_every_figure_by_channel(site):
+    boss = login(site, "supervisor")
+    page = Page(boss.get(f"/console/dashboard?{PERIOD_QUERY}").text)
+    split = EXPECTED["channels"]
+    assert page.rows("channels") == [
+        *([LABELS[name], *channel_cells(f)] for name, f in split.items()),
+        ["全部渠道", *channel_cells(EXPECTED)],
+    ]
+    assert page.rows("channels")[1][:4] == ["邮件", "4", "2", "50.0%"]
+    for table, key in (
+        ("category-channels", "by_category"),
+        ("priority-channels", "by_priority"),
+        ("status-channels", "by_status"),
+    ):
+        assert [row[1:] for row in page.rows(table)] == [
+            [str(n), *(str(split[c][key].get(value, 0)) for c in split)]
+            for value, n in EXPECTED[key].items()
+        ], table
+    assert page.rows("category-channels")[0] == ["网络连接", "7", "6", "1", "0"]
+    assert page.rows("sla-priority-channels") == [
+        [
+            LABELS[name],
+            label,
+            str(row["tickets"]),
+            *clock_cells(row["first_response"]),
+            *clock_cells(row["resolution"]),
+            str(row["update_breaches"]),
+            str(row["update_breached_tickets"]),
+        ]
+        for name, f in split.items()
+        for label, row in zip(
+            [
+                {"urgent": "紧急", "general": "一般", "complex": "复杂"}.get(p, p)
+                for p in f["per_priority"]
+            ],
+            f["per_priority"].values(),
+            strict=True,
+        )
+    ]
+    assert page.rows("per-agent-channels") == [
+        [
+            LABELS[name],
+            agent,
+            str(row["assigned"]),
+            str(row["resolved"]),
+            shown(row["mean_first_response_hours"]),
+            *clock_cells(row["first_response"]),
+            *clock_cells(row["resolution"]),
+            f"{row['update_breaches']}（{row['update_breached_tickets']}）",
+            *(shown(row[a]) for a in ("attitude", "expertise", "result")),
+            str(row["ratings"]),
+        ]
+        for name, f in split.items()
+        for agent, row in f["per_agent"].items()
+    ]
+    days = page.rows("daily-channels")
+    assert [row[0] for row in days] == [d["day"] for d in reversed(EXPECTED["daily"])]
+    assert days[0] == [
+        "2026-11-24",
+        *("8", "2", "60.0%", "2", "2.0"),  # chat: t1 t4 t7 t8 t9 t10 t11 t14
+        *("2", "1", "0.0%", "1", "5.0"),  # email: t3 t13
+        *("2", "0", "100.0%", "0", "—"),  # phone: t5 t12
+    ]
 
 
 def test_every_number_on_the_dashboard_opens_the_tickets_it_counts(site):
@@ -195,9 +286,12 @@ def test_every_number_on_the_dashboard_opens_the_tickets_it_counts(site):
         for href, text in page.links
         if "/dashboard/tickets?" in href
     ]
-    assert len(counted) > 120
-    numbers = set(site.seeded.numbers.values())
+    assert len(counted) > 300 and len([h for h, _n in counted if "channel=" in h]) > 150
+    lists: dict[str, int] = {}  # a list linked twice (every channel's row, a day's cell)
     for href, count in counted:
+        assert lists.setdefault(href, count) == count, href  # counts the same each time
+    numbers = set(site.seeded.numbers.values())
+    for href, count in lists.items():
         assert parse_qs(urlsplit(href).query)["from"] == ["2026-11-20"]
         lines: list[str] = []
         while href:
@@ -219,6 +313,7 @@ def test_a_list_shows_each_ticket_line_with_its_outcomes(site, monkeypatch):
     assert set(rows) == {t["t3"], t["t17"]}
     assert rows[t["t3"]] == [
         t["t3"],
+        "邮件",
         "紧急",
         "账号登录",
         "已关闭",
@@ -232,13 +327,30 @@ def test_a_list_shows_each_ticket_line_with_its_outcomes(site, monkeypatch):
         "—",
         "3 / 4 / 2",
     ]
-    assert rows[t["t17"]][4] == "a.two" and rows[t["t17"]][10] == "1"  # a.one's breach
+    assert rows[t["t17"]][5] == "a.two" and rows[t["t17"]][11] == "1"  # a.one's breach
+    assert rows[t["t17"]][1] == "在线聊天"
     assert f'<a href="/console/tickets/{t["t3"]}">' in answer.text
     monkeypatch.setattr(metrics, "DRILL_LIMIT", 5)
     first = boss.get(f"/console/dashboard/tickets?{PERIOD_QUERY}")
     assert len(Page(first.text).rows("drill")) == 5 and 'id="more"' in first.text
     paused = boss.get(f"/console/dashboard/tickets?{PERIOD_QUERY}&day=2026-11-24&status=resolved")
-    assert Page(paused.text).rows("drill")[0][11] == "30 分"  # t1 waited half an hour
+    assert Page(paused.text).rows("drill")[0][12] == "30 分"  # t1 waited half an hour
+
+
+def test_a_list_of_one_channel_has_its_tickets_only(site):
+    boss = login(site, "supervisor")
+    t = site.seeded.numbers
+    answer = boss.get(f"/console/dashboard/tickets?{PERIOD_QUERY}&channel=email")
+    assert answer.status_code == 200 and '<span class="tag">渠道：邮件</span>' in answer.text
+    rows = Page(answer.text).rows("drill")
+    assert {row[0] for row in rows} == {t[n] for n in ("t3", "t6", "t13", "t18")}
+    assert {row[1] for row in rows} == {"邮件"}
+    late = boss.get(
+        f"/console/dashboard/tickets?{PERIOD_QUERY}&channel=phone&clock=first_response&outcome=met"
+    )
+    assert [row[0] for row in Page(late.text).rows("drill")] == [t["t5"]]
+    refused = boss.get(f"/console/dashboard/tickets?{PERIOD_QUERY}&channel=fax")
+    assert refused.status_code == 400 and "没有「fax」这种渠道" in refused.text
 
 
 def test_the_default_period_is_the_last_30_days(site):
@@ -306,6 +418,15 @@ def test_the_export_streams_one_row_per_ticket_without_contacts(site):
         csv.reader(io.StringIO("".join(metrics.csv_chunks(now=AT, database_url=site.database_url))))
     )
     assert PHONE not in everything.text
+    channels = {row[0]: row[1] for row in rows[1:]}
+    t = site.seeded.numbers
+    assert [channels[t[name]] for name in ("t1", "t3", "t5", "t15")] == [
+        "chat",
+        "email",
+        "phone",
+        "phone",
+    ]
+    assert sorted(channels.values()).count("email") == 4
     period = boss.get(f"/console/export.csv?{PERIOD_QUERY}")
     name = 'attachment; filename="tickets-2026-11-20-2026-11-24.csv"'
     assert period.headers["content-disposition"] == name

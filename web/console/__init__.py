@@ -19,11 +19,13 @@ from sanic import Blueprint
 from sanic.blueprint_group import BlueprintGroup
 
 from web.console import (
+    call_pages,
     desk_pages,
     flow_pages,
     inbox_pages,
     live_pages,
     login,
+    mail_pages,
     quality_pages,
     supervision,
     ticket_api,
@@ -36,6 +38,7 @@ def blueprint() -> BlueprintGroup:
     return Blueprint.group(
         login.routes,
         ticket_pages.routes,
+        call_pages.routes,
         desk_pages.routes,
         live_pages.routes,
         ticket_api.routes,
@@ -43,5 +46,6 @@ def blueprint() -> BlueprintGroup:
         quality_pages.routes,
         flow_pages.routes,
         inbox_pages.routes,
+        mail_pages.routes,
         url_prefix="/console",
     )

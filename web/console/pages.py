@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 
 from tickets import config as ticket_config
 from tickets.policy import load_policy
+from tickets.queries import CHANNEL_LABELS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 templates = Environment(
@@ -49,9 +50,13 @@ templates.filters["local_iso"] = _short_iso
 
 
 def render(name: str, request: Request, status: int = 200, **values: Any) -> HTTPResponse:
-    """The page ``console/<name>`` with the request's CSRF token and the priority policy."""
+    """The page ``console/<name>`` with the request's CSRF token, the priority policy and the
+    channels' names (``channel_labels``: name -> label, in the channels' order)."""
     page = templates.get_template(f"console/{name}").render(
-        csrf=getattr(request.ctx, "csrf", ""), policy=load_policy(), **values
+        csrf=getattr(request.ctx, "csrf", ""),
+        policy=load_policy(),
+        channel_labels=CHANNEL_LABELS,
+        **values,
     )
     return response.html(page, status=status, headers={"Cache-Control": "no-store"})
 

@@ -1,6 +1,7 @@
 """Supervisors' pages: the service dashboard over a period (``?from=YYYY-MM-DD&to=YYYY-MM-DD``
-in China time, the last 30 days by default, ``?all=1`` for every ticket), its figures as JSON,
-the tickets behind any figure (the drill-down), and the CSV export of one row per ticket."""
+in China time, the last 30 days by default, ``?all=1`` for every ticket), every figure also
+per channel, its figures as JSON, the tickets behind any figure (the drill-down, also of one
+channel), and the CSV export of one row per ticket."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tickets import metrics
 from tickets.config import DISPLAY_TZ
 from tickets.models import utcnow
 from tickets.period import PeriodError, parse_period, today_local
+from tickets.queries import CHANNEL_LABELS
 from tickets.staff import Staff
 from understanding.ratings import ASPECTS
 from web.console.auth import supervisors_only
@@ -61,13 +63,14 @@ def drill_link(period_query: Mapping[str, str]) -> Callable[..., str]:
     return link
 
 
+def shown(value: Any, suffix: str = "") -> str:
+    """A figure as a table shows it: a dash for none (no rate, no mean)."""
+    return "—" if value is None else f"{value}{suffix}"
+
+
 def daily_rows(figures: Mapping[str, Any], link: Callable[..., str]) -> list[dict[str, Any]]:
     """The daily table's rows, newest first, each figure with its drill-down link made here
     (a year of days is a few thousand cells: formatting them in the template took 0.1 s)."""
-
-    def shown(value: Any, suffix: str = "") -> str:
-        return "—" if value is None else f"{value}{suffix}"
-
     rows = []
     for d in reversed(figures["daily"]):
         day, fr, rated = d["day"], d["first_response"], d["staff_ratings"]
@@ -88,6 +91,37 @@ def daily_rows(figures: Mapping[str, Any], link: Callable[..., str]) -> list[dic
                 "rated": (rated["ratings"], link(day=day, only="rated")),
             }
         )
+    return rows
+
+
+def channel_daily_rows(
+    figures: Mapping[str, Any], link: Callable[..., str]
+) -> list[dict[str, Any]]:
+    """The rows of the daily table by channel, newest first: per day, each channel's tickets,
+    late first responses, first-response compliance, resolutions and mean time to resolve,
+    the counts with their drill-down links (made here, as ``daily_rows``)."""
+    channels = figures["channels"]
+    rows = []
+    for n in reversed(range(len(figures["daily"]))):
+        day = figures["daily"][n]["day"]
+        cells = []
+        for name, channel in channels.items():
+            d = channel["daily"][n]
+            fr = d["first_response"]
+            cells.append(
+                {
+                    "channel": name,
+                    "tickets": (d["tickets"], link(day=day, channel=name)),
+                    "late": (
+                        fr["missed"],
+                        link(day=day, channel=name, clock="first_response", outcome="missed"),
+                    ),
+                    "compliance": shown(fr["compliance_pct"], "%"),
+                    "resolved": (d["resolved"], link(day=day, channel=name, only="resolved")),
+                    "mean_hours": shown(d["mean_hours_to_resolve"]),
+                }
+            )
+        rows.append({"day": day, "channels": cells})
     return rows
 
 
@@ -112,9 +146,21 @@ def _page(name: str, request: Request, status: int = 200, **values: Any) -> HTTP
 
 
 def chart_data(figures: Mapping[str, Any], link: Callable[..., str]) -> dict[str, Any]:
-    """What dashboard.js draws: the daily series and the drill-down's address for the period
-    (a point's day and series are added to it)."""
-    return {"drill": link(), "daily": figures["daily"]}
+    """What dashboard.js draws: the daily series, each channel's tickets per day (with its
+    label) and the drill-down's address for the period (a point's day and series are added
+    to it)."""
+    return {
+        "drill": link(),
+        "daily": figures["daily"],
+        "channels": [
+            {
+                "name": name,
+                "label": CHANNEL_LABELS.get(name, name),
+                "tickets": [d["tickets"] for d in channel["daily"]],
+            }
+            for name, channel in figures["channels"].items()
+        ],
+    }
 
 
 @routes.get("/dashboard")
@@ -140,6 +186,7 @@ async def dashboard(request: Request, person: Staff) -> HTTPResponse:
         link=link,
         chart=chart_data(figures, link),
         days=daily_rows(figures, link),
+        channel_days=channel_daily_rows(figures, link),
         export_link="/console/export.csv?" + urlencode(period.query()),
     )
 

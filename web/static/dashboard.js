@@ -1,7 +1,9 @@
 /* The dashboard's daily trends, drawn by Apache ECharts (served from /vendor, nothing is
-   downloaded) from the figures the page carries as JSON (#dashboard-data). A click on a point
-   or bar opens the tickets behind it (the drill-down list of that day). Without JavaScript, or
-   when ECharts is missing, the charts stay hidden: the tables below show the same figures. */
+   downloaded) from the figures the page carries as JSON (#dashboard-data): the tickets of
+   each day stacked by channel, first responses, time to resolve, ratings. A click on a point
+   or bar opens the tickets behind it (the drill-down list of that day, of that channel for a
+   channel's bar). Without JavaScript, or when ECharts is missing, the charts stay hidden: the
+   tables below show the same figures. */
 (function () {
   "use strict";
   var data = document.getElementById("dashboard-data");
@@ -12,6 +14,8 @@
   var many = days.length > 45;
   var font = '"Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif';
   var RED = "#c8102e", GREEN = "#1c7c3a", GREY = "#9aa0a6", BLUE = "#0b4fa8", GOLD = "#b7791f";
+  var CHANNEL_COLORS = [BLUE, "#5b8fd6", "#2f9e6e", "#8a63d2"];
+  var channels = figures.channels || [];
 
   function drill(day, extra) {
     var params = new URLSearchParams({ day: day });
@@ -58,16 +62,23 @@
   var hint = document.getElementById("charts-hint");
   if (hint) hint.textContent = "点击图上的点或柱可查看当天的工单；下方“每日明细”表格列出同样的数字。";
 
+  // the day's tickets, one bar per channel stacked (their sum: the day's tickets)
+  var ticketBars = channels.length ? channels.map(function (channel, n) {
+    return { name: channel.label, type: "bar", stack: "tickets", data: channel.tickets,
+             itemStyle: { color: CHANNEL_COLORS[n % CHANNEL_COLORS.length] } };
+  }) : [{ name: "工单数", type: "bar", data: pick("tickets"), itemStyle: { color: BLUE } }];
+  var ticketFilters = channels.length
+    ? channels.map(function (channel) { return { channel: channel.name }; }) : [{}];
+
   window.DY_CHARTS = {
     tickets: draw("chart-tickets", base({
       yAxis: [{ type: "value", name: "工单", minInterval: 1 },
               { type: "value", name: "%", min: 0, max: 100 }],
-      series: [
-        { name: "工单数", type: "bar", data: pick("tickets"), itemStyle: { color: BLUE } },
+      series: ticketBars.concat([
         { name: "机器人独立解决占比 %", type: "line", yAxisIndex: 1, data: pick("containment_pct"),
           connectNulls: true, symbolSize: 7, itemStyle: { color: GOLD } }
-      ]
-    }), [{}, {}]),
+      ])
+    }), ticketFilters.concat([{}])),
     firstResponse: draw("chart-first-response", base({
       yAxis: [{ type: "value", name: "工单", minInterval: 1 },
               { type: "value", name: "达标率 %", min: 0, max: 100 }],
