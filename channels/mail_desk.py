@@ -47,33 +47,54 @@ def _thread(session: Session, ticket: Ticket) -> tuple[str, str | None, list[str
     return subject, latest.message_id, [*chain, latest.message_id][-20:]
 
 
+def _queue_in_thread(
+    session: Session,
+    ticket: Ticket,
+    kind: str,
+    template: str,
+    *,
+    staff_id: int | None = None,
+    **values: object,
+) -> None:
+    """Queue ``template`` (filled with ``values``, the ticket's number and subject) to the
+    ticket's contact, answering the newest mail of its thread."""
+    policy = load_mail_policy()
+    subject, answered, chain = _thread(session, ticket)
+    title, body = policy.template(template).render(
+        ticket_number=ticket.number,
+        subject=subject or policy.wording["your_problem"],
+        **values,
+    )
+    mail_store.queue_out_in(
+        session,
+        mailbox=mail_settings.address(),
+        kind=kind,
+        address=ticket.contact_email,
+        subject=title,
+        body=body,
+        ticket_id=ticket.id,
+        in_reply_to=answered,
+        references=chain,
+        staff_id=staff_id,
+    )
+
+
 def queue_staff_reply(
     number: str, actor: Staff, text: str, *, database_url: str | None = None
 ) -> bool:
     """Queue a staff reply to the ticket's contact; False when the ticket has no address."""
-    policy = load_mail_policy()
     with session_scope(database_url) as session:
         ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
         if not ticket.contact_email:
             return False
-        subject, answered, chain = _thread(session, ticket)
-        title, body = policy.template("mail_staff_reply").render(
-            ticket_number=number,
-            subject=subject or policy.wording["your_problem"],
+        _queue_in_thread(
+            session,
+            ticket,
+            "staff_reply",
+            "mail_staff_reply",
+            staff_id=actor.id,
             text=text.strip(),
             staff=actor.display_name,
-        )
-        mail_store.queue_out_in(
-            session,
-            mailbox=mail_settings.address(),
-            kind="staff_reply",
-            address=ticket.contact_email,
-            subject=title,
-            body=body,
-            ticket_id=ticket.id,
-            in_reply_to=answered,
-            references=chain,
-            staff_id=actor.id,
         )
         return True
 
@@ -81,7 +102,7 @@ def queue_staff_reply(
 def queue_follow_up(number: str, *, database_url: str | None = None) -> bool:
     """Queue the follow-up mail of a resolved e-mail ticket (once per resolution); False when
     it has no address or one is already waiting to be answered."""
-    policy = load_mail_policy()
+    days = load_mail_policy().link_days
     with session_scope(database_url) as session:
         ticket = session.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
         if not ticket.contact_email or ticket.resolved_at is None:
@@ -95,23 +116,13 @@ def queue_follow_up(number: str, *, database_url: str | None = None) -> bool:
         ).first()
         if already is not None:
             return False
-        subject, answered, chain = _thread(session, ticket)
-        token = follow_up_links.make_token(number, policy.link_days)
-        title, body = policy.template("mail_follow_up").render(
-            ticket_number=number,
-            subject=subject or policy.wording["your_problem"],
-            link=f"{public_url()}/feedback/{token}",
-            days=policy.link_days,
-        )
-        mail_store.queue_out_in(
+        token = follow_up_links.make_token(number, days)
+        _queue_in_thread(
             session,
-            mailbox=mail_settings.address(),
-            kind="follow_up",
-            address=ticket.contact_email,
-            subject=title,
-            body=body,
-            ticket_id=ticket.id,
-            in_reply_to=answered,
-            references=chain,
+            ticket,
+            "follow_up",
+            "mail_follow_up",
+            link=f"{public_url()}/feedback/{token}",
+            days=days,
         )
         return True

@@ -341,26 +341,35 @@ def user_wrote(
         ).scalars()
         joined: list[str] = []
         for ticket in list(tickets):
-            waiting = ticket.status == WAITING_USER
-            _audit(
-                session,
-                ticket,
-                None,
-                "user_reply",
-                at=moment,
-                text=clipped,
-                channel=channel,
-                resumed=waiting,
-            )
-            if clipped:
-                ticket.transcript = list(ticket.transcript or []) + [
-                    {"role": "user", "text": clipped, "ts": moment.isoformat(), "channel": channel}
-                ]
-            ticket.updated_at = moment
-            if waiting:
-                _move(session, ticket, None, "in_progress", "用户已回复，继续处理", now=moment)
+            _user_turn(session, ticket, clipped, channel, moment)
             joined.append(ticket.number)
         return joined
+
+
+def _user_turn(
+    session: Session, ticket: Ticket, text: str, channel: str, moment: datetime, **detail: Any
+) -> None:
+    """The user's message on ``ticket``: audited (``user_reply``), in the transcript, and a
+    ticket waiting for the user back to in_progress, its clocks running again."""
+    waiting = ticket.status == WAITING_USER
+    _audit(
+        session,
+        ticket,
+        None,
+        "user_reply",
+        at=moment,
+        text=text,
+        channel=channel,
+        resumed=waiting,
+        **detail,
+    )
+    if text:
+        ticket.transcript = list(ticket.transcript or []) + [
+            {"role": "user", "text": text, "ts": moment.isoformat(), "channel": channel}
+        ]
+    ticket.updated_at = moment
+    if waiting:
+        _move(session, ticket, None, "in_progress", "用户已回复，继续处理", now=moment)
 
 
 def user_wrote_on(
@@ -388,26 +397,8 @@ def user_wrote_on(
         ).scalars()
         if any(detail.get("source") == source for detail in joined):
             return False
-        waiting = ticket.status == WAITING_USER
-        _audit(
-            session,
-            ticket,
-            None,
-            "user_reply",
-            at=moment,
-            text=clipped,
-            channel=channel,
-            resumed=waiting,
-            source=source,
-        )
-        if clipped:
-            ticket.transcript = list(ticket.transcript or []) + [
-                {"role": "user", "text": clipped, "ts": moment.isoformat(), "channel": channel}
-            ]
-        ticket.updated_at = moment
-        if waiting:
-            _move(session, ticket, None, "in_progress", "用户已回复，继续处理", now=moment)
-        elif ticket.status == "resolved":
+        _user_turn(session, ticket, clipped, channel, moment, source=source)
+        if ticket.status == "resolved":
             _move(session, ticket, None, "in_progress", "用户来信，工单重新打开", now=moment)
         return True
 

@@ -6,10 +6,13 @@ templates (``data/policy/mail.yml``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from editing.checks.policy import check_policy
 from editing.project import Project
 from tickets.assignment_policy import AssignmentPolicyError, parse_assignment_policy
 from tickets.mail_policy import MailPolicyError, parse_mail_policy
+from tickets.policy import PolicyError
 from tickets.quality_policy import QualityPolicyError, parse_quality_policy
 
 
@@ -20,22 +23,24 @@ def check_desk_policies(project: Project) -> list[str]:
 
 
 def _check_mail(project: Project) -> list[str]:
-    path = project.data_dir / "policy" / "mail.yml"
-    if not path.exists():
-        return []
-    file = project.rel(path)
-    data, problems = project.read(path)
-    if problems:
-        return problems
-    try:
-        parse_mail_policy(data, source=file)
-    except MailPolicyError as exc:
-        return [f"{file}:{exc.line}: {exc.text} (mail policy invalid)"]
-    return []
+    return _check_file(project, "mail.yml", parse_mail_policy, MailPolicyError, "mail policy")
 
 
 def _check_quality(project: Project) -> list[str]:
-    path = project.data_dir / "policy" / "quality.yml"
+    return _check_file(
+        project, "quality.yml", parse_quality_policy, QualityPolicyError, "spot-check policy"
+    )
+
+
+def _check_file(
+    project: Project,
+    name: str,
+    parse: Callable[..., object],
+    error: type[PolicyError],
+    what: str,
+) -> list[str]:
+    """The problem of one policy file read with its own parser, ``file:line: message``."""
+    path = project.data_dir / "policy" / name
     if not path.exists():
         return []
     file = project.rel(path)
@@ -43,9 +48,9 @@ def _check_quality(project: Project) -> list[str]:
     if problems:
         return problems
     try:
-        parse_quality_policy(data, source=file)
-    except QualityPolicyError as exc:
-        return [f"{file}:{exc.line}: {exc.text} (spot-check policy invalid)"]
+        parse(data, source=file)
+    except error as exc:
+        return [f"{file}:{exc.line}: {exc.text} ({what} invalid)"]
     return []
 
 
