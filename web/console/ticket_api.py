@@ -22,7 +22,9 @@ routes = Blueprint("console_api", url_prefix="/api")
 def summary_json(ticket: queries.TicketSummary) -> dict[str, Any]:
     return {
         "number": ticket.number,
+        "channel": ticket.channel,
         "category": ticket.category,
+        "category_unsure": ticket.category_unsure,
         "priority": ticket.priority,
         "status": ticket.status,
         "assignee": ticket.assignee,
